@@ -1,0 +1,42 @@
+#include "common/keys.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace chat::keys {
+
+bool IsValidId(absl::string_view id) {
+  if (id.empty() || id.size() > 64) return false;
+  for (char c : id) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9') || c == '_' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+std::string UserProfile(absl::string_view u) { return absl::StrCat("{u:", u, "}:profile"); }
+std::string UserServers(absl::string_view u) { return absl::StrCat("{u:", u, "}:servers"); }
+std::string UserTopic(absl::string_view u) { return absl::StrCat("{u:", u, "}:events"); }
+
+std::string ServerMeta(absl::string_view s) { return absl::StrCat("{s:", s, "}:meta"); }
+std::string ServerChannels(absl::string_view s) { return absl::StrCat("{s:", s, "}:channels"); }
+std::string ServerMembers(absl::string_view s) { return absl::StrCat("{s:", s, "}:members"); }
+
+std::string ChannelTag(absl::string_view s, absl::string_view c) {
+  return absl::StrCat("{c:", s, ":", c, "}");
+}
+std::string ChannelLog(absl::string_view s, absl::string_view c) {
+  return absl::StrCat(ChannelTag(s, c), ":log");
+}
+std::string ChannelSeq(absl::string_view s, absl::string_view c) {
+  return absl::StrCat(ChannelTag(s, c), ":seq");
+}
+std::string ChannelNonce(absl::string_view s, absl::string_view c, absl::string_view u,
+                         absl::string_view nonce) {
+  return absl::StrCat(ChannelTag(s, c), ":nonce:", u, ":", nonce);
+}
+std::string ChannelTopic(absl::string_view s, absl::string_view c) {
+  return absl::StrCat(ChannelTag(s, c), ":events");
+}
+
+}  // namespace chat::keys

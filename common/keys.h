@@ -1,0 +1,44 @@
+// The Redis key and pub/sub topic layout, in one place. Every key and topic
+// of one channel carries the hash tag {c:<server>:<channel>}, of one server
+// {s:<server>}, of one user {u:<user>}, so that all keys a single operation
+// touches hash to one slot: the layout can later be spread over several Redis
+// instances or a Redis Cluster without migrating data. docs/architecture.md
+// lists every key.
+#ifndef CHATSUITE_COMMON_KEYS_H_
+#define CHATSUITE_COMMON_KEYS_H_
+
+#include <string>
+
+#include "absl/strings/string_view.h"
+
+namespace chat::keys {
+
+// IsValidId reports whether id may name a user, server or channel:
+// 1..64 characters of [A-Za-z0-9_-]. Ids are embedded in keys, so this is
+// what keeps a client from addressing a key it should not.
+bool IsValidId(absl::string_view id);
+
+// Per user.
+std::string UserProfile(absl::string_view user);   // hash: name, image
+std::string UserServers(absl::string_view user);   // set of server ids
+std::string UserTopic(absl::string_view user);     // topic: events for the user
+
+// Per server.
+std::string ServerMeta(absl::string_view server);      // hash: name
+std::string ServerChannels(absl::string_view server);  // hash: channel id -> name
+std::string ServerMembers(absl::string_view server);   // set of user ids
+
+// Per channel.
+std::string ChannelTag(absl::string_view server, absl::string_view channel);
+std::string ChannelLog(absl::string_view server, absl::string_view channel);  // stream
+std::string ChannelSeq(absl::string_view server, absl::string_view channel);  // counter
+std::string ChannelNonce(absl::string_view server, absl::string_view channel,
+                         absl::string_view user, absl::string_view nonce);  // dedup
+std::string ChannelTopic(absl::string_view server, absl::string_view channel);
+
+// Global: the set of all user ids (for the admin CLI and dev login).
+inline constexpr absl::string_view kUsers = "users";
+
+}  // namespace chat::keys
+
+#endif  // CHATSUITE_COMMON_KEYS_H_

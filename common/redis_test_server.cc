@@ -1,0 +1,97 @@
+#include "common/redis_test_server.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <string>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+
+namespace chat::testing {
+
+int FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  socklen_t len = sizeof(addr);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+namespace {
+
+bool CanConnect(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(port);
+  bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  close(fd);
+  return ok;
+}
+
+}  // namespace
+
+RedisTestServer::~RedisTestServer() {
+  Stop(/*hard=*/true);
+  if (!dir_.empty()) {
+    std::string cmd = absl::StrCat("rm -rf '", dir_, "'");
+    (void)!system(cmd.c_str());
+  }
+}
+
+absl::Status RedisTestServer::Start() {
+  if (port_ == 0) port_ = FreePort();
+  if (dir_.empty()) {
+    char tmpl[] = "/tmp/redis-test-XXXXXX";
+    if (mkdtemp(tmpl) == nullptr) return absl::InternalError("mkdtemp failed");
+    dir_ = tmpl;
+  }
+  std::string port = std::to_string(port_);
+  pid_ = fork();
+  if (pid_ == 0) {
+    int devnull = open("/dev/null", 1);
+    dup2(devnull, 1);
+    execlp("redis-server", "redis-server", "--port", port.c_str(), "--bind", "127.0.0.1",
+           "--save", "", "--appendonly", "no", "--dir", dir_.c_str(), "--daemonize", "no",
+           static_cast<char*>(nullptr));
+    execl("/usr/bin/redis-server", "redis-server", "--port", port.c_str(), "--bind",
+          "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir_.c_str(),
+          static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  // Wait for readiness: poll the port, bounded to ~10 s.
+  for (int i = 0; i < 1000; ++i) {
+    if (CanConnect(port_)) return absl::OkStatus();
+    int status;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      return absl::UnavailableError("redis-server exited at start");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return absl::UnavailableError("redis-server did not start");
+}
+
+void RedisTestServer::Stop(bool hard) {
+  if (pid_ <= 0) return;
+  kill(pid_, hard ? SIGKILL : SIGTERM);
+  int status;
+  waitpid(pid_, &status, 0);
+  pid_ = -1;
+}
+
+}  // namespace chat::testing

@@ -1,0 +1,41 @@
+// RedisTestServer runs a real redis-server on a free loopback port for the
+// duration of a test, in a private temporary directory, with persistence off.
+#ifndef CHATSUITE_COMMON_REDIS_TEST_SERVER_H_
+#define CHATSUITE_COMMON_REDIS_TEST_SERVER_H_
+
+#include <sys/types.h>
+
+#include <string>
+
+#include "absl/status/status.h"
+
+namespace chat::testing {
+
+class RedisTestServer {
+ public:
+  RedisTestServer() = default;
+  ~RedisTestServer();
+  RedisTestServer(const RedisTestServer&) = delete;
+  RedisTestServer& operator=(const RedisTestServer&) = delete;
+
+  // Start launches redis-server (found on PATH or in /usr/bin) and returns once
+  // it accepts connections. kUnavailable if it never does.
+  absl::Status Start();
+  // Stop terminates the server (SIGKILL when hard) and waits for it. A later
+  // Start reuses the same port, so clients can reconnect to it.
+  void Stop(bool hard = false);
+
+  int port() const { return port_; }
+
+ private:
+  pid_t pid_ = -1;
+  int port_ = 0;
+  std::string dir_;
+};
+
+// FreePort returns a loopback TCP port that was free a moment ago.
+int FreePort();
+
+}  // namespace chat::testing
+
+#endif  // CHATSUITE_COMMON_REDIS_TEST_SERVER_H_
