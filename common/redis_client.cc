@@ -241,6 +241,40 @@ void RedisClient::ReplyTrampoline(redisAsyncContext*, void* reply, void* privdat
   call->cb(ConvertReply(static_cast<redisReply*>(reply)));
 }
 
+void Batch(RedisClient& client, std::vector<std::vector<std::string>> cmds,
+           absl::AnyInvocable<void(absl::StatusOr<std::vector<Reply>>)> done) {
+  struct State {
+    std::vector<Reply> replies;
+    absl::Status status;
+    size_t remaining;
+    absl::AnyInvocable<void(absl::StatusOr<std::vector<Reply>>)> done;
+  };
+  if (cmds.empty()) {
+    done(std::vector<Reply>{});
+    return;
+  }
+  auto state = std::make_shared<State>();
+  state->replies.resize(cmds.size());
+  state->remaining = cmds.size();
+  state->done = std::move(done);
+  for (size_t i = 0; i < cmds.size(); ++i) {
+    // Callbacks all run on the client's strand, so State needs no lock.
+    client.Command(std::move(cmds[i]), [state, i](absl::StatusOr<Reply> r) {
+      if (r.ok()) {
+        state->replies[i] = *std::move(r);
+      } else if (state->status.ok()) {
+        state->status = r.status();
+      }
+      if (--state->remaining > 0) return;
+      if (state->status.ok()) {
+        state->done(std::move(state->replies));
+      } else {
+        state->done(state->status);
+      }
+    });
+  }
+}
+
 // ---- RedisSubscriber -----------------------------------------------------------
 
 void RedisSubscriber::Subscribe(const std::string& topic) {

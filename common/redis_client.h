@@ -148,6 +148,11 @@ class RedisSubscriber : public Connection {
   bool ever_connected_ = false;
 };
 
+// Batch sends cmds back to back (pipelined) and calls done once with all
+// replies in order, or with the first failure. Thread-safe.
+void Batch(RedisClient& client, std::vector<std::vector<std::string>> cmds,
+           absl::AnyInvocable<void(absl::StatusOr<std::vector<Reply>>)> done);
+
 // ConvertReply copies a hiredis reply; error replies become kInternal.
 absl::StatusOr<Reply> ConvertReply(const redisReply* reply);
 

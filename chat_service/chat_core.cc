@@ -1,0 +1,158 @@
+#include "chat_service/chat_core.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "common/keys.h"
+
+namespace chat::chat_service {
+
+namespace {
+
+absl::Status CheckIds(std::initializer_list<std::pair<const char*, const std::string*>> ids) {
+  for (const auto& [what, id] : ids) {
+    if (!keys::IsValidId(*id)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, " must be 1-64 characters of A-Z a-z 0-9 _ -"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckName(const std::string& name) {
+  size_t n = Utf8Length(absl::StripAsciiWhitespace(name));
+  if (n == 0 || n > 100) return absl::InvalidArgumentError("name must be 1-100 characters");
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+size_t Utf8Length(absl::string_view s) {
+  size_t n = 0;
+  for (unsigned char c : s) n += (c & 0xC0) != 0x80;
+  return n;
+}
+
+void ChatCore::Send(const SendRequest& req, Done<SendResponse> done) {
+  if (absl::Status s = CheckIds({{"server", &req.server()},
+                                 {"channel", &req.channel()},
+                                 {"author id", &req.author().id()}});
+      !s.ok()) {
+    return done(s);
+  }
+  if (req.nonce().empty() || Utf8Length(req.nonce()) > static_cast<size_t>(options_.max_nonce_chars)) {
+    return done(absl::InvalidArgumentError(
+        absl::StrCat("id (nonce) must be 1-", options_.max_nonce_chars, " characters")));
+  }
+  if (absl::StripAsciiWhitespace(req.message()).empty()) {
+    return done(absl::InvalidArgumentError("message is empty"));
+  }
+  if (Utf8Length(req.message()) > static_cast<size_t>(options_.max_message_chars)) {
+    return done(absl::InvalidArgumentError(
+        absl::StrCat("message is longer than ", options_.max_message_chars, " characters")));
+  }
+  ChatMessage msg;
+  msg.set_server(req.server());
+  msg.set_channel(req.channel());
+  msg.set_message(req.message());
+  msg.set_author(req.author().name());
+  msg.set_image(req.author().image());
+  msg.set_author_id(req.author().id());
+  msg.set_id(req.nonce());
+  msg.set_sent_at(options_.now_ms());
+  store_->CheckAccess(
+      req.server(), req.channel(), req.author().id(),
+      [this, msg = std::move(msg), done = std::move(done)](absl::StatusOr<bool> ok) mutable {
+        if (!ok.ok()) return done(ok.status());
+        store_->Append(msg, [done = std::move(done)](absl::StatusOr<AppendResult> r) mutable {
+          if (!r.ok()) return done(r.status());
+          SendResponse resp;
+          resp.set_seq(r->seq);
+          resp.set_sent_at(r->sent_at);
+          resp.set_duplicate(r->duplicate);
+          done(std::move(resp));
+        });
+      });
+}
+
+void ChatCore::History(const HistoryRequest& req, Done<HistoryResponse> done) {
+  if (absl::Status s = CheckIds({{"server", &req.server()},
+                                 {"channel", &req.channel()},
+                                 {"user id", &req.user_id()}});
+      !s.ok()) {
+    return done(s);
+  }
+  if (req.before() < 0 || req.after() < 0 || req.limit() < 0) {
+    return done(absl::InvalidArgumentError("before, after and limit must not be negative"));
+  }
+  HistoryQuery q;
+  q.server = req.server();
+  q.channel = req.channel();
+  q.before = req.before();
+  q.after = req.after();
+  q.limit = req.limit() == 0 ? options_.default_history_limit
+                             : std::min(req.limit(), options_.max_history_limit);
+  store_->CheckAccess(
+      req.server(), req.channel(), req.user_id(),
+      [this, q = std::move(q), done = std::move(done)](absl::StatusOr<bool> ok) mutable {
+        if (!ok.ok()) return done(ok.status());
+        store_->History(q, [done = std::move(done)](absl::StatusOr<HistoryPage> page) mutable {
+          if (!page.ok()) return done(page.status());
+          HistoryResponse resp;
+          for (ChatMessage& m : page->messages) *resp.add_messages() = std::move(m);
+          resp.set_head_seq(page->head_seq);
+          resp.set_oldest_seq(page->oldest_seq);
+          done(std::move(resp));
+        });
+      });
+}
+
+void ChatCore::GetUserState(const GetUserStateRequest& req, Done<UserState> done) {
+  if (absl::Status s = CheckIds({{"user id", &req.user_id()}}); !s.ok()) return done(s);
+  store_->GetUserState(req.user_id(), std::move(done));
+}
+
+void ChatCore::UpsertUser(const User& req, Done<User> done) {
+  if (absl::Status s = CheckIds({{"user id", &req.id()}}); !s.ok()) return done(s);
+  if (absl::Status s = CheckName(req.name()); !s.ok()) return done(s);
+  if (req.image().size() > 2048) return done(absl::InvalidArgumentError("image URL too long"));
+  store_->UpsertUser(req, std::move(done));
+}
+
+void ChatCore::GetUser(const GetUserRequest& req, Done<User> done) {
+  if (absl::Status s = CheckIds({{"user id", &req.id()}}); !s.ok()) return done(s);
+  store_->GetUser(req.id(), std::move(done));
+}
+
+void ChatCore::CreateServer(const CreateServerRequest& req, Done<Server> done) {
+  if (absl::Status s = CheckIds({{"server id", &req.id()}}); !s.ok()) return done(s);
+  if (absl::Status s = CheckName(req.name()); !s.ok()) return done(s);
+  store_->CreateServer(req.id(), req.name(), std::move(done));
+}
+
+void ChatCore::CreateChannel(const CreateChannelRequest& req, Done<Channel> done) {
+  if (absl::Status s = CheckIds({{"server id", &req.server()}, {"channel id", &req.id()}});
+      !s.ok()) {
+    return done(s);
+  }
+  if (absl::Status s = CheckName(req.name()); !s.ok()) return done(s);
+  store_->CreateChannel(req.server(), req.id(), req.name(), std::move(done));
+}
+
+void ChatCore::AddMember(const AddMemberRequest& req, Done<AddMemberResponse> done) {
+  if (absl::Status s = CheckIds({{"server id", &req.server()}, {"user id", &req.user_id()}});
+      !s.ok()) {
+    return done(s);
+  }
+  store_->AddMember(req.server(), req.user_id(),
+                    [done = std::move(done)](absl::StatusOr<bool> added) mutable {
+                      if (!added.ok()) return done(added.status());
+                      AddMemberResponse resp;
+                      resp.set_added(*added);
+                      done(std::move(resp));
+                    });
+}
+
+}  // namespace chat::chat_service

@@ -1,0 +1,148 @@
+// Unit tests of ChatCore's validation and request shaping, against a fake
+// store that records what reached it.
+#include "chat_service/chat_core.h"
+
+#include <gtest/gtest.h>
+
+namespace chat::chat_service {
+namespace {
+
+class FakeStore : public ChatStore {
+ public:
+  absl::Status access = absl::OkStatus();
+  std::vector<ChatMessage> appended;
+  HistoryQuery last_query;
+
+  void CheckAccess(const std::string&, const std::string&, const std::string&,
+                   Done<bool> done) override {
+    if (access.ok()) return done(true);
+    done(access);
+  }
+  void Append(const ChatMessage& msg, Done<AppendResult> done) override {
+    appended.push_back(msg);
+    done(AppendResult{static_cast<int64_t>(appended.size()), msg.sent_at(), false});
+  }
+  void History(const HistoryQuery& q, Done<HistoryPage> done) override {
+    last_query = q;
+    done(HistoryPage{});
+  }
+  void GetUserState(const std::string&, Done<UserState> done) override { done(UserState{}); }
+  void UpsertUser(const User& u, Done<User> done) override { done(u); }
+  void GetUser(const std::string&, Done<User> done) override { done(User{}); }
+  void CreateServer(const std::string&, const std::string&, Done<Server> done) override {
+    done(Server{});
+  }
+  void CreateChannel(const std::string&, const std::string&, const std::string&,
+                     Done<Channel> done) override {
+    done(Channel{});
+  }
+  void AddMember(const std::string&, const std::string&, Done<bool> done) override {
+    done(true);
+  }
+};
+
+template <typename T>
+absl::StatusOr<T> Call(absl::AnyInvocable<void(Done<T>)> f) {
+  absl::StatusOr<T> out = absl::UnknownError("not called");
+  f([&](absl::StatusOr<T> r) { out = std::move(r); });
+  return out;
+}
+
+SendRequest Valid() {
+  SendRequest r;
+  r.mutable_author()->set_id("alice");
+  r.mutable_author()->set_name("Alice");
+  r.mutable_author()->set_image("https://img/a.png");
+  r.set_server("demo");
+  r.set_channel("general");
+  r.set_message("hello");
+  r.set_nonce("n1");
+  return r;
+}
+
+class ChatCoreTest : public ::testing::Test {
+ protected:
+  absl::StatusOr<SendResponse> Send(const SendRequest& r) {
+    return Call<SendResponse>([&](Done<SendResponse> d) { core_.Send(r, std::move(d)); });
+  }
+  FakeStore store_;
+  ChatCore core_{&store_, [] {
+                   ChatCoreOptions o;
+                   o.max_message_chars = 10;
+                   o.now_ms = [] { return int64_t{1700000000000}; };
+                   return o;
+                 }()};
+};
+
+TEST_F(ChatCoreTest, SendFillsIdentityFromTheAuthorRecord) {
+  auto r = Send(Valid());
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->seq(), 1);
+  ASSERT_EQ(store_.appended.size(), 1u);
+  const ChatMessage& m = store_.appended[0];
+  EXPECT_EQ(m.author(), "Alice");
+  EXPECT_EQ(m.author_id(), "alice");
+  EXPECT_EQ(m.image(), "https://img/a.png");
+  EXPECT_EQ(m.id(), "n1");
+  EXPECT_EQ(m.sent_at(), 1700000000000);
+}
+
+TEST_F(ChatCoreTest, RejectsBadInput) {
+  SendRequest r = Valid();
+  r.set_message("   ");
+  EXPECT_EQ(Send(r).status().code(), absl::StatusCode::kInvalidArgument);
+  r = Valid();
+  r.set_message("01234567890");  // 11 > 10
+  EXPECT_EQ(Send(r).status().code(), absl::StatusCode::kInvalidArgument);
+  r = Valid();
+  r.set_message("ääääääääää");  // 10 code points, 20 bytes: accepted.
+  EXPECT_TRUE(Send(r).ok());
+  r = Valid();
+  r.set_server("a:b");
+  EXPECT_EQ(Send(r).status().code(), absl::StatusCode::kInvalidArgument);
+  r = Valid();
+  r.set_nonce("");
+  EXPECT_EQ(Send(r).status().code(), absl::StatusCode::kInvalidArgument);
+  r = Valid();
+  r.set_nonce(std::string(65, 'x'));
+  EXPECT_EQ(Send(r).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_.appended.size(), 1u);
+}
+
+TEST_F(ChatCoreTest, AccessDeniedStoresNothing) {
+  store_.access = absl::PermissionDeniedError("not a member");
+  EXPECT_EQ(Send(Valid()).status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_TRUE(store_.appended.empty());
+}
+
+TEST_F(ChatCoreTest, HistoryLimitIsClamped) {
+  HistoryRequest h;
+  h.set_user_id("alice");
+  h.set_server("demo");
+  h.set_channel("general");
+  h.set_limit(1000);
+  ASSERT_TRUE(Call<HistoryResponse>([&](Done<HistoryResponse> d) {
+                core_.History(h, std::move(d));
+              }).ok());
+  EXPECT_EQ(store_.last_query.limit, 100);
+  h.set_limit(0);
+  ASSERT_TRUE(Call<HistoryResponse>([&](Done<HistoryResponse> d) {
+                core_.History(h, std::move(d));
+              }).ok());
+  EXPECT_EQ(store_.last_query.limit, 50);
+  h.set_before(-1);
+  EXPECT_EQ(Call<HistoryResponse>([&](Done<HistoryResponse> d) {
+              core_.History(h, std::move(d));
+            }).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(Utf8LengthTest, CountsCodePoints) {
+  EXPECT_EQ(Utf8Length(""), 0u);
+  EXPECT_EQ(Utf8Length("abc"), 3u);
+  EXPECT_EQ(Utf8Length("h\xC3\xA9llo"), 5u);
+  EXPECT_EQ(Utf8Length("\xF0\x9F\x98\x80"), 1u);
+}
+
+}  // namespace
+}  // namespace chat::chat_service

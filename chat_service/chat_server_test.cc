@@ -1,0 +1,254 @@
+// The chat service end to end: a real redis-server, the real gRPC server on
+// port 0, and gRPC clients.
+#include "chat_service/chat_server.h"
+
+#include <gtest/gtest.h>
+#include <hiredis/hiredis.h>
+
+#include <grpcpp/create_channel.h>
+
+#include "absl/strings/numbers.h"
+#include "common/keys.h"
+#include "common/redis_test_server.h"
+#include "proto/events.pb.h"
+
+namespace chat::chat_service {
+namespace {
+
+class ChatServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(redis_.Start().ok());
+    ChatServerOptions o;
+    o.listen = "127.0.0.1:0";
+    o.redis = {"127.0.0.1", redis_.port()};
+    o.store.retention = 10;
+    server_ = std::make_unique<ChatServer>(o);
+    ASSERT_TRUE(server_->Start().ok());
+    auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(server_->port()),
+                                       grpc::InsecureChannelCredentials());
+    chat_ = ChatService::NewStub(channel);
+    admin_ = ChatAdmin::NewStub(channel);
+    // Admin calls fail with UNAVAILABLE until Redis is connected; wait for it.
+    for (int i = 0; i < 500; ++i) {
+      User u;
+      u.set_id("alice");
+      u.set_name("Alice");
+      u.set_image("https://img/alice.png");
+      grpc::ClientContext ctx;
+      User out;
+      if (admin_->UpsertUser(&ctx, u, &out).ok()) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    Upsert("bob", "Bob");
+    Upsert("mallory", "Mallory");
+    CreateServer("demo", "Demo");
+    CreateChannel("demo", "general", "general");
+    CreateChannel("demo", "random", "random");
+    AddMember("demo", "alice");
+    AddMember("demo", "bob");
+  }
+
+  void Upsert(const std::string& id, const std::string& name) {
+    User u, out;
+    u.set_id(id);
+    u.set_name(name);
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(admin_->UpsertUser(&ctx, u, &out).ok());
+  }
+  void CreateServer(const std::string& id, const std::string& name) {
+    CreateServerRequest r;
+    r.set_id(id);
+    r.set_name(name);
+    Server out;
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(admin_->CreateServer(&ctx, r, &out).ok());
+  }
+  void CreateChannel(const std::string& server, const std::string& id, const std::string& name) {
+    CreateChannelRequest r;
+    r.set_server(server);
+    r.set_id(id);
+    r.set_name(name);
+    Channel out;
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(admin_->CreateChannel(&ctx, r, &out).ok());
+  }
+  grpc::Status AddMember(const std::string& server, const std::string& user,
+                         AddMemberResponse* out = nullptr) {
+    AddMemberRequest r;
+    r.set_server(server);
+    r.set_user_id(user);
+    AddMemberResponse resp;
+    grpc::ClientContext ctx;
+    grpc::Status s = admin_->AddMember(&ctx, r, &resp);
+    if (out) *out = resp;
+    return s;
+  }
+  grpc::Status Send(const std::string& user, const std::string& text, const std::string& nonce,
+                    SendResponse* out, const std::string& channel = "general") {
+    SendRequest r;
+    r.mutable_author()->set_id(user);
+    r.mutable_author()->set_name(user == "alice" ? "Alice" : user);
+    r.set_server("demo");
+    r.set_channel(channel);
+    r.set_message(text);
+    r.set_nonce(nonce);
+    grpc::ClientContext ctx;
+    return chat_->Send(&ctx, r, out);
+  }
+  HistoryResponse History(int64_t before, int64_t after, int limit) {
+    HistoryRequest r;
+    r.set_user_id("bob");
+    r.set_server("demo");
+    r.set_channel("general");
+    r.set_before(before);
+    r.set_after(after);
+    r.set_limit(limit);
+    HistoryResponse out;
+    grpc::ClientContext ctx;
+    EXPECT_TRUE(chat_->History(&ctx, r, &out).ok());
+    return out;
+  }
+
+  chat::testing::RedisTestServer redis_;
+  std::unique_ptr<ChatServer> server_;
+  std::unique_ptr<ChatService::Stub> chat_;
+  std::unique_ptr<ChatAdmin::Stub> admin_;
+};
+
+TEST_F(ChatServerTest, SendAssignsIncreasingSeqAndHistoryPages) {
+  for (int i = 1; i <= 5; ++i) {
+    SendResponse resp;
+    ASSERT_TRUE(Send("alice", "m" + std::to_string(i), "n" + std::to_string(i), &resp).ok());
+    EXPECT_EQ(resp.seq(), i);
+    EXPECT_FALSE(resp.duplicate());
+    EXPECT_GT(resp.sent_at(), 0);
+  }
+  HistoryResponse latest = History(0, 0, 3);
+  ASSERT_EQ(latest.messages_size(), 3);
+  EXPECT_EQ(latest.messages(0).seq(), 3);
+  EXPECT_EQ(latest.messages(2).seq(), 5);
+  EXPECT_EQ(latest.messages(2).message(), "m5");
+  EXPECT_EQ(latest.messages(2).author(), "Alice");
+  EXPECT_EQ(latest.messages(2).author_id(), "alice");
+  EXPECT_EQ(latest.head_seq(), 5);
+  EXPECT_EQ(latest.oldest_seq(), 1);
+  HistoryResponse older = History(3, 0, 10);
+  ASSERT_EQ(older.messages_size(), 2);
+  EXPECT_EQ(older.messages(0).seq(), 1);
+  EXPECT_EQ(older.messages(1).seq(), 2);
+  HistoryResponse newer = History(0, 2, 2);
+  ASSERT_EQ(newer.messages_size(), 2);
+  EXPECT_EQ(newer.messages(0).seq(), 3);
+  EXPECT_EQ(newer.messages(1).seq(), 4);
+}
+
+TEST_F(ChatServerTest, RepeatedNonceIsNotStoredTwice) {
+  SendResponse first, again, other_user;
+  ASSERT_TRUE(Send("alice", "hi", "same", &first).ok());
+  ASSERT_TRUE(Send("alice", "hi", "same", &again).ok());
+  EXPECT_EQ(again.seq(), first.seq());
+  EXPECT_EQ(again.sent_at(), first.sent_at());
+  EXPECT_TRUE(again.duplicate());
+  // Nonces are per author: bob's "same" is a different message.
+  ASSERT_TRUE(Send("bob", "hi", "same", &other_user).ok());
+  EXPECT_EQ(other_user.seq(), first.seq() + 1);
+  EXPECT_EQ(History(0, 0, 100).messages_size(), 2);
+}
+
+TEST_F(ChatServerTest, AccessIsChecked) {
+  SendResponse resp;
+  EXPECT_EQ(Send("mallory", "hi", "n", &resp).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(Send("alice", "hi", "n", &resp, "nope").error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(Send("alice", "", "n", &resp).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(History(0, 0, 10).messages_size(), 0);
+}
+
+TEST_F(ChatServerTest, PublishesInSeqOrderOnTheChannelTopic) {
+  redisContext* sub = redisConnect("127.0.0.1", redis_.port());
+  ASSERT_NE(sub, nullptr);
+  std::string topic = keys::ChannelTopic("demo", "general");
+  freeReplyObject(redisCommand(sub, "SUBSCRIBE %s", topic.c_str()));
+  for (int i = 0; i < 20; ++i) {
+    SendResponse resp;
+    ASSERT_TRUE(Send("alice", "x" + std::to_string(i), "p" + std::to_string(i), &resp).ok());
+  }
+  for (int i = 1; i <= 20; ++i) {
+    redisReply* r = nullptr;
+    ASSERT_EQ(redisGetReply(sub, reinterpret_cast<void**>(&r)), REDIS_OK);
+    ASSERT_EQ(r->elements, 3u);
+    std::string payload(r->element[2]->str, r->element[2]->len);
+    freeReplyObject(r);
+    size_t space = payload.find(' ');
+    int64_t seq = 0;
+    ASSERT_TRUE(absl::SimpleAtoi(payload.substr(0, space), &seq));
+    EXPECT_EQ(seq, i);
+    ChatMessage m;
+    ASSERT_TRUE(m.ParseFromString(payload.substr(space + 1)));
+    EXPECT_EQ(m.message(), "x" + std::to_string(i - 1));
+    EXPECT_EQ(m.author_id(), "alice");
+  }
+  redisFree(sub);
+}
+
+TEST_F(ChatServerTest, RetentionTrimsOldMessages) {
+  for (int i = 0; i < 300; ++i) {
+    SendResponse resp;
+    ASSERT_TRUE(Send("alice", "x", "r" + std::to_string(i), &resp).ok());
+  }
+  HistoryResponse h = History(0, 0, 100);
+  EXPECT_EQ(h.head_seq(), 300);
+  EXPECT_GT(h.oldest_seq(), 1);  // Approximate trimming: whole stream nodes go.
+  EXPECT_EQ(h.messages(h.messages_size() - 1).seq(), 300);
+}
+
+TEST_F(ChatServerTest, UserStateListsServersChannelsAndHeads) {
+  SendResponse resp;
+  ASSERT_TRUE(Send("alice", "hi", "s1", &resp, "random").ok());
+  GetUserStateRequest r;
+  r.set_user_id("alice");
+  UserState state;
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(chat_->GetUserState(&ctx, r, &state).ok());
+  EXPECT_EQ(state.user().name(), "Alice");
+  EXPECT_EQ(state.user().image(), "https://img/alice.png");
+  ASSERT_EQ(state.servers_size(), 1);
+  ASSERT_EQ(state.servers(0).channels_size(), 2);
+  EXPECT_EQ(state.servers(0).channels(0).id(), "general");
+  EXPECT_EQ(state.servers(0).channels(0).head_seq(), 0);
+  EXPECT_EQ(state.servers(0).channels(1).id(), "random");
+  EXPECT_EQ(state.servers(0).channels(1).head_seq(), 1);
+  EXPECT_EQ(state.servers(0).channels(1).unread(), 1);
+
+  GetUserStateRequest unknown;
+  unknown.set_user_id("ghost");
+  grpc::ClientContext ctx2;
+  EXPECT_EQ(chat_->GetUserState(&ctx2, unknown, &state).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(ChatServerTest, AddMemberIsIdempotentAndNotifiesTheUser) {
+  redisContext* sub = redisConnect("127.0.0.1", redis_.port());
+  std::string topic = keys::UserTopic("mallory");
+  freeReplyObject(redisCommand(sub, "SUBSCRIBE %s", topic.c_str()));
+  AddMemberResponse resp;
+  ASSERT_TRUE(AddMember("demo", "mallory", &resp).ok());
+  EXPECT_TRUE(resp.added());
+  ASSERT_TRUE(AddMember("demo", "mallory", &resp).ok());
+  EXPECT_FALSE(resp.added());
+  EXPECT_EQ(AddMember("nope", "mallory").error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(AddMember("demo", "ghost").error_code(), grpc::StatusCode::NOT_FOUND);
+  redisReply* r = nullptr;
+  ASSERT_EQ(redisGetReply(sub, reinterpret_cast<void**>(&r)), REDIS_OK);
+  std::string payload(r->element[2]->str, r->element[2]->len);
+  freeReplyObject(r);
+  redisFree(sub);
+  ASSERT_EQ(payload.substr(0, 2), "0 ");
+  Event event;
+  ASSERT_TRUE(event.ParseFromString(payload.substr(2)));
+  EXPECT_EQ(event.server_joined().id(), "demo");
+  EXPECT_EQ(event.server_joined().channels_size(), 2);
+}
+
+}  // namespace
+}  // namespace chat::chat_service

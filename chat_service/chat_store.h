@@ -1,0 +1,82 @@
+// ChatStore is the chat service's persistence interface. RedisChatStore is the
+// production implementation; unit tests of ChatCore use a fake.
+//
+// Every method is asynchronous: it returns at once and calls done exactly once,
+// on a thread of the store's choosing, never while holding a caller's lock.
+#ifndef CHATSUITE_CHAT_SERVICE_CHAT_STORE_H_
+#define CHATSUITE_CHAT_SERVICE_CHAT_STORE_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/functional/any_invocable.h"
+#include "absl/status/statusor.h"
+#include "proto/chat.pb.h"
+#include "proto/common.pb.h"
+
+namespace chat::chat_service {
+
+template <typename T>
+using Done = absl::AnyInvocable<void(absl::StatusOr<T>)>;
+
+// AppendResult is what storing one message produced.
+struct AppendResult {
+  int64_t seq = 0;
+  int64_t sent_at = 0;
+  bool duplicate = false;  // The nonce was seen: seq/sent_at are the original's.
+};
+
+// HistoryPage is a slice of one channel's log, ascending seq.
+struct HistoryPage {
+  std::vector<ChatMessage> messages;
+  int64_t head_seq = 0;
+  int64_t oldest_seq = 0;  // 0 when the log is empty.
+};
+
+// HistoryQuery selects a page: after > 0 pages forward, else before > 0 pages
+// backward, else the newest `limit` messages.
+struct HistoryQuery {
+  std::string server, channel;
+  int64_t before = 0, after = 0;
+  int limit = 50;
+};
+
+class ChatStore {
+ public:
+  virtual ~ChatStore() = default;
+
+  // CheckAccess: OK if the channel exists and user is a member of its server;
+  // kNotFound (no such server or channel) or kPermissionDenied otherwise.
+  virtual void CheckAccess(const std::string& server, const std::string& channel,
+                           const std::string& user, Done<bool> done) = 0;
+
+  // Append stores msg (its seq is ignored) unless (author_id, id) was stored
+  // within the dedup window, assigns the next seq of the channel, and publishes
+  // it on the channel topic; all atomically.
+  virtual void Append(const ChatMessage& msg, Done<AppendResult> done) = 0;
+
+  // History reads a page of a channel's log.
+  virtual void History(const HistoryQuery& query, Done<HistoryPage> done) = 0;
+
+  // UserState: the user's profile and servers with channels and head seqs.
+  // kNotFound for an unknown user.
+  virtual void GetUserState(const std::string& user, Done<UserState> done) = 0;
+
+  // Admin. UpsertUser creates or updates; GetUser: kNotFound if unknown.
+  virtual void UpsertUser(const User& user, Done<User> done) = 0;
+  virtual void GetUser(const std::string& id, Done<User> done) = 0;
+  // CreateServer/CreateChannel return the existing record when the id exists.
+  virtual void CreateServer(const std::string& id, const std::string& name,
+                            Done<Server> done) = 0;
+  virtual void CreateChannel(const std::string& server, const std::string& id,
+                             const std::string& name, Done<Channel> done) = 0;
+  // AddMember: true if added, false if already a member; kNotFound if the
+  // server or user does not exist. Publishes server_joined to the user.
+  virtual void AddMember(const std::string& server, const std::string& user,
+                         Done<bool> done) = 0;
+};
+
+}  // namespace chat::chat_service
+
+#endif  // CHATSUITE_CHAT_SERVICE_CHAT_STORE_H_

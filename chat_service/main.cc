@@ -1,0 +1,55 @@
+// chat_service: messages, history and read state over gRPC. Flags may also be
+// set through the environment variables named in each flag's help.
+#include <csignal>
+
+#include <spdlog/spdlog.h>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "chat_service/chat_server.h"
+#include "common/config.h"
+
+ABSL_FLAG(std::string, listen, chat::EnvOr("CHAT_LISTEN", "0.0.0.0:50051"),
+          "gRPC listen address (env CHAT_LISTEN)");
+ABSL_FLAG(std::string, redis, chat::EnvOr("CHAT_REDIS", "127.0.0.1:6379"),
+          "Redis host:port (env CHAT_REDIS)");
+ABSL_FLAG(int64_t, retention, chat::EnvOrInt("CHAT_RETENTION", 100000),
+          "messages kept per channel (env CHAT_RETENTION)");
+ABSL_FLAG(int32_t, max_message_chars, chat::EnvOrInt("CHAT_MAX_MESSAGE_CHARS", 2000),
+          "longest accepted message, in characters (env CHAT_MAX_MESSAGE_CHARS)");
+ABSL_FLAG(int64_t, nonce_ttl_s, chat::EnvOrInt("CHAT_NONCE_TTL_S", 600),
+          "seconds a message nonce is remembered for de-duplication, >= 300 "
+          "(env CHAT_NONCE_TTL_S)");
+ABSL_FLAG(std::string, log_level, chat::EnvOr("CHAT_LOG_LEVEL", "info"), "log level");
+
+namespace {
+std::atomic<bool> g_stop{false};
+void OnSignal(int) { g_stop = true; }
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  chat::SetupLogging("chat_service", absl::GetFlag(FLAGS_log_level));
+  auto redis = chat::ParseHostPort(absl::GetFlag(FLAGS_redis));
+  if (!redis.ok()) {
+    spdlog::critical("event=bad_flag flag=redis error=\"{}\"", std::string(redis.status().message()));
+    return 2;
+  }
+  chat::chat_service::ChatServerOptions options;
+  options.listen = absl::GetFlag(FLAGS_listen);
+  options.redis = *redis;
+  options.store.retention = absl::GetFlag(FLAGS_retention);
+  options.store.nonce_ttl = absl::Seconds(std::max<int64_t>(300, absl::GetFlag(FLAGS_nonce_ttl_s)));
+  options.core.max_message_chars = absl::GetFlag(FLAGS_max_message_chars);
+  chat::chat_service::ChatServer server(options);
+  if (absl::Status s = server.Start(); !s.ok()) {
+    spdlog::critical("event=start_failed error=\"{}\"", std::string(s.message()));
+    return 1;
+  }
+  std::signal(SIGTERM, OnSignal);
+  std::signal(SIGINT, OnSignal);
+  while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  spdlog::info("event=shutting_down");
+  server.Shutdown(absl::Seconds(5));
+  return 0;
+}

@@ -1,0 +1,336 @@
+#include "chat_service/redis_chat_store.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "common/keys.h"
+#include "common/redis_script.h"
+#include "proto/events.pb.h"
+
+namespace chat::chat_service {
+
+using redis::Reply;
+
+namespace {
+
+// KEYS: server channels hash, server members set. ARGV: channel, user.
+// Returns 0 = ok, 1 = no such channel, 2 = not a member.
+const redis::RedisScript& AccessScript() {
+  static const auto* script = new redis::RedisScript(R"lua(
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 1 end
+if redis.call('SISMEMBER', KEYS[2], ARGV[2]) == 0 then return 2 end
+return 0
+)lua");
+  return *script;
+}
+
+// KEYS: nonce key, seq counter, log stream. ARGV: nonce ttl (s), retention,
+// message bytes (without seq), topic, sent_at.
+// Returns {1, seq} when stored, {0, "seq:sent_at"} for a duplicate nonce.
+// Publishing inside the script makes topic order equal seq order.
+const redis::RedisScript& AppendScript() {
+  static const auto* script = new redis::RedisScript(R"lua(
+local prev = redis.call('GET', KEYS[1])
+if prev then return {0, prev} end
+local seq = redis.call('INCR', KEYS[2])
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], seq .. '-0', 'm', ARGV[3])
+redis.call('SET', KEYS[1], seq .. ':' .. ARGV[5], 'EX', ARGV[1])
+redis.call('PUBLISH', ARGV[4], seq .. ' ' .. ARGV[3])
+return {1, seq}
+)lua");
+  return *script;
+}
+
+// KEYS: log stream, seq counter. ARGV: mode (after|before|latest), bound, limit.
+// Returns {head_seq, oldest entry id, entries}.
+const redis::RedisScript& HistoryScript() {
+  static const auto* script = new redis::RedisScript(R"lua(
+local head = tonumber(redis.call('GET', KEYS[2]) or '0')
+local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)
+local oldest = '0-0'
+if #first > 0 then oldest = first[1][1] end
+local entries
+if ARGV[1] == 'after' then
+  entries = redis.call('XRANGE', KEYS[1], '(' .. ARGV[2] .. '-0', '+', 'COUNT', ARGV[3])
+elseif ARGV[1] == 'before' then
+  entries = redis.call('XREVRANGE', KEYS[1], '(' .. ARGV[2] .. '-0', '-', 'COUNT', ARGV[3])
+else
+  entries = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', ARGV[3])
+end
+return {head, oldest, entries}
+)lua");
+  return *script;
+}
+
+// SeqOfId parses a stream entry id "<seq>-0".
+int64_t SeqOfId(const std::string& id) {
+  int64_t seq = 0;
+  (void)absl::SimpleAtoi(absl::string_view(id).substr(0, id.find('-')), &seq);
+  return seq;
+}
+
+// HashField finds field in an HGETALL reply; empty if absent.
+std::string HashField(const Reply& hash, absl::string_view field) {
+  for (size_t i = 0; i + 1 < hash.elements.size(); i += 2) {
+    if (hash.elements[i].str == field) return hash.elements[i + 1].str;
+  }
+  return "";
+}
+
+}  // namespace
+
+RedisChatStore::RedisChatStore(std::shared_ptr<redis::RedisClient> client,
+                               RedisChatStoreOptions options)
+    : client_(std::move(client)), options_(options) {}
+
+void RedisChatStore::CheckAccess(const std::string& server, const std::string& channel,
+                                 const std::string& user, Done<bool> done) {
+  AccessScript().Run(*client_, {keys::ServerChannels(server), keys::ServerMembers(server)},
+                     {channel, user}, [done = std::move(done)](absl::StatusOr<Reply> r) mutable {
+                       if (!r.ok()) return done(r.status());
+                       if (r->integer == 1) return done(absl::NotFoundError("no such channel"));
+                       if (r->integer == 2) {
+                         return done(absl::PermissionDeniedError("not a member of this server"));
+                       }
+                       done(true);
+                     });
+}
+
+void RedisChatStore::Append(const ChatMessage& msg, Done<AppendResult> done) {
+  ChatMessage stored = msg;
+  stored.clear_type();
+  stored.clear_seq();
+  const int64_t sent_at = msg.sent_at();
+  AppendScript().Run(
+      *client_,
+      {keys::ChannelNonce(msg.server(), msg.channel(), msg.author_id(), msg.id()),
+       keys::ChannelSeq(msg.server(), msg.channel()), keys::ChannelLog(msg.server(), msg.channel())},
+      {std::to_string(absl::ToInt64Seconds(options_.nonce_ttl)),
+       std::to_string(options_.retention), stored.SerializeAsString(),
+       keys::ChannelTopic(msg.server(), msg.channel()), std::to_string(sent_at)},
+      [sent_at, done = std::move(done)](absl::StatusOr<Reply> r) mutable {
+        if (!r.ok()) return done(r.status());
+        if (r->elements.size() != 2) return done(absl::InternalError("append: bad reply"));
+        AppendResult result;
+        if (r->elements[0].integer == 1) {
+          result.seq = r->elements[1].integer;
+          result.sent_at = sent_at;
+        } else {
+          const std::string& prev = r->elements[1].str;
+          size_t colon = prev.find(':');
+          (void)absl::SimpleAtoi(prev.substr(0, colon), &result.seq);
+          if (colon != std::string::npos) {
+            (void)absl::SimpleAtoi(prev.substr(colon + 1), &result.sent_at);
+          }
+          result.duplicate = true;
+        }
+        done(result);
+      });
+}
+
+void RedisChatStore::History(const HistoryQuery& q, Done<HistoryPage> done) {
+  std::string mode = "latest", bound = "0";
+  if (q.after > 0) {
+    mode = "after";
+    bound = std::to_string(q.after);
+  } else if (q.before > 0) {
+    mode = "before";
+    bound = std::to_string(q.before);
+  }
+  HistoryScript().Run(
+      *client_, {keys::ChannelLog(q.server, q.channel), keys::ChannelSeq(q.server, q.channel)},
+      {mode, bound, std::to_string(q.limit)},
+      [ascending = (mode == "after"), done = std::move(done)](absl::StatusOr<Reply> r) mutable {
+        if (!r.ok()) return done(r.status());
+        if (r->elements.size() != 3) return done(absl::InternalError("history: bad reply"));
+        HistoryPage page;
+        page.head_seq = r->elements[0].integer;
+        page.oldest_seq = SeqOfId(r->elements[1].str);
+        for (const Reply& entry : r->elements[2].elements) {
+          if (entry.elements.size() != 2) continue;
+          ChatMessage m;
+          if (!m.ParseFromString(HashField(entry.elements[1], "m"))) {
+            return done(absl::DataLossError("history: undecodable stream entry"));
+          }
+          m.set_seq(SeqOfId(entry.elements[0].str));
+          page.messages.push_back(std::move(m));
+        }
+        if (!ascending) std::reverse(page.messages.begin(), page.messages.end());
+        done(std::move(page));
+      });
+}
+
+void RedisChatStore::LoadServers(std::vector<std::string> ids, Done<std::vector<Server>> done) {
+  std::vector<std::vector<std::string>> cmds;
+  for (const std::string& id : ids) {
+    cmds.push_back({"HGETALL", keys::ServerMeta(id)});
+    cmds.push_back({"HGETALL", keys::ServerChannels(id)});
+  }
+  redis::Batch(*client_, std::move(cmds), [this, ids = std::move(ids), done = std::move(done)](
+                                              absl::StatusOr<std::vector<Reply>> r) mutable {
+    if (!r.ok()) return done(r.status());
+    std::vector<Server> servers;
+    std::vector<std::vector<std::string>> seq_cmds;
+    for (size_t i = 0; i < ids.size(); ++i) {
+      const Reply& meta = (*r)[2 * i];
+      const Reply& channels = (*r)[2 * i + 1];
+      if (meta.elements.empty()) continue;  // Deleted meanwhile.
+      Server s;
+      s.set_id(ids[i]);
+      s.set_name(HashField(meta, "name"));
+      for (size_t j = 0; j + 1 < channels.elements.size(); j += 2) {
+        Channel* c = s.add_channels();
+        c->set_id(channels.elements[j].str);
+        c->set_server(ids[i]);
+        c->set_name(channels.elements[j + 1].str);
+      }
+      std::sort(s.mutable_channels()->begin(), s.mutable_channels()->end(),
+                [](const Channel& a, const Channel& b) { return a.name() < b.name(); });
+      servers.push_back(std::move(s));
+    }
+    std::sort(servers.begin(), servers.end(),
+              [](const Server& a, const Server& b) { return a.name() < b.name(); });
+    // Head seqs, in the order of the sorted channels.
+    for (const Server& s : servers) {
+      for (const Channel& c : s.channels()) {
+        seq_cmds.push_back({"GET", keys::ChannelSeq(s.id(), c.id())});
+      }
+    }
+    redis::Batch(*client_, std::move(seq_cmds),
+                 [servers = std::move(servers), done = std::move(done)](
+                     absl::StatusOr<std::vector<Reply>> seqs) mutable {
+                   if (!seqs.ok()) return done(seqs.status());
+                   size_t k = 0;
+                   for (Server& s : servers) {
+                     for (Channel& c : *s.mutable_channels()) {
+                       c.set_head_seq(redis::ReplyInt((*seqs)[k++]).value_or(0));
+                       c.set_unread(std::max<int64_t>(0, c.head_seq() - c.last_read_seq()));
+                     }
+                   }
+                   done(std::move(servers));
+                 });
+  });
+}
+
+void RedisChatStore::GetUserState(const std::string& user, Done<UserState> done) {
+  redis::Batch(*client_,
+               {{"HGETALL", keys::UserProfile(user)}, {"SMEMBERS", keys::UserServers(user)}},
+               [this, user, done = std::move(done)](
+                   absl::StatusOr<std::vector<Reply>> r) mutable {
+                 if (!r.ok()) return done(r.status());
+                 const Reply& profile = (*r)[0];
+                 if (profile.elements.empty()) return done(absl::NotFoundError("unknown user"));
+                 UserState state;
+                 state.mutable_user()->set_id(user);
+                 state.mutable_user()->set_name(HashField(profile, "name"));
+                 state.mutable_user()->set_image(HashField(profile, "image"));
+                 std::vector<std::string> ids;
+                 for (const Reply& e : (*r)[1].elements) ids.push_back(e.str);
+                 LoadServers(std::move(ids),
+                             [state = std::move(state), done = std::move(done)](
+                                 absl::StatusOr<std::vector<Server>> servers) mutable {
+                               if (!servers.ok()) return done(servers.status());
+                               for (Server& s : *servers) *state.add_servers() = std::move(s);
+                               done(std::move(state));
+                             });
+               });
+}
+
+void RedisChatStore::UpsertUser(const User& user, Done<User> done) {
+  redis::Batch(*client_,
+               {{"HSET", keys::UserProfile(user.id()), "name", user.name(), "image", user.image()},
+                {"SADD", std::string(keys::kUsers), user.id()}},
+               [user, done = std::move(done)](absl::StatusOr<std::vector<Reply>> r) mutable {
+                 if (!r.ok()) return done(r.status());
+                 done(user);
+               });
+}
+
+void RedisChatStore::GetUser(const std::string& id, Done<User> done) {
+  client_->Command({"HGETALL", keys::UserProfile(id)},
+                   [id, done = std::move(done)](absl::StatusOr<Reply> r) mutable {
+                     if (!r.ok()) return done(r.status());
+                     if (r->elements.empty()) return done(absl::NotFoundError("unknown user"));
+                     User u;
+                     u.set_id(id);
+                     u.set_name(HashField(*r, "name"));
+                     u.set_image(HashField(*r, "image"));
+                     done(std::move(u));
+                   });
+}
+
+void RedisChatStore::CreateServer(const std::string& id, const std::string& name,
+                                  Done<Server> done) {
+  redis::Batch(*client_,
+               {{"HSETNX", keys::ServerMeta(id), "name", name},
+                {"HGET", keys::ServerMeta(id), "name"}},
+               [id, done = std::move(done)](absl::StatusOr<std::vector<Reply>> r) mutable {
+                 if (!r.ok()) return done(r.status());
+                 Server s;
+                 s.set_id(id);
+                 s.set_name((*r)[1].str);
+                 done(std::move(s));
+               });
+}
+
+void RedisChatStore::CreateChannel(const std::string& server, const std::string& id,
+                                   const std::string& name, Done<Channel> done) {
+  client_->Command(
+      {"EXISTS", keys::ServerMeta(server)},
+      [this, server, id, name, done = std::move(done)](absl::StatusOr<Reply> r) mutable {
+        if (!r.ok()) return done(r.status());
+        if (r->integer == 0) return done(absl::NotFoundError("no such server"));
+        redis::Batch(*client_,
+                     {{"HSETNX", keys::ServerChannels(server), id, name},
+                      {"HGET", keys::ServerChannels(server), id},
+                      {"GET", keys::ChannelSeq(server, id)}},
+                     [server, id, done = std::move(done)](
+                         absl::StatusOr<std::vector<Reply>> r) mutable {
+                       if (!r.ok()) return done(r.status());
+                       Channel c;
+                       c.set_id(id);
+                       c.set_server(server);
+                       c.set_name((*r)[1].str);
+                       c.set_head_seq(redis::ReplyInt((*r)[2]).value_or(0));
+                       done(std::move(c));
+                     });
+      });
+}
+
+void RedisChatStore::AddMember(const std::string& server, const std::string& user,
+                               Done<bool> done) {
+  redis::Batch(
+      *client_, {{"EXISTS", keys::ServerMeta(server)}, {"EXISTS", keys::UserProfile(user)}},
+      [this, server, user, done = std::move(done)](
+          absl::StatusOr<std::vector<Reply>> r) mutable {
+        if (!r.ok()) return done(r.status());
+        if ((*r)[0].integer == 0) return done(absl::NotFoundError("no such server"));
+        if ((*r)[1].integer == 0) return done(absl::NotFoundError("unknown user"));
+        // Two slots: the server's member set and the user's server set. Both
+        // SADDs are idempotent, so a retry after a partial failure converges.
+        redis::Batch(
+            *client_,
+            {{"SADD", keys::ServerMembers(server), user}, {"SADD", keys::UserServers(user), server}},
+            [this, server, user, done = std::move(done)](
+                absl::StatusOr<std::vector<Reply>> r) mutable {
+              if (!r.ok()) return done(r.status());
+              bool added = (*r)[0].integer == 1;
+              if (!added) return done(false);
+              LoadServers({server}, [this, user, done = std::move(done)](
+                                        absl::StatusOr<std::vector<Server>> servers) mutable {
+                if (!servers.ok() || servers->empty()) return done(true);
+                Event event;
+                *event.mutable_server_joined() = (*servers)[0];
+                client_->Command({"PUBLISH", keys::UserTopic(user),
+                                  absl::StrCat("0 ", event.SerializeAsString())},
+                                 [done = std::move(done)](absl::StatusOr<Reply>) mutable {
+                                   done(true);
+                                 });
+              });
+            });
+      });
+}
+
+}  // namespace chat::chat_service

@@ -1,0 +1,51 @@
+// RedisChatStore keeps the chat service's state in Redis (layout in
+// common/keys.h and docs/architecture.md): a Stream per channel whose entry
+// ids are <seq>-0, a counter per channel, nonce keys with a TTL for
+// idempotency, and hashes/sets for users, servers and memberships.
+#ifndef CHATSUITE_CHAT_SERVICE_REDIS_CHAT_STORE_H_
+#define CHATSUITE_CHAT_SERVICE_REDIS_CHAT_STORE_H_
+
+#include <memory>
+
+#include "absl/time/time.h"
+#include "chat_service/chat_store.h"
+#include "common/redis_client.h"
+
+namespace chat::chat_service {
+
+struct RedisChatStoreOptions {
+  // Entries kept per channel stream (approximate trimming, MAXLEN ~).
+  int64_t retention = 100000;
+  // How long a nonce is remembered; the brief requires at least 5 minutes.
+  absl::Duration nonce_ttl = absl::Minutes(10);
+};
+
+class RedisChatStore : public ChatStore {
+ public:
+  // client must outlive the store and be started by the caller.
+  RedisChatStore(std::shared_ptr<redis::RedisClient> client, RedisChatStoreOptions options);
+
+  void CheckAccess(const std::string& server, const std::string& channel,
+                   const std::string& user, Done<bool> done) override;
+  void Append(const ChatMessage& msg, Done<AppendResult> done) override;
+  void History(const HistoryQuery& query, Done<HistoryPage> done) override;
+  void GetUserState(const std::string& user, Done<UserState> done) override;
+  void UpsertUser(const User& user, Done<User> done) override;
+  void GetUser(const std::string& id, Done<User> done) override;
+  void CreateServer(const std::string& id, const std::string& name, Done<Server> done) override;
+  void CreateChannel(const std::string& server, const std::string& id, const std::string& name,
+                     Done<Channel> done) override;
+  void AddMember(const std::string& server, const std::string& user, Done<bool> done) override;
+
+ private:
+  // LoadServers fills Server records (name, channels sorted by name, head
+  // seqs) for the given ids, skipping ids that no longer exist.
+  void LoadServers(std::vector<std::string> ids, Done<std::vector<Server>> done);
+
+  std::shared_ptr<redis::RedisClient> client_;
+  RedisChatStoreOptions options_;
+};
+
+}  // namespace chat::chat_service
+
+#endif  // CHATSUITE_CHAT_SERVICE_REDIS_CHAT_STORE_H_

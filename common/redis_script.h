@@ -1,0 +1,35 @@
+// RedisScript runs a Lua script by EVALSHA, falling back to EVAL (which also
+// loads it) when the server does not have it cached yet, e.g. after a restart.
+#ifndef CHATSUITE_COMMON_REDIS_SCRIPT_H_
+#define CHATSUITE_COMMON_REDIS_SCRIPT_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/redis_client.h"
+
+namespace chat::redis {
+
+class RedisScript {
+ public:
+  explicit RedisScript(std::string source);
+
+  // Run calls the script with keys and args on client; cb as for
+  // RedisClient::Command. Thread-safe.
+  void Run(RedisClient& client, std::vector<std::string> keys, std::vector<std::string> args,
+           Callback cb) const;
+
+  const std::string& sha1() const { return sha1_; }
+
+ private:
+  std::string source_;
+  std::string sha1_;  // Lowercase hex.
+};
+
+// ReplyInt parses a Redis integer or bulk-string reply holding an integer.
+absl::StatusOr<int64_t> ReplyInt(const Reply& reply);
+
+}  // namespace chat::redis
+
+#endif  // CHATSUITE_COMMON_REDIS_SCRIPT_H_
