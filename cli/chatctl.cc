@@ -1,0 +1,110 @@
+// chatctl: the admin CLI over the chat service's ChatAdmin API.
+//
+//   chatctl [--chat=host:port] upsert-user <id> <name> [image]
+//   chatctl create-server <id> <name>
+//   chatctl create-channel <server> <id> <name>
+//   chatctl add-member <server> <user>
+//   chatctl get-user <id>
+//   chatctl wait-ready [seconds]      (exit 0 once the service answers)
+#include <grpcpp/create_channel.h>
+
+#include <chrono>
+#include <iostream>
+#include <thread>
+
+#include <google/protobuf/util/json_util.h>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "common/config.h"
+#include "proto/chat.grpc.pb.h"
+
+ABSL_FLAG(std::string, chat, chat::EnvOr("CHAT_SERVICE", "127.0.0.1:50051"),
+          "chat service host:port (env CHAT_SERVICE)");
+
+namespace {
+
+int Print(const grpc::Status& status, const google::protobuf::Message& out) {
+  if (!status.ok()) {
+    std::cerr << "error: " << status.error_code() << " " << status.error_message() << "\n";
+    return 1;
+  }
+  std::string json;
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  (void)google::protobuf::util::MessageToJsonString(out, &json, options);
+  std::cout << json << "\n";
+  return 0;
+}
+
+int Usage() {
+  std::cerr << "usage: chatctl [--chat=host:port] upsert-user|get-user|create-server|"
+               "create-channel|add-member|wait-ready ARGS...\n";
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<char*> args = absl::ParseCommandLine(argc, argv);
+  if (args.size() < 2) return Usage();
+  auto channel = grpc::CreateChannel(absl::GetFlag(FLAGS_chat), grpc::InsecureChannelCredentials());
+  auto admin = chat::ChatAdmin::NewStub(channel);
+  const std::string cmd = args[1];
+  auto arg = [&](size_t i) { return i < args.size() ? std::string(args[i]) : std::string(); };
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  if (cmd == "upsert-user" && args.size() >= 4) {
+    chat::User u, out;
+    u.set_id(arg(2));
+    u.set_name(arg(3));
+    u.set_image(arg(4));
+    return Print(admin->UpsertUser(&ctx, u, &out), out);
+  }
+  if (cmd == "get-user" && args.size() == 3) {
+    chat::GetUserRequest r;
+    chat::User out;
+    r.set_id(arg(2));
+    return Print(admin->GetUser(&ctx, r, &out), out);
+  }
+  if (cmd == "create-server" && args.size() == 4) {
+    chat::CreateServerRequest r;
+    chat::Server out;
+    r.set_id(arg(2));
+    r.set_name(arg(3));
+    return Print(admin->CreateServer(&ctx, r, &out), out);
+  }
+  if (cmd == "create-channel" && args.size() == 5) {
+    chat::CreateChannelRequest r;
+    chat::Channel out;
+    r.set_server(arg(2));
+    r.set_id(arg(3));
+    r.set_name(arg(4));
+    return Print(admin->CreateChannel(&ctx, r, &out), out);
+  }
+  if (cmd == "add-member" && args.size() == 4) {
+    chat::AddMemberRequest r;
+    chat::AddMemberResponse out;
+    r.set_server(arg(2));
+    r.set_user_id(arg(3));
+    return Print(admin->AddMember(&ctx, r, &out), out);
+  }
+  if (cmd == "wait-ready") {
+    int seconds = args.size() >= 3 ? std::stoi(arg(2)) : 30;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+    while (std::chrono::steady_clock::now() < deadline) {
+      grpc::ClientContext c;
+      c.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(1));
+      chat::GetUserRequest r;
+      chat::User out;
+      r.set_id("readiness-probe");
+      grpc::Status s = admin->GetUser(&c, r, &out);
+      // NOT_FOUND means the service and its Redis both answered.
+      if (s.ok() || s.error_code() == grpc::StatusCode::NOT_FOUND) return 0;
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    std::cerr << "chat service not ready\n";
+    return 1;
+  }
+  return Usage();
+}

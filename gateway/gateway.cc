@@ -1,0 +1,85 @@
+#include "gateway/gateway.h"
+
+#include <spdlog/spdlog.h>
+
+#include "absl/random/random.h"
+#include "gateway/listener.h"
+#include "gateway/websocket_session.h"
+
+namespace chat::gateway {
+
+namespace net = boost::asio;
+
+Gateway::Gateway(GatewayOptions options) : options_(std::move(options)) {}
+
+Gateway::~Gateway() { Stop(); }
+
+absl::Status Gateway::Start() {
+  if (options_.jwt_secret.empty()) {
+    return absl::InvalidArgumentError("a JWT secret is required (--jwt_secret or CHAT_JWT_SECRET)");
+  }
+  if (!options_.web_root.empty()) {
+    if (absl::Status s = static_files_.Load(options_.web_root); !s.ok()) return s;
+  }
+  verifier_ = std::make_unique<TokenVerifier>(options_.jwt_secret);
+  upstream_ = std::make_unique<Upstream>(options_.chat_target, options_.upstream_deadline);
+  topics_ = std::make_unique<TopicRegistry>(ioc_.get_executor(), options_.redis, &metrics_);
+  boost::system::error_code ec;
+  auto address = net::ip::make_address(options_.listen_host, ec);
+  if (ec) return absl::InvalidArgumentError("bad listen address " + options_.listen_host);
+  listener_ = std::make_shared<Listener>(this, net::ip::tcp::endpoint(address, options_.port));
+  if (absl::Status s = listener_->Open(); !s.ok()) return s;
+  port_ = listener_->port();
+  topics_->Start();
+  listener_->Run();
+  upstream_->Ready();  // Start connecting now rather than at the first call.
+  int n = options_.threads > 0 ? options_.threads
+                               : std::max(1u, std::thread::hardware_concurrency());
+  for (int i = 0; i < n; ++i) threads_.emplace_back([this] { ioc_.run(); });
+  spdlog::info("event=listening port={} threads={} dev_login={}", port_, n, options_.dev_login);
+  return absl::OkStatus();
+}
+
+bool Gateway::Ready() const {
+  return topics_ != nullptr && topics_->connected() && upstream_->Ready();
+}
+
+void Gateway::AddSession(const std::shared_ptr<WebsocketSession>& s) {
+  absl::MutexLock lock(&mu_);
+  sessions_.emplace(s.get(), s);
+}
+
+void Gateway::RemoveSession(WebsocketSession* s) {
+  absl::MutexLock lock(&mu_);
+  sessions_.erase(s);
+}
+
+void Gateway::Drain() {
+  if (listener_) listener_->Close();
+  std::vector<std::shared_ptr<WebsocketSession>> live;
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto& [ptr, weak] : sessions_) {
+      if (auto s = weak.lock()) live.push_back(std::move(s));
+    }
+  }
+  absl::BitGen gen;
+  const int64_t window_ms = std::max<int64_t>(1, absl::ToInt64Milliseconds(options_.drain_window));
+  for (auto& s : live) {
+    s->CloseAfter(absl::Milliseconds(absl::Uniform<int64_t>(gen, 0, window_ms)),
+                  close_code::kDraining, "gateway draining: reconnect");
+  }
+  spdlog::info("event=draining sessions={}", live.size());
+}
+
+void Gateway::Stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  if (listener_) listener_->Close();
+  if (topics_) topics_->Stop();
+  ioc_.stop();
+  for (std::thread& t : threads_) t.join();
+  threads_.clear();
+}
+
+}  // namespace chat::gateway

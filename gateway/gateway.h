@@ -1,0 +1,104 @@
+// Gateway: the WebSocket gateway's shared state and lifecycle. It owns the I/O
+// threads (one io_context, one thread per core, a strand per connection), the
+// listener, the upstream gRPC clients, the topic registry and the metrics, and
+// knows every live session so that it can drain them.
+#ifndef CHATSUITE_GATEWAY_GATEWAY_H_
+#define CHATSUITE_GATEWAY_GATEWAY_H_
+
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "common/redis_client.h"
+#include "gateway/auth.h"
+#include "gateway/metrics.h"
+#include "gateway/static_files.h"
+#include "gateway/topic_registry.h"
+#include "gateway/upstream.h"
+
+namespace chat::gateway {
+
+class Listener;
+class WebsocketSession;
+
+struct GatewayOptions {
+  std::string listen_host = "0.0.0.0";
+  int port = 8080;  // 0 picks a free port.
+  int threads = 0;  // 0: one per core.
+  std::string chat_target = "127.0.0.1:50051";
+  redis::Options redis;
+  std::string jwt_secret;
+  bool dev_login = false;
+  std::vector<std::string> dev_join_servers = {"demo"};
+  absl::Duration dev_token_ttl = absl::Hours(24);
+  // Origins allowed to open WebSockets ("*" allows all). Empty: only the
+  // gateway's own origin (the Origin's host equals the Host header).
+  std::vector<std::string> allowed_origins;
+  std::string web_root;  // Directory served at "/"; empty serves nothing.
+  absl::Duration identify_timeout = absl::Seconds(10);
+  absl::Duration heartbeat_interval = absl::Seconds(15);
+  size_t max_frame_bytes = 16 * 1024;
+  int max_message_chars = 2000;
+  size_t max_outbound_bytes = 4 * 1024 * 1024;
+  double chat_rate = 5, chat_burst = 10;     // chat_message per second per connection.
+  double frame_rate = 20, frame_burst = 50;  // Any frame.
+  double abuse_rate = 1, abuse_burst = 50;   // Rejected frames before close 4008.
+  int max_inflight_requests = 32;            // Upstream calls per connection.
+  absl::Duration upstream_deadline = absl::Seconds(5);
+  absl::Duration drain_window = absl::Seconds(5);
+};
+
+class Gateway {
+ public:
+  explicit Gateway(GatewayOptions options);
+  ~Gateway();
+
+  // Start binds the port, connects upstream, and runs the I/O threads.
+  // kUnavailable if the port cannot be bound; kInvalidArgument for bad options.
+  absl::Status Start();
+  // Drain stops accepting and closes every session with 4010 ("reconnect
+  // elsewhere"), spread over drain_window so clients do not reconnect at once.
+  void Drain();
+  // Stop ends everything at once. Idempotent; called by the destructor.
+  void Stop();
+
+  int port() const { return port_; }
+  bool Ready() const;
+
+  const GatewayOptions& options() const { return options_; }
+  const TokenVerifier& verifier() const { return *verifier_; }
+  Upstream& upstream() { return *upstream_; }
+  TopicRegistry& topics() { return *topics_; }
+  Metrics& metrics() { return metrics_; }
+  const StaticFiles& static_files() const { return static_files_; }
+  boost::asio::io_context& io_context() { return ioc_; }
+
+  void AddSession(const std::shared_ptr<WebsocketSession>& s) ABSL_LOCKS_EXCLUDED(mu_);
+  void RemoveSession(WebsocketSession* s) ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  GatewayOptions options_;
+  boost::asio::io_context ioc_;
+  std::vector<std::thread> threads_;
+  std::unique_ptr<TokenVerifier> verifier_;
+  std::unique_ptr<Upstream> upstream_;
+  std::unique_ptr<TopicRegistry> topics_;
+  std::shared_ptr<Listener> listener_;
+  StaticFiles static_files_;
+  Metrics metrics_;
+  int port_ = 0;
+  bool stopped_ = false;
+  absl::Mutex mu_;
+  absl::flat_hash_map<WebsocketSession*, std::weak_ptr<WebsocketSession>> sessions_
+      ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace chat::gateway
+
+#endif  // CHATSUITE_GATEWAY_GATEWAY_H_

@@ -1,0 +1,276 @@
+#include "gateway/http_session.h"
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
+#include <spdlog/spdlog.h>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_split.h"
+#include "common/keys.h"
+#include "gateway/frame_codec.h"
+#include "gateway/gateway.h"
+#include "gateway/websocket_session.h"
+
+namespace chat::gateway {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace net = boost::asio;
+
+namespace {
+
+constexpr size_t kMaxRequestBody = 64 * 1024;
+
+std::string UrlDecode(absl::string_view s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && absl::ascii_isxdigit(s[i + 1]) &&
+        absl::ascii_isxdigit(s[i + 2])) {
+      out.push_back(static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16)));
+      i += 2;
+    } else if (s[i] == '+') {
+      out.push_back(' ');
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+
+// QueryParam returns the decoded value of name in target's query string.
+std::string QueryParam(absl::string_view target, absl::string_view name) {
+  size_t q = target.find('?');
+  if (q == absl::string_view::npos) return "";
+  for (absl::string_view pair : absl::StrSplit(target.substr(q + 1), '&')) {
+    size_t eq = pair.find('=');
+    if (eq != absl::string_view::npos && pair.substr(0, eq) == name) {
+      return UrlDecode(pair.substr(eq + 1));
+    }
+  }
+  return "";
+}
+
+}  // namespace
+
+bool OriginAllowed(const std::string& origin, const std::string& host,
+                   const std::vector<std::string>& allowed) {
+  if (origin.empty()) return true;
+  for (const std::string& a : allowed) {
+    if (a == "*" || a == origin) return true;
+  }
+  if (!allowed.empty()) return false;
+  size_t scheme = origin.find("://");
+  if (scheme == std::string::npos) return false;
+  return absl::AsciiStrToLower(origin.substr(scheme + 3)) == absl::AsciiStrToLower(host);
+}
+
+std::string DevUserId(const std::string& name) {
+  std::string id;
+  bool dash = false;
+  for (char c : absl::AsciiStrToLower(name)) {
+    if (absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '_') {
+      id.push_back(c);
+      dash = false;
+    } else if (!dash && !id.empty()) {
+      id.push_back('-');
+      dash = true;
+    }
+    if (id.size() >= 32) break;
+  }
+  while (!id.empty() && id.back() == '-') id.pop_back();
+  return id;
+}
+
+HttpSession::HttpSession(net::ip::tcp::socket&& socket, Gateway* gateway)
+    : stream_(std::move(socket)), gateway_(gateway) {}
+
+void HttpSession::Run() {
+  net::dispatch(stream_.get_executor(),
+                beast::bind_front_handler(&HttpSession::DoRead, shared_from_this()));
+}
+
+void HttpSession::DoRead() {
+  parser_.emplace();
+  parser_->body_limit(kMaxRequestBody);
+  parser_->header_limit(16 * 1024);
+  stream_.expires_after(std::chrono::seconds(30));
+  http::async_read(stream_, buffer_, *parser_,
+                   beast::bind_front_handler(&HttpSession::OnRead, shared_from_this()));
+}
+
+void HttpSession::OnRead(beast::error_code ec, size_t) {
+  if (ec == http::error::end_of_stream) return DoClose();
+  if (ec) return;  // Timeouts and resets are routine on idle keep-alive sockets.
+  Request req = parser_->release();
+  if (beast::websocket::is_upgrade(req)) return HandleUpgrade(std::move(req));
+  Handle(std::move(req));
+}
+
+void HttpSession::Handle(Request req) {
+  std::string path(req.target().substr(0, req.target().find('?')));
+  if (path == "/healthz") return Reply(req, http::status::ok, "ok\n", "text/plain");
+  if (path == "/readyz") {
+    bool ready = gateway_->Ready();
+    return Reply(req, ready ? http::status::ok : http::status::service_unavailable,
+                 ready ? "ready\n" : "not ready\n", "text/plain");
+  }
+  if (path == "/metrics") {
+    return Reply(req, http::status::ok, gateway_->metrics().Render(),
+                 "text/plain; version=0.0.4");
+  }
+  if (path == "/api/dev/login") {
+    if (!gateway_->options().dev_login) {
+      return Reply(req, http::status::not_found, R"({"error":"development login is disabled"})",
+                   "application/json");
+    }
+    if (req.method() != http::verb::post) {
+      return Reply(req, http::status::method_not_allowed, R"({"error":"use POST"})",
+                   "application/json");
+    }
+    return HandleDevLogin(std::move(req));
+  }
+  if (req.method() == http::verb::get || req.method() == http::verb::head) {
+    if (const StaticFiles::File* f = gateway_->static_files().Find(path)) {
+      return Reply(req, http::status::ok, f->body, f->content_type);
+    }
+  }
+  Reply(req, http::status::not_found, "not found\n", "text/plain");
+}
+
+void HttpSession::HandleUpgrade(Request req) {
+  const std::string origin(req[http::field::origin]);
+  const std::string host(req[http::field::host]);
+  if (!OriginAllowed(origin, host, gateway_->options().allowed_origins)) {
+    gateway_->metrics().closes.Inc("403");
+    return Reply(req, http::status::forbidden, "origin not allowed\n", "text/plain");
+  }
+  const std::string target_str(req.target());
+  absl::string_view target = target_str;
+  std::string path(target.substr(0, target.find('?')));
+  std::vector<std::string> parts = absl::StrSplit(path, '/', absl::SkipEmpty());
+  SessionRoute route;
+  if (parts.size() == 1 && parts[0] == "ws") {
+    route.mode = SessionMode::kNative;
+  } else if (parts.size() == 4 && parts[0] == "ws" && parts[1] == "chat" &&
+             keys::IsValidId(parts[2]) && keys::IsValidId(parts[3])) {
+    route.mode = SessionMode::kSeedChat;
+    route.server = parts[2];
+    route.channel = parts[3];
+    route.token = QueryParam(target, "token");
+  } else {
+    return Reply(req, http::status::not_found, "no such WebSocket endpoint\n", "text/plain");
+  }
+  stream_.expires_never();
+  auto session = std::make_shared<WebsocketSession>(stream_.release_socket(), gateway_,
+                                                    std::move(route));
+  gateway_->AddSession(session);
+  session->Run(std::move(req));
+}
+
+void HttpSession::HandleDevLogin(Request req) {
+  DevLoginRequest login;
+  std::string name;
+  if (!google::protobuf::util::JsonStringToMessage(req.body(), &login).ok()) {
+    return Reply(req, http::status::bad_request, R"({"error":"expected {\"name\": \"...\"}"})",
+                 "application/json");
+  }
+  name = std::string(absl::StripAsciiWhitespace(login.name()));
+  std::string id = DevUserId(name);
+  if (id.empty() || name.size() > 32) {
+    return Reply(req, http::status::bad_request,
+                 R"({"error":"name must be 1-32 characters with at least one letter or digit"})",
+                 "application/json");
+  }
+  User user;
+  user.set_id(id);
+  user.set_name(name);
+  auto self = shared_from_this();
+  auto keep_alive = req.keep_alive();
+  auto version = req.version();
+  // Finish runs on this session's strand with the outcome of the admin calls.
+  auto finish = [self, user, keep_alive, version](absl::Status status) {
+    net::post(self->stream_.get_executor(), [self, user, status, keep_alive, version] {
+      Request shape;
+      shape.version(version);
+      shape.keep_alive(keep_alive);
+      if (!status.ok()) {
+        self->gateway_->metrics().upstream_errors.fetch_add(1);
+        return self->Reply(shape, http::status::service_unavailable,
+                           R"({"error":"chat service unavailable"})", "application/json");
+      }
+      absl::StatusOr<std::string> token =
+          self->gateway_->verifier().Mint(user, self->gateway_->options().dev_token_ttl);
+      if (!token.ok()) {
+        return self->Reply(shape, http::status::internal_server_error,
+                           R"({"error":"cannot mint token"})", "application/json");
+      }
+      DevLoginResponse resp;
+      resp.set_token(*token);
+      *resp.mutable_user() = user;
+      self->Reply(shape, http::status::ok, ToJson(resp), "application/json");
+    });
+  };
+  gateway_->upstream().UpsertUser(user, [self, user, finish](absl::StatusOr<User> r) mutable {
+    if (!r.ok()) return finish(r.status());
+    const auto& servers = self->gateway_->options().dev_join_servers;
+    if (servers.empty()) return finish(absl::OkStatus());
+    // Joins run in parallel; the last reply finishes with the first failure.
+    struct Joins {
+      absl::Mutex mu;
+      size_t remaining;
+      absl::Status error;
+    };
+    auto joins = std::make_shared<Joins>();
+    joins->remaining = servers.size();
+    for (const std::string& server : servers) {
+      AddMemberRequest add;
+      add.set_server(server);
+      add.set_user_id(user.id());
+      self->gateway_->upstream().AddMember(
+          add, [joins, finish](absl::StatusOr<AddMemberResponse> r) {
+            absl::MutexLock lock(&joins->mu);
+            // A missing demo server is not fatal: the user just joins nothing.
+            if (!r.ok() && r.status().code() != absl::StatusCode::kNotFound &&
+                joins->error.ok()) {
+              joins->error = r.status();
+            }
+            if (--joins->remaining == 0) finish(joins->error);
+          });
+    }
+  });
+}
+
+void HttpSession::Reply(const Request& req, http::status status, std::string body,
+                        const std::string& content_type) {
+  auto res = std::make_shared<Response>(status, req.version());
+  res->set(http::field::server, "chatsuite-gateway");
+  res->set(http::field::content_type, content_type);
+  res->set(http::field::cache_control, "no-store");
+  res->set("X-Content-Type-Options", "nosniff");
+  res->keep_alive(req.keep_alive());
+  if (req.method() == http::verb::head) {
+    res->content_length(body.size());
+  } else {
+    res->body() = std::move(body);
+    res->prepare_payload();
+  }
+  DoWrite(std::move(res));
+}
+
+void HttpSession::DoWrite(std::shared_ptr<Response> res) {
+  http::async_write(stream_, *res,
+                    [self = shared_from_this(), res](beast::error_code ec, size_t) {
+                      if (ec) return;
+                      if (!res->keep_alive()) return self->DoClose();
+                      self->DoRead();
+                    });
+}
+
+void HttpSession::DoClose() {
+  beast::error_code ec;
+  stream_.socket().shutdown(net::ip::tcp::socket::shutdown_send, ec);
+}
+
+}  // namespace chat::gateway

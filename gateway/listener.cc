@@ -1,0 +1,60 @@
+#include "gateway/listener.h"
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core/bind_handler.hpp>
+#include <spdlog/spdlog.h>
+
+#include "gateway/gateway.h"
+#include "gateway/http_session.h"
+
+namespace chat::gateway {
+
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+Listener::Listener(Gateway* gateway, tcp::endpoint endpoint)
+    : gateway_(gateway), endpoint_(endpoint), acceptor_(net::make_strand(gateway->io_context())) {}
+
+absl::Status Listener::Open() {
+  boost::beast::error_code ec;
+  acceptor_.open(endpoint_.protocol(), ec);
+  if (!ec) acceptor_.set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor_.bind(endpoint_, ec);
+  if (!ec) acceptor_.listen(net::socket_base::max_listen_connections, ec);
+  if (ec) return absl::UnavailableError("cannot listen: " + ec.message());
+  return absl::OkStatus();
+}
+
+int Listener::port() const { return acceptor_.local_endpoint().port(); }
+
+void Listener::Run() {
+  net::post(acceptor_.get_executor(), [self = shared_from_this()] { self->DoAccept(); });
+}
+
+void Listener::Close() {
+  net::post(acceptor_.get_executor(), [self = shared_from_this()] {
+    boost::beast::error_code ignored;
+    self->acceptor_.close(ignored);
+  });
+}
+
+void Listener::DoAccept() {
+  acceptor_.async_accept(
+      net::make_strand(gateway_->io_context()),
+      boost::beast::bind_front_handler(&Listener::OnAccept, shared_from_this()));
+}
+
+void Listener::OnAccept(boost::beast::error_code ec, tcp::socket socket) {
+  if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
+  if (ec) {
+    // Typically EMFILE: keep accepting; the condition is counted and logged.
+    spdlog::warn("event=accept_failed error=\"{}\"", ec.message());
+  } else {
+    socket.set_option(tcp::no_delay(true), ec);
+    std::make_shared<HttpSession>(std::move(socket), gateway_)->Run();
+  }
+  DoAccept();
+}
+
+}  // namespace chat::gateway

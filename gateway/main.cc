@@ -1,0 +1,93 @@
+// gateway: the WebSocket gateway. Flags may also be set through the
+// environment variables named in each flag's help.
+#include <csignal>
+
+#include <spdlog/spdlog.h>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/strings/str_split.h"
+#include "common/config.h"
+#include "gateway/gateway.h"
+
+ABSL_FLAG(std::string, listen, chat::EnvOr("GATEWAY_LISTEN", "0.0.0.0:8080"),
+          "HTTP/WebSocket listen address (env GATEWAY_LISTEN)");
+ABSL_FLAG(std::string, chat, chat::EnvOr("CHAT_SERVICE", "127.0.0.1:50051"),
+          "chat service host:port (env CHAT_SERVICE)");
+ABSL_FLAG(std::string, redis, chat::EnvOr("CHAT_REDIS", "127.0.0.1:6379"),
+          "Redis host:port for pub/sub (env CHAT_REDIS)");
+ABSL_FLAG(std::string, jwt_secret, chat::EnvOr("CHAT_JWT_SECRET", ""),
+          "HS256 secret shared with the token issuer (env CHAT_JWT_SECRET)");
+ABSL_FLAG(bool, dev_login, chat::EnvOr("GATEWAY_DEV_LOGIN", "") == "1",
+          "enable POST /api/dev/login (env GATEWAY_DEV_LOGIN=1); never in production");
+ABSL_FLAG(std::string, dev_join_servers, chat::EnvOr("GATEWAY_DEV_JOIN_SERVERS", "demo"),
+          "comma-separated servers every dev-login user joins");
+ABSL_FLAG(std::string, allowed_origins, chat::EnvOr("GATEWAY_ALLOWED_ORIGINS", ""),
+          "comma-separated Origins allowed to open WebSockets; empty = same origin; * = any");
+ABSL_FLAG(std::string, web_root, chat::EnvOr("GATEWAY_WEB_ROOT", "web"),
+          "directory of the web client served at / (empty: none)");
+ABSL_FLAG(int32_t, threads, chat::EnvOrInt("GATEWAY_THREADS", 0), "I/O threads (0: one per core)");
+ABSL_FLAG(int32_t, max_frame_bytes, chat::EnvOrInt("GATEWAY_MAX_FRAME_BYTES", 16384),
+          "largest accepted WebSocket message");
+ABSL_FLAG(int32_t, max_message_chars, chat::EnvOrInt("CHAT_MAX_MESSAGE_CHARS", 2000),
+          "longest chat message in characters (must match the chat service)");
+ABSL_FLAG(int32_t, heartbeat_s, chat::EnvOrInt("GATEWAY_HEARTBEAT_S", 15),
+          "seconds between server pings; a peer silent for twice this is closed");
+ABSL_FLAG(int32_t, identify_timeout_s, chat::EnvOrInt("GATEWAY_IDENTIFY_TIMEOUT_S", 10),
+          "seconds a socket may stay unidentified");
+ABSL_FLAG(int64_t, max_outbound_bytes, chat::EnvOrInt("GATEWAY_MAX_OUTBOUND_BYTES", 4 << 20),
+          "bytes queued per connection before it is closed as a slow consumer");
+ABSL_FLAG(double, chat_rate, 5, "chat messages per second per connection (sustained)");
+ABSL_FLAG(double, chat_burst, 10, "chat message burst per connection");
+ABSL_FLAG(std::string, log_level, chat::EnvOr("CHAT_LOG_LEVEL", "info"), "log level");
+
+namespace {
+std::atomic<bool> g_stop{false};
+void OnSignal(int) { g_stop = true; }
+
+std::vector<std::string> SplitList(const std::string& s) {
+  return absl::StrSplit(s, ',', absl::SkipWhitespace());
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  chat::SetupLogging("gateway", absl::GetFlag(FLAGS_log_level));
+  auto listen = chat::ParseHostPort(absl::GetFlag(FLAGS_listen));
+  auto redis = chat::ParseHostPort(absl::GetFlag(FLAGS_redis));
+  if (!listen.ok() || !redis.ok()) {
+    spdlog::critical("event=bad_flag error=\"--listen and --redis take host:port\"");
+    return 2;
+  }
+  chat::gateway::GatewayOptions o;
+  o.listen_host = listen->host;
+  o.port = listen->port;
+  o.redis.host = redis->host;
+  o.redis.port = redis->port;
+  o.chat_target = absl::GetFlag(FLAGS_chat);
+  o.jwt_secret = absl::GetFlag(FLAGS_jwt_secret);
+  o.dev_login = absl::GetFlag(FLAGS_dev_login);
+  o.dev_join_servers = SplitList(absl::GetFlag(FLAGS_dev_join_servers));
+  o.allowed_origins = SplitList(absl::GetFlag(FLAGS_allowed_origins));
+  o.web_root = absl::GetFlag(FLAGS_web_root);
+  o.threads = absl::GetFlag(FLAGS_threads);
+  o.max_frame_bytes = absl::GetFlag(FLAGS_max_frame_bytes);
+  o.max_message_chars = absl::GetFlag(FLAGS_max_message_chars);
+  o.heartbeat_interval = absl::Seconds(absl::GetFlag(FLAGS_heartbeat_s));
+  o.identify_timeout = absl::Seconds(absl::GetFlag(FLAGS_identify_timeout_s));
+  o.max_outbound_bytes = absl::GetFlag(FLAGS_max_outbound_bytes);
+  o.chat_rate = absl::GetFlag(FLAGS_chat_rate);
+  o.chat_burst = absl::GetFlag(FLAGS_chat_burst);
+  chat::gateway::Gateway gateway(o);
+  if (absl::Status s = gateway.Start(); !s.ok()) {
+    spdlog::critical("event=start_failed error=\"{}\"", std::string(s.message()));
+    return 1;
+  }
+  std::signal(SIGTERM, OnSignal);
+  std::signal(SIGINT, OnSignal);
+  while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  gateway.Drain();
+  std::this_thread::sleep_for(absl::ToChronoNanoseconds(o.drain_window + absl::Seconds(1)));
+  gateway.Stop();
+  return 0;
+}

@@ -1,0 +1,87 @@
+#include "gateway/metrics.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace chat::gateway {
+
+void LatencyHistogram::Observe(double ms) {
+  size_t i = 0;
+  while (i < kBucketsMs.size() && ms > kBucketsMs[i]) ++i;
+  buckets_[i].fetch_add(1, std::memory_order_relaxed);
+  count_.fetch_add(1, std::memory_order_relaxed);
+  sum_us_.fetch_add(static_cast<uint64_t>(ms < 0 ? 0 : ms * 1000), std::memory_order_relaxed);
+}
+
+void LatencyHistogram::Render(const std::string& name, const std::string& help,
+                              std::string* out) const {
+  absl::StrAppend(out, "# HELP ", name, " ", help, "\n# TYPE ", name, " histogram\n");
+  uint64_t cumulative = 0;
+  for (size_t i = 0; i < kBucketsMs.size(); ++i) {
+    cumulative += buckets_[i].load(std::memory_order_relaxed);
+    absl::StrAppend(out, name, "_bucket{le=\"", kBucketsMs[i] / 1000.0, "\"} ", cumulative, "\n");
+  }
+  cumulative += buckets_[kBucketsMs.size()].load(std::memory_order_relaxed);
+  absl::StrAppend(out, name, "_bucket{le=\"+Inf\"} ", cumulative, "\n");
+  absl::StrAppend(out, name, "_sum ", sum_us_.load(std::memory_order_relaxed) / 1e6, "\n");
+  absl::StrAppend(out, name, "_count ", count_.load(std::memory_order_relaxed), "\n");
+}
+
+void LabeledCounter::Inc(const std::string& label, uint64_t n) {
+  absl::MutexLock lock(&mu_);
+  values_[label] += n;
+}
+
+void LabeledCounter::Render(const std::string& name, const std::string& label_name,
+                            const std::string& help, std::string* out) const {
+  absl::StrAppend(out, "# HELP ", name, " ", help, "\n# TYPE ", name, " counter\n");
+  absl::MutexLock lock(&mu_);
+  for (const auto& [label, value] : values_) {
+    absl::StrAppend(out, name, "{", label_name, "=\"", label, "\"} ", value, "\n");
+  }
+}
+
+namespace {
+
+void Scalar(std::string* out, const char* name, const char* type, const char* help,
+            int64_t value) {
+  absl::StrAppend(out, "# HELP ", name, " ", help, "\n# TYPE ", name, " ", type, "\n", name, " ",
+                  value, "\n");
+}
+
+}  // namespace
+
+std::string Metrics::Render() const {
+  std::string out;
+  Scalar(&out, "chat_gateway_connections", "gauge", "Open WebSocket connections.",
+         connections.load());
+  Scalar(&out, "chat_gateway_connections_total", "counter", "WebSocket connections accepted.",
+         connections_total.load());
+  Scalar(&out, "chat_gateway_frames_in_total", "counter", "Frames received from clients.",
+         frames_in.load());
+  Scalar(&out, "chat_gateway_frames_out_total", "counter", "Frames queued to clients.",
+         frames_out.load());
+  Scalar(&out, "chat_gateway_deliveries_total", "counter", "Events delivered to sockets.",
+         deliveries.load());
+  Scalar(&out, "chat_gateway_dropped_events_total", "counter",
+         "Droppable events shed because a client's queue was under pressure.",
+         dropped_events.load());
+  Scalar(&out, "chat_gateway_slow_consumer_closes_total", "counter",
+         "Connections closed because their outbound queue overflowed.",
+         slow_consumer_closes.load());
+  Scalar(&out, "chat_gateway_rate_limited_total", "counter", "Frames rejected by rate limits.",
+         rate_limited.load());
+  Scalar(&out, "chat_gateway_upstream_errors_total", "counter",
+         "Failed calls to upstream services.", upstream_errors.load());
+  Scalar(&out, "chat_gateway_pubsub_messages_total", "counter",
+         "Messages received from Redis pub/sub.", pubsub_messages.load());
+  Scalar(&out, "chat_gateway_topics", "gauge", "Redis topics subscribed by this gateway.",
+         topics.load());
+  errors.Render("chat_gateway_error_frames_total", "code", "Error frames sent, by code.", &out);
+  closes.Render("chat_gateway_closes_total", "code", "Server-initiated closes, by close code.",
+                &out);
+  fanout_ms.Render("chat_gateway_fanout_latency_seconds",
+                   "From message acceptance to the recipient's socket queue.", &out);
+  return out;
+}
+
+}  // namespace chat::gateway

@@ -1,0 +1,63 @@
+// Gateway metrics, rendered as Prometheus text at /metrics. Counters are
+// lock-free atomics; labelled families use fixed label sets so rendering
+// needs no registry.
+#ifndef CHATSUITE_GATEWAY_METRICS_H_
+#define CHATSUITE_GATEWAY_METRICS_H_
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
+
+namespace chat::gateway {
+
+// Histogram with fixed millisecond buckets.
+class LatencyHistogram {
+ public:
+  static constexpr std::array<double, 10> kBucketsMs = {0.5, 1, 2, 5, 10, 25, 50, 100, 250, 1000};
+  void Observe(double ms);
+  void Render(const std::string& name, const std::string& help, std::string* out) const;
+
+ private:
+  std::array<std::atomic<uint64_t>, kBucketsMs.size() + 1> buckets_{};
+  std::atomic<uint64_t> count_{0};
+  std::atomic<uint64_t> sum_us_{0};
+};
+
+// Labeled counts a family of counters keyed by one label value.
+class LabeledCounter {
+ public:
+  void Inc(const std::string& label, uint64_t n = 1) ABSL_LOCKS_EXCLUDED(mu_);
+  void Render(const std::string& name, const std::string& label_name, const std::string& help,
+              std::string* out) const ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  mutable absl::Mutex mu_;
+  absl::flat_hash_map<std::string, uint64_t> values_ ABSL_GUARDED_BY(mu_);
+};
+
+struct Metrics {
+  std::atomic<int64_t> connections{0};        // Open WebSockets (gauge).
+  std::atomic<uint64_t> connections_total{0};
+  std::atomic<uint64_t> frames_in{0};
+  std::atomic<uint64_t> frames_out{0};
+  std::atomic<uint64_t> deliveries{0};        // Events handed to sockets.
+  std::atomic<uint64_t> dropped_events{0};    // Droppable events shed under pressure.
+  std::atomic<uint64_t> slow_consumer_closes{0};
+  std::atomic<uint64_t> rate_limited{0};
+  std::atomic<uint64_t> upstream_errors{0};
+  std::atomic<uint64_t> pubsub_messages{0};
+  std::atomic<int64_t> topics{0};             // Subscribed Redis topics (gauge).
+  LabeledCounter errors;      // Error frames by code.
+  LabeledCounter closes;      // Server-initiated closes by code.
+  LatencyHistogram fanout_ms;  // sent_at (chat service clock) to socket queue.
+
+  std::string Render() const;
+};
+
+}  // namespace chat::gateway
+
+#endif  // CHATSUITE_GATEWAY_METRICS_H_

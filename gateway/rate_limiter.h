@@ -1,0 +1,49 @@
+// TokenBucket: the gateway's per-connection rate limits (chat messages,
+// frames of any kind, and the "sustained abuse" budget of rejected frames).
+// Pure logic with an injected clock; not thread-safe (one per session strand).
+#ifndef CHATSUITE_GATEWAY_RATE_LIMITER_H_
+#define CHATSUITE_GATEWAY_RATE_LIMITER_H_
+
+#include <algorithm>
+#include <cmath>
+
+#include "absl/time/time.h"
+
+namespace chat::gateway {
+
+class TokenBucket {
+ public:
+  // rate: tokens added per second; burst: capacity (and the initial fill).
+  TokenBucket(double rate, double burst) : rate_(rate), burst_(burst), tokens_(burst) {}
+
+  // Take removes one token at time now and returns true, or returns false and
+  // sets *retry_after to when one token will be available.
+  bool Take(absl::Time now, absl::Duration* retry_after) {
+    Refill(now);
+    if (tokens_ >= 1.0) {
+      tokens_ -= 1.0;
+      return true;
+    }
+    if (retry_after != nullptr) {
+      double seconds = rate_ > 0 ? (1.0 - tokens_) / rate_ : 3600.0;
+      *retry_after = absl::Milliseconds(std::ceil(seconds * 1000.0));
+    }
+    return false;
+  }
+
+ private:
+  void Refill(absl::Time now) {
+    if (last_ != absl::InfinitePast()) {
+      double elapsed = absl::ToDoubleSeconds(now - last_);
+      if (elapsed > 0) tokens_ = std::min(burst_, tokens_ + elapsed * rate_);
+    }
+    last_ = std::max(last_, now);
+  }
+
+  double rate_, burst_, tokens_;
+  absl::Time last_ = absl::InfinitePast();
+};
+
+}  // namespace chat::gateway
+
+#endif  // CHATSUITE_GATEWAY_RATE_LIMITER_H_

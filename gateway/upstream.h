@@ -1,0 +1,47 @@
+// Upstream: the gateway's asynchronous gRPC clients for the services behind
+// it. Every call returns at once; its callback runs on a gRPC thread, so
+// callers post results back to their own strand. No call ever blocks.
+#ifndef CHATSUITE_GATEWAY_UPSTREAM_H_
+#define CHATSUITE_GATEWAY_UPSTREAM_H_
+
+#include <memory>
+#include <string>
+
+#include <grpcpp/channel.h>
+
+#include "absl/functional/any_invocable.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "proto/chat.grpc.pb.h"
+
+namespace chat::gateway {
+
+template <typename T>
+using Reply = absl::AnyInvocable<void(absl::StatusOr<T>)>;
+
+class Upstream {
+ public:
+  // chat_target: "host:port" of the chat service (a Kubernetes Service name
+  // balances over replicas). deadline applies to every call.
+  Upstream(const std::string& chat_target, absl::Duration deadline);
+
+  void Send(const SendRequest& req, Reply<SendResponse> done);
+  void History(const HistoryRequest& req, Reply<HistoryResponse> done);
+  void GetUserState(const GetUserStateRequest& req, Reply<UserState> done);
+  void UpsertUser(const User& req, Reply<User> done);
+  void AddMember(const AddMemberRequest& req, Reply<AddMemberResponse> done);
+
+  // Ready reports whether the chat channel is connected, and nudges an idle or
+  // failed channel to (re)connect, so the next probe sees the truth. For /readyz.
+  bool Ready() const;
+
+ private:
+  std::shared_ptr<grpc::Channel> chat_channel_;
+  std::unique_ptr<ChatService::Stub> chat_;
+  std::unique_ptr<ChatAdmin::Stub> admin_;
+  absl::Duration deadline_;
+};
+
+}  // namespace chat::gateway
+
+#endif  // CHATSUITE_GATEWAY_UPSTREAM_H_

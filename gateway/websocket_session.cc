@@ -1,0 +1,454 @@
+#include "gateway/websocket_session.h"
+
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/post.hpp>
+#include <spdlog/spdlog.h>
+
+#include "absl/random/random.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/keys.h"
+#include "gateway/frame_codec.h"
+#include "gateway/gateway.h"
+
+namespace chat::gateway {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace net = boost::asio;
+namespace websocket = beast::websocket;
+
+namespace {
+
+std::string NewSessionId() {
+  static thread_local absl::BitGen gen;
+  return absl::StrFormat("%016x%016x", absl::Uniform<uint64_t>(gen),
+                         absl::Uniform<uint64_t>(gen));
+}
+
+// Inner returns the message set in a ServerFrame's oneof (every one carries
+// its own "type"), for the JSON form.
+const google::protobuf::Message& Inner(const ServerFrame& frame) {
+  const auto* oneof = frame.GetDescriptor()->oneof_decl(0);
+  const auto* field = frame.GetReflection()->GetOneofFieldDescriptor(frame, oneof);
+  return frame.GetReflection()->GetMessage(frame, field);
+}
+
+}  // namespace
+
+WebsocketSession::WebsocketSession(net::ip::tcp::socket&& socket, Gateway* gateway,
+                                   SessionRoute route)
+    : ws_(std::move(socket)),
+      gateway_(gateway),
+      route_(std::move(route)),
+      identify_timer_(ws_.get_executor()),
+      close_timer_(ws_.get_executor()),
+      session_id_(NewSessionId()),
+      chat_bucket_(gateway->options().chat_rate, gateway->options().chat_burst),
+      frame_bucket_(gateway->options().frame_rate, gateway->options().frame_burst),
+      abuse_bucket_(gateway->options().abuse_rate, gateway->options().abuse_burst) {}
+
+WebsocketSession::~WebsocketSession() {
+  for (const std::string& topic : topics_) gateway_->topics().Remove(topic, this);
+  gateway_->RemoveSession(this);
+  gateway_->metrics().connections.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void WebsocketSession::Run(http::request<http::string_body> req) {
+  gateway_->metrics().connections.fetch_add(1, std::memory_order_relaxed);
+  gateway_->metrics().connections_total.fetch_add(1, std::memory_order_relaxed);
+  const GatewayOptions& o = gateway_->options();
+  websocket::stream_base::timeout timeout;
+  timeout.handshake_timeout = std::chrono::seconds(10);
+  // Beast pings after half the idle timeout and closes after all of it.
+  timeout.idle_timeout = absl::ToChronoNanoseconds(2 * o.heartbeat_interval);
+  timeout.keep_alive_pings = true;
+  ws_.set_option(timeout);
+  ws_.set_option(websocket::stream_base::decorator(
+      [](websocket::response_type& res) { res.set(http::field::server, "chatsuite-gateway"); }));
+  ws_.read_message_max(o.max_frame_bytes);
+  upgrade_ = std::move(req);
+  ws_.async_accept(upgrade_,
+                   beast::bind_front_handler(&WebsocketSession::OnAccept, shared_from_this()));
+}
+
+void WebsocketSession::OnAccept(beast::error_code ec) {
+  upgrade_ = {};
+  if (ec) return;
+  if (route_.mode == SessionMode::kSeedChat) {
+    Identify(route_.token);
+  } else {
+    identify_timer_.expires_after(absl::ToChronoNanoseconds(gateway_->options().identify_timeout));
+    identify_timer_.async_wait([weak = weak_from_this()](beast::error_code ec) {
+      auto self = weak.lock();
+      if (ec || !self || self->identifying_ || self->identified_) return;
+      self->DoClose(close_code::kIdentifyTimeout, "identify timeout");
+    });
+  }
+  DoRead();
+}
+
+void WebsocketSession::DoRead() {
+  ws_.async_read(buffer_, beast::bind_front_handler(&WebsocketSession::OnRead, shared_from_this()));
+}
+
+void WebsocketSession::OnRead(beast::error_code ec, size_t) {
+  if (ec) {
+    if (ec == websocket::error::message_too_big) {
+      // Beast has already sent close 1009; count it like our own closes.
+      gateway_->metrics().closes.Inc(std::to_string(close_code::kTooBig));
+    }
+    return;  // The session ends when the last handler holding it returns.
+  }
+  gateway_->metrics().frames_in.fetch_add(1, std::memory_order_relaxed);
+  std::string data = beast::buffers_to_string(buffer_.data());
+  const bool text = ws_.got_text();
+  buffer_.consume(buffer_.size());
+  // An idle socket should not pin the largest frame it ever received.
+  if (buffer_.capacity() > 8192) buffer_.shrink_to_fit();
+  if (!closing_) {
+    absl::Duration retry;
+    if (!frame_bucket_.Take(absl::Now(), &retry)) {
+      Reject("", retry);
+    } else if (route_.mode == SessionMode::kSeedChat) {
+      HandleSeed(data);
+    } else {
+      absl::StatusOr<ClientFrame> frame = text ? ParseClientJson(data) : ParseClientBinary(data);
+      if (!frame.ok()) {
+        SendError(frame.status().code() == absl::StatusCode::kUnimplemented ? "unknown_type"
+                                                                              : "bad_frame",
+                  std::string(frame.status().message()), "");
+      } else {
+        if (!text && !identified_ && !identifying_) binary_ = true;
+        HandleNative(*frame);
+      }
+    }
+  }
+  DoRead();
+}
+
+void WebsocketSession::HandleNative(const ClientFrame& frame) {
+  if (frame.has_identify()) {
+    if (identifying_ || identified_) {
+      return SendError("already_identified", "this connection is already identified", "");
+    }
+    return Identify(frame.identify().token());
+  }
+  if (!identified_) {
+    return SendError("not_identified", "send identify first", "");
+  }
+  switch (frame.frame_case()) {
+    case ClientFrame::kChatMessage:
+      return OnSendChat(frame.chat_message());
+    case ClientFrame::kHistory:
+      return OnGetHistory(frame.history());
+    default:
+      return SendError("unknown_type", "unsupported frame", "");
+  }
+}
+
+void WebsocketSession::HandleSeed(absl::string_view text) {
+  if (!identified_) return SendError("not_identified", "authentication in progress", "");
+  absl::StatusOr<SeedChat> seed = ParseSeedChat(text);
+  if (!seed.ok()) return SendError("bad_frame", std::string(seed.status().message()), "");
+  chat::SendChat f;
+  f.set_server(route_.server);
+  f.set_channel(route_.channel);
+  f.set_message(seed->message);
+  f.set_id(seed->nonce);
+  OnSendChat(f);
+}
+
+void WebsocketSession::Identify(const std::string& token) {
+  absl::StatusOr<Identity> id = gateway_->verifier().Verify(token);
+  if (!id.ok()) {
+    bool expired = id.status().code() == absl::StatusCode::kDeadlineExceeded;
+    return DoClose(expired ? close_code::kTokenExpired : close_code::kInvalidToken,
+                   std::string(id.status().message()));
+  }
+  identifying_ = true;
+  identify_timer_.cancel();
+  identity_ = *std::move(id);
+  GetUserStateRequest req;
+  req.set_user_id(identity_.user.id());
+  gateway_->upstream().GetUserState(
+      req, [self = shared_from_this()](absl::StatusOr<UserState> state) mutable {
+        net::post(self->ws_.get_executor(), [self, state = std::move(state)]() mutable {
+          self->OnUserState(std::move(state));
+        });
+      });
+}
+
+void WebsocketSession::OnUserState(absl::StatusOr<UserState> state) {
+  identifying_ = false;
+  if (closing_) return;
+  if (!state.ok()) {
+    if (state.status().code() != absl::StatusCode::kNotFound) {
+      gateway_->metrics().upstream_errors.fetch_add(1, std::memory_order_relaxed);
+      return DoClose(close_code::kTryAgainLater, "chat service unavailable; retry");
+    }
+    state = UserState();  // Known to the token issuer but to no server yet.
+  }
+  identified_ = true;
+  if (route_.mode == SessionMode::kSeedChat) {
+    bool member = false;
+    for (const Server& s : state->servers()) {
+      if (s.id() != route_.server) continue;
+      for (const Channel& c : s.channels()) member = member || c.id() == route_.channel;
+    }
+    if (!member) return DoClose(close_code::kForbidden, "not a member of this channel");
+    Subscribe(keys::ChannelTopic(route_.server, route_.channel));
+    return;
+  }
+  Subscribe(keys::UserTopic(identity_.user.id()));
+  ServerFrame frame;
+  Ready* ready = frame.mutable_ready();
+  ready->set_type("ready");
+  ready->set_session_id(session_id_);
+  *ready->mutable_user() = identity_.user;  // The token is authoritative.
+  for (Server& s : *state->mutable_servers()) {
+    for (const Channel& c : s.channels()) Subscribe(keys::ChannelTopic(s.id(), c.id()));
+    *ready->add_servers() = std::move(s);
+  }
+  const GatewayOptions& o = gateway_->options();
+  ready->set_heartbeat_interval_ms(static_cast<int32_t>(absl::ToInt64Milliseconds(o.heartbeat_interval)));
+  ready->set_max_frame_bytes(static_cast<int32_t>(o.max_frame_bytes));
+  ready->set_max_message_chars(o.max_message_chars);
+  SendFrame(frame);
+}
+
+void WebsocketSession::OnSendChat(const chat::SendChat& f) {
+  absl::Duration retry;
+  if (!chat_bucket_.Take(absl::Now(), &retry)) return Reject(f.id(), retry);
+  if (f.id().empty()) return SendError("invalid_argument", "id (client nonce) is required", "");
+  if (static_cast<int>(f.message().size()) > 4 * gateway_->options().max_message_chars) {
+    return SendError("too_long",
+                     absl::StrCat("message is longer than ", gateway_->options().max_message_chars,
+                                  " characters"),
+                     f.id());
+  }
+  if (inflight_ >= gateway_->options().max_inflight_requests) {
+    return Reject(f.id(), absl::Milliseconds(100));
+  }
+  SendRequest req;
+  *req.mutable_author() = identity_.user;  // Never what the client claims.
+  req.set_server(f.server());
+  req.set_channel(f.channel());
+  req.set_message(f.message());
+  req.set_nonce(f.id());
+  ++inflight_;
+  gateway_->upstream().Send(req, [self = shared_from_this(), id = f.id(), server = f.server(),
+                                  channel = f.channel()](
+                                     absl::StatusOr<SendResponse> r) mutable {
+    net::post(self->ws_.get_executor(), [self, r = std::move(r), id = std::move(id),
+                                         server = std::move(server),
+                                         channel = std::move(channel)] {
+      --self->inflight_;
+      if (!r.ok()) return self->SendStatusError(r.status(), id);
+      if (self->route_.mode == SessionMode::kSeedChat) return;  // The seed has no acks.
+      ServerFrame frame;
+      Ack* ack = frame.mutable_ack();
+      ack->set_type("ack");
+      ack->set_id(id);
+      ack->set_seq(r->seq());
+      ack->set_server(server);
+      ack->set_channel(channel);
+      ack->set_sent_at(r->sent_at());
+      self->SendFrame(frame);
+    });
+  });
+}
+
+void WebsocketSession::OnGetHistory(const chat::GetHistory& f) {
+  if (inflight_ >= gateway_->options().max_inflight_requests) {
+    return Reject(f.id(), absl::Milliseconds(100));
+  }
+  HistoryRequest req;
+  req.set_user_id(identity_.user.id());
+  req.set_server(f.server());
+  req.set_channel(f.channel());
+  req.set_before(f.before());
+  req.set_after(f.after());
+  req.set_limit(f.limit());
+  ++inflight_;
+  gateway_->upstream().History(req, [self = shared_from_this(), f](
+                                        absl::StatusOr<HistoryResponse> r) mutable {
+    net::post(self->ws_.get_executor(), [self, r = std::move(r), f = std::move(f)]() mutable {
+      --self->inflight_;
+      if (!r.ok()) return self->SendStatusError(r.status(), f.id());
+      ServerFrame frame;
+      History* h = frame.mutable_history();
+      h->set_type("history");
+      h->set_id(f.id());
+      h->set_server(f.server());
+      h->set_channel(f.channel());
+      h->set_head_seq(r->head_seq());
+      h->set_oldest_seq(r->oldest_seq());
+      for (ChatMessage& m : *r->mutable_messages()) {
+        m.set_type("chat_message");
+        *h->add_messages() = std::move(m);
+      }
+      self->SendFrame(frame);
+    });
+  });
+}
+
+void WebsocketSession::Subscribe(const std::string& topic) {
+  if (topics_.insert(topic).second) gateway_->topics().Add(topic, shared_from_this());
+}
+
+void WebsocketSession::Deliver(const std::shared_ptr<const EncodedEvent>& event) {
+  net::post(ws_.get_executor(),
+            [self = shared_from_this(), event] { self->OnEvent(event); });
+}
+
+void WebsocketSession::OnEvent(const std::shared_ptr<const EncodedEvent>& event) {
+  if (closing_ || !identified_) return;
+  const Event& e = event->event();
+  if (e.has_server_joined() && route_.mode == SessionMode::kNative) {
+    for (const Channel& c : e.server_joined().channels()) {
+      Subscribe(keys::ChannelTopic(e.server_joined().id(), c.id()));
+    }
+  }
+  const std::string* bytes;
+  if (route_.mode == SessionMode::kSeedChat) {
+    if (!e.has_chat_message()) return;
+    bytes = &event->SeedJson();
+  } else {
+    bytes = binary_ ? &event->Binary() : &event->Json();
+  }
+  if (bytes->empty()) return;
+  gateway_->metrics().deliveries.fetch_add(1, std::memory_order_relaxed);
+  // Aliasing pointer: the bytes live as long as the shared event.
+  Enqueue(std::shared_ptr<const std::string>(event, bytes), binary_, /*droppable=*/false);
+}
+
+void WebsocketSession::SendFrame(const ServerFrame& frame) {
+  auto bytes = std::make_shared<const std::string>(binary_ ? frame.SerializeAsString()
+                                                           : ToJson(Inner(frame)));
+  Enqueue(std::move(bytes), binary_, /*droppable=*/false);
+}
+
+void WebsocketSession::SendError(const std::string& code, const std::string& message,
+                                 const std::string& id, absl::Duration retry_after) {
+  gateway_->metrics().errors.Inc(code);
+  ServerFrame frame;
+  Error* e = frame.mutable_error();
+  e->set_type("error");
+  e->set_code(code);
+  e->set_message(message);
+  e->set_id(id);
+  e->set_retry_after_ms(absl::ToInt64Milliseconds(retry_after));
+  SendFrame(frame);
+}
+
+void WebsocketSession::SendStatusError(const absl::Status& status, const std::string& id) {
+  std::string code;
+  switch (status.code()) {
+    case absl::StatusCode::kInvalidArgument:
+      code = "invalid_argument";
+      break;
+    case absl::StatusCode::kPermissionDenied:
+      code = "not_member";
+      break;
+    case absl::StatusCode::kNotFound:
+      code = "not_found";
+      break;
+    case absl::StatusCode::kResourceExhausted:
+      code = "rate_limited";
+      break;
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kDeadlineExceeded:
+      gateway_->metrics().upstream_errors.fetch_add(1, std::memory_order_relaxed);
+      code = "unavailable";
+      break;
+    default:
+      gateway_->metrics().upstream_errors.fetch_add(1, std::memory_order_relaxed);
+      code = "internal";
+      break;
+  }
+  SendError(code, std::string(status.message()), id);
+}
+
+void WebsocketSession::Reject(const std::string& id, absl::Duration retry_after) {
+  gateway_->metrics().rate_limited.fetch_add(1, std::memory_order_relaxed);
+  if (!abuse_bucket_.Take(absl::Now(), nullptr)) {
+    return DoClose(close_code::kRateLimited, "rate limit exceeded persistently");
+  }
+  SendError("rate_limited", "slow down", id, retry_after);
+}
+
+void WebsocketSession::Enqueue(std::shared_ptr<const std::string> bytes, bool binary,
+                               bool droppable) {
+  if (closing_) return;
+  const size_t limit = gateway_->options().max_outbound_bytes;
+  if (droppable && queued_bytes_ + bytes->size() > limit / 2) {
+    gateway_->metrics().dropped_events.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  if (queued_bytes_ + bytes->size() > limit) {
+    gateway_->metrics().slow_consumer_closes.fetch_add(1, std::memory_order_relaxed);
+    return DoClose(close_code::kSlowConsumer, "slow consumer: reconnect and resume");
+  }
+  queued_bytes_ += bytes->size();
+  queue_.push_back(Outgoing{std::move(bytes), binary});
+  gateway_->metrics().frames_out.fetch_add(1, std::memory_order_relaxed);
+  if (!writing_) DoWrite();
+}
+
+void WebsocketSession::DoWrite() {
+  writing_ = true;
+  const Outgoing& front = queue_.front();
+  ws_.binary(front.binary);
+  ws_.async_write(net::buffer(*front.bytes),
+                  beast::bind_front_handler(&WebsocketSession::OnWrite, shared_from_this()));
+}
+
+void WebsocketSession::OnWrite(beast::error_code ec, size_t) {
+  writing_ = false;
+  if (ec) {
+    queue_.clear();
+    queued_bytes_ = 0;
+    beast::error_code ignored;
+    beast::get_lowest_layer(ws_).socket().close(ignored);
+    return;
+  }
+  queued_bytes_ -= queue_.front().bytes->size();
+  queue_.pop_front();
+  if (!queue_.empty() && !closing_) DoWrite();
+}
+
+void WebsocketSession::CloseAfter(absl::Duration delay, uint16_t code, std::string reason) {
+  net::post(ws_.get_executor(), [self = shared_from_this(), delay, code,
+                                 reason = std::move(reason)] {
+    if (self->closing_) return;
+    self->close_timer_.expires_after(absl::ToChronoNanoseconds(delay));
+    self->close_timer_.async_wait([self, code, reason](beast::error_code ec) {
+      if (!ec) self->DoClose(code, reason);
+    });
+  });
+}
+
+void WebsocketSession::DoClose(uint16_t code, const std::string& reason) {
+  if (closing_) return;
+  closing_ = true;
+  gateway_->metrics().closes.Inc(std::to_string(code));
+  identify_timer_.cancel();
+  // Frames not yet on the wire are dropped; one already being written finishes.
+  while (queue_.size() > (writing_ ? 1u : 0u)) {
+    queued_bytes_ -= queue_.back().bytes->size();
+    queue_.pop_back();
+  }
+  ws_.async_close(websocket::close_reason(static_cast<websocket::close_code>(code), reason),
+                  [self = shared_from_this()](beast::error_code) {});
+  // A peer that never completes the close handshake is cut off.
+  close_timer_.expires_after(std::chrono::seconds(5));
+  close_timer_.async_wait([weak = weak_from_this()](beast::error_code ec) {
+    auto self = weak.lock();
+    if (ec || !self) return;
+    beast::error_code ignored;
+    beast::get_lowest_layer(self->ws_).socket().close(ignored);
+  });
+}
+
+}  // namespace chat::gateway

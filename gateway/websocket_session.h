@@ -1,0 +1,129 @@
+// WebsocketSession: one client socket. Runs on its own strand; reads one frame
+// at a time, keeps exactly one write in flight from a bounded outbound queue,
+// forwards requests upstream asynchronously and receives topic events from the
+// TopicRegistry. Close codes are the protocol's (docs/protocol.md).
+#ifndef CHATSUITE_GATEWAY_WEBSOCKET_SESSION_H_
+#define CHATSUITE_GATEWAY_WEBSOCKET_SESSION_H_
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+
+#include "absl/container/flat_hash_set.h"
+#include "gateway/auth.h"
+#include "gateway/rate_limiter.h"
+#include "gateway/topic_registry.h"
+#include "proto/chat.pb.h"
+#include "proto/client.pb.h"
+
+namespace chat::gateway {
+
+class Gateway;
+
+// Close codes this gateway sends; docs/protocol.md says what a client does.
+namespace close_code {
+inline constexpr uint16_t kTooBig = 1009;         // Frame over the size limit.
+inline constexpr uint16_t kTryAgainLater = 1013;  // Upstream unavailable at identify.
+inline constexpr uint16_t kIdentifyTimeout = 4001;
+inline constexpr uint16_t kInvalidToken = 4002;
+inline constexpr uint16_t kTokenExpired = 4003;
+inline constexpr uint16_t kForbidden = 4004;     // Seed endpoint: not a member.
+inline constexpr uint16_t kRateLimited = 4008;   // Sustained abuse.
+inline constexpr uint16_t kSlowConsumer = 4009;  // Outbound queue overflow: resume.
+inline constexpr uint16_t kDraining = 4010;      // Gateway shutting down: reconnect.
+}  // namespace close_code
+
+enum class SessionMode {
+  kNative,    // /ws: the full protocol, JSON or binary frames.
+  kSeedChat,  // /ws/chat/<server>/<channel>/?token=: the seed's chat JSON.
+};
+
+struct SessionRoute {
+  SessionMode mode = SessionMode::kNative;
+  std::string server, channel;  // kSeedChat
+  std::string token;            // kSeedChat: from ?token=
+};
+
+class WebsocketSession : public Subscriber,
+                         public std::enable_shared_from_this<WebsocketSession> {
+ public:
+  WebsocketSession(boost::asio::ip::tcp::socket&& socket, Gateway* gateway, SessionRoute route);
+  ~WebsocketSession() override;
+
+  // Run accepts the upgrade request and starts the session.
+  void Run(boost::beast::http::request<boost::beast::http::string_body> req);
+
+  // Deliver queues a topic event. Thread-safe; never blocks.
+  void Deliver(const std::shared_ptr<const EncodedEvent>& event) override;
+
+  // CloseAfter closes the session with code after delay. Thread-safe.
+  void CloseAfter(absl::Duration delay, uint16_t code, std::string reason);
+
+ private:
+  struct Outgoing {
+    std::shared_ptr<const std::string> bytes;
+    bool binary;
+  };
+
+  void OnAccept(boost::beast::error_code ec);
+  void DoRead();
+  void OnRead(boost::beast::error_code ec, size_t bytes);
+  void HandleNative(const ClientFrame& frame);
+  void HandleSeed(absl::string_view text);
+
+  void Identify(const std::string& token);
+  void OnUserState(absl::StatusOr<UserState> state);
+  void OnSendChat(const SendChat& frame);
+  void OnGetHistory(const GetHistory& frame);
+
+  void Subscribe(const std::string& topic);
+  void OnEvent(const std::shared_ptr<const EncodedEvent>& event);
+
+  // SendFrame encodes frame in the session's format and queues it.
+  void SendFrame(const ServerFrame& frame);
+  // SendError queues an error frame (code as in docs/protocol.md).
+  void SendError(const std::string& code, const std::string& message, const std::string& id,
+                 absl::Duration retry_after = absl::ZeroDuration());
+  // SendStatusError maps an upstream status to an error frame.
+  void SendStatusError(const absl::Status& status, const std::string& id);
+  // Reject answers a frame refused by a rate limit; sustained abuse closes.
+  void Reject(const std::string& id, absl::Duration retry_after);
+  // Enqueue queues bytes; droppable frames are shed first under pressure, and
+  // an overflowing queue closes the session with kSlowConsumer.
+  void Enqueue(std::shared_ptr<const std::string> bytes, bool binary, bool droppable);
+  void DoWrite();
+  void OnWrite(boost::beast::error_code ec, size_t bytes);
+  void DoClose(uint16_t code, const std::string& reason);
+
+  boost::beast::websocket::stream<boost::beast::tcp_stream> ws_;
+  Gateway* gateway_;
+  SessionRoute route_;
+  boost::beast::flat_buffer buffer_;
+  boost::beast::http::request<boost::beast::http::string_body> upgrade_;
+  boost::asio::steady_timer identify_timer_;
+  boost::asio::steady_timer close_timer_;
+
+  // All below: on the strand only.
+  std::deque<Outgoing> queue_;
+  size_t queued_bytes_ = 0;
+  bool writing_ = false;
+  bool closing_ = false;
+  bool identifying_ = false;
+  bool identified_ = false;
+  bool binary_ = false;  // The client spoke binary protobuf.
+  int inflight_ = 0;
+  Identity identity_;
+  std::string session_id_;
+  absl::flat_hash_set<std::string> topics_;
+  TokenBucket chat_bucket_, frame_bucket_, abuse_bucket_;
+};
+
+}  // namespace chat::gateway
+
+#endif  // CHATSUITE_GATEWAY_WEBSOCKET_SESSION_H_
