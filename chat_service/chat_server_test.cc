@@ -3,6 +3,8 @@
 #include "chat_service/chat_server.h"
 
 #include <gtest/gtest.h>
+
+#include <csignal>
 #include <hiredis/hiredis.h>
 
 #include <grpcpp/create_channel.h>
@@ -14,6 +16,11 @@
 
 namespace chat::chat_service {
 namespace {
+
+const bool kIgnoreSigpipe = [] {
+  signal(SIGPIPE, SIG_IGN);  // hiredis writes with write(2).
+  return true;
+}();
 
 class ChatServerTest : public ::testing::Test {
  protected:
@@ -183,8 +190,9 @@ TEST_F(ChatServerTest, PublishesInSeqOrderOnTheChannelTopic) {
     int64_t seq = 0;
     ASSERT_TRUE(absl::SimpleAtoi(payload.substr(0, space), &seq));
     EXPECT_EQ(seq, i);
-    ChatMessage m;
-    ASSERT_TRUE(m.ParseFromString(payload.substr(space + 1)));
+    Event event;
+    ASSERT_TRUE(event.ParseFromString(payload.substr(space + 1)));
+    const ChatMessage& m = event.chat_message();
     EXPECT_EQ(m.message(), "x" + std::to_string(i - 1));
     EXPECT_EQ(m.author_id(), "alice");
   }

@@ -27,7 +27,8 @@ return 0
 }
 
 // KEYS: nonce key, seq counter, log stream. ARGV: nonce ttl (s), retention,
-// message bytes (without seq), topic, sent_at.
+// ChatMessage bytes (without seq) to store, topic, sent_at, Event bytes (the
+// same message) to publish.
 // Returns {1, seq} when stored, {0, "seq:sent_at"} for a duplicate nonce.
 // Publishing inside the script makes topic order equal seq order.
 const redis::RedisScript& AppendScript() {
@@ -37,7 +38,7 @@ if prev then return {0, prev} end
 local seq = redis.call('INCR', KEYS[2])
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], seq .. '-0', 'm', ARGV[3])
 redis.call('SET', KEYS[1], seq .. ':' .. ARGV[5], 'EX', ARGV[1])
-redis.call('PUBLISH', ARGV[4], seq .. ' ' .. ARGV[3])
+redis.call('PUBLISH', ARGV[4], seq .. ' ' .. ARGV[6])
 return {1, seq}
 )lua");
   return *script;
@@ -103,13 +104,16 @@ void RedisChatStore::Append(const ChatMessage& msg, Done<AppendResult> done) {
   stored.clear_type();
   stored.clear_seq();
   const int64_t sent_at = msg.sent_at();
+  Event event;
+  *event.mutable_chat_message() = stored;
   AppendScript().Run(
       *client_,
       {keys::ChannelNonce(msg.server(), msg.channel(), msg.author_id(), msg.id()),
        keys::ChannelSeq(msg.server(), msg.channel()), keys::ChannelLog(msg.server(), msg.channel())},
       {std::to_string(absl::ToInt64Seconds(options_.nonce_ttl)),
        std::to_string(options_.retention), stored.SerializeAsString(),
-       keys::ChannelTopic(msg.server(), msg.channel()), std::to_string(sent_at)},
+       keys::ChannelTopic(msg.server(), msg.channel()), std::to_string(sent_at),
+       event.SerializeAsString()},
       [sent_at, done = std::move(done)](absl::StatusOr<Reply> r) mutable {
         if (!r.ok()) return done(r.status());
         if (r->elements.size() != 2) return done(absl::InternalError("append: bad reply"));

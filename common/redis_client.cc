@@ -308,11 +308,15 @@ void RedisSubscriber::MessageTrampoline(redisAsyncContext*, void* reply, void* p
   auto* r = static_cast<redisReply*>(reply);
   if (r == nullptr || r->type != REDIS_REPLY_ARRAY || r->elements != 3) return;
   const redisReply* kind = r->element[0];
-  if (kind->type != REDIS_REPLY_STRING || absl::string_view(kind->str, kind->len) != "message") {
+  const redisReply* topic = r->element[1];
+  if (kind->type != REDIS_REPLY_STRING || topic->type != REDIS_REPLY_STRING) return;
+  auto* self = static_cast<RedisSubscriber*>(privdata);
+  absl::string_view k(kind->str, kind->len);
+  if (k == "subscribe") {
+    if (self->on_subscribed_) self->on_subscribed_(std::string(topic->str, topic->len));
     return;
   }
-  auto* self = static_cast<RedisSubscriber*>(privdata);
-  const redisReply* topic = r->element[1];
+  if (k != "message") return;
   const redisReply* payload = r->element[2];
   self->on_message_(std::string(topic->str, topic->len), std::string(payload->str, payload->len));
 }

@@ -126,12 +126,17 @@ class RedisClient : public Connection {
 class RedisSubscriber : public Connection {
  public:
   using MessageHandler = std::function<void(const std::string& topic, std::string payload)>;
+  using TopicHandler = std::function<void(const std::string& topic)>;
 
+  // on_subscribed runs each time Redis confirms a subscription (again after a
+  // reconnect): from then on, messages published to the topic arrive.
   RedisSubscriber(boost::asio::any_io_executor executor, Options options,
-                  MessageHandler on_message, std::function<void()> on_resubscribed)
+                  MessageHandler on_message, std::function<void()> on_resubscribed,
+                  TopicHandler on_subscribed = nullptr)
       : Connection(std::move(executor), std::move(options)),
         on_message_(std::move(on_message)),
-        on_resubscribed_(std::move(on_resubscribed)) {}
+        on_resubscribed_(std::move(on_resubscribed)),
+        on_subscribed_(std::move(on_subscribed)) {}
 
   // Subscribe and Unsubscribe change the topic set. Thread-safe; idempotent.
   void Subscribe(const std::string& topic);
@@ -144,6 +149,7 @@ class RedisSubscriber : public Connection {
 
   MessageHandler on_message_;
   std::function<void()> on_resubscribed_;
+  TopicHandler on_subscribed_;
   absl::flat_hash_set<std::string> topics_;  // On strand.
   bool ever_connected_ = false;
 };

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <csignal>
+
 #include <future>
 #include <thread>
 
@@ -12,6 +14,11 @@
 
 namespace chat::redis {
 namespace {
+
+const bool kIgnoreSigpipe = [] {
+  signal(SIGPIPE, SIG_IGN);  // hiredis writes with write(2).
+  return true;
+}();
 
 namespace asio = boost::asio;
 

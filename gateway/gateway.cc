@@ -73,8 +73,7 @@ void Gateway::Drain() {
 }
 
 void Gateway::Stop() {
-  if (stopped_) return;
-  stopped_ = true;
+  if (stopped_.exchange(true)) return;
   if (listener_) listener_->Close();
   if (topics_) topics_->Stop();
   ioc_.stop();

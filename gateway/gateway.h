@@ -5,6 +5,7 @@
 #ifndef CHATSUITE_GATEWAY_GATEWAY_H_
 #define CHATSUITE_GATEWAY_GATEWAY_H_
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <thread>
@@ -82,21 +83,28 @@ class Gateway {
   void AddSession(const std::shared_ptr<WebsocketSession>& s) ABSL_LOCKS_EXCLUDED(mu_);
   void RemoveSession(WebsocketSession* s) ABSL_LOCKS_EXCLUDED(mu_);
 
+ // stopping: Stop has begun; sessions being destroyed then leave the
+  // registries alone (they are torn down with the gateway).
+  bool stopping() const { return stopped_.load(std::memory_order_acquire); }
+
  private:
+  // Declaration order is destruction order in reverse: the io_context goes
+  // after the components whose I/O objects it owns handlers for, and before
+  // the state that sessions destroyed with its handlers still touch.
   GatewayOptions options_;
-  boost::asio::io_context ioc_;
-  std::vector<std::thread> threads_;
-  std::unique_ptr<TokenVerifier> verifier_;
-  std::unique_ptr<Upstream> upstream_;
-  std::unique_ptr<TopicRegistry> topics_;
-  std::shared_ptr<Listener> listener_;
-  StaticFiles static_files_;
   Metrics metrics_;
-  int port_ = 0;
-  bool stopped_ = false;
+  StaticFiles static_files_;
   absl::Mutex mu_;
   absl::flat_hash_map<WebsocketSession*, std::weak_ptr<WebsocketSession>> sessions_
       ABSL_GUARDED_BY(mu_);
+  std::atomic<bool> stopped_{false};
+  int port_ = 0;
+  boost::asio::io_context ioc_;
+  std::vector<std::thread> threads_;
+  std::shared_ptr<Listener> listener_;
+  std::unique_ptr<TokenVerifier> verifier_;
+  std::unique_ptr<Upstream> upstream_;
+  std::unique_ptr<TopicRegistry> topics_;
 };
 
 }  // namespace chat::gateway

@@ -83,6 +83,7 @@ int main(int argc, char** argv) {
     spdlog::critical("event=start_failed error=\"{}\"", std::string(s.message()));
     return 1;
   }
+  std::signal(SIGPIPE, SIG_IGN);  // hiredis writes with write(2).
   std::signal(SIGTERM, OnSignal);
   std::signal(SIGINT, OnSignal);
   while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(100));

@@ -86,20 +86,26 @@ TopicRegistry::TopicRegistry(boost::asio::any_io_executor executor, redis::Optio
         // Events published while the subscription was down are gone; clients
         // recover them from history (see docs/protocol.md).
         spdlog::warn("event=pubsub_resubscribed");
-      });
+      },
+      [this](const std::string& topic) { OnSubscribed(topic); });
 }
 
 void TopicRegistry::Start() { redis_->Start(); }
 void TopicRegistry::Stop() { redis_->Stop(); }
 
-void TopicRegistry::Add(const std::string& topic, const std::shared_ptr<Subscriber>& s) {
+void TopicRegistry::Add(const std::string& topic, const std::shared_ptr<Subscriber>& s,
+                        absl::AnyInvocable<void()> on_live) {
   bool first = false;
+  bool live = false;
   {
     absl::MutexLock lock(&mu_);
     auto [it, inserted] = topics_.try_emplace(topic);
     first = inserted;
+    live = it->second.live;
     if (it->second.members.emplace(s.get(), s).second) it->second.dirty = true;
+    if (on_live != nullptr && !live) it->second.live_waiters.push_back(std::move(on_live));
   }
+  if (on_live != nullptr && live) on_live();
   if (first) {
     metrics_->topics.fetch_add(1, std::memory_order_relaxed);
     redis_->Subscribe(topic);
@@ -122,6 +128,18 @@ void TopicRegistry::Remove(const std::string& topic, Subscriber* s) {
     metrics_->topics.fetch_sub(1, std::memory_order_relaxed);
     redis_->Unsubscribe(topic);
   }
+}
+
+void TopicRegistry::OnSubscribed(const std::string& topic) {
+  std::vector<absl::AnyInvocable<void()>> waiters;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = topics_.find(topic);
+    if (it == topics_.end()) return;
+    it->second.live = true;
+    waiters.swap(it->second.live_waiters);
+  }
+  for (auto& w : waiters) w();
 }
 
 size_t TopicRegistry::topic_count() const {

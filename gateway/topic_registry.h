@@ -11,6 +11,7 @@
 
 #include "absl/base/call_once.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/functional/any_invocable.h"
 #include "absl/synchronization/mutex.h"
 #include "common/redis_client.h"
 #include "gateway/metrics.h"
@@ -59,9 +60,11 @@ class TopicRegistry {
   void Stop();
 
   // Add makes s receive the topic's events; the first local subscriber of a
-  // topic subscribes it in Redis. Idempotent. Thread-safe.
-  void Add(const std::string& topic, const std::shared_ptr<Subscriber>& s)
-      ABSL_LOCKS_EXCLUDED(mu_);
+  // topic subscribes it in Redis. on_live (may be null) runs once Redis has
+  // confirmed the subscription, at once if it already had; it runs on the
+  // registry's thread and must not block. Idempotent. Thread-safe.
+  void Add(const std::string& topic, const std::shared_ptr<Subscriber>& s,
+           absl::AnyInvocable<void()> on_live = nullptr) ABSL_LOCKS_EXCLUDED(mu_);
   // Remove undoes Add; the last one unsubscribes in Redis. Thread-safe.
   void Remove(const std::string& topic, Subscriber* s) ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -79,7 +82,11 @@ class TopicRegistry {
     // leaves cost O(1) and each event walks a stable list outside the lock.
     std::shared_ptr<const std::vector<std::weak_ptr<Subscriber>>> snapshot;
     bool dirty = true;
+    bool live = false;  // Redis confirmed the subscription.
+    std::vector<absl::AnyInvocable<void()>> live_waiters;
   };
+
+  void OnSubscribed(const std::string& topic) ABSL_LOCKS_EXCLUDED(mu_);
 
   Metrics* metrics_;
   std::shared_ptr<redis::RedisSubscriber> redis_;

@@ -49,8 +49,10 @@ WebsocketSession::WebsocketSession(net::ip::tcp::socket&& socket, Gateway* gatew
       abuse_bucket_(gateway->options().abuse_rate, gateway->options().abuse_burst) {}
 
 WebsocketSession::~WebsocketSession() {
-  for (const std::string& topic : topics_) gateway_->topics().Remove(topic, this);
-  gateway_->RemoveSession(this);
+  if (!gateway_->stopping()) {
+    for (const std::string& topic : topics_) gateway_->topics().Remove(topic, this);
+    gateway_->RemoveSession(this);
+  }
   gateway_->metrics().connections.fetch_sub(1, std::memory_order_relaxed);
 }
 
@@ -167,7 +169,6 @@ void WebsocketSession::Identify(const std::string& token) {
                    std::string(id.status().message()));
   }
   identifying_ = true;
-  identify_timer_.cancel();
   identity_ = *std::move(id);
   GetUserStateRequest req;
   req.set_user_id(identity_.user.id());
@@ -180,7 +181,6 @@ void WebsocketSession::Identify(const std::string& token) {
 }
 
 void WebsocketSession::OnUserState(absl::StatusOr<UserState> state) {
-  identifying_ = false;
   if (closing_) return;
   if (!state.ok()) {
     if (state.status().code() != absl::StatusCode::kNotFound) {
@@ -189,7 +189,15 @@ void WebsocketSession::OnUserState(absl::StatusOr<UserState> state) {
     }
     state = UserState();  // Known to the token issuer but to no server yet.
   }
-  identified_ = true;
+  // Until every topic is live, identification is still in progress; a Redis
+  // that never confirms ends it with kTryAgainLater.
+  identify_timer_.expires_after(absl::ToChronoNanoseconds(gateway_->options().upstream_deadline));
+  identify_timer_.async_wait([weak = weak_from_this()](beast::error_code ec) {
+    auto self = weak.lock();
+    if (ec || !self || self->identified_) return;
+    self->DoClose(close_code::kTryAgainLater, "event stream unavailable; retry");
+  });
+  ++awaiting_topics_;  // Held until every Subscribe below has been issued.
   if (route_.mode == SessionMode::kSeedChat) {
     bool member = false;
     for (const Server& s : state->servers()) {
@@ -197,24 +205,38 @@ void WebsocketSession::OnUserState(absl::StatusOr<UserState> state) {
       for (const Channel& c : s.channels()) member = member || c.id() == route_.channel;
     }
     if (!member) return DoClose(close_code::kForbidden, "not a member of this channel");
-    Subscribe(keys::ChannelTopic(route_.server, route_.channel));
-    return;
+    Subscribe(keys::ChannelTopic(route_.server, route_.channel), /*await_live=*/true);
+    return OnTopicLive();
   }
-  Subscribe(keys::UserTopic(identity_.user.id()));
-  ServerFrame frame;
-  Ready* ready = frame.mutable_ready();
+  pending_ready_ = std::make_unique<ServerFrame>();
+  Ready* ready = pending_ready_->mutable_ready();
   ready->set_type("ready");
   ready->set_session_id(session_id_);
   *ready->mutable_user() = identity_.user;  // The token is authoritative.
+  Subscribe(keys::UserTopic(identity_.user.id()), /*await_live=*/true);
   for (Server& s : *state->mutable_servers()) {
-    for (const Channel& c : s.channels()) Subscribe(keys::ChannelTopic(s.id(), c.id()));
+    for (const Channel& c : s.channels()) {
+      Subscribe(keys::ChannelTopic(s.id(), c.id()), /*await_live=*/true);
+    }
     *ready->add_servers() = std::move(s);
   }
   const GatewayOptions& o = gateway_->options();
-  ready->set_heartbeat_interval_ms(static_cast<int32_t>(absl::ToInt64Milliseconds(o.heartbeat_interval)));
+  ready->set_heartbeat_interval_ms(
+      static_cast<int32_t>(absl::ToInt64Milliseconds(o.heartbeat_interval)));
   ready->set_max_frame_bytes(static_cast<int32_t>(o.max_frame_bytes));
   ready->set_max_message_chars(o.max_message_chars);
-  SendFrame(frame);
+  OnTopicLive();
+}
+
+void WebsocketSession::OnTopicLive() {
+  if (--awaiting_topics_ > 0 || closing_ || identified_) return;
+  identifying_ = false;
+  identified_ = true;
+  identify_timer_.cancel();
+  if (pending_ready_) {
+    SendFrame(*pending_ready_);
+    pending_ready_.reset();
+  }
 }
 
 void WebsocketSession::OnSendChat(const chat::SendChat& f) {
@@ -293,8 +315,15 @@ void WebsocketSession::OnGetHistory(const chat::GetHistory& f) {
   });
 }
 
-void WebsocketSession::Subscribe(const std::string& topic) {
-  if (topics_.insert(topic).second) gateway_->topics().Add(topic, shared_from_this());
+void WebsocketSession::Subscribe(const std::string& topic, bool await_live) {
+  if (!topics_.insert(topic).second) return;
+  if (!await_live) return gateway_->topics().Add(topic, shared_from_this());
+  ++awaiting_topics_;
+  gateway_->topics().Add(topic, shared_from_this(), [weak = weak_from_this()] {
+    if (auto self = weak.lock()) {
+      net::post(self->ws_.get_executor(), [self] { self->OnTopicLive(); });
+    }
+  });
 }
 
 void WebsocketSession::Deliver(const std::shared_ptr<const EncodedEvent>& event) {

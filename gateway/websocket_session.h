@@ -82,7 +82,10 @@ class WebsocketSession : public Subscriber,
   void OnSendChat(const SendChat& frame);
   void OnGetHistory(const GetHistory& frame);
 
-  void Subscribe(const std::string& topic);
+  // Subscribe adds the session to topic. With await_live, the pending ready
+  // (or seed identification) waits until Redis has confirmed the topic.
+  void Subscribe(const std::string& topic, bool await_live = false);
+  void OnTopicLive();
   void OnEvent(const std::shared_ptr<const EncodedEvent>& event);
 
   // SendFrame encodes frame in the session's format and queues it.
@@ -118,6 +121,8 @@ class WebsocketSession : public Subscriber,
   bool identified_ = false;
   bool binary_ = false;  // The client spoke binary protobuf.
   int inflight_ = 0;
+  int awaiting_topics_ = 0;
+  std::unique_ptr<ServerFrame> pending_ready_;  // Sent once topics are live.
   Identity identity_;
   std::string session_id_;
   absl::flat_hash_set<std::string> topics_;

@@ -1,0 +1,420 @@
+// The chat path end to end: real Redis, the real chat service, real gateways,
+// real WebSocket clients.
+#include <gtest/gtest.h>
+
+#include <boost/asio/connect.hpp>
+#include <boost/beast/http.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "gateway/websocket_session.h"
+#include "proto/client.pb.h"
+#include "tests/harness.h"
+
+namespace chat::testing {
+namespace {
+
+namespace cc = gateway::close_code;
+
+std::string ChatFrame(const std::string& channel, const std::string& text, const std::string& id,
+                      const std::string& extra = "") {
+  return absl::StrCat(R"({"type":"chat_message","server":"demo","channel":")", channel,
+                      R"(","message":")", text, R"(","id":")", id, R"(")", extra, "}");
+}
+
+class GatewayE2eTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    stack_ = std::make_unique<Stack>(1, [](gateway::GatewayOptions& o) {
+      o.identify_timeout = absl::Milliseconds(300);
+      o.max_frame_bytes = 4096;
+      o.dev_login = true;
+      o.allowed_origins = {"https://chat.example"};
+    });
+    ASSERT_TRUE(stack_->Start().ok());
+  }
+  std::unique_ptr<Stack> stack_;
+};
+
+TEST_F(GatewayE2eTest, ReadyListsServersChannelsAndSession) {
+  std::string ready;
+  auto alice = stack_->Identified("alice", &ready);
+  ASSERT_NE(alice, nullptr);
+  Ready r;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(ready, &r).ok()) << ready;
+  EXPECT_EQ(r.user().id(), "alice");
+  EXPECT_EQ(r.user().name(), "Alice");
+  EXPECT_EQ(r.session_id().size(), 32u);
+  ASSERT_EQ(r.servers_size(), 1);
+  EXPECT_EQ(r.servers(0).id(), "demo");
+  ASSERT_EQ(r.servers(0).channels_size(), 2);
+  EXPECT_GT(r.heartbeat_interval_ms(), 0);
+}
+
+TEST_F(GatewayE2eTest, TwoMembersGetTheMessageWithOneSeqAndTheSenderAnAck) {
+  auto alice = stack_->Identified("alice");
+  auto bob = stack_->Identified("bob");
+  ASSERT_NE(alice, nullptr);
+  ASSERT_NE(bob, nullptr);
+  alice->Send(ChatFrame("general", "hello bob", "n1"));
+  auto ack = alice->NextOfType("ack");
+  ASSERT_TRUE(ack);
+  EXPECT_EQ(JsonField(*ack, "id"), "n1");
+  const std::string seq = JsonField(*ack, "seq");
+  EXPECT_EQ(seq, "1");
+  for (WsClient* c : {alice.get(), bob.get()}) {
+    auto msg = c->NextOfType("chat_message");
+    ASSERT_TRUE(msg);
+    EXPECT_EQ(JsonField(*msg, "seq"), seq);
+    EXPECT_EQ(JsonField(*msg, "message"), "hello bob");
+    EXPECT_EQ(JsonField(*msg, "author"), "Alice");
+    EXPECT_EQ(JsonField(*msg, "author_id"), "alice");
+    EXPECT_EQ(JsonField(*msg, "image"), "https://img/alice.png");
+    EXPECT_EQ(JsonField(*msg, "server"), "demo");
+    EXPECT_EQ(JsonField(*msg, "channel"), "general");
+    EXPECT_EQ(JsonField(*msg, "id"), "n1");
+    EXPECT_NE(JsonField(*msg, "sent_at"), "");
+  }
+}
+
+TEST_F(GatewayE2eTest, AResentNonceCreatesNoDuplicate) {
+  auto alice = stack_->Identified("alice");
+  auto bob = stack_->Identified("bob");
+  alice->Send(ChatFrame("general", "once", "same"));
+  alice->Send(ChatFrame("general", "once", "same"));
+  auto a1 = alice->NextOfType("ack");
+  auto a2 = alice->NextOfType("ack");
+  ASSERT_TRUE(a1 && a2);
+  EXPECT_EQ(JsonField(*a1, "seq"), JsonField(*a2, "seq"));
+  alice->Send(ChatFrame("general", "next", "other"));
+  auto m1 = bob->NextOfType("chat_message");
+  auto m2 = bob->NextOfType("chat_message");
+  ASSERT_TRUE(m1 && m2);
+  EXPECT_EQ(JsonField(*m1, "message"), "once");
+  EXPECT_EQ(JsonField(*m2, "message"), "next");  // Not a second "once".
+  EXPECT_EQ(JsonField(*m2, "seq"), "2");
+}
+
+TEST_F(GatewayE2eTest, ANonMemberIsRefusedAndHearsNothing) {
+  auto mallory = stack_->Identified("mallory");
+  auto alice = stack_->Identified("alice");
+  ASSERT_NE(mallory, nullptr);
+  mallory->Send(ChatFrame("general", "let me in", "m1"));
+  auto err = mallory->NextOfType("error");
+  ASSERT_TRUE(err);
+  EXPECT_EQ(JsonField(*err, "code"), "not_member");
+  EXPECT_EQ(JsonField(*err, "id"), "m1");
+  mallory->Send(R"({"type":"history","server":"demo","channel":"general","id":"h"})");
+  err = mallory->NextOfType("error");
+  ASSERT_TRUE(err);
+  EXPECT_EQ(JsonField(*err, "code"), "not_member");
+  alice->Send(ChatFrame("general", "secret", "a1"));
+  ASSERT_TRUE(alice->NextOfType("chat_message"));
+  EXPECT_FALSE(mallory->NextOfType("chat_message", absl::Milliseconds(300)));
+}
+
+TEST_F(GatewayE2eTest, AForgedAuthorIsReplacedByTheTokens) {
+  auto alice = stack_->Identified("alice");
+  auto bob = stack_->Identified("bob");
+  alice->Send(ChatFrame("general", "it was bob", "f1",
+                        R"(,"author":"Bob","image":"https://evil/x.png","author_id":"bob")"));
+  auto msg = bob->NextOfType("chat_message");
+  ASSERT_TRUE(msg);
+  EXPECT_EQ(JsonField(*msg, "author"), "Alice");
+  EXPECT_EQ(JsonField(*msg, "author_id"), "alice");
+  EXPECT_EQ(JsonField(*msg, "image"), "https://img/alice.png");
+}
+
+TEST_F(GatewayE2eTest, BadFramesGetErrorFramesAndTheConnectionGoesOn) {
+  auto alice = stack_->Identified("alice");
+  alice->Send("{not json");
+  auto err = alice->NextOfType("error");
+  ASSERT_TRUE(err);
+  EXPECT_EQ(JsonField(*err, "code"), "bad_frame");
+  alice->Send(R"({"type":"launch_missiles"})");
+  err = alice->NextOfType("error");
+  ASSERT_TRUE(err);
+  EXPECT_EQ(JsonField(*err, "code"), "unknown_type");
+  alice->Send(R"({"type":"chat_message","server":"demo","channel":"general","message":7})");
+  err = alice->NextOfType("error");
+  ASSERT_TRUE(err);
+  EXPECT_EQ(JsonField(*err, "code"), "bad_frame");
+  alice->Send(R"({"type":"identify","token":"again"})");
+  err = alice->NextOfType("error");
+  ASSERT_TRUE(err);
+  EXPECT_EQ(JsonField(*err, "code"), "already_identified");
+  alice->Send(ChatFrame("general", std::string(2001, 'x'), "long"));
+  err = alice->NextOfType("error");
+  ASSERT_TRUE(err);
+  EXPECT_EQ(JsonField(*err, "code"), "invalid_argument");
+  EXPECT_EQ(JsonField(*err, "id"), "long");
+  alice->Send(ChatFrame("general", "still here", "ok"));
+  auto ack = alice->NextOfType("ack");
+  ASSERT_TRUE(ack);
+  EXPECT_EQ(JsonField(*ack, "id"), "ok");
+}
+
+TEST_F(GatewayE2eTest, FramesBeforeIdentifyAreRefused) {
+  WsClient c;
+  ASSERT_TRUE(c.Connect(stack_->gateway_port(), "/ws").ok());
+  c.Send(ChatFrame("general", "hi", "x"));
+  auto err = c.NextOfType("error");
+  ASSERT_TRUE(err);
+  EXPECT_EQ(JsonField(*err, "code"), "not_identified");
+}
+
+TEST_F(GatewayE2eTest, AnOversizedFrameClosesWith1009AndOthersAreServed) {
+  auto alice = stack_->Identified("alice");
+  auto bob = stack_->Identified("bob");
+  alice->Send(ChatFrame("general", std::string(5000, 'x'), "big"));
+  EXPECT_EQ(alice->WaitClosed(), cc::kTooBig);
+  bob->Send(ChatFrame("general", "fine", "b1"));
+  EXPECT_TRUE(bob->NextOfType("ack"));
+}
+
+TEST_F(GatewayE2eTest, BadAndExpiredTokensCloseWithTheirCodes) {
+  WsClient forged;
+  ASSERT_TRUE(forged.Connect(stack_->gateway_port(), "/ws").ok());
+  std::string token = gateway::TokenVerifier("wrong-secret").Mint(User(), absl::Hours(1)).value();
+  forged.Send(absl::StrCat(R"({"type":"identify","token":")", token, R"("})"));
+  EXPECT_EQ(forged.WaitClosed(), cc::kInvalidToken);
+
+  WsClient expired;
+  ASSERT_TRUE(expired.Connect(stack_->gateway_port(), "/ws").ok());
+  expired.Send(absl::StrCat(R"({"type":"identify","token":")",
+                            stack_->Token("alice", -absl::Minutes(1)), R"("})"));
+  EXPECT_EQ(expired.WaitClosed(), cc::kTokenExpired);
+
+  auto bob = stack_->Identified("bob");
+  ASSERT_NE(bob, nullptr);
+}
+
+TEST_F(GatewayE2eTest, ASocketThatNeverIdentifiesIsClosed) {
+  WsClient idle;
+  ASSERT_TRUE(idle.Connect(stack_->gateway_port(), "/ws").ok());
+  EXPECT_EQ(idle.WaitClosed(), cc::kIdentifyTimeout);
+  EXPECT_NE(stack_->Identified("alice"), nullptr);
+}
+
+TEST_F(GatewayE2eTest, ForeignOriginsAreRefusedAtTheUpgrade) {
+  WsClient evil;
+  EXPECT_EQ(evil.Connect(stack_->gateway_port(), "/ws", "https://evil.example").code(),
+            absl::StatusCode::kPermissionDenied);
+  WsClient good;
+  EXPECT_TRUE(good.Connect(stack_->gateway_port(), "/ws", "https://chat.example").ok());
+}
+
+TEST_F(GatewayE2eTest, HistoryPagesBySeq) {
+  auto alice = stack_->Identified("alice");
+  for (int i = 1; i <= 5; ++i) {
+    alice->Send(ChatFrame("random", absl::StrCat("m", i), absl::StrCat("h", i)));
+    ASSERT_TRUE(alice->NextOfType("ack"));
+  }
+  alice->Send(R"({"type":"history","server":"demo","channel":"random","before":4,"limit":2,"id":"q"})");
+  auto h = alice->NextOfType("history");
+  ASSERT_TRUE(h);
+  History history;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(*h, &history).ok());
+  EXPECT_EQ(history.id(), "q");
+  ASSERT_EQ(history.messages_size(), 2);
+  EXPECT_EQ(history.messages(0).seq(), 2);
+  EXPECT_EQ(history.messages(1).seq(), 3);
+  EXPECT_EQ(history.head_seq(), 5);
+}
+
+TEST_F(GatewayE2eTest, FloodsAreRateLimitedThenCut) {
+  auto alice = stack_->Identified("alice");
+  for (int i = 0; i < 15; ++i) alice->Send(ChatFrame("general", "spam", absl::StrCat("s", i)));
+  int acks = 0, limited = 0;
+  for (int i = 0; i < 15; ++i) {
+    auto f = alice->Next();
+    ASSERT_TRUE(f);
+    std::string type = JsonField(*f, "type");
+    if (type == "ack") ++acks;
+    if (type == "error") {
+      EXPECT_EQ(JsonField(*f, "code"), "rate_limited");
+      EXPECT_GT(std::stoi(JsonField(*f, "retry_after_ms")), 0);
+      ++limited;
+    }
+    if (type == "chat_message") --i;  // Our own broadcasts interleave.
+  }
+  EXPECT_EQ(acks, 10);  // The burst.
+  EXPECT_EQ(limited, 5);
+  // Keeping it up is sustained abuse.
+  for (int i = 0; i < 200; ++i) alice->Send(ChatFrame("general", "spam", absl::StrCat("t", i)));
+  EXPECT_EQ(alice->WaitClosed(), cc::kRateLimited);
+  EXPECT_NE(stack_->Identified("bob"), nullptr);
+}
+
+TEST_F(GatewayE2eTest, JoiningAServerSubscribesLiveSessions) {
+  std::string ready;
+  auto mallory = stack_->Identified("mallory", &ready);
+  Ready r;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(ready, &r).ok());
+  EXPECT_EQ(r.servers_size(), 0);
+  AddMemberRequest add;
+  add.set_server("demo");
+  add.set_user_id("mallory");
+  AddMemberResponse resp;
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(stack_->admin().AddMember(&ctx, add, &resp).ok());
+  auto joined = mallory->NextOfType("server_joined");
+  ASSERT_TRUE(joined);
+  ServerJoined sj;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(*joined, &sj).ok());
+  EXPECT_EQ(sj.server().id(), "demo");
+  mallory->Send(ChatFrame("general", "hi all", "j1"));
+  EXPECT_TRUE(mallory->NextOfType("ack"));
+  EXPECT_TRUE(mallory->NextOfType("chat_message"));
+}
+
+TEST_F(GatewayE2eTest, NativeClientsMaySpeakBinaryProtobuf) {
+  WsClient c;
+  ASSERT_TRUE(c.Connect(stack_->gateway_port(), "/ws").ok());
+  ClientFrame identify;
+  identify.mutable_identify()->set_token(stack_->Token("bob"));
+  c.SendBinary(identify.SerializeAsString());
+  auto frame = c.Next();
+  ASSERT_TRUE(frame);
+  EXPECT_TRUE(c.last_was_binary());
+  ServerFrame ready;
+  ASSERT_TRUE(ready.ParseFromString(*frame));
+  ASSERT_TRUE(ready.has_ready());
+  EXPECT_EQ(ready.ready().user().id(), "bob");
+  ClientFrame send;
+  send.mutable_chat_message()->set_server("demo");
+  send.mutable_chat_message()->set_channel("general");
+  send.mutable_chat_message()->set_message("binary hello");
+  send.mutable_chat_message()->set_id("b1");
+  c.SendBinary(send.SerializeAsString());
+  bool acked = false, delivered = false;
+  for (int i = 0; i < 2; ++i) {
+    auto f = c.Next();
+    ASSERT_TRUE(f);
+    ServerFrame sf;
+    ASSERT_TRUE(sf.ParseFromString(*f));
+    acked = acked || sf.has_ack();
+    delivered = delivered || (sf.has_chat_message() && sf.chat_message().message() == "binary hello");
+  }
+  EXPECT_TRUE(acked);
+  EXPECT_TRUE(delivered);
+}
+
+// ---- seed-compatible endpoint ------------------------------------------------
+
+TEST_F(GatewayE2eTest, SeedChatEndpointRoundTripsTheSeedsExactJson) {
+  WsClient seed;
+  ASSERT_TRUE(seed.Connect(stack_->gateway_port(),
+                           "/ws/chat/demo/general/?token=" + stack_->Token("alice"))
+                  .ok());
+  auto bob = stack_->Identified("bob");
+  // Give the seed socket time to authenticate: it answers nothing until then,
+  // so probe with bob's message, which it must receive.
+  bob->Send(ChatFrame("general", "probe", "p"));
+  auto probe = seed.Next();
+  ASSERT_TRUE(probe);
+  EXPECT_EQ(*probe,
+            R"({"type":"chat_message","message":"probe","author":"Bob",)"
+            R"("image":"https://img/bob.png","server":"demo","channel":"general","id":"p"})");
+  // Exactly what the seed's frontend sends, spoofed author included.
+  seed.Send(R"({"type":"chat_message","message":"hi from the seed","author":"mallory",)"
+            R"("image":"https://evil/x.png","server":"demo","channel":"general","id":1732700000123})");
+  auto echo = seed.Next();
+  ASSERT_TRUE(echo);
+  EXPECT_EQ(*echo,
+            R"({"type":"chat_message","message":"hi from the seed","author":"Alice",)"
+            R"("image":"https://img/alice.png","server":"demo","channel":"general",)"
+            R"("id":1732700000123})");
+  auto native = bob->NextOfType("chat_message");
+  ASSERT_TRUE(native);
+  native = bob->NextOfType("chat_message");
+  ASSERT_TRUE(native);
+  EXPECT_EQ(JsonField(*native, "message"), "hi from the seed");
+  EXPECT_EQ(JsonField(*native, "author"), "Alice");
+}
+
+TEST_F(GatewayE2eTest, SeedChatEndpointRefusesNonMembersAndBadTokens) {
+  WsClient outsider;
+  ASSERT_TRUE(outsider.Connect(stack_->gateway_port(),
+                               "/ws/chat/demo/general/?token=" + stack_->Token("mallory"))
+                  .ok());
+  EXPECT_EQ(outsider.WaitClosed(), cc::kForbidden);
+  WsClient anonymous;
+  ASSERT_TRUE(anonymous.Connect(stack_->gateway_port(), "/ws/chat/demo/general/").ok());
+  EXPECT_EQ(anonymous.WaitClosed(), cc::kInvalidToken);
+}
+
+// ---- HTTP ----------------------------------------------------------------------
+
+std::pair<int, std::string> Http(int port, boost::beast::http::verb verb, const std::string& target,
+                                 const std::string& body = "") {
+  namespace http = boost::beast::http;
+  boost::asio::io_context ioc;
+  boost::beast::tcp_stream stream(ioc);
+  stream.connect(boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), port));
+  http::request<http::string_body> req(verb, target, 11);
+  req.set(http::field::host, "127.0.0.1");
+  req.body() = body;
+  req.prepare_payload();
+  http::write(stream, req);
+  boost::beast::flat_buffer buf;
+  http::response<http::string_body> res;
+  http::read(stream, buf, res);
+  return {res.result_int(), res.body()};
+}
+
+TEST_F(GatewayE2eTest, HealthReadinessMetricsAndDevLogin) {
+  namespace http = boost::beast::http;
+  int port = stack_->gateway_port();
+  EXPECT_EQ(Http(port, http::verb::get, "/healthz").first, 200);
+  EXPECT_EQ(Http(port, http::verb::get, "/readyz").first, 200);
+  auto [code, body] = Http(port, http::verb::post, "/api/dev/login", R"({"name":"Zoë Q"})");
+  ASSERT_EQ(code, 200) << body;
+  DevLoginResponse login;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(body, &login).ok());
+  EXPECT_EQ(login.user().id(), "zo-q");
+  EXPECT_EQ(login.user().name(), "Zoë Q");
+  auto id = gateway::TokenVerifier(kSecret).Verify(login.token());
+  ASSERT_TRUE(id.ok());
+  EXPECT_EQ(id->user.id(), "zo-q");
+  // The dev user joined the demo server.
+  std::string ready;
+  WsClient c;
+  ASSERT_TRUE(c.Connect(port, "/ws").ok());
+  c.Send(absl::StrCat(R"({"type":"identify","token":")", login.token(), R"("})"));
+  auto r = c.NextOfType("ready");
+  ASSERT_TRUE(r);
+  EXPECT_NE(r->find(R"("id":"demo")"), std::string::npos);
+  EXPECT_EQ(Http(port, http::verb::post, "/api/dev/login", R"({"name":"!!!"})").first, 400);
+  EXPECT_EQ(Http(port, http::verb::post, "/api/dev/login", "nope").first, 400);
+  auto metrics = Http(port, http::verb::get, "/metrics");
+  EXPECT_EQ(metrics.first, 200);
+  EXPECT_NE(metrics.second.find("chat_gateway_connections "), std::string::npos);
+  EXPECT_NE(metrics.second.find("chat_gateway_topics "), std::string::npos);
+}
+
+TEST(GatewayDevLoginTest, IsOffByDefault) {
+  Stack stack(1);
+  ASSERT_TRUE(stack.Start().ok());
+  EXPECT_EQ(Http(stack.gateway_port(), boost::beast::http::verb::post, "/api/dev/login",
+                 R"({"name":"x"})")
+                .first,
+            404);
+}
+
+TEST(GatewayReplicasTest, AMessageReachesMembersOnAnotherGateway) {
+  Stack stack(2);
+  ASSERT_TRUE(stack.Start().ok());
+  auto alice = stack.Identified("alice", nullptr, 0);
+  auto bob = stack.Identified("bob", nullptr, 1);
+  ASSERT_NE(alice, nullptr);
+  ASSERT_NE(bob, nullptr);
+  alice->Send(ChatFrame("general", "across gateways", "x1"));
+  auto msg = bob->NextOfType("chat_message");
+  ASSERT_TRUE(msg);
+  EXPECT_EQ(JsonField(*msg, "message"), "across gateways");
+  EXPECT_EQ(JsonField(*msg, "seq"), "1");
+}
+
+}  // namespace
+}  // namespace chat::testing

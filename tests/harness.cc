@@ -1,0 +1,248 @@
+#include "tests/harness.h"
+
+#include <csignal>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <grpcpp/create_channel.h>
+
+#include <google/protobuf/struct.pb.h>
+#include <google/protobuf/util/json_util.h>
+
+#include "absl/strings/str_cat.h"
+
+namespace chat::testing {
+
+namespace {
+// hiredis writes with write(2): a peer that went away must not kill the test.
+const bool kIgnoreSigpipe = [] {
+  signal(SIGPIPE, SIG_IGN);
+  return true;
+}();
+}  // namespace
+
+namespace beast = boost::beast;
+namespace net = boost::asio;
+namespace websocket = beast::websocket;
+
+WsClient::WsClient() : ws_(ioc_) {}
+
+WsClient::~WsClient() {
+  net::post(ioc_, [this] {
+    beast::error_code ignored;
+    beast::get_lowest_layer(ws_).socket().close(ignored);
+  });
+  work_.reset();
+  if (thread_.joinable()) thread_.join();
+}
+
+absl::Status WsClient::Connect(int port, const std::string& target, const std::string& origin) {
+  beast::error_code ec;
+  beast::get_lowest_layer(ws_).connect(
+      net::ip::tcp::endpoint(net::ip::make_address("127.0.0.1"), port), ec);
+  if (ec) return absl::UnavailableError(ec.message());
+  ws_.set_option(websocket::stream_base::decorator([origin](websocket::request_type& req) {
+    if (!origin.empty()) req.set(beast::http::field::origin, origin);
+  }));
+  websocket::response_type res;
+  ws_.handshake(res, absl::StrCat("127.0.0.1:", port), target, ec);
+  if (ec) return absl::PermissionDeniedError(absl::StrCat("handshake: ", res.result_int()));
+  work_.emplace(ioc_.get_executor());
+  DoRead();
+  thread_ = std::thread([this] { ioc_.run(); });
+  return absl::OkStatus();
+}
+
+void WsClient::DoRead() {
+  ws_.async_read(buffer_, [this](beast::error_code ec, size_t) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (ec) {
+      closed_ = true;
+      close_code_ = ws_.reason().code;
+      cv_.notify_all();
+      return;
+    }
+    frames_.emplace_back(beast::buffers_to_string(buffer_.data()), !ws_.got_text());
+    buffer_.consume(buffer_.size());
+    cv_.notify_all();
+    DoRead();
+  });
+}
+
+void WsClient::Send(std::string text) {
+  auto data = std::make_shared<std::string>(std::move(text));
+  // Sends are rare in tests; a synchronous write on the I/O thread keeps order.
+  net::post(ioc_, [this, data] {
+    beast::error_code ec;
+    ws_.text(true);
+    ws_.write(net::buffer(*data), ec);
+  });
+}
+
+void WsClient::SendBinary(std::string bytes) {
+  auto data = std::make_shared<std::string>(std::move(bytes));
+  net::post(ioc_, [this, data] {
+    beast::error_code ec;
+    ws_.binary(true);
+    ws_.write(net::buffer(*data), ec);
+  });
+}
+
+std::optional<std::string> WsClient::Next(absl::Duration timeout) {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait_for(lock, absl::ToChronoNanoseconds(timeout),
+               [this] { return !frames_.empty() || closed_; });
+  if (frames_.empty()) return std::nullopt;
+  auto [data, binary] = std::move(frames_.front());
+  frames_.pop_front();
+  last_binary_ = binary;
+  return data;
+}
+
+std::optional<std::string> WsClient::NextOfType(const std::string& type,
+                                                absl::Duration timeout) {
+  // Frames of other types stay queued, in order, for later Next calls.
+  std::unique_lock<std::mutex> lock(mu_);
+  std::optional<std::string> found;
+  auto scan = [&] {
+    for (auto it = frames_.begin(); it != frames_.end(); ++it) {
+      if (!it->second && JsonField(it->first, "type") == type) {
+        found = std::move(it->first);
+        frames_.erase(it);
+        return true;
+      }
+    }
+    return closed_;
+  };
+  cv_.wait_for(lock, absl::ToChronoNanoseconds(timeout), scan);
+  return found;
+}
+
+int WsClient::WaitClosed(absl::Duration timeout) {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (!cv_.wait_for(lock, absl::ToChronoNanoseconds(timeout), [this] { return closed_; })) {
+    return -1;
+  }
+  return close_code_;
+}
+
+std::string JsonField(const std::string& json, const std::string& field) {
+  google::protobuf::Struct s;
+  if (!google::protobuf::util::JsonStringToMessage(json, &s).ok()) return "";
+  auto it = s.fields().find(field);
+  if (it == s.fields().end()) return "";
+  const auto& v = it->second;
+  if (v.has_string_value()) return v.string_value();
+  if (v.has_number_value()) return absl::StrCat(static_cast<int64_t>(v.number_value()));
+  if (v.has_bool_value()) return v.bool_value() ? "true" : "false";
+  std::string out;
+  (void)google::protobuf::util::MessageToJsonString(v, &out);
+  return out;
+}
+
+Stack::Stack(int gateways, std::function<void(gateway::GatewayOptions&)> tune)
+    : gateway_count_(gateways), tune_(std::move(tune)) {}
+
+Stack::~Stack() {
+  for (auto& g : gateways_) g->Stop();
+  if (chat_) chat_->Shutdown(absl::ZeroDuration());
+}
+
+absl::Status Stack::Start() {
+  if (absl::Status s = redis_.Start(); !s.ok()) return s;
+  chat_service::ChatServerOptions co;
+  co.listen = "127.0.0.1:0";
+  co.redis = {"127.0.0.1", redis_.port()};
+  chat_ = std::make_unique<chat_service::ChatServer>(co);
+  if (absl::Status s = chat_->Start(); !s.ok()) return s;
+  auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", chat_->port()),
+                                     grpc::InsecureChannelCredentials());
+  admin_ = ChatAdmin::NewStub(channel);
+  // Await the service's Redis connection: admin calls answer UNAVAILABLE until then.
+  bool up = false;
+  for (int i = 0; i < 500 && !up; ++i) {
+    grpc::ClientContext ctx;
+    User u, out;
+    u.set_id("alice");
+    u.set_name("Alice");
+    u.set_image("https://img/alice.png");
+    up = admin_->UpsertUser(&ctx, u, &out).ok();
+    if (!up) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  if (!up) return absl::UnavailableError("chat service never became ready");
+  auto call = [&](auto fn) {
+    grpc::ClientContext ctx;
+    return fn(&ctx);
+  };
+  for (auto [id, name] : {std::pair<const char*, const char*>{"bob", "Bob"}, {"mallory", "Mallory"}}) {
+    User u, out;
+    u.set_id(id);
+    u.set_name(name);
+    call([&](grpc::ClientContext* c) { return admin_->UpsertUser(c, u, &out); });
+  }
+  CreateServerRequest cs;
+  cs.set_id("demo");
+  cs.set_name("Demo");
+  Server server;
+  call([&](grpc::ClientContext* c) { return admin_->CreateServer(c, cs, &server); });
+  for (const char* ch : {"general", "random"}) {
+    CreateChannelRequest cc;
+    cc.set_server("demo");
+    cc.set_id(ch);
+    cc.set_name(ch);
+    Channel out;
+    call([&](grpc::ClientContext* c) { return admin_->CreateChannel(c, cc, &out); });
+  }
+  for (const char* user : {"alice", "bob"}) {
+    AddMemberRequest am;
+    am.set_server("demo");
+    am.set_user_id(user);
+    AddMemberResponse out;
+    call([&](grpc::ClientContext* c) { return admin_->AddMember(c, am, &out); });
+  }
+  for (int i = 0; i < gateway_count_; ++i) {
+    gateway::GatewayOptions go;
+    go.listen_host = "127.0.0.1";
+    go.port = 0;
+    go.threads = 2;
+    go.chat_target = absl::StrCat("127.0.0.1:", chat_->port());
+    go.redis.host = "127.0.0.1";
+    go.redis.port = redis_.port();
+    go.redis.reconnect_delay = absl::Milliseconds(20);
+    go.jwt_secret = kSecret;
+    if (tune_) tune_(go);
+    auto g = std::make_unique<gateway::Gateway>(go);
+    if (absl::Status s = g->Start(); !s.ok()) return s;
+    // Ready means: pub/sub connected and the chat channel connected.
+    bool ready = false;
+    for (int j = 0; j < 500 && !ready; ++j) {
+      ready = g->Ready();
+      if (!ready) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    if (!ready) return absl::UnavailableError("gateway never became ready");
+    gateways_.push_back(std::move(g));
+  }
+  return absl::OkStatus();
+}
+
+std::string Stack::Token(const std::string& user, absl::Duration ttl) const {
+  User u;
+  u.set_id(user);
+  u.set_name(user == "alice" ? "Alice" : user == "bob" ? "Bob" : user);
+  u.set_image(absl::StrCat("https://img/", user, ".png"));
+  return *gateway::TokenVerifier(kSecret).Mint(u, ttl);
+}
+
+std::unique_ptr<WsClient> Stack::Identified(const std::string& user, std::string* ready,
+                                            int gateway) {
+  auto client = std::make_unique<WsClient>();
+  if (!client->Connect(gateway_port(gateway), "/ws").ok()) return nullptr;
+  client->Send(absl::StrCat(R"({"type":"identify","token":")", Token(user), R"("})"));
+  auto frame = client->NextOfType("ready");
+  if (!frame) return nullptr;
+  if (ready) *ready = *frame;
+  return client;
+}
+
+}  // namespace chat::testing

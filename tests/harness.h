@@ -1,0 +1,103 @@
+// Test harness for cross-service tests: a real redis-server, the real chat
+// service on port 0, real gateways on port 0, and a real WebSocket client.
+#ifndef CHATSUITE_TESTS_HARNESS_H_
+#define CHATSUITE_TESTS_HARNESS_H_
+
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/websocket.hpp>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "chat_service/chat_server.h"
+#include "common/redis_test_server.h"
+#include "gateway/gateway.h"
+#include "proto/chat.grpc.pb.h"
+
+namespace chat::testing {
+
+inline constexpr char kSecret[] = "test-secret";
+
+// WsClient is a WebSocket client whose socket lives on its own I/O thread:
+// every received frame is queued, Next waits for one with a timeout.
+class WsClient {
+ public:
+  WsClient();
+  ~WsClient();
+
+  // Connect opens ws://127.0.0.1:port<target>. Fails if the upgrade is refused.
+  absl::Status Connect(int port, const std::string& target, const std::string& origin = "");
+  void Send(std::string text);
+  void SendBinary(std::string bytes);
+  // Next returns the next frame's payload, or nullopt on timeout or close.
+  std::optional<std::string> Next(absl::Duration timeout = absl::Seconds(5));
+  // NextOfType returns the first queued or arriving text frame whose JSON
+  // "type" is type, leaving other frames queued; nullopt on timeout or close.
+  std::optional<std::string> NextOfType(const std::string& type,
+                                        absl::Duration timeout = absl::Seconds(5));
+  // WaitClosed waits for the connection to end; returns the close code the
+  // server sent (0 if none) or -1 on timeout.
+  int WaitClosed(absl::Duration timeout = absl::Seconds(5));
+  bool last_was_binary() const { return last_binary_; }
+
+ private:
+  void DoRead();
+
+  boost::asio::io_context ioc_;
+  boost::beast::websocket::stream<boost::beast::tcp_stream> ws_;
+  boost::beast::flat_buffer buffer_;
+  std::thread thread_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::pair<std::string, bool>> frames_;
+  bool closed_ = false;
+  int close_code_ = 0;
+  bool last_binary_ = false;
+  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
+};
+
+// Stack runs Redis, the chat service and N gateways, with a demo server
+// ("demo": channels "general", "random") whose members are alice and bob;
+// mallory exists but belongs to no server.
+class Stack {
+ public:
+  explicit Stack(int gateways = 1,
+                 std::function<void(gateway::GatewayOptions&)> tune = nullptr);
+  ~Stack();
+  absl::Status Start();
+
+  int gateway_port(int i = 0) const { return gateways_[i]->port(); }
+  gateway::Gateway& gateway(int i = 0) { return *gateways_[i]; }
+  ChatAdmin::Stub& admin() { return *admin_; }
+  RedisTestServer& redis() { return redis_; }
+
+  // Token mints a token for one of the seeded users (or any id).
+  std::string Token(const std::string& user, absl::Duration ttl = absl::Hours(1)) const;
+  // Identified connects to /ws, identifies as user and returns the ready frame.
+  std::unique_ptr<WsClient> Identified(const std::string& user, std::string* ready = nullptr,
+                                       int gateway = 0);
+
+ private:
+  int gateway_count_;
+  std::function<void(gateway::GatewayOptions&)> tune_;
+  RedisTestServer redis_;
+  std::unique_ptr<chat_service::ChatServer> chat_;
+  std::vector<std::unique_ptr<gateway::Gateway>> gateways_;
+  std::unique_ptr<ChatAdmin::Stub> admin_;
+};
+
+// JsonField extracts a top-level string or number field from a JSON object
+// (numbers and strings both come back as their text). Test convenience.
+std::string JsonField(const std::string& json, const std::string& field);
+
+}  // namespace chat::testing
+
+#endif  // CHATSUITE_TESTS_HARNESS_H_
