@@ -42,7 +42,8 @@ void ChatCore::Send(const SendRequest& req, Done<SendResponse> done) {
       !s.ok()) {
     return done(s);
   }
-  if (req.nonce().empty() || Utf8Length(req.nonce()) > static_cast<size_t>(options_.max_nonce_chars)) {
+  if (req.nonce().empty() ||
+      Utf8Length(req.nonce()) > static_cast<size_t>(options_.max_nonce_chars)) {
     return done(absl::InvalidArgumentError(
         absl::StrCat("id (nonce) must be 1-", options_.max_nonce_chars, " characters")));
   }
@@ -78,9 +79,8 @@ void ChatCore::Send(const SendRequest& req, Done<SendResponse> done) {
 }
 
 void ChatCore::History(const HistoryRequest& req, Done<HistoryResponse> done) {
-  if (absl::Status s = CheckIds({{"server", &req.server()},
-                                 {"channel", &req.channel()},
-                                 {"user id", &req.user_id()}});
+  if (absl::Status s = CheckIds(
+          {{"server", &req.server()}, {"channel", &req.channel()}, {"user id", &req.user_id()}});
       !s.ok()) {
     return done(s);
   }

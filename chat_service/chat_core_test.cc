@@ -36,9 +36,7 @@ class FakeStore : public ChatStore {
                      Done<Channel> done) override {
     done(Channel{});
   }
-  void AddMember(const std::string&, const std::string&, Done<bool> done) override {
-    done(true);
-  }
+  void AddMember(const std::string&, const std::string&, Done<bool> done) override { done(true); }
 };
 
 template <typename T>
@@ -121,19 +119,17 @@ TEST_F(ChatCoreTest, HistoryLimitIsClamped) {
   h.set_server("demo");
   h.set_channel("general");
   h.set_limit(1000);
-  ASSERT_TRUE(Call<HistoryResponse>([&](Done<HistoryResponse> d) {
-                core_.History(h, std::move(d));
-              }).ok());
+  ASSERT_TRUE(
+      Call<HistoryResponse>([&](Done<HistoryResponse> d) { core_.History(h, std::move(d)); }).ok());
   EXPECT_EQ(store_.last_query.limit, 100);
   h.set_limit(0);
-  ASSERT_TRUE(Call<HistoryResponse>([&](Done<HistoryResponse> d) {
-                core_.History(h, std::move(d));
-              }).ok());
+  ASSERT_TRUE(
+      Call<HistoryResponse>([&](Done<HistoryResponse> d) { core_.History(h, std::move(d)); }).ok());
   EXPECT_EQ(store_.last_query.limit, 50);
   h.set_before(-1);
-  EXPECT_EQ(Call<HistoryResponse>([&](Done<HistoryResponse> d) {
-              core_.History(h, std::move(d));
-            }).status().code(),
+  EXPECT_EQ(Call<HistoryResponse>([&](Done<HistoryResponse> d) { core_.History(h, std::move(d)); })
+                .status()
+                .code(),
             absl::StatusCode::kInvalidArgument);
 }
 

@@ -1,11 +1,11 @@
 #include "chat_service/chat_server.h"
 
-#include <chrono>
-
-#include <boost/asio/executor_work_guard.hpp>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/server_builder.h>
 #include <spdlog/spdlog.h>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <chrono>
 
 namespace chat::chat_service {
 
@@ -14,8 +14,9 @@ ChatServer::ChatServer(ChatServerOptions options) : options_(std::move(options))
 ChatServer::~ChatServer() { Shutdown(absl::ZeroDuration()); }
 
 absl::Status ChatServer::Start() {
-  work_ = std::make_unique<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>(
-      ioc_.get_executor());
+  work_ =
+      std::make_unique<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>(
+          ioc_.get_executor());
   io_thread_ = std::thread([this] { ioc_.run(); });
   redis::Options ro;
   ro.host = options_.redis.host;

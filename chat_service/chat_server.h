@@ -4,12 +4,12 @@
 #ifndef CHATSUITE_CHAT_SERVICE_CHAT_SERVER_H_
 #define CHATSUITE_CHAT_SERVICE_CHAT_SERVER_H_
 
+#include <grpcpp/server.h>
+
+#include <boost/asio/io_context.hpp>
 #include <memory>
 #include <string>
 #include <thread>
-
-#include <boost/asio/io_context.hpp>
-#include <grpcpp/server.h>
 
 #include "chat_service/chat_core.h"
 #include "chat_service/chat_service_impl.h"

@@ -2,12 +2,11 @@
 // port 0, and gRPC clients.
 #include "chat_service/chat_server.h"
 
+#include <grpcpp/create_channel.h>
 #include <gtest/gtest.h>
-
-#include <csignal>
 #include <hiredis/hiredis.h>
 
-#include <grpcpp/create_channel.h>
+#include <csignal>
 
 #include "absl/strings/numbers.h"
 #include "common/keys.h"
@@ -231,8 +230,7 @@ TEST_F(ChatServerTest, UserStateListsServersChannelsAndHeads) {
   GetUserStateRequest unknown;
   unknown.set_user_id("ghost");
   grpc::ClientContext ctx2;
-  EXPECT_EQ(chat_->GetUserState(&ctx2, unknown, &state).error_code(),
-            grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(chat_->GetUserState(&ctx2, unknown, &state).error_code(), grpc::StatusCode::NOT_FOUND);
 }
 
 TEST_F(ChatServerTest, AddMemberIsIdempotentAndNotifiesTheUser) {

@@ -18,8 +18,7 @@ class ChatServiceImpl final : public ChatService::CallbackService {
   grpc::ServerUnaryReactor* History(grpc::CallbackServerContext* ctx, const HistoryRequest* req,
                                     HistoryResponse* resp) override;
   grpc::ServerUnaryReactor* GetUserState(grpc::CallbackServerContext* ctx,
-                                         const GetUserStateRequest* req,
-                                         UserState* resp) override;
+                                         const GetUserStateRequest* req, UserState* resp) override;
 
  private:
   ChatCore* core_;
@@ -36,10 +35,8 @@ class ChatAdminImpl final : public ChatAdmin::CallbackService {
   grpc::ServerUnaryReactor* CreateServer(grpc::CallbackServerContext* ctx,
                                          const CreateServerRequest* req, Server* resp) override;
   grpc::ServerUnaryReactor* CreateChannel(grpc::CallbackServerContext* ctx,
-                                          const CreateChannelRequest* req,
-                                          Channel* resp) override;
-  grpc::ServerUnaryReactor* AddMember(grpc::CallbackServerContext* ctx,
-                                      const AddMemberRequest* req,
+                                          const CreateChannelRequest* req, Channel* resp) override;
+  grpc::ServerUnaryReactor* AddMember(grpc::CallbackServerContext* ctx, const AddMemberRequest* req,
                                       AddMemberResponse* resp) override;
 
  private:

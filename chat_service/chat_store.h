@@ -67,14 +67,12 @@ class ChatStore {
   virtual void UpsertUser(const User& user, Done<User> done) = 0;
   virtual void GetUser(const std::string& id, Done<User> done) = 0;
   // CreateServer/CreateChannel return the existing record when the id exists.
-  virtual void CreateServer(const std::string& id, const std::string& name,
-                            Done<Server> done) = 0;
+  virtual void CreateServer(const std::string& id, const std::string& name, Done<Server> done) = 0;
   virtual void CreateChannel(const std::string& server, const std::string& id,
                              const std::string& name, Done<Channel> done) = 0;
   // AddMember: true if added, false if already a member; kNotFound if the
   // server or user does not exist. Publishes server_joined to the user.
-  virtual void AddMember(const std::string& server, const std::string& user,
-                         Done<bool> done) = 0;
+  virtual void AddMember(const std::string& server, const std::string& user, Done<bool> done) = 0;
 };
 
 }  // namespace chat::chat_service

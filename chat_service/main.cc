@@ -1,8 +1,8 @@
 // chat_service: messages, history and read state over gRPC. Flags may also be
 // set through the environment variables named in each flag's help.
-#include <csignal>
-
 #include <spdlog/spdlog.h>
+
+#include <csignal>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -32,7 +32,8 @@ int main(int argc, char** argv) {
   chat::SetupLogging("chat_service", absl::GetFlag(FLAGS_log_level));
   auto redis = chat::ParseHostPort(absl::GetFlag(FLAGS_redis));
   if (!redis.ok()) {
-    spdlog::critical("event=bad_flag flag=redis error=\"{}\"", std::string(redis.status().message()));
+    spdlog::critical("event=bad_flag flag=redis error=\"{}\"",
+                     std::string(redis.status().message()));
     return 2;
   }
   chat::chat_service::ChatServerOptions options;

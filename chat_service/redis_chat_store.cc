@@ -109,11 +109,11 @@ void RedisChatStore::Append(const ChatMessage& msg, Done<AppendResult> done) {
   AppendScript().Run(
       *client_,
       {keys::ChannelNonce(msg.server(), msg.channel(), msg.author_id(), msg.id()),
-       keys::ChannelSeq(msg.server(), msg.channel()), keys::ChannelLog(msg.server(), msg.channel())},
-      {std::to_string(absl::ToInt64Seconds(options_.nonce_ttl)),
-       std::to_string(options_.retention), stored.SerializeAsString(),
-       keys::ChannelTopic(msg.server(), msg.channel()), std::to_string(sent_at),
-       event.SerializeAsString()},
+       keys::ChannelSeq(msg.server(), msg.channel()),
+       keys::ChannelLog(msg.server(), msg.channel())},
+      {std::to_string(absl::ToInt64Seconds(options_.nonce_ttl)), std::to_string(options_.retention),
+       stored.SerializeAsString(), keys::ChannelTopic(msg.server(), msg.channel()),
+       std::to_string(sent_at), event.SerializeAsString()},
       [sent_at, done = std::move(done)](absl::StatusOr<Reply> r) mutable {
         if (!r.ok()) return done(r.status());
         if (r->elements.size() != 2) return done(absl::InternalError("append: bad reply"));
@@ -172,74 +172,74 @@ void RedisChatStore::LoadServers(std::vector<std::string> ids, Done<std::vector<
     cmds.push_back({"HGETALL", keys::ServerMeta(id)});
     cmds.push_back({"HGETALL", keys::ServerChannels(id)});
   }
-  redis::Batch(*client_, std::move(cmds), [this, ids = std::move(ids), done = std::move(done)](
-                                              absl::StatusOr<std::vector<Reply>> r) mutable {
-    if (!r.ok()) return done(r.status());
-    std::vector<Server> servers;
-    std::vector<std::vector<std::string>> seq_cmds;
-    for (size_t i = 0; i < ids.size(); ++i) {
-      const Reply& meta = (*r)[2 * i];
-      const Reply& channels = (*r)[2 * i + 1];
-      if (meta.elements.empty()) continue;  // Deleted meanwhile.
-      Server s;
-      s.set_id(ids[i]);
-      s.set_name(HashField(meta, "name"));
-      for (size_t j = 0; j + 1 < channels.elements.size(); j += 2) {
-        Channel* c = s.add_channels();
-        c->set_id(channels.elements[j].str);
-        c->set_server(ids[i]);
-        c->set_name(channels.elements[j + 1].str);
-      }
-      std::sort(s.mutable_channels()->begin(), s.mutable_channels()->end(),
-                [](const Channel& a, const Channel& b) { return a.name() < b.name(); });
-      servers.push_back(std::move(s));
-    }
-    std::sort(servers.begin(), servers.end(),
-              [](const Server& a, const Server& b) { return a.name() < b.name(); });
-    // Head seqs, in the order of the sorted channels.
-    for (const Server& s : servers) {
-      for (const Channel& c : s.channels()) {
-        seq_cmds.push_back({"GET", keys::ChannelSeq(s.id(), c.id())});
-      }
-    }
-    redis::Batch(*client_, std::move(seq_cmds),
-                 [servers = std::move(servers), done = std::move(done)](
-                     absl::StatusOr<std::vector<Reply>> seqs) mutable {
-                   if (!seqs.ok()) return done(seqs.status());
-                   size_t k = 0;
-                   for (Server& s : servers) {
-                     for (Channel& c : *s.mutable_channels()) {
-                       c.set_head_seq(redis::ReplyInt((*seqs)[k++]).value_or(0));
-                       c.set_unread(std::max<int64_t>(0, c.head_seq() - c.last_read_seq()));
-                     }
-                   }
-                   done(std::move(servers));
-                 });
-  });
+  redis::Batch(
+      *client_, std::move(cmds),
+      [this, ids = std::move(ids),
+       done = std::move(done)](absl::StatusOr<std::vector<Reply>> r) mutable {
+        if (!r.ok()) return done(r.status());
+        std::vector<Server> servers;
+        std::vector<std::vector<std::string>> seq_cmds;
+        for (size_t i = 0; i < ids.size(); ++i) {
+          const Reply& meta = (*r)[2 * i];
+          const Reply& channels = (*r)[2 * i + 1];
+          if (meta.elements.empty()) continue;  // Deleted meanwhile.
+          Server s;
+          s.set_id(ids[i]);
+          s.set_name(HashField(meta, "name"));
+          for (size_t j = 0; j + 1 < channels.elements.size(); j += 2) {
+            Channel* c = s.add_channels();
+            c->set_id(channels.elements[j].str);
+            c->set_server(ids[i]);
+            c->set_name(channels.elements[j + 1].str);
+          }
+          std::sort(s.mutable_channels()->begin(), s.mutable_channels()->end(),
+                    [](const Channel& a, const Channel& b) { return a.name() < b.name(); });
+          servers.push_back(std::move(s));
+        }
+        std::sort(servers.begin(), servers.end(),
+                  [](const Server& a, const Server& b) { return a.name() < b.name(); });
+        // Head seqs, in the order of the sorted channels.
+        for (const Server& s : servers) {
+          for (const Channel& c : s.channels()) {
+            seq_cmds.push_back({"GET", keys::ChannelSeq(s.id(), c.id())});
+          }
+        }
+        redis::Batch(*client_, std::move(seq_cmds),
+                     [servers = std::move(servers),
+                      done = std::move(done)](absl::StatusOr<std::vector<Reply>> seqs) mutable {
+                       if (!seqs.ok()) return done(seqs.status());
+                       size_t k = 0;
+                       for (Server& s : servers) {
+                         for (Channel& c : *s.mutable_channels()) {
+                           c.set_head_seq(redis::ReplyInt((*seqs)[k++]).value_or(0));
+                           c.set_unread(std::max<int64_t>(0, c.head_seq() - c.last_read_seq()));
+                         }
+                       }
+                       done(std::move(servers));
+                     });
+      });
 }
 
 void RedisChatStore::GetUserState(const std::string& user, Done<UserState> done) {
-  redis::Batch(*client_,
-               {{"HGETALL", keys::UserProfile(user)}, {"SMEMBERS", keys::UserServers(user)}},
-               [this, user, done = std::move(done)](
-                   absl::StatusOr<std::vector<Reply>> r) mutable {
-                 if (!r.ok()) return done(r.status());
-                 const Reply& profile = (*r)[0];
-                 if (profile.elements.empty()) return done(absl::NotFoundError("unknown user"));
-                 UserState state;
-                 state.mutable_user()->set_id(user);
-                 state.mutable_user()->set_name(HashField(profile, "name"));
-                 state.mutable_user()->set_image(HashField(profile, "image"));
-                 std::vector<std::string> ids;
-                 for (const Reply& e : (*r)[1].elements) ids.push_back(e.str);
-                 LoadServers(std::move(ids),
-                             [state = std::move(state), done = std::move(done)](
-                                 absl::StatusOr<std::vector<Server>> servers) mutable {
-                               if (!servers.ok()) return done(servers.status());
-                               for (Server& s : *servers) *state.add_servers() = std::move(s);
-                               done(std::move(state));
-                             });
-               });
+  redis::Batch(
+      *client_, {{"HGETALL", keys::UserProfile(user)}, {"SMEMBERS", keys::UserServers(user)}},
+      [this, user, done = std::move(done)](absl::StatusOr<std::vector<Reply>> r) mutable {
+        if (!r.ok()) return done(r.status());
+        const Reply& profile = (*r)[0];
+        if (profile.elements.empty()) return done(absl::NotFoundError("unknown user"));
+        UserState state;
+        state.mutable_user()->set_id(user);
+        state.mutable_user()->set_name(HashField(profile, "name"));
+        state.mutable_user()->set_image(HashField(profile, "image"));
+        std::vector<std::string> ids;
+        for (const Reply& e : (*r)[1].elements) ids.push_back(e.str);
+        LoadServers(std::move(ids), [state = std::move(state), done = std::move(done)](
+                                        absl::StatusOr<std::vector<Server>> servers) mutable {
+          if (!servers.ok()) return done(servers.status());
+          for (Server& s : *servers) *state.add_servers() = std::move(s);
+          done(std::move(state));
+        });
+      });
 }
 
 void RedisChatStore::UpsertUser(const User& user, Done<User> done) {
@@ -267,16 +267,16 @@ void RedisChatStore::GetUser(const std::string& id, Done<User> done) {
 
 void RedisChatStore::CreateServer(const std::string& id, const std::string& name,
                                   Done<Server> done) {
-  redis::Batch(*client_,
-               {{"HSETNX", keys::ServerMeta(id), "name", name},
-                {"HGET", keys::ServerMeta(id), "name"}},
-               [id, done = std::move(done)](absl::StatusOr<std::vector<Reply>> r) mutable {
-                 if (!r.ok()) return done(r.status());
-                 Server s;
-                 s.set_id(id);
-                 s.set_name((*r)[1].str);
-                 done(std::move(s));
-               });
+  redis::Batch(
+      *client_,
+      {{"HSETNX", keys::ServerMeta(id), "name", name}, {"HGET", keys::ServerMeta(id), "name"}},
+      [id, done = std::move(done)](absl::StatusOr<std::vector<Reply>> r) mutable {
+        if (!r.ok()) return done(r.status());
+        Server s;
+        s.set_id(id);
+        s.set_name((*r)[1].str);
+        done(std::move(s));
+      });
 }
 
 void RedisChatStore::CreateChannel(const std::string& server, const std::string& id,
@@ -286,20 +286,20 @@ void RedisChatStore::CreateChannel(const std::string& server, const std::string&
       [this, server, id, name, done = std::move(done)](absl::StatusOr<Reply> r) mutable {
         if (!r.ok()) return done(r.status());
         if (r->integer == 0) return done(absl::NotFoundError("no such server"));
-        redis::Batch(*client_,
-                     {{"HSETNX", keys::ServerChannels(server), id, name},
-                      {"HGET", keys::ServerChannels(server), id},
-                      {"GET", keys::ChannelSeq(server, id)}},
-                     [server, id, done = std::move(done)](
-                         absl::StatusOr<std::vector<Reply>> r) mutable {
-                       if (!r.ok()) return done(r.status());
-                       Channel c;
-                       c.set_id(id);
-                       c.set_server(server);
-                       c.set_name((*r)[1].str);
-                       c.set_head_seq(redis::ReplyInt((*r)[2]).value_or(0));
-                       done(std::move(c));
-                     });
+        redis::Batch(
+            *client_,
+            {{"HSETNX", keys::ServerChannels(server), id, name},
+             {"HGET", keys::ServerChannels(server), id},
+             {"GET", keys::ChannelSeq(server, id)}},
+            [server, id, done = std::move(done)](absl::StatusOr<std::vector<Reply>> r) mutable {
+              if (!r.ok()) return done(r.status());
+              Channel c;
+              c.set_id(id);
+              c.set_server(server);
+              c.set_name((*r)[1].str);
+              c.set_head_seq(redis::ReplyInt((*r)[2]).value_or(0));
+              done(std::move(c));
+            });
       });
 }
 
@@ -307,8 +307,7 @@ void RedisChatStore::AddMember(const std::string& server, const std::string& use
                                Done<bool> done) {
   redis::Batch(
       *client_, {{"EXISTS", keys::ServerMeta(server)}, {"EXISTS", keys::UserProfile(user)}},
-      [this, server, user, done = std::move(done)](
-          absl::StatusOr<std::vector<Reply>> r) mutable {
+      [this, server, user, done = std::move(done)](absl::StatusOr<std::vector<Reply>> r) mutable {
         if (!r.ok()) return done(r.status());
         if ((*r)[0].integer == 0) return done(absl::NotFoundError("no such server"));
         if ((*r)[1].integer == 0) return done(absl::NotFoundError("unknown user"));
@@ -316,9 +315,10 @@ void RedisChatStore::AddMember(const std::string& server, const std::string& use
         // SADDs are idempotent, so a retry after a partial failure converges.
         redis::Batch(
             *client_,
-            {{"SADD", keys::ServerMembers(server), user}, {"SADD", keys::UserServers(user), server}},
-            [this, server, user, done = std::move(done)](
-                absl::StatusOr<std::vector<Reply>> r) mutable {
+            {{"SADD", keys::ServerMembers(server), user},
+             {"SADD", keys::UserServers(user), server}},
+            [this, server, user,
+             done = std::move(done)](absl::StatusOr<std::vector<Reply>> r) mutable {
               if (!r.ok()) return done(r.status());
               bool added = (*r)[0].integer == 1;
               if (!added) return done(false);
@@ -327,11 +327,10 @@ void RedisChatStore::AddMember(const std::string& server, const std::string& use
                 if (!servers.ok() || servers->empty()) return done(true);
                 Event event;
                 *event.mutable_server_joined() = (*servers)[0];
-                client_->Command({"PUBLISH", keys::UserTopic(user),
-                                  absl::StrCat("0 ", event.SerializeAsString())},
-                                 [done = std::move(done)](absl::StatusOr<Reply>) mutable {
-                                   done(true);
-                                 });
+                client_->Command(
+                    {"PUBLISH", keys::UserTopic(user),
+                     absl::StrCat("0 ", event.SerializeAsString())},
+                    [done = std::move(done)](absl::StatusOr<Reply>) mutable { done(true); });
               });
             });
       });

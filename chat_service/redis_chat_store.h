@@ -25,8 +25,8 @@ class RedisChatStore : public ChatStore {
   // client must outlive the store and be started by the caller.
   RedisChatStore(std::shared_ptr<redis::RedisClient> client, RedisChatStoreOptions options);
 
-  void CheckAccess(const std::string& server, const std::string& channel,
-                   const std::string& user, Done<bool> done) override;
+  void CheckAccess(const std::string& server, const std::string& channel, const std::string& user,
+                   Done<bool> done) override;
   void Append(const ChatMessage& msg, Done<AppendResult> done) override;
   void History(const HistoryQuery& query, Done<HistoryPage> done) override;
   void GetUserState(const std::string& user, Done<UserState> done) override;

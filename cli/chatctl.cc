@@ -6,13 +6,12 @@
 //   chatctl add-member <server> <user>
 //   chatctl get-user <id>
 //   chatctl wait-ready [seconds]      (exit 0 once the service answers)
+#include <google/protobuf/util/json_util.h>
 #include <grpcpp/create_channel.h>
 
 #include <chrono>
 #include <iostream>
 #include <thread>
-
-#include <google/protobuf/util/json_util.h>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"

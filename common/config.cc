@@ -18,9 +18,9 @@ absl::StatusOr<HostPort> ParseHostPort(absl::string_view s) {
 }
 
 void SetupLogging(absl::string_view component, absl::string_view level) {
-  spdlog::set_pattern(absl::StrCat("ts=%Y-%m-%dT%H:%M:%S.%eZ level=%l component=", component,
-                                   " %v"),
-                      spdlog::pattern_time_type::utc);
+  spdlog::set_pattern(
+      absl::StrCat("ts=%Y-%m-%dT%H:%M:%S.%eZ level=%l component=", component, " %v"),
+      spdlog::pattern_time_type::utc);
   spdlog::set_level(spdlog::level::from_str(std::string(level)));
 }
 

@@ -19,9 +19,9 @@ namespace chat::keys {
 bool IsValidId(absl::string_view id);
 
 // Per user.
-std::string UserProfile(absl::string_view user);   // hash: name, image
-std::string UserServers(absl::string_view user);   // set of server ids
-std::string UserTopic(absl::string_view user);     // topic: events for the user
+std::string UserProfile(absl::string_view user);  // hash: name, image
+std::string UserServers(absl::string_view user);  // set of server ids
+std::string UserTopic(absl::string_view user);    // topic: events for the user
 
 // Per server.
 std::string ServerMeta(absl::string_view server);      // hash: name

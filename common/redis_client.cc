@@ -2,12 +2,11 @@
 
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
-
-#include <utility>
+#include <spdlog/spdlog.h>
 
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/post.hpp>
-#include <spdlog/spdlog.h>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 
@@ -169,13 +168,13 @@ void Connection::ArmRead() {
   reading_ = true;
   socket_->async_wait(
       asio::posix::stream_descriptor::wait_read,
-      asio::bind_executor(strand_, [self = shared_from_this(), sock = socket_.get()](
-                                       boost::system::error_code ec) {
-        self->reading_ = false;
-        if (ec || self->socket_.get() != sock || self->ac_ == nullptr) return;
-        if (self->want_read_) redisAsyncHandleRead(self->ac_);
-        self->ArmRead();
-      }));
+      asio::bind_executor(
+          strand_, [self = shared_from_this(), sock = socket_.get()](boost::system::error_code ec) {
+            self->reading_ = false;
+            if (ec || self->socket_.get() != sock || self->ac_ == nullptr) return;
+            if (self->want_read_) redisAsyncHandleRead(self->ac_);
+            self->ArmRead();
+          }));
 }
 
 void Connection::ArmWrite() {
@@ -183,13 +182,13 @@ void Connection::ArmWrite() {
   writing_ = true;
   socket_->async_wait(
       asio::posix::stream_descriptor::wait_write,
-      asio::bind_executor(strand_, [self = shared_from_this(), sock = socket_.get()](
-                                       boost::system::error_code ec) {
-        self->writing_ = false;
-        if (ec || self->socket_.get() != sock || self->ac_ == nullptr) return;
-        if (self->want_write_) redisAsyncHandleWrite(self->ac_);
-        self->ArmWrite();
-      }));
+      asio::bind_executor(
+          strand_, [self = shared_from_this(), sock = socket_.get()](boost::system::error_code ec) {
+            self->writing_ = false;
+            if (ec || self->socket_.get() != sock || self->ac_ == nullptr) return;
+            if (self->want_write_) redisAsyncHandleWrite(self->ac_);
+            self->ArmWrite();
+          }));
 }
 
 // ---- RedisClient -------------------------------------------------------------
@@ -278,17 +277,17 @@ void Batch(RedisClient& client, std::vector<std::vector<std::string>> cmds,
 // ---- RedisSubscriber -----------------------------------------------------------
 
 void RedisSubscriber::Subscribe(const std::string& topic) {
-  asio::post(strand(), [self = std::static_pointer_cast<RedisSubscriber>(shared_from_this()),
-                        topic] {
-    if (self->topics_.insert(topic).second) self->SendSubscription("SUBSCRIBE", topic);
-  });
+  asio::post(strand(),
+             [self = std::static_pointer_cast<RedisSubscriber>(shared_from_this()), topic] {
+               if (self->topics_.insert(topic).second) self->SendSubscription("SUBSCRIBE", topic);
+             });
 }
 
 void RedisSubscriber::Unsubscribe(const std::string& topic) {
-  asio::post(strand(), [self = std::static_pointer_cast<RedisSubscriber>(shared_from_this()),
-                        topic] {
-    if (self->topics_.erase(topic) > 0) self->SendSubscription("UNSUBSCRIBE", topic);
-  });
+  asio::post(strand(),
+             [self = std::static_pointer_cast<RedisSubscriber>(shared_from_this()), topic] {
+               if (self->topics_.erase(topic) > 0) self->SendSubscription("UNSUBSCRIBE", topic);
+             });
 }
 
 void RedisSubscriber::SendSubscription(const char* verb, const std::string& topic) {

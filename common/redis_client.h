@@ -7,16 +7,15 @@
 #ifndef CHATSUITE_COMMON_REDIS_CLIENT_H_
 #define CHATSUITE_COMMON_REDIS_CLIENT_H_
 
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <boost/asio/any_io_executor.hpp>
-#include <boost/asio/posix/stream_descriptor.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/functional/any_invocable.h"
@@ -130,9 +129,8 @@ class RedisSubscriber : public Connection {
 
   // on_subscribed runs each time Redis confirms a subscription (again after a
   // reconnect): from then on, messages published to the topic arrive.
-  RedisSubscriber(boost::asio::any_io_executor executor, Options options,
-                  MessageHandler on_message, std::function<void()> on_resubscribed,
-                  TopicHandler on_subscribed = nullptr)
+  RedisSubscriber(boost::asio::any_io_executor executor, Options options, MessageHandler on_message,
+                  std::function<void()> on_resubscribed, TopicHandler on_subscribed = nullptr)
       : Connection(std::move(executor), std::move(options)),
         on_message_(std::move(on_message)),
         on_resubscribed_(std::move(on_resubscribed)),

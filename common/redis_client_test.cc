@@ -2,13 +2,11 @@
 
 #include <gtest/gtest.h>
 
-#include <csignal>
-
-#include <future>
-#include <thread>
-
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <csignal>
+#include <future>
+#include <thread>
 
 #include "common/redis_test_server.h"
 

@@ -31,8 +31,8 @@ void RedisScript::Run(RedisClient& client, std::vector<std::string> keys,
   std::vector<std::string> eval = cmd;
   eval[0] = "EVAL";
   eval[1] = source_;
-  client.Command(std::move(cmd), [&client, eval = std::move(eval), cb = std::move(cb)](
-                                     absl::StatusOr<Reply> reply) mutable {
+  client.Command(std::move(cmd), [&client, eval = std::move(eval),
+                                  cb = std::move(cb)](absl::StatusOr<Reply> reply) mutable {
     if (!reply.ok() && absl::StrContains(reply.status().message(), "NOSCRIPT")) {
       client.Command(std::move(eval), std::move(cb));
       return;

@@ -10,9 +10,9 @@
 
 // RETURN_IF_ERROR(expr): returns the status of expr from the enclosing
 // function when it is not OK.
-#define CHAT_RETURN_IF_ERROR(expr)              \
-  do {                                          \
-    ::absl::Status chat_status_ = (expr);       \
+#define CHAT_RETURN_IF_ERROR(expr)               \
+  do {                                           \
+    ::absl::Status chat_status_ = (expr);        \
     if (!chat_status_.ok()) return chat_status_; \
   } while (0)
 

@@ -22,8 +22,8 @@ struct Identity {
 class TokenVerifier {
  public:
   // secret: the shared HS256 key; must not be empty.
-  explicit TokenVerifier(std::string secret,
-                         std::function<absl::Time()> now = [] { return absl::Now(); })
+  explicit TokenVerifier(
+      std::string secret, std::function<absl::Time()> now = [] { return absl::Now(); })
       : secret_(std::move(secret)), now_(std::move(now)) {}
 
   // Verify checks signature (HS256 only; "none" and other algorithms are

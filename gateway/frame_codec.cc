@@ -1,8 +1,8 @@
 #include "gateway/frame_codec.h"
 
-#include <cmath>
-
 #include <google/protobuf/util/json_util.h>
+
+#include <cmath>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
@@ -18,10 +18,11 @@ namespace {
 absl::Status ParseJsonInto(absl::string_view text, google::protobuf::Message* out) {
   pbu::JsonParseOptions options;
   options.ignore_unknown_fields = true;
-  auto status = pbu::JsonStringToMessage(
-      google::protobuf::StringPiece(text.data(), text.size()), out, options);
+  auto status = pbu::JsonStringToMessage(google::protobuf::StringPiece(text.data(), text.size()),
+                                         out, options);
   if (!status.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("malformed frame: ", status.message().ToString()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("malformed frame: ", status.message().ToString()));
   }
   return absl::OkStatus();
 }

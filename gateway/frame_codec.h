@@ -5,9 +5,9 @@
 #ifndef CHATSUITE_GATEWAY_FRAME_CODEC_H_
 #define CHATSUITE_GATEWAY_FRAME_CODEC_H_
 
-#include <string>
-
 #include <google/protobuf/message.h>
+
+#include <string>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"

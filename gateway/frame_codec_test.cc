@@ -58,9 +58,9 @@ TEST(FrameCodecTest, ChatEventJsonHasEveryField) {
 
 TEST(FrameCodecTest, SeedShapesRoundTrip) {
   // The seed's frontend sends Date.now() as a number and its own author/image.
-  auto in = ParseSeedChat(
-      R"({"type":"chat_message","message":"hello","author":"mallory","image":"x",)"
-      R"("server":1,"channel":"2","id":1732700000123})");
+  auto in =
+      ParseSeedChat(R"({"type":"chat_message","message":"hello","author":"mallory","image":"x",)"
+                    R"("server":1,"channel":"2","id":1732700000123})");
   ASSERT_TRUE(in.ok()) << in.status();
   EXPECT_EQ(in->nonce, "1732700000123");
   EXPECT_EQ(in->message, "hello");
@@ -72,10 +72,9 @@ TEST(FrameCodecTest, SeedShapesRoundTrip) {
   m.set_image("https://img/a.png");
   m.set_id(in->nonce);
   m.set_seq(3);
-  EXPECT_EQ(SeedChatJson(m),
-            R"({"type":"chat_message","message":"hello","author":"Alice",)"
-            R"("image":"https://img/a.png","server":"demo","channel":"general",)"
-            R"("id":1732700000123})");
+  EXPECT_EQ(SeedChatJson(m), R"({"type":"chat_message","message":"hello","author":"Alice",)"
+                             R"("image":"https://img/a.png","server":"demo","channel":"general",)"
+                             R"("id":1732700000123})");
   m.set_id("abc");
   EXPECT_NE(SeedChatJson(m).find(R"("id":"abc")"), std::string::npos);
   EXPECT_FALSE(ParseSeedChat(R"({"type":"chat_message","message":"x"})").ok());

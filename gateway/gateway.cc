@@ -33,8 +33,8 @@ absl::Status Gateway::Start() {
   topics_->Start();
   listener_->Run();
   upstream_->Ready();  // Start connecting now rather than at the first call.
-  int n = options_.threads > 0 ? options_.threads
-                               : std::max(1u, std::thread::hardware_concurrency());
+  int n =
+      options_.threads > 0 ? options_.threads : std::max(1u, std::thread::hardware_concurrency());
   for (int i = 0; i < n; ++i) threads_.emplace_back([this] { ioc_.run(); });
   spdlog::info("event=listening port={} threads={} dev_login={}", port_, n, options_.dev_login);
   return absl::OkStatus();

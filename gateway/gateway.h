@@ -6,12 +6,11 @@
 #define CHATSUITE_GATEWAY_GATEWAY_H_
 
 #include <atomic>
+#include <boost/asio/io_context.hpp>
 #include <memory>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <boost/asio/io_context.hpp>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
@@ -83,7 +82,7 @@ class Gateway {
   void AddSession(const std::shared_ptr<WebsocketSession>& s) ABSL_LOCKS_EXCLUDED(mu_);
   void RemoveSession(WebsocketSession* s) ABSL_LOCKS_EXCLUDED(mu_);
 
- // stopping: Stop has begun; sessions being destroyed then leave the
+  // stopping: Stop has begun; sessions being destroyed then leave the
   // registries alone (they are torn down with the gateway).
   bool stopping() const { return stopped_.load(std::memory_order_acquire); }
 

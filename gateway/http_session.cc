@@ -1,9 +1,10 @@
 #include "gateway/http_session.h"
 
+#include <spdlog/spdlog.h>
+
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
-#include <spdlog/spdlog.h>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -117,8 +118,7 @@ void HttpSession::Handle(Request req) {
                  ready ? "ready\n" : "not ready\n", "text/plain");
   }
   if (path == "/metrics") {
-    return Reply(req, http::status::ok, gateway_->metrics().Render(),
-                 "text/plain; version=0.0.4");
+    return Reply(req, http::status::ok, gateway_->metrics().Render(), "text/plain; version=0.0.4");
   }
   if (path == "/api/dev/login") {
     if (!gateway_->options().dev_login) {
@@ -163,8 +163,8 @@ void HttpSession::HandleUpgrade(Request req) {
     return Reply(req, http::status::not_found, "no such WebSocket endpoint\n", "text/plain");
   }
   stream_.expires_never();
-  auto session = std::make_shared<WebsocketSession>(stream_.release_socket(), gateway_,
-                                                    std::move(route));
+  auto session =
+      std::make_shared<WebsocketSession>(stream_.release_socket(), gateway_, std::move(route));
   gateway_->AddSession(session);
   session->Run(std::move(req));
 }
@@ -232,8 +232,7 @@ void HttpSession::HandleDevLogin(Request req) {
           add, [joins, finish](absl::StatusOr<AddMemberResponse> r) {
             absl::MutexLock lock(&joins->mu);
             // A missing demo server is not fatal: the user just joins nothing.
-            if (!r.ok() && r.status().code() != absl::StatusCode::kNotFound &&
-                joins->error.ok()) {
+            if (!r.ok() && r.status().code() != absl::StatusCode::kNotFound && joins->error.ok()) {
               joins->error = r.status();
             }
             if (--joins->remaining == 0) finish(joins->error);
@@ -260,12 +259,11 @@ void HttpSession::Reply(const Request& req, http::status status, std::string bod
 }
 
 void HttpSession::DoWrite(std::shared_ptr<Response> res) {
-  http::async_write(stream_, *res,
-                    [self = shared_from_this(), res](beast::error_code ec, size_t) {
-                      if (ec) return;
-                      if (!res->keep_alive()) return self->DoClose();
-                      self->DoRead();
-                    });
+  http::async_write(stream_, *res, [self = shared_from_this(), res](beast::error_code ec, size_t) {
+    if (ec) return;
+    if (!res->keep_alive()) return self->DoClose();
+    self->DoRead();
+  });
 }
 
 void HttpSession::DoClose() {

@@ -5,11 +5,10 @@
 #ifndef CHATSUITE_GATEWAY_HTTP_SESSION_H_
 #define CHATSUITE_GATEWAY_HTTP_SESSION_H_
 
-#include <memory>
-#include <optional>
-
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <memory>
+#include <optional>
 
 namespace chat::gateway {
 

@@ -1,9 +1,10 @@
 #include "gateway/listener.h"
 
+#include <spdlog/spdlog.h>
+
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core/bind_handler.hpp>
-#include <spdlog/spdlog.h>
 
 #include "gateway/gateway.h"
 #include "gateway/http_session.h"
@@ -40,9 +41,8 @@ void Listener::Close() {
 }
 
 void Listener::DoAccept() {
-  acceptor_.async_accept(
-      net::make_strand(gateway_->io_context()),
-      boost::beast::bind_front_handler(&Listener::OnAccept, shared_from_this()));
+  acceptor_.async_accept(net::make_strand(gateway_->io_context()),
+                         boost::beast::bind_front_handler(&Listener::OnAccept, shared_from_this()));
 }
 
 void Listener::OnAccept(boost::beast::error_code ec, tcp::socket socket) {

@@ -3,10 +3,9 @@
 #ifndef CHATSUITE_GATEWAY_LISTENER_H_
 #define CHATSUITE_GATEWAY_LISTENER_H_
 
-#include <memory>
-
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/error.hpp>
+#include <memory>
 
 #include "absl/status/status.h"
 

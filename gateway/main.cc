@@ -1,8 +1,8 @@
 // gateway: the WebSocket gateway. Flags may also be set through the
 // environment variables named in each flag's help.
-#include <csignal>
-
 #include <spdlog/spdlog.h>
+
+#include <csignal>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"

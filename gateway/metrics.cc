@@ -42,8 +42,7 @@ void LabeledCounter::Render(const std::string& name, const std::string& label_na
 
 namespace {
 
-void Scalar(std::string* out, const char* name, const char* type, const char* help,
-            int64_t value) {
+void Scalar(std::string* out, const char* name, const char* type, const char* help, int64_t value) {
   absl::StrAppend(out, "# HELP ", name, " ", help, "\n# TYPE ", name, " ", type, "\n", name, " ",
                   value, "\n");
 }

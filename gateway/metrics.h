@@ -40,20 +40,20 @@ class LabeledCounter {
 };
 
 struct Metrics {
-  std::atomic<int64_t> connections{0};        // Open WebSockets (gauge).
+  std::atomic<int64_t> connections{0};  // Open WebSockets (gauge).
   std::atomic<uint64_t> connections_total{0};
   std::atomic<uint64_t> frames_in{0};
   std::atomic<uint64_t> frames_out{0};
-  std::atomic<uint64_t> deliveries{0};        // Events handed to sockets.
-  std::atomic<uint64_t> dropped_events{0};    // Droppable events shed under pressure.
+  std::atomic<uint64_t> deliveries{0};      // Events handed to sockets.
+  std::atomic<uint64_t> dropped_events{0};  // Droppable events shed under pressure.
   std::atomic<uint64_t> slow_consumer_closes{0};
   std::atomic<uint64_t> rate_limited{0};
   std::atomic<uint64_t> upstream_errors{0};
   std::atomic<uint64_t> pubsub_messages{0};
-  std::atomic<int64_t> topics{0};             // Subscribed Redis topics (gauge).
-  LabeledCounter errors;      // Error frames by code.
-  LabeledCounter closes;      // Server-initiated closes by code.
-  LatencyHistogram fanout_ms;  // sent_at (chat service clock) to socket queue.
+  std::atomic<int64_t> topics{0};  // Subscribed Redis topics (gauge).
+  LabeledCounter errors;           // Error frames by code.
+  LabeledCounter closes;           // Server-initiated closes by code.
+  LatencyHistogram fanout_ms;      // sent_at (chat service clock) to socket queue.
 
   std::string Render() const;
 };

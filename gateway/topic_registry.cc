@@ -156,9 +156,8 @@ void TopicRegistry::Dispatch(const std::string& topic, const std::string& payloa
     return;
   }
   if (event->has_chat_message()) {
-    metrics_->fanout_ms.Observe(
-        static_cast<double>(absl::ToUnixMicros(absl::Now())) / 1000.0 -
-        static_cast<double>(event->chat_message().sent_at()));
+    metrics_->fanout_ms.Observe(static_cast<double>(absl::ToUnixMicros(absl::Now())) / 1000.0 -
+                                static_cast<double>(event->chat_message().sent_at()));
   }
   std::shared_ptr<const std::vector<std::weak_ptr<Subscriber>>> snapshot;
   {

@@ -4,10 +4,10 @@
 #ifndef CHATSUITE_GATEWAY_UPSTREAM_H_
 #define CHATSUITE_GATEWAY_UPSTREAM_H_
 
+#include <grpcpp/channel.h>
+
 #include <memory>
 #include <string>
-
-#include <grpcpp/channel.h>
 
 #include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"

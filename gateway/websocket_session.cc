@@ -1,8 +1,9 @@
 #include "gateway/websocket_session.h"
 
+#include <spdlog/spdlog.h>
+
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/post.hpp>
-#include <spdlog/spdlog.h>
 
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
@@ -22,8 +23,7 @@ namespace {
 
 std::string NewSessionId() {
   static thread_local absl::BitGen gen;
-  return absl::StrFormat("%016x%016x", absl::Uniform<uint64_t>(gen),
-                         absl::Uniform<uint64_t>(gen));
+  return absl::StrFormat("%016x%016x", absl::Uniform<uint64_t>(gen), absl::Uniform<uint64_t>(gen));
 }
 
 // Inner returns the message set in a ServerFrame's oneof (every one carries
@@ -118,7 +118,7 @@ void WebsocketSession::OnRead(beast::error_code ec, size_t) {
       absl::StatusOr<ClientFrame> frame = text ? ParseClientJson(data) : ParseClientBinary(data);
       if (!frame.ok()) {
         SendError(frame.status().code() == absl::StatusCode::kUnimplemented ? "unknown_type"
-                                                                              : "bad_frame",
+                                                                            : "bad_frame",
                   std::string(frame.status().message()), "");
       } else {
         if (!text && !identified_ && !identifying_) binary_ = true;
@@ -260,11 +260,9 @@ void WebsocketSession::OnSendChat(const chat::SendChat& f) {
   req.set_nonce(f.id());
   ++inflight_;
   gateway_->upstream().Send(req, [self = shared_from_this(), id = f.id(), server = f.server(),
-                                  channel = f.channel()](
-                                     absl::StatusOr<SendResponse> r) mutable {
+                                  channel = f.channel()](absl::StatusOr<SendResponse> r) mutable {
     net::post(self->ws_.get_executor(), [self, r = std::move(r), id = std::move(id),
-                                         server = std::move(server),
-                                         channel = std::move(channel)] {
+                                         server = std::move(server), channel = std::move(channel)] {
       --self->inflight_;
       if (!r.ok()) return self->SendStatusError(r.status(), id);
       if (self->route_.mode == SessionMode::kSeedChat) return;  // The seed has no acks.
@@ -293,26 +291,26 @@ void WebsocketSession::OnGetHistory(const chat::GetHistory& f) {
   req.set_after(f.after());
   req.set_limit(f.limit());
   ++inflight_;
-  gateway_->upstream().History(req, [self = shared_from_this(), f](
-                                        absl::StatusOr<HistoryResponse> r) mutable {
-    net::post(self->ws_.get_executor(), [self, r = std::move(r), f = std::move(f)]() mutable {
-      --self->inflight_;
-      if (!r.ok()) return self->SendStatusError(r.status(), f.id());
-      ServerFrame frame;
-      History* h = frame.mutable_history();
-      h->set_type("history");
-      h->set_id(f.id());
-      h->set_server(f.server());
-      h->set_channel(f.channel());
-      h->set_head_seq(r->head_seq());
-      h->set_oldest_seq(r->oldest_seq());
-      for (ChatMessage& m : *r->mutable_messages()) {
-        m.set_type("chat_message");
-        *h->add_messages() = std::move(m);
-      }
-      self->SendFrame(frame);
-    });
-  });
+  gateway_->upstream().History(
+      req, [self = shared_from_this(), f](absl::StatusOr<HistoryResponse> r) mutable {
+        net::post(self->ws_.get_executor(), [self, r = std::move(r), f = std::move(f)]() mutable {
+          --self->inflight_;
+          if (!r.ok()) return self->SendStatusError(r.status(), f.id());
+          ServerFrame frame;
+          History* h = frame.mutable_history();
+          h->set_type("history");
+          h->set_id(f.id());
+          h->set_server(f.server());
+          h->set_channel(f.channel());
+          h->set_head_seq(r->head_seq());
+          h->set_oldest_seq(r->oldest_seq());
+          for (ChatMessage& m : *r->mutable_messages()) {
+            m.set_type("chat_message");
+            *h->add_messages() = std::move(m);
+          }
+          self->SendFrame(frame);
+        });
+      });
 }
 
 void WebsocketSession::Subscribe(const std::string& topic, bool await_live) {
@@ -327,8 +325,7 @@ void WebsocketSession::Subscribe(const std::string& topic, bool await_live) {
 }
 
 void WebsocketSession::Deliver(const std::shared_ptr<const EncodedEvent>& event) {
-  net::post(ws_.get_executor(),
-            [self = shared_from_this(), event] { self->OnEvent(event); });
+  net::post(ws_.get_executor(), [self = shared_from_this(), event] { self->OnEvent(event); });
 }
 
 void WebsocketSession::OnEvent(const std::shared_ptr<const EncodedEvent>& event) {
@@ -448,14 +445,14 @@ void WebsocketSession::OnWrite(beast::error_code ec, size_t) {
 }
 
 void WebsocketSession::CloseAfter(absl::Duration delay, uint16_t code, std::string reason) {
-  net::post(ws_.get_executor(), [self = shared_from_this(), delay, code,
-                                 reason = std::move(reason)] {
-    if (self->closing_) return;
-    self->close_timer_.expires_after(absl::ToChronoNanoseconds(delay));
-    self->close_timer_.async_wait([self, code, reason](beast::error_code ec) {
-      if (!ec) self->DoClose(code, reason);
-    });
-  });
+  net::post(ws_.get_executor(),
+            [self = shared_from_this(), delay, code, reason = std::move(reason)] {
+              if (self->closing_) return;
+              self->close_timer_.expires_after(absl::ToChronoNanoseconds(delay));
+              self->close_timer_.async_wait([self, code, reason](beast::error_code ec) {
+                if (!ec) self->DoClose(code, reason);
+              });
+            });
 }
 
 void WebsocketSession::DoClose(uint16_t code, const std::string& reason) {

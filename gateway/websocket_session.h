@@ -5,15 +5,14 @@
 #ifndef CHATSUITE_GATEWAY_WEBSOCKET_SESSION_H_
 #define CHATSUITE_GATEWAY_WEBSOCKET_SESSION_H_
 
-#include <cstdint>
-#include <deque>
-#include <memory>
-#include <string>
-
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
 
 #include "absl/container/flat_hash_set.h"
 #include "gateway/auth.h"
@@ -50,8 +49,7 @@ struct SessionRoute {
   std::string token;            // kSeedChat: from ?token=
 };
 
-class WebsocketSession : public Subscriber,
-                         public std::enable_shared_from_this<WebsocketSession> {
+class WebsocketSession : public Subscriber, public std::enable_shared_from_this<WebsocketSession> {
  public:
   WebsocketSession(boost::asio::ip::tcp::socket&& socket, Gateway* gateway, SessionRoute route);
   ~WebsocketSession() override;

@@ -210,7 +210,8 @@ TEST_F(GatewayE2eTest, HistoryPagesBySeq) {
     alice->Send(ChatFrame("random", absl::StrCat("m", i), absl::StrCat("h", i)));
     ASSERT_TRUE(alice->NextOfType("ack"));
   }
-  alice->Send(R"({"type":"history","server":"demo","channel":"random","before":4,"limit":2,"id":"q"})");
+  alice->Send(
+      R"({"type":"history","server":"demo","channel":"random","before":4,"limit":2,"id":"q"})");
   auto h = alice->NextOfType("history");
   ASSERT_TRUE(h);
   History history;
@@ -294,7 +295,8 @@ TEST_F(GatewayE2eTest, NativeClientsMaySpeakBinaryProtobuf) {
     ServerFrame sf;
     ASSERT_TRUE(sf.ParseFromString(*f));
     acked = acked || sf.has_ack();
-    delivered = delivered || (sf.has_chat_message() && sf.chat_message().message() == "binary hello");
+    delivered =
+        delivered || (sf.has_chat_message() && sf.chat_message().message() == "binary hello");
   }
   EXPECT_TRUE(acked);
   EXPECT_TRUE(delivered);
@@ -304,9 +306,9 @@ TEST_F(GatewayE2eTest, NativeClientsMaySpeakBinaryProtobuf) {
 
 TEST_F(GatewayE2eTest, SeedChatEndpointRoundTripsTheSeedsExactJson) {
   WsClient seed;
-  ASSERT_TRUE(seed.Connect(stack_->gateway_port(),
-                           "/ws/chat/demo/general/?token=" + stack_->Token("alice"))
-                  .ok());
+  ASSERT_TRUE(
+      seed.Connect(stack_->gateway_port(), "/ws/chat/demo/general/?token=" + stack_->Token("alice"))
+          .ok());
   auto bob = stack_->Identified("bob");
   // Give the seed socket time to authenticate: it answers nothing until then,
   // so probe with bob's message, which it must receive.
@@ -317,14 +319,14 @@ TEST_F(GatewayE2eTest, SeedChatEndpointRoundTripsTheSeedsExactJson) {
             R"({"type":"chat_message","message":"probe","author":"Bob",)"
             R"("image":"https://img/bob.png","server":"demo","channel":"general","id":"p"})");
   // Exactly what the seed's frontend sends, spoofed author included.
-  seed.Send(R"({"type":"chat_message","message":"hi from the seed","author":"mallory",)"
-            R"("image":"https://evil/x.png","server":"demo","channel":"general","id":1732700000123})");
+  seed.Send(
+      R"({"type":"chat_message","message":"hi from the seed","author":"mallory",)"
+      R"("image":"https://evil/x.png","server":"demo","channel":"general","id":1732700000123})");
   auto echo = seed.Next();
   ASSERT_TRUE(echo);
-  EXPECT_EQ(*echo,
-            R"({"type":"chat_message","message":"hi from the seed","author":"Alice",)"
-            R"("image":"https://img/alice.png","server":"demo","channel":"general",)"
-            R"("id":1732700000123})");
+  EXPECT_EQ(*echo, R"({"type":"chat_message","message":"hi from the seed","author":"Alice",)"
+                   R"("image":"https://img/alice.png","server":"demo","channel":"general",)"
+                   R"("id":1732700000123})");
   auto native = bob->NextOfType("chat_message");
   ASSERT_TRUE(native);
   native = bob->NextOfType("chat_message");
@@ -335,8 +337,9 @@ TEST_F(GatewayE2eTest, SeedChatEndpointRoundTripsTheSeedsExactJson) {
 
 TEST_F(GatewayE2eTest, SeedChatEndpointRefusesNonMembersAndBadTokens) {
   WsClient outsider;
-  ASSERT_TRUE(outsider.Connect(stack_->gateway_port(),
-                               "/ws/chat/demo/general/?token=" + stack_->Token("mallory"))
+  ASSERT_TRUE(outsider
+                  .Connect(stack_->gateway_port(),
+                           "/ws/chat/demo/general/?token=" + stack_->Token("mallory"))
                   .ok());
   EXPECT_EQ(outsider.WaitClosed(), cc::kForbidden);
   WsClient anonymous;

@@ -1,14 +1,13 @@
 #include "tests/harness.h"
 
-#include <csignal>
+#include <google/protobuf/struct.pb.h>
+#include <google/protobuf/util/json_util.h>
+#include <grpcpp/create_channel.h>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
-#include <grpcpp/create_channel.h>
-
-#include <google/protobuf/struct.pb.h>
-#include <google/protobuf/util/json_util.h>
+#include <csignal>
 
 #include "absl/strings/str_cat.h"
 
@@ -100,8 +99,7 @@ std::optional<std::string> WsClient::Next(absl::Duration timeout) {
   return data;
 }
 
-std::optional<std::string> WsClient::NextOfType(const std::string& type,
-                                                absl::Duration timeout) {
+std::optional<std::string> WsClient::NextOfType(const std::string& type, absl::Duration timeout) {
   // Frames of other types stay queued, in order, for later Next calls.
   std::unique_lock<std::mutex> lock(mu_);
   std::optional<std::string> found;
@@ -175,7 +173,8 @@ absl::Status Stack::Start() {
     grpc::ClientContext ctx;
     return fn(&ctx);
   };
-  for (auto [id, name] : {std::pair<const char*, const char*>{"bob", "Bob"}, {"mallory", "Mallory"}}) {
+  for (auto [id, name] :
+       {std::pair<const char*, const char*>{"bob", "Bob"}, {"mallory", "Mallory"}}) {
     User u, out;
     u.set_id(id);
     u.set_name(name);

@@ -3,6 +3,9 @@
 #ifndef CHATSUITE_TESTS_HARNESS_H_
 #define CHATSUITE_TESTS_HARNESS_H_
 
+#include <boost/asio/io_context.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/websocket.hpp>
 #include <condition_variable>
 #include <deque>
 #include <memory>
@@ -10,10 +13,6 @@
 #include <optional>
 #include <string>
 #include <thread>
-
-#include <boost/asio/io_context.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/websocket.hpp>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -69,8 +68,7 @@ class WsClient {
 // mallory exists but belongs to no server.
 class Stack {
  public:
-  explicit Stack(int gateways = 1,
-                 std::function<void(gateway::GatewayOptions&)> tune = nullptr);
+  explicit Stack(int gateways = 1, std::function<void(gateway::GatewayOptions&)> tune = nullptr);
   ~Stack();
   absl::Status Start();
 

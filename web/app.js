@@ -51,7 +51,8 @@ function freshState() {
 }
 
 const keyOf = (server, channel) => `${server}/${channel}`;
-const toInt = (value) => (value === undefined || value === null || value === "" ? 0 : Number(value));
+const toInt = (value) =>
+  value === undefined || value === null || value === "" ? 0 : Number(value);
 
 // ---- login ------------------------------------------------------------------
 
@@ -68,7 +69,8 @@ ui.loginForm.addEventListener("submit", async (event) => {
       body: JSON.stringify({ name }),
     });
     const body = await res.json().catch(() => null);
-    if (!res.ok || !body?.token) throw new Error(body?.error || `Login failed (HTTP ${res.status})`);
+    if (!res.ok || !body?.token)
+      throw new Error(body?.error || `Login failed (HTTP ${res.status})`);
     sessionStorage.setItem(TOKEN_KEY, body.token);
     startSession(body.token, body.user);
   } catch (err) {
@@ -105,7 +107,8 @@ function startSession(token, user) {
       for (const log of state.logs.values()) log.loadingOlder = false;
       showBanner("Reconnecting…");
     },
-    onAuthLost: () => endSession("Your session has expired. Please log in again."),
+    onAuthLost: () =>
+      endSession("Your session has expired. Please log in again."),
   });
   state.socket.start();
 }
@@ -149,10 +152,15 @@ function onReady(frame) {
   // Reopen the channel we were in (after a reconnect or a reload) or the first one.
   const wanted = state.open ?? sessionStorage.getItem(OPEN_KEY);
   const first = state.servers[0]?.channels[0];
-  const key = state.channels.has(wanted) ? wanted : first ? keyOf(first.server, first.id) : null;
+  const key = state.channels.has(wanted)
+    ? wanted
+    : first
+      ? keyOf(first.server, first.id)
+      : null;
 
   // Logs kept from before a disconnect may have missed messages.
-  for (const [logKey, log] of state.logs) log.stale = log.loaded && logKey !== key;
+  for (const [logKey, log] of state.logs)
+    log.stale = log.loaded && logKey !== key;
   state.open = null;
   if (key) openChannel(key, { catchUp: true });
   else renderPane();
@@ -265,7 +273,12 @@ function onHistory(frame) {
   }
   const lowest = seqs.length ? Math.min(...seqs) : 0;
   const channel = state.channels.get(key);
-  if (channel) channel.headSeq = Math.max(channel.headSeq, toInt(frame.head_seq), newestSeq(log));
+  if (channel)
+    channel.headSeq = Math.max(
+      channel.headSeq,
+      toInt(frame.head_seq),
+      newestSeq(log),
+    );
 
   if (kind === "initial" || kind === "older") {
     log.loaded = true;
@@ -274,7 +287,11 @@ function onHistory(frame) {
   } else if (kind === "after" && messages.length >= limit) {
     requestHistory(key, "after"); // More to catch up on.
   }
-  if (key === state.open) renderPane({ keepOffset: kind === "older", stickToBottom: kind !== "older" });
+  if (key === state.open)
+    renderPane({
+      keepOffset: kind === "older",
+      stickToBottom: kind !== "older",
+    });
 }
 
 function onError(frame) {
@@ -326,7 +343,9 @@ function oldestSeq(log) {
 
 function isMine(message) {
   if (!state.user) return false;
-  return message.author_id ? message.author_id === state.user.id : message.author === state.user.name;
+  return message.author_id
+    ? message.author_id === state.user.id
+    : message.author === state.user.name;
 }
 
 // Adds a stored message (live or from history). Returns the new entry, or
@@ -385,7 +404,8 @@ function openChannel(key, { catchUp = false } = {}) {
   channel.unread = 0;
   for (const ch of state.channels.values()) {
     ch.button?.classList.toggle("active", ch === channel);
-    if (ch.button) ch.button.setAttribute("aria-current", ch === channel ? "true" : "false");
+    if (ch.button)
+      ch.button.setAttribute("aria-current", ch === channel ? "true" : "false");
   }
   renderBadge(channel);
   ui.title.textContent = `# ${channel.name}`;
@@ -395,7 +415,11 @@ function openChannel(key, { catchUp = false } = {}) {
 
   const log = logFor(key);
   if (!log.loaded) {
-    if (![...state.requests.values()].some((r) => r.key === key && r.kind === "initial")) {
+    if (
+      ![...state.requests.values()].some(
+        (r) => r.key === key && r.kind === "initial",
+      )
+    ) {
       requestHistory(key, "initial");
     }
   } else if (log.stale || catchUp) {
@@ -412,7 +436,13 @@ function requestHistory(key, kind) {
   const log = logFor(key);
   const limit = kind === "after" ? CATCH_UP_PAGE_SIZE : PAGE_SIZE;
   const id = `h${state.nextRequest++}`;
-  const frame = { type: "history", server: channel.server, channel: channel.id, limit, id };
+  const frame = {
+    type: "history",
+    server: channel.server,
+    channel: channel.id,
+    limit,
+    id,
+  };
   if (kind === "older") frame.before = oldestSeq(log);
   if (kind === "after") frame.after = newestSeq(log);
   if (state.socket.send(frame)) {
@@ -469,7 +499,10 @@ function transmit(key, entry) {
   entry.state = "pending";
   entry.error = "";
   state.outbox.set(entry.id, { key, entry });
-  entry.timer = setTimeout(() => fail(key, entry, "Not delivered"), ACK_TIMEOUT_MS);
+  entry.timer = setTimeout(
+    () => fail(key, entry, "Not delivered"),
+    ACK_TIMEOUT_MS,
+  );
   if (channel) {
     state.socket?.send({
       type: "chat_message",
@@ -533,9 +566,14 @@ function renderBadge(channel) {
 }
 
 // Redraws the open channel's messages, reusing each message's row element.
-function renderPane({ stickToBottom = false, forceBottom = false, keepOffset = false } = {}) {
+function renderPane({
+  stickToBottom = false,
+  forceBottom = false,
+  keepOffset = false,
+} = {}) {
   const pane = ui.messages;
-  const nearBottom = pane.scrollHeight - pane.scrollTop - pane.clientHeight < 48;
+  const nearBottom =
+    pane.scrollHeight - pane.scrollTop - pane.clientHeight < 48;
   const fromBottom = pane.scrollHeight - pane.scrollTop;
   const log = state.open ? logFor(state.open) : null;
 
@@ -543,7 +581,9 @@ function renderPane({ stickToBottom = false, forceBottom = false, keepOffset = f
   pane.dataset.loaded = String(Boolean(log?.loaded));
   ui.loadOlder.hidden = !log?.hasOlder;
   ui.loadOlder.disabled = Boolean(log?.loadingOlder);
-  ui.loadOlder.textContent = log?.loadingOlder ? "Loading…" : "Load older messages";
+  ui.loadOlder.textContent = log?.loadingOlder
+    ? "Loading…"
+    : "Load older messages";
 
   const ordered = [];
   if (log) {
@@ -564,7 +604,8 @@ function renderPane({ stickToBottom = false, forceBottom = false, keepOffset = f
   }
 
   if (keepOffset) pane.scrollTop = pane.scrollHeight - fromBottom;
-  else if (forceBottom || (stickToBottom && nearBottom)) pane.scrollTop = pane.scrollHeight;
+  else if (forceBottom || (stickToBottom && nearBottom))
+    pane.scrollTop = pane.scrollHeight;
 }
 
 function rowFor(entry) {
@@ -625,12 +666,19 @@ function rowFor(entry) {
 }
 
 function findKeyOf(entry) {
-  for (const [key, log] of state.logs) if (log.own.get(entry.id) === entry) return key;
+  for (const [key, log] of state.logs)
+    if (log.own.get(entry.id) === entry) return key;
   return null;
 }
 
-const timeFormat = new Intl.DateTimeFormat(undefined, { hour: "numeric", minute: "2-digit" });
-const dateTimeFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "short", timeStyle: "short" });
+const timeFormat = new Intl.DateTimeFormat(undefined, {
+  hour: "numeric",
+  minute: "2-digit",
+});
+const dateTimeFormat = new Intl.DateTimeFormat(undefined, {
+  dateStyle: "short",
+  timeStyle: "short",
+});
 
 function formatTime(date) {
   const today = new Date().toDateString() === date.toDateString();

@@ -67,7 +67,8 @@ export class GatewaySocket {
     const ws = new WebSocket(this.url);
     this.ws = ws;
     this.identified = false;
-    ws.onopen = () => ws.send(JSON.stringify({ type: "identify", token: this.token }));
+    ws.onopen = () =>
+      ws.send(JSON.stringify({ type: "identify", token: this.token }));
     ws.onmessage = (event) => {
       if (this.ws !== ws || typeof event.data !== "string") return;
       let frame;
@@ -80,7 +81,11 @@ export class GatewaySocket {
         this.identified = true;
         this.attempt = 0;
         this.onReady(frame);
-      } else if (frame.type === "error" && !this.identified && AUTH_ERROR_CODES.has(frame.code)) {
+      } else if (
+        frame.type === "error" &&
+        !this.identified &&
+        AUTH_ERROR_CODES.has(frame.code)
+      ) {
         this.authLost(frame.code);
       } else {
         this.onFrame(frame);

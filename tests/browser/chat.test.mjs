@@ -20,13 +20,19 @@ const CHROMIUM_ARGS = [
 ];
 const WAIT_MS = 15_000;
 
-if (!BASE_URL) throw new Error("set GATEWAY_URL to the gateway's base URL, e.g. http://127.0.0.1:8080");
+if (!BASE_URL)
+  throw new Error(
+    "set GATEWAY_URL to the gateway's base URL, e.g. http://127.0.0.1:8080",
+  );
 
 const suffix = () => randomBytes(4).toString("hex");
 
 // Runs body(browser) with a fresh Chromium that is always closed afterwards.
 async function withBrowser(body) {
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: CHROMIUM_ARGS,
+  });
   try {
     await body(browser);
   } finally {
@@ -36,7 +42,9 @@ async function withBrowser(body) {
 
 // Logs a new user in, in its own browser context (own sessionStorage).
 async function login(browser, name) {
-  const context = await browser.newContext({ viewport: { width: 1100, height: 700 } });
+  const context = await browser.newContext({
+    viewport: { width: 1100, height: 700 },
+  });
   const page = await context.newPage();
   const user = { name, page, errors: [], dialogs: [] };
   page.on("pageerror", (err) => user.errors.push(err.message));
@@ -48,7 +56,9 @@ async function login(browser, name) {
   await page.getByTestId("login-name").fill(name);
   await page.getByTestId("login-submit").click();
   await page.getByTestId("channel-demo-general").waitFor({ timeout: WAIT_MS });
-  await page.getByTestId("reconnect-banner").waitFor({ state: "hidden", timeout: WAIT_MS });
+  await page
+    .getByTestId("reconnect-banner")
+    .waitFor({ state: "hidden", timeout: WAIT_MS });
   return user;
 }
 
@@ -56,7 +66,9 @@ async function login(browser, name) {
 async function openChannel(user, server, channel) {
   await user.page.getByTestId(`channel-${server}-${channel}`).click();
   await user.page
-    .locator(`[data-testid="messages"][data-channel="${server}/${channel}"][data-loaded="true"]`)
+    .locator(
+      `[data-testid="messages"][data-channel="${server}/${channel}"][data-loaded="true"]`,
+    )
     .waitFor({ timeout: WAIT_MS });
 }
 
@@ -70,11 +82,16 @@ function rowsWithText(user, text) {
   return user.page.evaluate(
     (wanted) =>
       [...document.querySelectorAll('[data-testid="message"]')]
-        .filter((row) => row.querySelector('[data-testid="message-text"]')?.textContent === wanted)
+        .filter(
+          (row) =>
+            row.querySelector('[data-testid="message-text"]')?.textContent ===
+            wanted,
+        )
         .map((row) => ({
           seq: row.dataset.seq ?? null,
           state: row.dataset.state,
-          author: row.querySelector('[data-testid="message-author"]')?.textContent,
+          author: row.querySelector('[data-testid="message-author"]')
+            ?.textContent,
         })),
     text,
   );
@@ -87,7 +104,8 @@ async function waitForRow(user, text, state) {
       ([wanted, wantedState]) =>
         [...document.querySelectorAll('[data-testid="message"]')].some(
           (row) =>
-            row.querySelector('[data-testid="message-text"]')?.textContent === wanted &&
+            row.querySelector('[data-testid="message-text"]')?.textContent ===
+              wanted &&
             (!wantedState || row.dataset.state === wantedState),
         ),
       [text, state ?? null],
@@ -114,7 +132,11 @@ function unreadCount(user, server, channel) {
 
 function assertNoPageErrors(...users) {
   for (const user of users) {
-    assert.deepEqual(user.errors, [], `JavaScript errors in ${user.name}'s page`);
+    assert.deepEqual(
+      user.errors,
+      [],
+      `JavaScript errors in ${user.name}'s page`,
+    );
     assert.deepEqual(user.dialogs, [], `dialogs opened in ${user.name}'s page`);
   }
 }
@@ -145,18 +167,45 @@ test("two users chat in demo/general, each message shown exactly once", async ()
       rowsWithText(alice, reply),
       rowsWithText(bob, reply),
     ]);
-    assert.equal(aliceHello.length, 1, `alice shows her message once: ${JSON.stringify(aliceHello)}`);
-    assert.equal(bobHello.length, 1, `bob shows alice's message once: ${JSON.stringify(bobHello)}`);
-    assert.equal(aliceReply.length, 1, `alice shows bob's reply once: ${JSON.stringify(aliceReply)}`);
-    assert.equal(bobReply.length, 1, `bob shows his reply once: ${JSON.stringify(bobReply)}`);
+    assert.equal(
+      aliceHello.length,
+      1,
+      `alice shows her message once: ${JSON.stringify(aliceHello)}`,
+    );
+    assert.equal(
+      bobHello.length,
+      1,
+      `bob shows alice's message once: ${JSON.stringify(bobHello)}`,
+    );
+    assert.equal(
+      aliceReply.length,
+      1,
+      `alice shows bob's reply once: ${JSON.stringify(aliceReply)}`,
+    );
+    assert.equal(
+      bobReply.length,
+      1,
+      `bob shows his reply once: ${JSON.stringify(bobReply)}`,
+    );
 
     assert.equal(aliceHello[0].state, "sent");
-    assert.match(aliceHello[0].seq ?? "", /^[1-9]\d*$/, "a sent message carries its seq");
+    assert.match(
+      aliceHello[0].seq ?? "",
+      /^[1-9]\d*$/,
+      "a sent message carries its seq",
+    );
     assert.equal(bobHello[0].author, alice.name);
-    assert.equal(bobHello[0].seq, aliceHello[0].seq, "both panes agree on the seq");
+    assert.equal(
+      bobHello[0].seq,
+      aliceHello[0].seq,
+      "both panes agree on the seq",
+    );
     assert.equal(aliceReply[0].author, bob.name);
     assert.equal(bobReply[0].state, "sent");
-    assert.ok(Number(aliceReply[0].seq) > Number(aliceHello[0].seq), "the reply comes later in the channel");
+    assert.ok(
+      Number(aliceReply[0].seq) > Number(aliceHello[0].seq),
+      "the reply comes later in the channel",
+    );
 
     assertNoPageErrors(alice, bob);
   });
@@ -182,14 +231,24 @@ test("a message in another channel raises its unread badge", async () => {
       ["unread-demo-random", before + 1],
       { timeout: WAIT_MS },
     );
-    assert.equal((await rowsWithText(bob, text)).length, 0, "general's pane does not show random's message");
-    assert.equal(await unreadCount(bob, "demo", "general"), 0, "the open channel has no badge");
+    assert.equal(
+      (await rowsWithText(bob, text)).length,
+      0,
+      "general's pane does not show random's message",
+    );
+    assert.equal(
+      await unreadCount(bob, "demo", "general"),
+      0,
+      "the open channel has no badge",
+    );
 
     // Opening the channel shows the message once and clears the badge.
     await openChannel(bob, "demo", "random");
     await waitForRow(bob, text);
     assert.equal((await rowsWithText(bob, text)).length, 1);
-    await bob.page.getByTestId("unread-demo-random").waitFor({ state: "hidden", timeout: WAIT_MS });
+    await bob.page
+      .getByTestId("unread-demo-random")
+      .waitFor({ state: "hidden", timeout: WAIT_MS });
 
     assertNoPageErrors(alice, bob);
   });
