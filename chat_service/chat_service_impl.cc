@@ -2,69 +2,53 @@
 
 #include <utility>
 
-#include "common/status.h"
+#include "common/unary.h"
 
 namespace chat::chat_service {
 
-namespace {
-
-// Unary finishes one RPC with what a ChatCore call produces. The reactor and
-// resp stay valid until Finish; Finish may be called from any thread.
-template <typename Resp, typename Call>
-grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* ctx, Resp* resp, Call&& call) {
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  call([reactor, resp](absl::StatusOr<Resp> result) {
-    if (result.ok()) *resp = *std::move(result);
-    reactor->Finish(ToGrpcStatus(result.status()));
-  });
-  return reactor;
-}
-
-}  // namespace
-
 grpc::ServerUnaryReactor* ChatServiceImpl::Send(grpc::CallbackServerContext* ctx,
                                                 const SendRequest* req, SendResponse* resp) {
-  return Unary(ctx, resp, [&](auto done) { core_->Send(*req, std::move(done)); });
+  return FinishUnary(ctx, resp, [&](auto done) { core_->Send(*req, std::move(done)); });
 }
 
 grpc::ServerUnaryReactor* ChatServiceImpl::History(grpc::CallbackServerContext* ctx,
                                                    const HistoryRequest* req,
                                                    HistoryResponse* resp) {
-  return Unary(ctx, resp, [&](auto done) { core_->History(*req, std::move(done)); });
+  return FinishUnary(ctx, resp, [&](auto done) { core_->History(*req, std::move(done)); });
 }
 
 grpc::ServerUnaryReactor* ChatServiceImpl::GetUserState(grpc::CallbackServerContext* ctx,
                                                         const GetUserStateRequest* req,
                                                         UserState* resp) {
-  return Unary(ctx, resp, [&](auto done) { core_->GetUserState(*req, std::move(done)); });
+  return FinishUnary(ctx, resp, [&](auto done) { core_->GetUserState(*req, std::move(done)); });
 }
 
 grpc::ServerUnaryReactor* ChatAdminImpl::UpsertUser(grpc::CallbackServerContext* ctx,
                                                     const User* req, User* resp) {
-  return Unary(ctx, resp, [&](auto done) { core_->UpsertUser(*req, std::move(done)); });
+  return FinishUnary(ctx, resp, [&](auto done) { core_->UpsertUser(*req, std::move(done)); });
 }
 
 grpc::ServerUnaryReactor* ChatAdminImpl::GetUser(grpc::CallbackServerContext* ctx,
                                                  const GetUserRequest* req, User* resp) {
-  return Unary(ctx, resp, [&](auto done) { core_->GetUser(*req, std::move(done)); });
+  return FinishUnary(ctx, resp, [&](auto done) { core_->GetUser(*req, std::move(done)); });
 }
 
 grpc::ServerUnaryReactor* ChatAdminImpl::CreateServer(grpc::CallbackServerContext* ctx,
                                                       const CreateServerRequest* req,
                                                       Server* resp) {
-  return Unary(ctx, resp, [&](auto done) { core_->CreateServer(*req, std::move(done)); });
+  return FinishUnary(ctx, resp, [&](auto done) { core_->CreateServer(*req, std::move(done)); });
 }
 
 grpc::ServerUnaryReactor* ChatAdminImpl::CreateChannel(grpc::CallbackServerContext* ctx,
                                                        const CreateChannelRequest* req,
                                                        Channel* resp) {
-  return Unary(ctx, resp, [&](auto done) { core_->CreateChannel(*req, std::move(done)); });
+  return FinishUnary(ctx, resp, [&](auto done) { core_->CreateChannel(*req, std::move(done)); });
 }
 
 grpc::ServerUnaryReactor* ChatAdminImpl::AddMember(grpc::CallbackServerContext* ctx,
                                                    const AddMemberRequest* req,
                                                    AddMemberResponse* resp) {
-  return Unary(ctx, resp, [&](auto done) { core_->AddMember(*req, std::move(done)); });
+  return FinishUnary(ctx, resp, [&](auto done) { core_->AddMember(*req, std::move(done)); });
 }
 
 }  // namespace chat::chat_service

@@ -2,8 +2,6 @@
 // set through the environment variables named in each flag's help.
 #include <spdlog/spdlog.h>
 
-#include <csignal>
-
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "chat_service/chat_server.h"
@@ -21,11 +19,6 @@ ABSL_FLAG(int64_t, nonce_ttl_s, chat::EnvOrInt("CHAT_NONCE_TTL_S", 600),
           "seconds a message nonce is remembered for de-duplication, >= 300 "
           "(env CHAT_NONCE_TTL_S)");
 ABSL_FLAG(std::string, log_level, chat::EnvOr("CHAT_LOG_LEVEL", "info"), "log level");
-
-namespace {
-std::atomic<bool> g_stop{false};
-void OnSignal(int) { g_stop = true; }
-}  // namespace
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
@@ -47,10 +40,7 @@ int main(int argc, char** argv) {
     spdlog::critical("event=start_failed error=\"{}\"", std::string(s.message()));
     return 1;
   }
-  std::signal(SIGPIPE, SIG_IGN);  // hiredis writes with write(2).
-  std::signal(SIGTERM, OnSignal);
-  std::signal(SIGINT, OnSignal);
-  while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  chat::WaitForSignal();
   spdlog::info("event=shutting_down");
   server.Shutdown(absl::Seconds(5));
   return 0;

@@ -17,10 +17,16 @@ bool IsValidId(absl::string_view id) {
 std::string UserProfile(absl::string_view u) { return absl::StrCat("{u:", u, "}:profile"); }
 std::string UserServers(absl::string_view u) { return absl::StrCat("{u:", u, "}:servers"); }
 std::string UserTopic(absl::string_view u) { return absl::StrCat("{u:", u, "}:events"); }
+std::string UserFriends(absl::string_view u) { return absl::StrCat("{u:", u, "}:friends"); }
+std::string UserPresence(absl::string_view u) { return absl::StrCat("{u:", u, "}:presence"); }
+std::string UserSessions(absl::string_view u) { return absl::StrCat("{u:", u, "}:sessions"); }
 
 std::string ServerMeta(absl::string_view s) { return absl::StrCat("{s:", s, "}:meta"); }
 std::string ServerChannels(absl::string_view s) { return absl::StrCat("{s:", s, "}:channels"); }
 std::string ServerMembers(absl::string_view s) { return absl::StrCat("{s:", s, "}:members"); }
+std::string ServerPresenceTopic(absl::string_view s) {
+  return absl::StrCat("{s:", s, "}:presence");
+}
 
 std::string ChannelTag(absl::string_view s, absl::string_view c) {
   return absl::StrCat("{c:", s, ":", c, "}");
@@ -38,5 +44,18 @@ std::string ChannelNonce(absl::string_view s, absl::string_view c, absl::string_
 std::string ChannelTopic(absl::string_view s, absl::string_view c) {
   return absl::StrCat(ChannelTag(s, c), ":events");
 }
+
+std::string PairTag(absl::string_view a, absl::string_view b) {
+  if (b < a) std::swap(a, b);
+  return absl::StrCat("{p:", a, ":", b, "}");
+}
+std::string PairInvitation(absl::string_view a, absl::string_view b, absl::string_view server) {
+  return absl::StrCat(PairTag(a, b), ":inv:", server.empty() ? "-" : server);
+}
+std::string PairThrottle(absl::string_view a, absl::string_view b, absl::string_view actor,
+                         absl::string_view action) {
+  return absl::StrCat(PairTag(a, b), ":throttle:", actor, ":", action);
+}
+std::string UserInvitations(absl::string_view u) { return absl::StrCat("{u:", u, "}:invitations"); }
 
 }  // namespace chat::keys

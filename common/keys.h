@@ -19,14 +19,18 @@ namespace chat::keys {
 bool IsValidId(absl::string_view id);
 
 // Per user.
-std::string UserProfile(absl::string_view user);  // hash: name, image
-std::string UserServers(absl::string_view user);  // set of server ids
-std::string UserTopic(absl::string_view user);    // topic: events for the user
+std::string UserProfile(absl::string_view user);   // hash: name, image
+std::string UserServers(absl::string_view user);   // set of server ids
+std::string UserTopic(absl::string_view user);     // topic: events for the user
+std::string UserFriends(absl::string_view user);   // set of user ids (invite_service)
+std::string UserPresence(absl::string_view user);  // hash: status, last_seen (presence)
+std::string UserSessions(absl::string_view user);  // hash: session -> status|gateway|expiry
 
 // Per server.
-std::string ServerMeta(absl::string_view server);      // hash: name
-std::string ServerChannels(absl::string_view server);  // hash: channel id -> name
-std::string ServerMembers(absl::string_view server);   // set of user ids
+std::string ServerMeta(absl::string_view server);           // hash: name
+std::string ServerChannels(absl::string_view server);       // hash: channel id -> name
+std::string ServerMembers(absl::string_view server);        // set of user ids
+std::string ServerPresenceTopic(absl::string_view server);  // topic: members' presence
 
 // Per channel.
 std::string ChannelTag(absl::string_view server, absl::string_view channel);
@@ -36,8 +40,24 @@ std::string ChannelNonce(absl::string_view server, absl::string_view channel,
                          absl::string_view user, absl::string_view nonce);  // dedup
 std::string ChannelTopic(absl::string_view server, absl::string_view channel);
 
+// Per pair of users (ids sorted, so both directions share one tag): the live
+// invitation of the pair in a scope (a server id, or "-" for friendship), and
+// the anti-spam throttle of one actor's action ("invitation" or
+// "cancel_invitation", throttled separately as the seed's buttons were).
+std::string PairTag(absl::string_view a, absl::string_view b);
+std::string PairInvitation(absl::string_view a, absl::string_view b, absl::string_view server);
+std::string PairThrottle(absl::string_view a, absl::string_view b, absl::string_view actor,
+                         absl::string_view action);
+std::string UserInvitations(absl::string_view user);  // set of PairInvitation keys
+
+// Global: invitation keys scored by expiry (ms), for the invite sweeper.
+inline constexpr absl::string_view kInvitationExpiry = "invitations:expiry";
+
 // Global: the set of all user ids (for the admin CLI and dev login).
 inline constexpr absl::string_view kUsers = "users";
+// Global: sorted set of user ids scored by their earliest session expiry (ms),
+// so the presence sweeper finds users whose gateway died.
+inline constexpr absl::string_view kPresenceExpiry = "presence:expiry";
 
 }  // namespace chat::keys
 

@@ -40,6 +40,12 @@ absl::StatusOr<ClientFrame> ParseClientJson(absl::string_view text) {
     s = ParseJsonInto(text, frame.mutable_chat_message());
   } else if (type.type() == "history") {
     s = ParseJsonInto(text, frame.mutable_history());
+  } else if (type.type() == "invitation") {
+    s = ParseJsonInto(text, frame.mutable_invitation());
+  } else if (type.type() == "cancel_invitation") {
+    s = ParseJsonInto(text, frame.mutable_cancel_invitation());
+  } else if (type.type() == "accept_invitation") {
+    s = ParseJsonInto(text, frame.mutable_accept_invitation());
   } else if (type.type().empty()) {
     return absl::UnimplementedError("frame has no type");
   } else {
@@ -108,6 +114,49 @@ absl::StatusOr<SeedChat> ParseSeedChat(absl::string_view text) {
       return absl::InvalidArgumentError("id must be a number or a string");
   }
   return out;
+}
+
+namespace {
+
+// ValueText renders a lenient id field: strings as they are, integral numbers
+// without a fraction. Empty for null, missing or other kinds.
+std::string ValueText(const google::protobuf::Value& v) {
+  if (v.kind_case() == google::protobuf::Value::kStringValue) return v.string_value();
+  if (v.kind_case() == google::protobuf::Value::kNumberValue) {
+    return absl::StrFormat("%.0f", v.number_value());
+  }
+  return "";
+}
+
+}  // namespace
+
+absl::StatusOr<InvitationFrame> ParseSeedInvitation(absl::string_view text) {
+  SeedInvitationIn in;
+  if (absl::Status s = ParseJsonInto(text, &in); !s.ok()) return s;
+  if (in.type() != "invitation" && in.type() != "cancel_invitation" &&
+      in.type() != "accept_invitation") {
+    return absl::UnimplementedError(absl::StrCat("unknown frame type '", in.type(), "'"));
+  }
+  InvitationFrame out;
+  out.set_type(in.type());
+  out.set_invited(ValueText(in.invited()));
+  out.set_inviting(ValueText(in.inviting()));
+  out.set_server(ValueText(in.server()));
+  return out;
+}
+
+std::string SeedInvitationJson(const Invitation& invitation) {
+  const std::string& type = invitation.type();
+  if (type != "invitation" && type != "cancel_invitation" && type != "accept_invitation") {
+    return "";
+  }
+  SeedInvitationOut out;
+  out.set_type(type);
+  out.set_invited(invitation.invited());
+  out.set_invited_img(invitation.invited_img());
+  out.set_inviting(invitation.inviting());
+  out.set_inviting_img(invitation.inviting_img());
+  return ToJson(out);
 }
 
 std::string SeedChatJson(const ChatMessage& message) {

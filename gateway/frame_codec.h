@@ -13,6 +13,7 @@
 #include "absl/strings/string_view.h"
 #include "proto/client.pb.h"
 #include "proto/common.pb.h"
+#include "proto/invite.pb.h"
 
 namespace chat::gateway {
 
@@ -49,6 +50,17 @@ absl::StatusOr<SeedChat> ParseSeedChat(absl::string_view text);
 // author, image, server, channel, id (a JSON number when the nonce is a
 // decimal integer of up to 15 digits, as the seed's Date.now() ids are).
 std::string SeedChatJson(const ChatMessage& message);
+
+// ParseSeedInvitation parses a frame from /ws/personal/<user>/: the seed's
+// invitation, cancel_invitation or accept_invitation with invited/inviting
+// (strings or numbers). kInvalidArgument when malformed, kUnimplemented for
+// another type.
+absl::StatusOr<InvitationFrame> ParseSeedInvitation(absl::string_view text);
+
+// SeedInvitationJson is an invitation event in the seed's shape: type,
+// invited, invited_img, inviting, inviting_img. Empty for event types the
+// seed does not know (invitation_expired).
+std::string SeedInvitationJson(const Invitation& invitation);
 
 }  // namespace chat::gateway
 

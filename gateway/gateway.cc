@@ -22,7 +22,8 @@ absl::Status Gateway::Start() {
     if (absl::Status s = static_files_.Load(options_.web_root); !s.ok()) return s;
   }
   verifier_ = std::make_unique<TokenVerifier>(options_.jwt_secret);
-  upstream_ = std::make_unique<Upstream>(options_.chat_target, options_.upstream_deadline);
+  upstream_ = std::make_unique<Upstream>(options_.chat_target, options_.invite_target,
+                                         options_.presence_target, options_.upstream_deadline);
   topics_ = std::make_unique<TopicRegistry>(ioc_.get_executor(), options_.redis, &metrics_);
   boost::system::error_code ec;
   auto address = net::ip::make_address(options_.listen_host, ec);

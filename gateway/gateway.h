@@ -32,6 +32,8 @@ struct GatewayOptions {
   int port = 8080;  // 0 picks a free port.
   int threads = 0;  // 0: one per core.
   std::string chat_target = "127.0.0.1:50051";
+  std::string invite_target;    // Empty: invitations and friends are off.
+  std::string presence_target;  // Empty: presence is off.
   redis::Options redis;
   std::string jwt_secret;
   bool dev_login = false;

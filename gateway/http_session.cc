@@ -159,6 +159,11 @@ void HttpSession::HandleUpgrade(Request req) {
     route.server = parts[2];
     route.channel = parts[3];
     route.token = QueryParam(target, "token");
+  } else if (parts.size() == 3 && parts[0] == "ws" && parts[1] == "personal" &&
+             keys::IsValidId(parts[2])) {
+    route.mode = SessionMode::kSeedPersonal;
+    route.path_user = parts[2];
+    route.token = QueryParam(target, "token");
   } else {
     return Reply(req, http::status::not_found, "no such WebSocket endpoint\n", "text/plain");
   }

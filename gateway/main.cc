@@ -14,6 +14,10 @@ ABSL_FLAG(std::string, listen, chat::EnvOr("GATEWAY_LISTEN", "0.0.0.0:8080"),
           "HTTP/WebSocket listen address (env GATEWAY_LISTEN)");
 ABSL_FLAG(std::string, chat, chat::EnvOr("CHAT_SERVICE", "127.0.0.1:50051"),
           "chat service host:port (env CHAT_SERVICE)");
+ABSL_FLAG(std::string, invite, chat::EnvOr("INVITE_SERVICE", ""),
+          "invite service host:port; empty turns invitations off (env INVITE_SERVICE)");
+ABSL_FLAG(std::string, presence, chat::EnvOr("PRESENCE_SERVICE", ""),
+          "presence service host:port; empty turns presence off (env PRESENCE_SERVICE)");
 ABSL_FLAG(std::string, redis, chat::EnvOr("CHAT_REDIS", "127.0.0.1:6379"),
           "Redis host:port for pub/sub (env CHAT_REDIS)");
 ABSL_FLAG(std::string, jwt_secret, chat::EnvOr("CHAT_JWT_SECRET", ""),
@@ -65,6 +69,8 @@ int main(int argc, char** argv) {
   o.redis.host = redis->host;
   o.redis.port = redis->port;
   o.chat_target = absl::GetFlag(FLAGS_chat);
+  o.invite_target = absl::GetFlag(FLAGS_invite);
+  o.presence_target = absl::GetFlag(FLAGS_presence);
   o.jwt_secret = absl::GetFlag(FLAGS_jwt_secret);
   o.dev_login = absl::GetFlag(FLAGS_dev_login);
   o.dev_join_servers = SplitList(absl::GetFlag(FLAGS_dev_join_servers));

@@ -24,6 +24,12 @@ const std::string& EncodedEvent::Json() const {
         json_ = ToJson(joined);
         break;
       }
+      case Event::kInvitation:
+        json_ = ToJson(event_.invitation());
+        break;
+      case Event::kPresence:
+        json_ = ToJson(event_.presence());
+        break;
       default:
         break;
     }
@@ -44,6 +50,18 @@ const std::string& EncodedEvent::Binary() const {
         binary_ = frame.SerializeAsString();
         break;
       }
+      case Event::kInvitation: {
+        ServerFrame frame;
+        *frame.mutable_invitation() = event_.invitation();
+        binary_ = frame.SerializeAsString();
+        break;
+      }
+      case Event::kPresence: {
+        ServerFrame frame;
+        *frame.mutable_presence() = event_.presence();
+        binary_ = frame.SerializeAsString();
+        break;
+      }
       default:
         break;
     }
@@ -54,6 +72,7 @@ const std::string& EncodedEvent::Binary() const {
 const std::string& EncodedEvent::SeedJson() const {
   absl::call_once(seed_once_, [this] {
     if (event_.has_chat_message()) seed_ = SeedChatJson(event_.chat_message());
+    if (event_.has_invitation()) seed_ = SeedInvitationJson(event_.invitation());
   });
   return seed_;
 }

@@ -27,7 +27,7 @@ class EncodedEvent {
   const std::string& topic() const { return topic_; }
   const Event& event() const { return event_; }
   // Wire forms. Json and Binary exist for every event; SeedJson only for chat
-  // messages (empty otherwise).
+  // messages and the seed's invitation events (empty otherwise).
   const std::string& Json() const;
   const std::string& Binary() const;
   const std::string& SeedJson() const;

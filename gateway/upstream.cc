@@ -35,45 +35,64 @@ void Invoke(const Req& req, absl::Duration deadline, Reply<Resp> done, Start sta
 
 }  // namespace
 
-Upstream::Upstream(const std::string& chat_target, absl::Duration deadline)
-    : chat_channel_(grpc::CreateChannel(chat_target, grpc::InsecureChannelCredentials())),
-      chat_(ChatService::NewStub(chat_channel_)),
-      admin_(ChatAdmin::NewStub(chat_channel_)),
+namespace {
+
+std::shared_ptr<grpc::Channel> ChannelTo(const std::string& target) {
+  if (target.empty()) return nullptr;
+  return grpc::CreateChannel(target, grpc::InsecureChannelCredentials());
+}
+
+template <typename Stub>
+std::unique_ptr<typename Stub::Stub> StubOn(const std::shared_ptr<grpc::Channel>& channel) {
+  return channel ? Stub::NewStub(channel) : nullptr;
+}
+
+}  // namespace
+
+Upstream::Upstream(const std::string& chat_target, const std::string& invite_target,
+                   const std::string& presence_target, absl::Duration deadline)
+    : chat_channel_(ChannelTo(chat_target)),
+      invite_channel_(ChannelTo(invite_target)),
+      presence_channel_(ChannelTo(presence_target)),
+      chat_(StubOn<ChatService>(chat_channel_)),
+      admin_(StubOn<ChatAdmin>(chat_channel_)),
+      invite_(StubOn<InviteService>(invite_channel_)),
+      presence_(StubOn<PresenceService>(presence_channel_)),
       deadline_(deadline) {}
 
-void Upstream::Send(const SendRequest& req, Reply<SendResponse> done) {
-  Invoke(req, deadline_, std::move(done), [this](auto* ctx, auto* r, auto* resp, auto cb) {
-    chat_->async()->Send(ctx, r, resp, std::move(cb));
-  });
-}
+// Each call below only names its stub method; Invoke does the rest.
+#define CHAT_UPSTREAM_CALL(Method, Stub, Rpc, Req, Resp)                                      \
+  void Upstream::Method(const Req& req, Reply<Resp> done) {                                   \
+    Invoke(req, deadline_, std::move(done), [this](auto* ctx, auto* r, auto* resp, auto cb) { \
+      Stub->async()->Rpc(ctx, r, resp, std::move(cb));                                        \
+    });                                                                                       \
+  }
 
-void Upstream::History(const HistoryRequest& req, Reply<HistoryResponse> done) {
-  Invoke(req, deadline_, std::move(done), [this](auto* ctx, auto* r, auto* resp, auto cb) {
-    chat_->async()->History(ctx, r, resp, std::move(cb));
-  });
-}
+CHAT_UPSTREAM_CALL(Invite, invite_, Invite, InviteRequest, InvitationResponse)
+CHAT_UPSTREAM_CALL(CancelInvitation, invite_, Cancel, TransitionRequest, InvitationResponse)
+CHAT_UPSTREAM_CALL(AcceptInvitation, invite_, Accept, TransitionRequest, InvitationResponse)
+CHAT_UPSTREAM_CALL(ListPending, invite_, ListPending, ListRequest, PendingInvitations)
+CHAT_UPSTREAM_CALL(ListFriends, invite_, ListFriends, ListRequest, Friends)
+CHAT_UPSTREAM_CALL(PresenceConnect, presence_, Connect, ConnectRequest, PresenceResponse)
+CHAT_UPSTREAM_CALL(PresenceDisconnect, presence_, Disconnect, DisconnectRequest, PresenceResponse)
+CHAT_UPSTREAM_CALL(PresenceSetStatus, presence_, SetStatus, SetStatusRequest, PresenceResponse)
+CHAT_UPSTREAM_CALL(PresenceHeartbeat, presence_, Heartbeat, HeartbeatRequest, HeartbeatResponse)
+CHAT_UPSTREAM_CALL(PresenceQuery, presence_, Query, QueryRequest, QueryResponse)
+CHAT_UPSTREAM_CALL(Send, chat_, Send, SendRequest, SendResponse)
+CHAT_UPSTREAM_CALL(History, chat_, History, HistoryRequest, HistoryResponse)
+CHAT_UPSTREAM_CALL(GetUserState, chat_, GetUserState, GetUserStateRequest, UserState)
+CHAT_UPSTREAM_CALL(UpsertUser, admin_, UpsertUser, User, User)
+CHAT_UPSTREAM_CALL(AddMember, admin_, AddMember, AddMemberRequest, AddMemberResponse)
 
-void Upstream::GetUserState(const GetUserStateRequest& req, Reply<UserState> done) {
-  Invoke(req, deadline_, std::move(done), [this](auto* ctx, auto* r, auto* resp, auto cb) {
-    chat_->async()->GetUserState(ctx, r, resp, std::move(cb));
-  });
-}
-
-void Upstream::UpsertUser(const User& req, Reply<User> done) {
-  Invoke(req, deadline_, std::move(done), [this](auto* ctx, auto* r, auto* resp, auto cb) {
-    admin_->async()->UpsertUser(ctx, r, resp, std::move(cb));
-  });
-}
-
-void Upstream::AddMember(const AddMemberRequest& req, Reply<AddMemberResponse> done) {
-  Invoke(req, deadline_, std::move(done), [this](auto* ctx, auto* r, auto* resp, auto cb) {
-    admin_->async()->AddMember(ctx, r, resp, std::move(cb));
-  });
-}
+#undef CHAT_UPSTREAM_CALL
 
 bool Upstream::Ready() const {
-  grpc_connectivity_state state = chat_channel_->GetState(/*try_to_connect=*/true);
-  return state == GRPC_CHANNEL_READY;
+  // Every channel is asked, so each keeps (re)connecting; all must be up.
+  bool ready = true;
+  for (const auto& channel : {chat_channel_, invite_channel_, presence_channel_}) {
+    if (channel) ready = channel->GetState(/*try_to_connect=*/true) == GRPC_CHANNEL_READY && ready;
+  }
+  return ready;
 }
 
 }  // namespace chat::gateway

@@ -13,6 +13,8 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "proto/chat.grpc.pb.h"
+#include "proto/invite.grpc.pb.h"
+#include "proto/presence.grpc.pb.h"
 
 namespace chat::gateway {
 
@@ -21,9 +23,11 @@ using Reply = absl::AnyInvocable<void(absl::StatusOr<T>)>;
 
 class Upstream {
  public:
-  // chat_target: "host:port" of the chat service (a Kubernetes Service name
-  // balances over replicas). deadline applies to every call.
-  Upstream(const std::string& chat_target, absl::Duration deadline);
+  // Targets are "host:port" (a Kubernetes Service name balances over
+  // replicas); an empty invite or presence target turns that feature off (its
+  // calls fail with kUnavailable). deadline applies to every call.
+  Upstream(const std::string& chat_target, const std::string& invite_target,
+           const std::string& presence_target, absl::Duration deadline);
 
   void Send(const SendRequest& req, Reply<SendResponse> done);
   void History(const HistoryRequest& req, Reply<HistoryResponse> done);
@@ -31,14 +35,30 @@ class Upstream {
   void UpsertUser(const User& req, Reply<User> done);
   void AddMember(const AddMemberRequest& req, Reply<AddMemberResponse> done);
 
-  // Ready reports whether the chat channel is connected, and nudges an idle or
+  void Invite(const InviteRequest& req, Reply<InvitationResponse> done);
+  void CancelInvitation(const TransitionRequest& req, Reply<InvitationResponse> done);
+  void AcceptInvitation(const TransitionRequest& req, Reply<InvitationResponse> done);
+  void ListPending(const ListRequest& req, Reply<PendingInvitations> done);
+  void ListFriends(const ListRequest& req, Reply<Friends> done);
+
+  void PresenceConnect(const ConnectRequest& req, Reply<PresenceResponse> done);
+  void PresenceDisconnect(const DisconnectRequest& req, Reply<PresenceResponse> done);
+  void PresenceSetStatus(const SetStatusRequest& req, Reply<PresenceResponse> done);
+  void PresenceHeartbeat(const HeartbeatRequest& req, Reply<HeartbeatResponse> done);
+  void PresenceQuery(const QueryRequest& req, Reply<QueryResponse> done);
+
+  // Ready reports whether every configured channel is connected, and nudges an idle or
   // failed channel to (re)connect, so the next probe sees the truth. For /readyz.
   bool Ready() const;
 
  private:
   std::shared_ptr<grpc::Channel> chat_channel_;
+  std::shared_ptr<grpc::Channel> invite_channel_;
+  std::shared_ptr<grpc::Channel> presence_channel_;
   std::unique_ptr<ChatService::Stub> chat_;
   std::unique_ptr<ChatAdmin::Stub> admin_;
+  std::unique_ptr<InviteService::Stub> invite_;
+  std::unique_ptr<PresenceService::Stub> presence_;
   absl::Duration deadline_;
 };
 

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/keys.h"
+#include "common/status.h"
 #include "gateway/frame_codec.h"
 #include "gateway/gateway.h"
 
@@ -77,7 +78,7 @@ void WebsocketSession::Run(http::request<http::string_body> req) {
 void WebsocketSession::OnAccept(beast::error_code ec) {
   upgrade_ = {};
   if (ec) return;
-  if (route_.mode == SessionMode::kSeedChat) {
+  if (route_.mode != SessionMode::kNative) {
     Identify(route_.token);
   } else {
     identify_timer_.expires_after(absl::ToChronoNanoseconds(gateway_->options().identify_timeout));
@@ -112,7 +113,7 @@ void WebsocketSession::OnRead(beast::error_code ec, size_t) {
     absl::Duration retry;
     if (!frame_bucket_.Take(absl::Now(), &retry)) {
       Reject("", retry);
-    } else if (route_.mode == SessionMode::kSeedChat) {
+    } else if (route_.mode != SessionMode::kNative) {
       HandleSeed(data);
     } else {
       absl::StatusOr<ClientFrame> frame = text ? ParseClientJson(data) : ParseClientBinary(data);
@@ -144,6 +145,12 @@ void WebsocketSession::HandleNative(const ClientFrame& frame) {
       return OnSendChat(frame.chat_message());
     case ClientFrame::kHistory:
       return OnGetHistory(frame.history());
+    case ClientFrame::kInvitation:
+      return OnInvitationFrame(frame.frame_case(), frame.invitation());
+    case ClientFrame::kCancelInvitation:
+      return OnInvitationFrame(frame.frame_case(), frame.cancel_invitation());
+    case ClientFrame::kAcceptInvitation:
+      return OnInvitationFrame(frame.frame_case(), frame.accept_invitation());
     default:
       return SendError("unknown_type", "unsupported frame", "");
   }
@@ -151,6 +158,19 @@ void WebsocketSession::HandleNative(const ClientFrame& frame) {
 
 void WebsocketSession::HandleSeed(absl::string_view text) {
   if (!identified_) return SendError("not_identified", "authentication in progress", "");
+  if (route_.mode == SessionMode::kSeedPersonal) {
+    absl::StatusOr<InvitationFrame> f = ParseSeedInvitation(text);
+    if (!f.ok()) {
+      return SendError(
+          f.status().code() == absl::StatusCode::kUnimplemented ? "unknown_type" : "bad_frame",
+          std::string(f.status().message()), "");
+    }
+    ClientFrame::FrameCase kind = f->type() == "invitation" ? ClientFrame::kInvitation
+                                  : f->type() == "accept_invitation"
+                                      ? ClientFrame::kAcceptInvitation
+                                      : ClientFrame::kCancelInvitation;
+    return OnInvitationFrame(kind, *std::move(f));
+  }
   absl::StatusOr<SeedChat> seed = ParseSeedChat(text);
   if (!seed.ok()) return SendError("bad_frame", std::string(seed.status().message()), "");
   chat::SendChat f;
@@ -170,18 +190,40 @@ void WebsocketSession::Identify(const std::string& token) {
   }
   identifying_ = true;
   identity_ = *std::move(id);
+  // The services are asked in parallel; their answers meet on the strand.
+  auto data = std::make_shared<IdentifyData>();
+  auto self = shared_from_this();
+  auto arrive = [self, data](auto apply) {
+    return [self, data, apply = std::move(apply)](auto result) mutable {
+      net::post(self->ws_.get_executor(),
+                [self, data, apply = std::move(apply), result = std::move(result)]() mutable {
+                  apply(*data, std::move(result));
+                  if (--data->remaining == 0) self->OnIdentifyData(*data);
+                });
+    };
+  };
+  const bool native = route_.mode == SessionMode::kNative;
+  data->remaining = native ? 3 : 1;
   GetUserStateRequest req;
   req.set_user_id(identity_.user.id());
   gateway_->upstream().GetUserState(
-      req, [self = shared_from_this()](absl::StatusOr<UserState> state) mutable {
-        net::post(self->ws_.get_executor(), [self, state = std::move(state)]() mutable {
-          self->OnUserState(std::move(state));
-        });
-      });
+      req, arrive([](IdentifyData& d, absl::StatusOr<UserState> r) { d.state = std::move(r); }));
+  if (!native) return;
+  ListRequest list;
+  list.set_user_id(identity_.user.id());
+  // Friends and invitations degrade to empty when the invite service is down.
+  gateway_->upstream().ListFriends(list, arrive([](IdentifyData& d, absl::StatusOr<Friends> r) {
+                                     if (r.ok()) d.friends = *std::move(r);
+                                   }));
+  gateway_->upstream().ListPending(
+      list, arrive([](IdentifyData& d, absl::StatusOr<PendingInvitations> r) {
+        if (r.ok()) d.invitations = *std::move(r);
+      }));
 }
 
-void WebsocketSession::OnUserState(absl::StatusOr<UserState> state) {
+void WebsocketSession::OnIdentifyData(IdentifyData& data) {
   if (closing_) return;
+  absl::StatusOr<UserState>& state = data.state;
   if (!state.ok()) {
     if (state.status().code() != absl::StatusCode::kNotFound) {
       gateway_->metrics().upstream_errors.fetch_add(1, std::memory_order_relaxed);
@@ -198,6 +240,10 @@ void WebsocketSession::OnUserState(absl::StatusOr<UserState> state) {
     self->DoClose(close_code::kTryAgainLater, "event stream unavailable; retry");
   });
   ++awaiting_topics_;  // Held until every Subscribe below has been issued.
+  if (route_.mode == SessionMode::kSeedPersonal) {
+    Subscribe(keys::UserTopic(identity_.user.id()), /*await_live=*/true);
+    return OnTopicLive();
+  }
   if (route_.mode == SessionMode::kSeedChat) {
     bool member = false;
     for (const Server& s : state->servers()) {
@@ -220,6 +266,8 @@ void WebsocketSession::OnUserState(absl::StatusOr<UserState> state) {
     }
     *ready->add_servers() = std::move(s);
   }
+  *ready->mutable_friends() = std::move(*data.friends.mutable_friends());
+  *ready->mutable_invitations() = std::move(*data.invitations.mutable_invitations());
   const GatewayOptions& o = gateway_->options();
   ready->set_heartbeat_interval_ms(
       static_cast<int32_t>(absl::ToInt64Milliseconds(o.heartbeat_interval)));
@@ -313,6 +361,48 @@ void WebsocketSession::OnGetHistory(const chat::GetHistory& f) {
       });
 }
 
+void WebsocketSession::OnInvitationFrame(ClientFrame::FrameCase kind, InvitationFrame f) {
+  if (inflight_ >= gateway_->options().max_inflight_requests) {
+    return Reject(f.id(), absl::Milliseconds(100));
+  }
+  const std::string& me = identity_.user.id();
+  // The other party: named in the frame, or (seed personal socket) the path.
+  const std::string& fallback = route_.path_user;
+  auto reply = [self = shared_from_this(), id = f.id()](absl::StatusOr<InvitationResponse> r) {
+    net::post(self->ws_.get_executor(), [self, id, r = std::move(r)] {
+      --self->inflight_;
+      // Success is reported by the event both parties receive.
+      if (!r.ok()) self->SendStatusError(r.status(), id);
+    });
+  };
+  ++inflight_;
+  if (kind == ClientFrame::kInvitation) {
+    InviteRequest req;
+    *req.mutable_inviter() = identity_.user;  // Never what the client claims.
+    req.set_invited(f.invited().empty() ? fallback : f.invited());
+    req.set_server(f.server());
+    return gateway_->upstream().Invite(req, std::move(reply));
+  }
+  TransitionRequest req;
+  *req.mutable_actor() = identity_.user;
+  req.set_server(f.server());
+  const bool as_invitee =
+      kind == ClientFrame::kAcceptInvitation ||
+      ((f.invited() == me || f.invited().empty()) && !f.inviting().empty() && f.inviting() != me);
+  if (as_invitee) {  // Accept, or cancel by the invitee (decline).
+    req.set_inviting(f.inviting().empty() ? fallback : f.inviting());
+    req.set_invited(me);
+  } else {  // Cancel by the inviter.
+    req.set_inviting(me);
+    req.set_invited(f.invited().empty() ? fallback : f.invited());
+  }
+  if (kind == ClientFrame::kAcceptInvitation) {
+    gateway_->upstream().AcceptInvitation(req, std::move(reply));
+  } else {
+    gateway_->upstream().CancelInvitation(req, std::move(reply));
+  }
+}
+
 void WebsocketSession::Subscribe(const std::string& topic, bool await_live) {
   if (!topics_.insert(topic).second) return;
   if (!await_live) return gateway_->topics().Add(topic, shared_from_this());
@@ -337,9 +427,8 @@ void WebsocketSession::OnEvent(const std::shared_ptr<const EncodedEvent>& event)
     }
   }
   const std::string* bytes;
-  if (route_.mode == SessionMode::kSeedChat) {
-    if (!e.has_chat_message()) return;
-    bytes = &event->SeedJson();
+  if (route_.mode == SessionMode::kSeedChat || route_.mode == SessionMode::kSeedPersonal) {
+    bytes = &event->SeedJson();  // Empty for events the seed does not know.
   } else {
     bytes = binary_ ? &event->Binary() : &event->Json();
   }
@@ -369,6 +458,10 @@ void WebsocketSession::SendError(const std::string& code, const std::string& mes
 }
 
 void WebsocketSession::SendStatusError(const absl::Status& status, const std::string& id) {
+  if (std::string reason = ReasonOf(status); !reason.empty()) {
+    if (reason == "rate_limited") gateway_->metrics().rate_limited.fetch_add(1);
+    return SendError(reason, std::string(status.message()), id, RetryAfterOf(status));
+  }
   std::string code;
   switch (status.code()) {
     case absl::StatusCode::kInvalidArgument:

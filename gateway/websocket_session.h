@@ -20,6 +20,7 @@
 #include "gateway/topic_registry.h"
 #include "proto/chat.pb.h"
 #include "proto/client.pb.h"
+#include "proto/invite.pb.h"
 
 namespace chat::gateway {
 
@@ -39,14 +40,19 @@ inline constexpr uint16_t kDraining = 4010;      // Gateway shutting down: recon
 }  // namespace close_code
 
 enum class SessionMode {
-  kNative,    // /ws: the full protocol, JSON or binary frames.
-  kSeedChat,  // /ws/chat/<server>/<channel>/?token=: the seed's chat JSON.
+  kNative,        // /ws: the full protocol, JSON or binary frames.
+  kSeedChat,      // /ws/chat/<server>/<channel>/?token=: the seed's chat JSON.
+  kSeedPersonal,  // /ws/personal/<user>/?token=: the seed's invitation JSON.
 };
 
 struct SessionRoute {
   SessionMode mode = SessionMode::kNative;
   std::string server, channel;  // kSeedChat
-  std::string token;            // kSeedChat: from ?token=
+  // kSeedPersonal: the <user> of the path. The seed connects to the other
+  // party's path to reach them, so it only serves as the default counterparty;
+  // the socket itself only ever receives its token user's events.
+  std::string path_user;
+  std::string token;  // Seed endpoints: from ?token=
 };
 
 class WebsocketSession : public Subscriber, public std::enable_shared_from_this<WebsocketSession> {
@@ -75,8 +81,16 @@ class WebsocketSession : public Subscriber, public std::enable_shared_from_this<
   void HandleNative(const ClientFrame& frame);
   void HandleSeed(absl::string_view text);
 
+  // IdentifyData is what identification gathers from the services.
+  struct IdentifyData {
+    absl::StatusOr<UserState> state = UserState();
+    Friends friends;
+    PendingInvitations invitations;
+    int remaining = 0;
+  };
   void Identify(const std::string& token);
-  void OnUserState(absl::StatusOr<UserState> state);
+  void OnIdentifyData(IdentifyData& data);
+  void OnInvitationFrame(ClientFrame::FrameCase kind, InvitationFrame f);
   void OnSendChat(const SendChat& frame);
   void OnGetHistory(const GetHistory& frame);
 

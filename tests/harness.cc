@@ -3,6 +3,7 @@
 #include <google/protobuf/struct.pb.h>
 #include <google/protobuf/util/json_util.h>
 #include <grpcpp/create_channel.h>
+#include <hiredis/hiredis.h>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -139,11 +140,13 @@ std::string JsonField(const std::string& json, const std::string& field) {
   return out;
 }
 
-Stack::Stack(int gateways, std::function<void(gateway::GatewayOptions&)> tune)
-    : gateway_count_(gateways), tune_(std::move(tune)) {}
+Stack::Stack(int gateways, std::function<void(gateway::GatewayOptions&)> tune,
+             std::function<void(invite_service::InviteServerOptions&)> tune_invite)
+    : gateway_count_(gateways), tune_(std::move(tune)), tune_invite_(std::move(tune_invite)) {}
 
 Stack::~Stack() {
   for (auto& g : gateways_) g->Stop();
+  if (invite_) invite_->Shutdown(absl::ZeroDuration());
   if (chat_) chat_->Shutdown(absl::ZeroDuration());
 }
 
@@ -200,8 +203,16 @@ absl::Status Stack::Start() {
     AddMemberResponse out;
     call([&](grpc::ClientContext* c) { return admin_->AddMember(c, am, &out); });
   }
+  invite_service::InviteServerOptions io;
+  io.listen = "127.0.0.1:0";
+  io.redis = {"127.0.0.1", redis_.port()};
+  io.chat_target = absl::StrCat("127.0.0.1:", chat_->port());
+  if (tune_invite_) tune_invite_(io);
+  invite_ = std::make_unique<invite_service::InviteServer>(io);
+  if (absl::Status s = invite_->Start(); !s.ok()) return s;
   for (int i = 0; i < gateway_count_; ++i) {
     gateway::GatewayOptions go;
+    go.invite_target = absl::StrCat("127.0.0.1:", invite_->port());
     go.listen_host = "127.0.0.1";
     go.port = 0;
     go.threads = 2;
@@ -223,6 +234,18 @@ absl::Status Stack::Start() {
     gateways_.push_back(std::move(g));
   }
   return absl::OkStatus();
+}
+
+void Stack::redis_command(const std::vector<std::string>& args) {
+  redisContext* c = redisConnect("127.0.0.1", redis_.port());
+  std::vector<const char*> argv;
+  std::vector<size_t> lens;
+  for (const std::string& a : args) {
+    argv.push_back(a.data());
+    lens.push_back(a.size());
+  }
+  freeReplyObject(redisCommandArgv(c, static_cast<int>(args.size()), argv.data(), lens.data()));
+  redisFree(c);
 }
 
 std::string Stack::Token(const std::string& user, absl::Duration ttl) const {

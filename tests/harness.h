@@ -19,6 +19,7 @@
 #include "chat_service/chat_server.h"
 #include "common/redis_test_server.h"
 #include "gateway/gateway.h"
+#include "invite_service/invite_server.h"
 #include "proto/chat.grpc.pb.h"
 
 namespace chat::testing {
@@ -68,7 +69,8 @@ class WsClient {
 // mallory exists but belongs to no server.
 class Stack {
  public:
-  explicit Stack(int gateways = 1, std::function<void(gateway::GatewayOptions&)> tune = nullptr);
+  explicit Stack(int gateways = 1, std::function<void(gateway::GatewayOptions&)> tune = nullptr,
+                 std::function<void(invite_service::InviteServerOptions&)> tune_invite = nullptr);
   ~Stack();
   absl::Status Start();
 
@@ -76,6 +78,8 @@ class Stack {
   gateway::Gateway& gateway(int i = 0) { return *gateways_[i]; }
   ChatAdmin::Stub& admin() { return *admin_; }
   RedisTestServer& redis() { return redis_; }
+  // redis_command runs one command on the stack's Redis (test setup only).
+  void redis_command(const std::vector<std::string>& args);
 
   // Token mints a token for one of the seeded users (or any id).
   std::string Token(const std::string& user, absl::Duration ttl = absl::Hours(1)) const;
@@ -86,8 +90,10 @@ class Stack {
  private:
   int gateway_count_;
   std::function<void(gateway::GatewayOptions&)> tune_;
+  std::function<void(invite_service::InviteServerOptions&)> tune_invite_;
   RedisTestServer redis_;
   std::unique_ptr<chat_service::ChatServer> chat_;
+  std::unique_ptr<invite_service::InviteServer> invite_;
   std::vector<std::unique_ptr<gateway::Gateway>> gateways_;
   std::unique_ptr<ChatAdmin::Stub> admin_;
 };

@@ -1,0 +1,67 @@
+// ServiceHost: what every gRPC service binary shares: a Redis client on its own
+// I/O thread, a gRPC server with the standard health service (serving while
+// Redis is connected), and graceful shutdown. Each *_server wires its store,
+// core and gRPC adapter onto one.
+#ifndef CHATSUITE_COMMON_SERVICE_HOST_H_
+#define CHATSUITE_COMMON_SERVICE_HOST_H_
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <grpcpp/server.h>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "common/config.h"
+#include "common/redis_client.h"
+
+namespace chat {
+
+class ServiceHost {
+ public:
+  // listen: "host:port" (port 0 picks one); service_name: for health checks.
+  ServiceHost(std::string listen, HostPort redis, std::string service_name);
+  ~ServiceHost();
+  ServiceHost(const ServiceHost&) = delete;
+  ServiceHost& operator=(const ServiceHost&) = delete;
+
+  // The Redis client exists from construction and connects at Start; its
+  // callbacks and io_context() handlers run on the host's I/O thread.
+  const std::shared_ptr<redis::RedisClient>& redis() const { return redis_; }
+  boost::asio::io_context& io_context() { return ioc_; }
+
+  // Start connects Redis and serves services (not owned; they must outlive the
+  // host). kUnavailable if the address cannot be bound.
+  absl::Status Start(const std::vector<grpc::Service*>& services);
+  // Shutdown lets running calls finish within grace, then stops. Idempotent.
+  void Shutdown(absl::Duration grace);
+
+  int port() const { return port_; }
+
+ private:
+  void WatchHealth();
+
+  std::string listen_;
+  std::string service_name_;
+  boost::asio::io_context ioc_;
+  std::unique_ptr<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
+  std::thread io_thread_;
+  std::shared_ptr<redis::RedisClient> redis_;
+  std::unique_ptr<grpc::Server> server_;
+  std::thread health_thread_;
+  std::atomic<bool> stopping_{false};
+  int port_ = 0;
+};
+
+// WaitForSignal blocks until SIGTERM or SIGINT; it also ignores SIGPIPE
+// (hiredis writes with write(2)). For main().
+void WaitForSignal();
+
+}  // namespace chat
+
+#endif  // CHATSUITE_COMMON_SERVICE_HOST_H_

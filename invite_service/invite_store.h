@@ -1,0 +1,78 @@
+// InviteStore is the invite service's persistence interface; RedisInviteStore
+// implements it. Methods are asynchronous: each calls done exactly once, on a
+// thread of the store's choosing.
+#ifndef CHATSUITE_INVITE_SERVICE_INVITE_STORE_H_
+#define CHATSUITE_INVITE_SERVICE_INVITE_STORE_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/functional/any_invocable.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "proto/common.pb.h"
+#include "proto/invite.pb.h"
+
+namespace chat::invite_service {
+
+template <typename T>
+using Done = absl::AnyInvocable<void(absl::StatusOr<T>)>;
+
+// TransitionResult: the invitation after a transition and whether the call
+// changed it (false: it already was in the requested state).
+struct TransitionResult {
+  Invitation invitation;
+  bool changed = false;
+};
+
+enum class Transition { kCancel, kAccept };
+
+class InviteStore {
+ public:
+  virtual ~InviteStore() = default;
+
+  // GetUser: the profile; kNotFound if unknown.
+  virtual void GetUser(const std::string& id, Done<User> done) = 0;
+  // GetServerName: kNotFound if the server does not exist.
+  virtual void GetServerName(const std::string& id, Done<std::string> done) = 0;
+  virtual void IsFriend(const std::string& a, const std::string& b, Done<bool> done) = 0;
+  virtual void IsMember(const std::string& server, const std::string& user, Done<bool> done) = 0;
+
+  // Create makes inv the pair's live invitation in its scope and starts the
+  // inviter's throttle. kResourceExhausted (reason rate_limited, retry delay)
+  // while throttled; kAlreadyExists (already_pending) if one is pending.
+  // Nothing changes when it fails.
+  virtual void Create(const Invitation& inv, absl::Duration throttle, Done<Invitation> done) = 0;
+
+  // Apply moves the pair's invitation out of pending: kAccept by the invitee;
+  // kCancel by the inviter (-> cancelled) or the invitee (-> declined), which
+  // is throttled like Create. Already in the target state: changed = false.
+  // kNotFound (not_found), kPermissionDenied (not_invitee),
+  // kFailedPrecondition (already_<state>), kResourceExhausted (rate_limited).
+  virtual void Apply(Transition t, const std::string& actor, const std::string& inviting,
+                     const std::string& invited, const std::string& server, int64_t now_ms,
+                     absl::Duration throttle, Done<TransitionResult> done) = 0;
+
+  // AddFriends records a friendship in both directions (idempotent).
+  virtual void AddFriends(const std::string& a, const std::string& b, Done<bool> done) = 0;
+  // Publish sends the invitation event to both parties' user topics.
+  virtual void Publish(const Invitation& event, Done<bool> done) = 0;
+  // ListPending: the user's pending invitations, sent and received.
+  virtual void ListPending(const std::string& user, int64_t now_ms,
+                           Done<std::vector<Invitation>> done) = 0;
+  virtual void ListFriends(const std::string& user, Done<std::vector<User>> done) = 0;
+  // ExpireDue moves pending invitations whose time has come to expired and
+  // returns them (at most a bounded batch per call).
+  virtual void ExpireDue(int64_t now_ms, Done<std::vector<Invitation>> done) = 0;
+};
+
+// Membership adds users to servers: the chat service owns memberships.
+class Membership {
+ public:
+  virtual ~Membership() = default;
+  virtual void AddMember(const std::string& server, const std::string& user, Done<bool> done) = 0;
+};
+
+}  // namespace chat::invite_service
+
+#endif  // CHATSUITE_INVITE_SERVICE_INVITE_STORE_H_

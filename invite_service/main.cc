@@ -1,0 +1,46 @@
+// invite_service: friend and server invitations with server-side anti-spam.
+// Flags may also be set through the environment variables in their help.
+#include <spdlog/spdlog.h>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "common/config.h"
+#include "invite_service/invite_server.h"
+
+ABSL_FLAG(std::string, listen, chat::EnvOr("INVITE_LISTEN", "0.0.0.0:50053"),
+          "gRPC listen address (env INVITE_LISTEN)");
+ABSL_FLAG(std::string, redis, chat::EnvOr("CHAT_REDIS", "127.0.0.1:6379"),
+          "Redis host:port (env CHAT_REDIS)");
+ABSL_FLAG(std::string, chat, chat::EnvOr("CHAT_SERVICE", "127.0.0.1:50051"),
+          "chat service host:port, for memberships (env CHAT_SERVICE)");
+ABSL_FLAG(int64_t, throttle_ms, chat::EnvOrInt("INVITE_THROTTLE_MS", 1500),
+          "minimum interval between invitation/cancel actions of one user towards another");
+ABSL_FLAG(int64_t, ttl_s, chat::EnvOrInt("INVITE_TTL_S", 7 * 24 * 3600),
+          "seconds until a pending invitation expires (env INVITE_TTL_S)");
+ABSL_FLAG(std::string, log_level, chat::EnvOr("CHAT_LOG_LEVEL", "info"), "log level");
+
+int main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  chat::SetupLogging("invite_service", absl::GetFlag(FLAGS_log_level));
+  auto redis = chat::ParseHostPort(absl::GetFlag(FLAGS_redis));
+  if (!redis.ok()) {
+    spdlog::critical("event=bad_flag flag=redis error=\"{}\"",
+                     std::string(redis.status().message()));
+    return 2;
+  }
+  chat::invite_service::InviteServerOptions o;
+  o.listen = absl::GetFlag(FLAGS_listen);
+  o.redis = *redis;
+  o.chat_target = absl::GetFlag(FLAGS_chat);
+  o.core.throttle = absl::Milliseconds(absl::GetFlag(FLAGS_throttle_ms));
+  o.core.ttl = absl::Seconds(absl::GetFlag(FLAGS_ttl_s));
+  chat::invite_service::InviteServer server(o);
+  if (absl::Status s = server.Start(); !s.ok()) {
+    spdlog::critical("event=start_failed error=\"{}\"", std::string(s.message()));
+    return 1;
+  }
+  chat::WaitForSignal();
+  spdlog::info("event=shutting_down");
+  server.Shutdown(absl::Seconds(5));
+  return 0;
+}

@@ -1,0 +1,43 @@
+// RedisInviteStore: invitations in Redis. The live invitation of a pair of
+// users in one scope is a hash under the pair's hash tag, next to the pair's
+// throttle keys, so one Lua script decides each transition atomically. Per-user
+// index sets and a global expiry index are maintained beside it (idempotent,
+// filtered on read). Profiles, servers and memberships are read from the keys
+// the chat service owns (common/keys.h).
+#ifndef CHATSUITE_INVITE_SERVICE_REDIS_INVITE_STORE_H_
+#define CHATSUITE_INVITE_SERVICE_REDIS_INVITE_STORE_H_
+
+#include <memory>
+
+#include "common/redis_client.h"
+#include "invite_service/invite_store.h"
+
+namespace chat::invite_service {
+
+class RedisInviteStore : public InviteStore {
+ public:
+  explicit RedisInviteStore(std::shared_ptr<redis::RedisClient> client)
+      : client_(std::move(client)) {}
+
+  void GetUser(const std::string& id, Done<User> done) override;
+  void GetServerName(const std::string& id, Done<std::string> done) override;
+  void IsFriend(const std::string& a, const std::string& b, Done<bool> done) override;
+  void IsMember(const std::string& server, const std::string& user, Done<bool> done) override;
+  void Create(const Invitation& inv, absl::Duration throttle, Done<Invitation> done) override;
+  void Apply(Transition t, const std::string& actor, const std::string& inviting,
+             const std::string& invited, const std::string& server, int64_t now_ms,
+             absl::Duration throttle, Done<TransitionResult> done) override;
+  void AddFriends(const std::string& a, const std::string& b, Done<bool> done) override;
+  void Publish(const Invitation& event, Done<bool> done) override;
+  void ListPending(const std::string& user, int64_t now_ms,
+                   Done<std::vector<Invitation>> done) override;
+  void ListFriends(const std::string& user, Done<std::vector<User>> done) override;
+  void ExpireDue(int64_t now_ms, Done<std::vector<Invitation>> done) override;
+
+ private:
+  std::shared_ptr<redis::RedisClient> client_;
+};
+
+}  // namespace chat::invite_service
+
+#endif  // CHATSUITE_INVITE_SERVICE_REDIS_INVITE_STORE_H_
