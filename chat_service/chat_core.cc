@@ -6,6 +6,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "common/keys.h"
+#include "common/status.h"
 
 namespace chat::chat_service {
 
@@ -51,8 +52,10 @@ void ChatCore::Send(const SendRequest& req, Done<SendResponse> done) {
     return done(absl::InvalidArgumentError("message is empty"));
   }
   if (Utf8Length(req.message()) > static_cast<size_t>(options_.max_message_chars)) {
-    return done(absl::InvalidArgumentError(
-        absl::StrCat("message is longer than ", options_.max_message_chars, " characters")));
+    return done(
+        WithReason(absl::InvalidArgumentError(absl::StrCat(
+                       "message is longer than ", options_.max_message_chars, " characters")),
+                   "too_long"));
   }
   ChatMessage msg;
   msg.set_server(req.server());

@@ -15,6 +15,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/strings/numbers.h"
 #include "common/config.h"
 #include "proto/chat.grpc.pb.h"
 
@@ -31,6 +32,7 @@ int Print(const grpc::Status& status, const google::protobuf::Message& out) {
   std::string json;
   google::protobuf::util::JsonPrintOptions options;
   options.preserve_proto_field_names = true;
+  options.always_print_primitive_fields = true;
   (void)google::protobuf::util::MessageToJsonString(out, &json, options);
   std::cout << json << "\n";
   return 0;
@@ -89,7 +91,8 @@ int main(int argc, char** argv) {
     return Print(admin->AddMember(&ctx, r, &out), out);
   }
   if (cmd == "wait-ready") {
-    int seconds = args.size() >= 3 ? std::stoi(arg(2)) : 30;
+    int seconds = 30;
+    if (args.size() >= 3 && !absl::SimpleAtoi(arg(2), &seconds)) return Usage();
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
     while (std::chrono::steady_clock::now() < deadline) {
       grpc::ClientContext c;

@@ -131,6 +131,8 @@ void Connection::DisconnectTrampoline(const redisAsyncContext* ac, int status) n
   auto* self = static_cast<Connection*>(ac->data);
   if (self == nullptr) return;
   self->ac_ = nullptr;  // hiredis frees it after this returns.
+  self->connected_ = false;
+  self->OnDisconnected();
   if (!self->stopped_) {
     spdlog::warn("event=redis_disconnected host={} port={} error=\"{}\"", self->options_.host,
                  self->options_.port, ac->errstr ? ac->errstr : "");

@@ -72,8 +72,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Strand& strand() { return strand_; }
 
  protected:
-  // OnConnected runs on strand() after each successful (re)connect.
+  // OnConnected runs on strand() after each successful (re)connect;
+  // OnDisconnected after each loss of an established connection.
   virtual void OnConnected() {}
+  virtual void OnDisconnected() {}
   redisAsyncContext* context() { return ac_; }
   const Options& options() const { return options_; }
 
@@ -129,12 +131,16 @@ class RedisSubscriber : public Connection {
 
   // on_subscribed runs each time Redis confirms a subscription (again after a
   // reconnect): from then on, messages published to the topic arrive.
+  // on_disconnected runs when the connection drops: nothing arrives until the
+  // topics are confirmed again.
   RedisSubscriber(boost::asio::any_io_executor executor, Options options, MessageHandler on_message,
-                  std::function<void()> on_resubscribed, TopicHandler on_subscribed = nullptr)
+                  std::function<void()> on_resubscribed, TopicHandler on_subscribed = nullptr,
+                  std::function<void()> on_disconnected = nullptr)
       : Connection(std::move(executor), std::move(options)),
         on_message_(std::move(on_message)),
         on_resubscribed_(std::move(on_resubscribed)),
-        on_subscribed_(std::move(on_subscribed)) {}
+        on_subscribed_(std::move(on_subscribed)),
+        on_disconnected_(std::move(on_disconnected)) {}
 
   // Subscribe and Unsubscribe change the topic set. Thread-safe; idempotent.
   void Subscribe(const std::string& topic);
@@ -142,12 +148,16 @@ class RedisSubscriber : public Connection {
 
  private:
   void OnConnected() override;
+  void OnDisconnected() override {
+    if (on_disconnected_) on_disconnected_();
+  }
   void SendSubscription(const char* verb, const std::string& topic);
   static void MessageTrampoline(redisAsyncContext* ac, void* reply, void* privdata) noexcept;
 
   MessageHandler on_message_;
   std::function<void()> on_resubscribed_;
   TopicHandler on_subscribed_;
+  std::function<void()> on_disconnected_;
   absl::flat_hash_set<std::string> topics_;  // On strand.
   bool ever_connected_ = false;
 };

@@ -1,10 +1,10 @@
 #include "common/service_host.h"
 
-#include <csignal>
-
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/server_builder.h>
 #include <spdlog/spdlog.h>
+
+#include <csignal>
 
 namespace chat {
 
@@ -19,9 +19,9 @@ ServiceHost::ServiceHost(std::string listen, HostPort redis, std::string service
 ServiceHost::~ServiceHost() { Shutdown(absl::ZeroDuration()); }
 
 absl::Status ServiceHost::Start(const std::vector<grpc::Service*>& services) {
-  work_ = std::make_unique<
-      boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>(
-      ioc_.get_executor());
+  work_ =
+      std::make_unique<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>(
+          ioc_.get_executor());
   io_thread_ = std::thread([this] { ioc_.run(); });
   redis_->Start();
   grpc::EnableDefaultHealthCheckService(true);

@@ -5,15 +5,15 @@
 #ifndef CHATSUITE_COMMON_SERVICE_HOST_H_
 #define CHATSUITE_COMMON_SERVICE_HOST_H_
 
+#include <grpcpp/server.h>
+
 #include <atomic>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
 #include <memory>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
-#include <grpcpp/server.h>
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"

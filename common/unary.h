@@ -3,9 +3,9 @@
 #ifndef CHATSUITE_COMMON_UNARY_H_
 #define CHATSUITE_COMMON_UNARY_H_
 
-#include <utility>
-
 #include <grpcpp/support/server_callback.h>
+
+#include <utility>
 
 #include "absl/status/statusor.h"
 #include "common/status.h"

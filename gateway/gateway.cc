@@ -42,7 +42,7 @@ absl::Status Gateway::Start() {
 }
 
 bool Gateway::Ready() const {
-  return topics_ != nullptr && topics_->connected() && upstream_->Ready();
+  return !draining_ && topics_ != nullptr && topics_->connected() && upstream_->Ready();
 }
 
 void Gateway::AddSession(const std::shared_ptr<WebsocketSession>& s) {
@@ -56,6 +56,7 @@ void Gateway::RemoveSession(WebsocketSession* s) {
 }
 
 void Gateway::Drain() {
+  draining_ = true;  // /readyz fails first, so no new clients are sent here.
   if (listener_) listener_->Close();
   std::vector<std::shared_ptr<WebsocketSession>> live;
   {

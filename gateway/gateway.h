@@ -71,6 +71,7 @@ class Gateway {
   void Stop();
 
   int port() const { return port_; }
+  // Ready: not draining, pub/sub connected, every configured upstream connected.
   bool Ready() const;
 
   const GatewayOptions& options() const { return options_; }
@@ -99,6 +100,7 @@ class Gateway {
   absl::flat_hash_map<WebsocketSession*, std::weak_ptr<WebsocketSession>> sessions_
       ABSL_GUARDED_BY(mu_);
   std::atomic<bool> stopped_{false};
+  std::atomic<bool> draining_{false};
   int port_ = 0;
   boost::asio::io_context ioc_;
   std::vector<std::thread> threads_;

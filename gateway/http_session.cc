@@ -143,7 +143,7 @@ void HttpSession::HandleUpgrade(Request req) {
   const std::string origin(req[http::field::origin]);
   const std::string host(req[http::field::host]);
   if (!OriginAllowed(origin, host, gateway_->options().allowed_origins)) {
-    gateway_->metrics().closes.Inc("403");
+    gateway_->metrics().origin_rejections.fetch_add(1, std::memory_order_relaxed);
     return Reply(req, http::status::forbidden, "origin not allowed\n", "text/plain");
   }
   const std::string target_str(req.target());

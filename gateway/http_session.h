@@ -1,7 +1,7 @@
 // HttpSession: reads HTTP requests on one connection and answers them
 // (health, readiness, metrics, the development login, the web client), or
 // hands the socket to a WebsocketSession on an upgrade to /ws,
-// /ws/chat/<server>/<channel>/ or (later) /ws/personal/<user>/.
+// /ws/chat/<server>/<channel>/ or /ws/personal/<user>/.
 #ifndef CHATSUITE_GATEWAY_HTTP_SESSION_H_
 #define CHATSUITE_GATEWAY_HTTP_SESSION_H_
 

@@ -15,7 +15,10 @@ namespace net = boost::asio;
 using tcp = net::ip::tcp;
 
 Listener::Listener(Gateway* gateway, tcp::endpoint endpoint)
-    : gateway_(gateway), endpoint_(endpoint), acceptor_(net::make_strand(gateway->io_context())) {}
+    : gateway_(gateway),
+      endpoint_(endpoint),
+      acceptor_(net::make_strand(gateway->io_context())),
+      retry_timer_(acceptor_.get_executor()) {}
 
 absl::Status Listener::Open() {
   boost::beast::error_code ec;
@@ -48,12 +51,17 @@ void Listener::DoAccept() {
 void Listener::OnAccept(boost::beast::error_code ec, tcp::socket socket) {
   if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
   if (ec) {
-    // Typically EMFILE: keep accepting; the condition is counted and logged.
+    // Typically EMFILE: count it, and retry after a pause instead of spinning.
+    gateway_->metrics().accept_errors.fetch_add(1, std::memory_order_relaxed);
     spdlog::warn("event=accept_failed error=\"{}\"", ec.message());
-  } else {
-    socket.set_option(tcp::no_delay(true), ec);
-    std::make_shared<HttpSession>(std::move(socket), gateway_)->Run();
+    retry_timer_.expires_after(std::chrono::milliseconds(100));
+    retry_timer_.async_wait([self = shared_from_this()](boost::beast::error_code ec) {
+      if (!ec) self->DoAccept();
+    });
+    return;
   }
+  socket.set_option(tcp::no_delay(true), ec);
+  std::make_shared<HttpSession>(std::move(socket), gateway_)->Run();
   DoAccept();
 }
 

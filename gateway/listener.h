@@ -4,6 +4,7 @@
 #define CHATSUITE_GATEWAY_LISTENER_H_
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/error.hpp>
 #include <memory>
 
@@ -31,6 +32,7 @@ class Listener : public std::enable_shared_from_this<Listener> {
   Gateway* gateway_;
   boost::asio::ip::tcp::endpoint endpoint_;
   boost::asio::ip::tcp::acceptor acceptor_;
+  boost::asio::steady_timer retry_timer_;
 };
 
 }  // namespace chat::gateway

@@ -73,13 +73,18 @@ std::string Metrics::Render() const {
          "Failed calls to upstream services.", upstream_errors.load());
   Scalar(&out, "chat_gateway_pubsub_messages_total", "counter",
          "Messages received from Redis pub/sub.", pubsub_messages.load());
+  Scalar(&out, "chat_gateway_accept_errors_total", "counter", "Failed accept() calls.",
+         accept_errors.load());
+  Scalar(&out, "chat_gateway_origin_rejections_total", "counter",
+         "WebSocket upgrades refused by the Origin allow-list.", origin_rejections.load());
   Scalar(&out, "chat_gateway_topics", "gauge", "Redis topics subscribed by this gateway.",
          topics.load());
   errors.Render("chat_gateway_error_frames_total", "code", "Error frames sent, by code.", &out);
   closes.Render("chat_gateway_closes_total", "code", "Server-initiated closes, by close code.",
                 &out);
   fanout_ms.Render("chat_gateway_fanout_latency_seconds",
-                   "From message acceptance to the recipient's socket queue.", &out);
+                   "From message acceptance (chat service clock) to its arrival at this gateway.",
+                   &out);
   return out;
 }
 

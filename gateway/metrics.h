@@ -50,10 +50,12 @@ struct Metrics {
   std::atomic<uint64_t> rate_limited{0};
   std::atomic<uint64_t> upstream_errors{0};
   std::atomic<uint64_t> pubsub_messages{0};
-  std::atomic<int64_t> topics{0};  // Subscribed Redis topics (gauge).
-  LabeledCounter errors;           // Error frames by code.
-  LabeledCounter closes;           // Server-initiated closes by code.
-  LatencyHistogram fanout_ms;      // sent_at (chat service clock) to socket queue.
+  std::atomic<uint64_t> accept_errors{0};
+  std::atomic<uint64_t> origin_rejections{0};  // Upgrades refused by the Origin check.
+  std::atomic<int64_t> topics{0};              // Subscribed Redis topics (gauge).
+  LabeledCounter errors;                       // Error frames by code.
+  LabeledCounter closes;                       // Server-initiated closes by code.
+  LatencyHistogram fanout_ms;                  // sent_at (chat service clock) to socket queue.
 
   std::string Render() const;
 };

@@ -106,7 +106,11 @@ TopicRegistry::TopicRegistry(boost::asio::any_io_executor executor, redis::Optio
         // recover them from history (see docs/protocol.md).
         spdlog::warn("event=pubsub_resubscribed");
       },
-      [this](const std::string& topic) { OnSubscribed(topic); });
+      [this](const std::string& topic) { OnSubscribed(topic); },
+      [this] {
+        absl::MutexLock lock(&mu_);
+        for (auto& [name, topic] : topics_) topic.live = false;
+      });
 }
 
 void TopicRegistry::Start() { redis_->Start(); }

@@ -39,7 +39,11 @@ namespace {
 
 std::shared_ptr<grpc::Channel> ChannelTo(const std::string& target) {
   if (target.empty()) return nullptr;
-  return grpc::CreateChannel(target, grpc::InsecureChannelCredentials());
+  // round_robin spreads calls over every address the name resolves to (a
+  // headless Kubernetes Service lists every pod); pick_first would pin one.
+  grpc::ChannelArguments args;
+  args.SetLoadBalancingPolicyName("round_robin");
+  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
 }
 
 template <typename Stub>

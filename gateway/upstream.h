@@ -23,9 +23,9 @@ using Reply = absl::AnyInvocable<void(absl::StatusOr<T>)>;
 
 class Upstream {
  public:
-  // Targets are "host:port" (a Kubernetes Service name balances over
-  // replicas); an empty invite or presence target turns that feature off (its
-  // calls fail with kUnavailable). deadline applies to every call.
+  // Targets are "host:port" or "dns:///name:port"; calls are spread
+  // round-robin over every address the name resolves to; an empty invite or presence target turns
+  // that feature off (its calls fail with kUnavailable). deadline applies to every call.
   Upstream(const std::string& chat_target, const std::string& invite_target,
            const std::string& presence_target, absl::Duration deadline);
 

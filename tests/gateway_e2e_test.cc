@@ -146,7 +146,7 @@ TEST_F(GatewayE2eTest, BadFramesGetErrorFramesAndTheConnectionGoesOn) {
   alice->Send(ChatFrame("general", std::string(2001, 'x'), "long"));
   err = alice->NextOfType("error");
   ASSERT_TRUE(err);
-  EXPECT_EQ(JsonField(*err, "code"), "invalid_argument");
+  EXPECT_EQ(JsonField(*err, "code"), "too_long");
   EXPECT_EQ(JsonField(*err, "id"), "long");
   alice->Send(ChatFrame("general", "still here", "ok"));
   auto ack = alice->NextOfType("ack");
