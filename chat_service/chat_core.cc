@@ -112,6 +112,33 @@ void ChatCore::History(const HistoryRequest& req, Done<HistoryResponse> done) {
       });
 }
 
+void ChatCore::Typing(const TypingRequest& req, Done<TypingResponse> done) {
+  if (absl::Status s = CheckIds(
+          {{"server", &req.server()}, {"channel", &req.channel()}, {"user id", &req.user().id()}});
+      !s.ok()) {
+    return done(s);
+  }
+  chat::Typing typing;
+  typing.set_type("typing");
+  typing.set_server(req.server());
+  typing.set_channel(req.channel());
+  typing.set_user_id(req.user().id());
+  typing.set_user_name(req.user().name());
+  typing.set_expires_in_ms(static_cast<int32_t>(absl::ToInt64Milliseconds(options_.typing_ttl)));
+  store_->CheckAccess(
+      req.server(), req.channel(), req.user().id(),
+      [this, typing = std::move(typing), done = std::move(done)](absl::StatusOr<bool> ok) mutable {
+        if (!ok.ok()) return done(ok.status());
+        store_->RelayTyping(typing, options_.typing_interval,
+                            [done = std::move(done)](absl::StatusOr<bool> relayed) mutable {
+                              if (!relayed.ok()) return done(relayed.status());
+                              TypingResponse resp;
+                              resp.set_relayed(*relayed);
+                              done(std::move(resp));
+                            });
+      });
+}
+
 void ChatCore::GetUserState(const GetUserStateRequest& req, Done<UserState> done) {
   if (absl::Status s = CheckIds({{"user id", &req.user_id()}}); !s.ok()) return done(s);
   store_->GetUserState(req.user_id(), std::move(done));

@@ -17,6 +17,8 @@ struct ChatCoreOptions {
   int max_history_limit = 100;
   int default_history_limit = 50;
   int max_nonce_chars = 64;
+  absl::Duration typing_interval = absl::Seconds(3);  // One relay per user per channel.
+  absl::Duration typing_ttl = absl::Seconds(10);      // How long clients show it.
   std::function<int64_t()> now_ms = [] { return absl::ToUnixMillis(absl::Now()); };
 };
 
@@ -32,6 +34,9 @@ class ChatCore {
   // History returns a page; limit is clamped to 1..max_history_limit.
   void History(const HistoryRequest& req, Done<HistoryResponse> done);
   void GetUserState(const GetUserStateRequest& req, Done<UserState> done);
+  // Typing relays a typing indicator (access checked as for Send); relayed is
+  // false when throttled.
+  void Typing(const TypingRequest& req, Done<TypingResponse> done);
 
   // Admin calls; ids must satisfy keys::IsValidId, names 1..100 chars.
   void UpsertUser(const User& req, Done<User> done);

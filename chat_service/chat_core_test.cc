@@ -22,6 +22,7 @@ class FakeStore : public ChatStore {
     appended.push_back(msg);
     done(AppendResult{static_cast<int64_t>(appended.size()), msg.sent_at(), false});
   }
+  void RelayTyping(const Typing&, absl::Duration, Done<bool> done) override { done(true); }
   void History(const HistoryQuery& q, Done<HistoryPage> done) override {
     last_query = q;
     done(HistoryPage{});

@@ -17,6 +17,11 @@ grpc::ServerUnaryReactor* ChatServiceImpl::History(grpc::CallbackServerContext* 
   return FinishUnary(ctx, resp, [&](auto done) { core_->History(*req, std::move(done)); });
 }
 
+grpc::ServerUnaryReactor* ChatServiceImpl::Typing(grpc::CallbackServerContext* ctx,
+                                                  const TypingRequest* req, TypingResponse* resp) {
+  return FinishUnary(ctx, resp, [&](auto done) { core_->Typing(*req, std::move(done)); });
+}
+
 grpc::ServerUnaryReactor* ChatServiceImpl::GetUserState(grpc::CallbackServerContext* ctx,
                                                         const GetUserStateRequest* req,
                                                         UserState* resp) {

@@ -12,6 +12,7 @@
 
 #include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "proto/chat.pb.h"
 #include "proto/common.pb.h"
 
@@ -55,6 +56,11 @@ class ChatStore {
   // within the dedup window, assigns the next seq of the channel, and publishes
   // it on the channel topic; all atomically.
   virtual void Append(const ChatMessage& msg, Done<AppendResult> done) = 0;
+
+  // RelayTyping publishes typing on its channel topic unless the same user
+  // did within interval there (then false). Nothing is stored beyond the
+  // throttle key, which expires with the interval.
+  virtual void RelayTyping(const Typing& typing, absl::Duration interval, Done<bool> done) = 0;
 
   // History reads a page of a channel's log.
   virtual void History(const HistoryQuery& query, Done<HistoryPage> done) = 0;

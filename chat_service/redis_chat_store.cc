@@ -65,6 +65,17 @@ return {head, oldest, entries}
   return *script;
 }
 
+// KEYS: the user's typing throttle in the channel. ARGV: interval ms, topic,
+// payload. Returns 1 if published, 0 if throttled.
+const redis::RedisScript& TypingScript() {
+  static const auto* script = new redis::RedisScript(R"lua(
+if not redis.call('SET', KEYS[1], '1', 'PX', ARGV[1], 'NX') then return 0 end
+redis.call('PUBLISH', ARGV[2], ARGV[3])
+return 1
+)lua");
+  return *script;
+}
+
 // SeqOfId parses a stream entry id "<seq>-0".
 int64_t SeqOfId(const std::string& id) {
   int64_t seq = 0;
@@ -164,6 +175,20 @@ void RedisChatStore::History(const HistoryQuery& q, Done<HistoryPage> done) {
         if (!ascending) std::reverse(page.messages.begin(), page.messages.end());
         done(std::move(page));
       });
+}
+
+void RedisChatStore::RelayTyping(const Typing& typing, absl::Duration interval, Done<bool> done) {
+  Event event;
+  *event.mutable_typing() = typing;
+  TypingScript().Run(*client_,
+                     {keys::ChannelTyping(typing.server(), typing.channel(), typing.user_id())},
+                     {std::to_string(absl::ToInt64Milliseconds(interval)),
+                      keys::ChannelTopic(typing.server(), typing.channel()),
+                      absl::StrCat("0 ", event.SerializeAsString())},
+                     [done = std::move(done)](absl::StatusOr<Reply> r) mutable {
+                       if (!r.ok()) return done(r.status());
+                       done(r->integer == 1);
+                     });
 }
 
 void RedisChatStore::LoadServers(std::vector<std::string> ids, Done<std::vector<Server>> done) {

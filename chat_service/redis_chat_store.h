@@ -29,6 +29,7 @@ class RedisChatStore : public ChatStore {
                    Done<bool> done) override;
   void Append(const ChatMessage& msg, Done<AppendResult> done) override;
   void History(const HistoryQuery& query, Done<HistoryPage> done) override;
+  void RelayTyping(const Typing& typing, absl::Duration interval, Done<bool> done) override;
   void GetUserState(const std::string& user, Done<UserState> done) override;
   void UpsertUser(const User& user, Done<User> done) override;
   void GetUser(const std::string& id, Done<User> done) override;

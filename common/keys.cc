@@ -41,6 +41,9 @@ std::string ChannelNonce(absl::string_view s, absl::string_view c, absl::string_
                          absl::string_view nonce) {
   return absl::StrCat(ChannelTag(s, c), ":nonce:", u, ":", nonce);
 }
+std::string ChannelTyping(absl::string_view s, absl::string_view c, absl::string_view u) {
+  return absl::StrCat(ChannelTag(s, c), ":typing:", u);
+}
 std::string ChannelTopic(absl::string_view s, absl::string_view c) {
   return absl::StrCat(ChannelTag(s, c), ":events");
 }

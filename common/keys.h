@@ -39,6 +39,8 @@ std::string ChannelSeq(absl::string_view server, absl::string_view channel);  //
 std::string ChannelNonce(absl::string_view server, absl::string_view channel,
                          absl::string_view user, absl::string_view nonce);  // dedup
 std::string ChannelTopic(absl::string_view server, absl::string_view channel);
+std::string ChannelTyping(absl::string_view server, absl::string_view channel,
+                          absl::string_view user);  // throttle, expires by itself
 
 // Per pair of users (ids sorted, so both directions share one tag): the live
 // invitation of the pair in a scope (a server id, or "-" for friendship), and

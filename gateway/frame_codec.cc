@@ -40,6 +40,10 @@ absl::StatusOr<ClientFrame> ParseClientJson(absl::string_view text) {
     s = ParseJsonInto(text, frame.mutable_chat_message());
   } else if (type.type() == "history") {
     s = ParseJsonInto(text, frame.mutable_history());
+  } else if (type.type() == "typing") {
+    s = ParseJsonInto(text, frame.mutable_typing());
+  } else if (type.type() == "status") {
+    s = ParseJsonInto(text, frame.mutable_status());
   } else if (type.type() == "invitation") {
     s = ParseJsonInto(text, frame.mutable_invitation());
   } else if (type.type() == "cancel_invitation") {

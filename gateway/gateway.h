@@ -48,10 +48,11 @@ struct GatewayOptions {
   size_t max_frame_bytes = 16 * 1024;
   int max_message_chars = 2000;
   size_t max_outbound_bytes = 4 * 1024 * 1024;
-  double chat_rate = 5, chat_burst = 10;     // chat_message per second per connection.
-  double frame_rate = 20, frame_burst = 50;  // Any frame.
-  double abuse_rate = 1, abuse_burst = 50;   // Rejected frames before close 4008.
-  int max_inflight_requests = 32;            // Upstream calls per connection.
+  double chat_rate = 5, chat_burst = 10;              // chat_message per second per connection.
+  double frame_rate = 20, frame_burst = 50;           // Any frame.
+  double abuse_rate = 1, abuse_burst = 50;            // Rejected frames before close 4008.
+  int max_inflight_requests = 32;                     // Upstream calls per connection.
+  absl::Duration typing_interval = absl::Seconds(3);  // Typing relays per channel.
   absl::Duration upstream_deadline = absl::Seconds(5);
   absl::Duration drain_window = absl::Seconds(5);
 };

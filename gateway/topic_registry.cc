@@ -30,6 +30,9 @@ const std::string& EncodedEvent::Json() const {
       case Event::kPresence:
         json_ = ToJson(event_.presence());
         break;
+      case Event::kTyping:
+        json_ = ToJson(event_.typing());
+        break;
       default:
         break;
     }
@@ -59,6 +62,12 @@ const std::string& EncodedEvent::Binary() const {
       case Event::kPresence: {
         ServerFrame frame;
         *frame.mutable_presence() = event_.presence();
+        binary_ = frame.SerializeAsString();
+        break;
+      }
+      case Event::kTyping: {
+        ServerFrame frame;
+        *frame.mutable_typing() = event_.typing();
         binary_ = frame.SerializeAsString();
         break;
       }

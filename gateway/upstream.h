@@ -32,6 +32,7 @@ class Upstream {
   void Send(const SendRequest& req, Reply<SendResponse> done);
   void History(const HistoryRequest& req, Reply<HistoryResponse> done);
   void GetUserState(const GetUserStateRequest& req, Reply<UserState> done);
+  void Typing(const TypingRequest& req, Reply<TypingResponse> done);
   void UpsertUser(const User& req, Reply<User> done);
   void AddMember(const AddMemberRequest& req, Reply<AddMemberResponse> done);
 

@@ -145,6 +145,8 @@ void WebsocketSession::HandleNative(const ClientFrame& frame) {
       return OnSendChat(frame.chat_message());
     case ClientFrame::kHistory:
       return OnGetHistory(frame.history());
+    case ClientFrame::kTyping:
+      return OnTyping(frame.typing());
     case ClientFrame::kInvitation:
       return OnInvitationFrame(frame.frame_case(), frame.invitation());
     case ClientFrame::kCancelInvitation:
@@ -403,6 +405,28 @@ void WebsocketSession::OnInvitationFrame(ClientFrame::FrameCase kind, Invitation
   }
 }
 
+void WebsocketSession::OnTyping(const TypingFrame& f) {
+  // Typing is best-effort: repeats within the interval and overload drop it.
+  const absl::Time now = absl::Now();
+  absl::Time& last = last_typing_[absl::StrCat(f.server(), "/", f.channel())];
+  if (now - last < gateway_->options().typing_interval ||
+      inflight_ >= gateway_->options().max_inflight_requests || last_typing_.size() > 1024) {
+    return;
+  }
+  last = now;
+  TypingRequest req;
+  *req.mutable_user() = identity_.user;
+  req.set_server(f.server());
+  req.set_channel(f.channel());
+  ++inflight_;
+  gateway_->upstream().Typing(req, [self = shared_from_this()](absl::StatusOr<TypingResponse> r) {
+    net::post(self->ws_.get_executor(), [self, r = std::move(r)] {
+      --self->inflight_;
+      if (!r.ok()) self->SendStatusError(r.status(), "");
+    });
+  });
+}
+
 void WebsocketSession::Subscribe(const std::string& topic, bool await_live) {
   if (!topics_.insert(topic).second) return;
   if (!await_live) return gateway_->topics().Add(topic, shared_from_this());
@@ -426,6 +450,9 @@ void WebsocketSession::OnEvent(const std::shared_ptr<const EncodedEvent>& event)
       Subscribe(keys::ChannelTopic(e.server_joined().id(), c.id()));
     }
   }
+  // Nobody is shown their own typing; typing and presence are shed first.
+  if (e.has_typing() && e.typing().user_id() == identity_.user.id()) return;
+  const bool droppable = e.has_typing() || e.has_presence();
   const std::string* bytes;
   if (route_.mode == SessionMode::kSeedChat || route_.mode == SessionMode::kSeedPersonal) {
     bytes = &event->SeedJson();  // Empty for events the seed does not know.
@@ -435,7 +462,7 @@ void WebsocketSession::OnEvent(const std::shared_ptr<const EncodedEvent>& event)
   if (bytes->empty()) return;
   gateway_->metrics().deliveries.fetch_add(1, std::memory_order_relaxed);
   // Aliasing pointer: the bytes live as long as the shared event.
-  Enqueue(std::shared_ptr<const std::string>(event, bytes), binary_, /*droppable=*/false);
+  Enqueue(std::shared_ptr<const std::string>(event, bytes), binary_, droppable);
 }
 
 void WebsocketSession::SendFrame(const ServerFrame& frame) {

@@ -14,6 +14,7 @@
 #include <memory>
 #include <string>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "gateway/auth.h"
 #include "gateway/rate_limiter.h"
@@ -91,6 +92,7 @@ class WebsocketSession : public Subscriber, public std::enable_shared_from_this<
   void Identify(const std::string& token);
   void OnIdentifyData(IdentifyData& data);
   void OnInvitationFrame(ClientFrame::FrameCase kind, InvitationFrame f);
+  void OnTyping(const TypingFrame& f);
   void OnSendChat(const SendChat& frame);
   void OnGetHistory(const GetHistory& frame);
 
@@ -138,6 +140,9 @@ class WebsocketSession : public Subscriber, public std::enable_shared_from_this<
   Identity identity_;
   std::string session_id_;
   absl::flat_hash_set<std::string> topics_;
+  // Last typing relay per "server/channel": typing is dropped, not queued,
+  // within the interval. Bounded by the channels the user is in.
+  absl::flat_hash_map<std::string, absl::Time> last_typing_;
   TokenBucket chat_bucket_, frame_bucket_, abuse_bucket_;
 };
 

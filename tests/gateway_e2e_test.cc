@@ -302,6 +302,33 @@ TEST_F(GatewayE2eTest, NativeClientsMaySpeakBinaryProtobuf) {
   EXPECT_TRUE(delivered);
 }
 
+TEST_F(GatewayE2eTest, TypingReachesOtherMembersOnceAndIsNeverStored) {
+  auto alice = stack_->Identified("alice");
+  auto bob = stack_->Identified("bob");
+  auto mallory = stack_->Identified("mallory");
+  for (int i = 0; i < 5; ++i) {
+    alice->Send(R"({"type":"typing","server":"demo","channel":"general"})");
+  }
+  auto typing = bob->NextOfType("typing");
+  ASSERT_TRUE(typing);
+  EXPECT_EQ(JsonField(*typing, "user_id"), "alice");
+  EXPECT_EQ(JsonField(*typing, "user_name"), "Alice");
+  EXPECT_EQ(JsonField(*typing, "channel"), "general");
+  EXPECT_EQ(JsonField(*typing, "expires_in_ms"), "10000");
+  // Throttled to one, never echoed to the typist, never seen by outsiders.
+  EXPECT_FALSE(bob->NextOfType("typing", absl::Milliseconds(300)));
+  EXPECT_FALSE(alice->NextOfType("typing", absl::Milliseconds(50)));
+  EXPECT_FALSE(mallory->NextOfType("typing", absl::Milliseconds(50)));
+  mallory->Send(R"({"type":"typing","server":"demo","channel":"general"})");
+  auto err = mallory->NextOfType("error");
+  ASSERT_TRUE(err);
+  EXPECT_EQ(JsonField(*err, "code"), "not_member");
+  bob->Send(R"({"type":"history","server":"demo","channel":"general","id":"h"})");
+  auto h = bob->NextOfType("history");
+  ASSERT_TRUE(h);
+  EXPECT_EQ(JsonField(*h, "head_seq"), "0");
+}
+
 // ---- seed-compatible endpoint ------------------------------------------------
 
 TEST_F(GatewayE2eTest, SeedChatEndpointRoundTripsTheSeedsExactJson) {
