@@ -32,12 +32,13 @@ absl::Status CheckSession(const SessionRef& s, bool need_gateway, bool need_stat
 }
 
 Done<PresenceUpdate> Respond(std::string user, Done<PresenceResponse> done) {
-  return [user = std::move(user), done = std::move(done)](absl::StatusOr<PresenceUpdate> u) mutable {
-    if (!u.ok()) return done(u.status());
-    PresenceResponse resp;
-    *resp.mutable_presence() = VisiblePresence(user, u->status, u->last_seen);
-    done(std::move(resp));
-  };
+  return
+      [user = std::move(user), done = std::move(done)](absl::StatusOr<PresenceUpdate> u) mutable {
+        if (!u.ok()) return done(u.status());
+        PresenceResponse resp;
+        *resp.mutable_presence() = VisiblePresence(user, u->status, u->last_seen);
+        done(std::move(resp));
+      };
 }
 
 // FetchPresences answers a Query with the presence of users (already
@@ -153,8 +154,8 @@ void PresenceCore::Query(const QueryRequest& req, Done<QueryResponse> done) {
     if (absl::Status s = CheckId("user_ids", id); !s.ok()) return done(s);
     if (seen.insert(id).second) wanted.push_back(id);
   }
-  const size_t limit = req.limit() == 0 ? options_.max_query_limit
-                                        : std::min(req.limit(), options_.max_query_limit);
+  const size_t limit =
+      req.limit() == 0 ? options_.max_query_limit : std::min(req.limit(), options_.max_query_limit);
   store_->GetAudience(req.viewer_id(), [this, viewer = req.viewer_id(), wanted = std::move(wanted),
                                         limit, done = std::move(done)](
                                            absl::StatusOr<Audience> audience) mutable {
@@ -165,8 +166,8 @@ void PresenceCore::Query(const QueryRequest& req, Done<QueryResponse> done) {
       // Everyone the viewer may see: friends first, then co-members.
       store_->SampleMembers(
           audience->servers, options_.max_query_candidates,
-          [this, viewer, friend_ids = std::move(audience->friends), limit, done = std::move(done)](
-              absl::StatusOr<std::vector<std::string>> members) mutable {
+          [this, viewer, friend_ids = std::move(audience->friends), limit,
+           done = std::move(done)](absl::StatusOr<std::vector<std::string>> members) mutable {
             if (!members.ok()) return done(members.status());
             const size_t cap = options_.max_query_candidates;
             std::vector<std::string> candidates;
@@ -188,19 +189,19 @@ void PresenceCore::Query(const QueryRequest& req, Done<QueryResponse> done) {
     for (const std::string& u : wanted) {
       if (u != viewer && !friends.contains(u)) unsure.push_back(u);
     }
-    auto finish = [this, viewer, wanted = std::move(wanted), friends = std::move(friends), limit,
-                   done = std::move(done)](
-                      absl::StatusOr<absl::flat_hash_set<std::string>> members) mutable {
-      if (!members.ok()) return done(members.status());
-      std::vector<std::string> visible;
-      for (std::string& u : wanted) {
-        if (visible.size() >= limit) break;
-        if (u == viewer || friends.contains(u) || members->contains(u)) {
-          visible.push_back(std::move(u));
-        }
-      }
-      FetchPresences(store_, std::move(visible), false, limit, std::move(done));
-    };
+    auto finish =
+        [this, viewer, wanted = std::move(wanted), friends = std::move(friends), limit,
+         done = std::move(done)](absl::StatusOr<absl::flat_hash_set<std::string>> members) mutable {
+          if (!members.ok()) return done(members.status());
+          std::vector<std::string> visible;
+          for (std::string& u : wanted) {
+            if (visible.size() >= limit) break;
+            if (u == viewer || friends.contains(u) || members->contains(u)) {
+              visible.push_back(std::move(u));
+            }
+          }
+          FetchPresences(store_, std::move(visible), false, limit, std::move(done));
+        };
     if (unsure.empty() || audience->servers.empty()) {
       return finish(absl::flat_hash_set<std::string>{});
     }

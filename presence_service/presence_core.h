@@ -44,7 +44,8 @@ class PresenceCore {
   // session_ttl. Connect, Disconnect and SetStatus return the user's visible
   // presence after the call. kInvalidArgument: bad ids or status.
   void Connect(const ConnectRequest& req, Done<PresenceResponse> done);
-  // Disconnect removes a session (idempotent). If it was the user's last
+  // Disconnect removes a session (idempotent); with a gateway_id, only if the
+  // session is still registered on that gateway. If it was the user's last
   // visible one, others keep seeing the old status for offline_grace.
   void Disconnect(const DisconnectRequest& req, Done<PresenceResponse> done);
   // SetStatus changes a session's status. kNotFound if the session expired or

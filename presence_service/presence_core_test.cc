@@ -23,12 +23,14 @@ class FakeStore : public PresenceStore {
   int calls = 0;
   absl::Status fail;  // When not OK, every call fails with it.
 
-  void Connect(const SessionRef& s, int64_t now, int64_t expires, Done<PresenceUpdate> done) override {
+  void Connect(const SessionRef& s, int64_t now, int64_t expires,
+               Done<PresenceUpdate> done) override {
     if (!Enter(now, expires, done)) return;
     sessions[s.user_id()][s.session_id()] = s.status();
     done(Apply(s.user_id()));
   }
-  void Disconnect(const SessionRef& s, int64_t now, int64_t hold, Done<PresenceUpdate> done) override {
+  void Disconnect(const SessionRef& s, int64_t now, int64_t hold,
+                  Done<PresenceUpdate> done) override {
     if (!Enter(now, hold, done)) return;
     sessions[s.user_id()].erase(s.session_id());
     done(Apply(s.user_id()));
@@ -181,8 +183,8 @@ class PresenceCoreTest : public ::testing::Test {
                        PresenceCoreOptions o;
                        o.session_ttl = absl::Seconds(30);
                        o.offline_grace = absl::Seconds(2);
-                       o.max_query_limit = 5;
-                       o.max_query_candidates = 6;
+                       o.max_query_limit = 6;
+                       o.max_query_candidates = 7;
                        o.max_heartbeat_sessions = 3;
                        o.now_ms = [] { return int64_t{1700000000000}; };
                        return o;
@@ -261,7 +263,7 @@ TEST_F(PresenceCoreTest, RejectsBadInputWithoutTouchingTheStore) {
   EXPECT_EQ(Query("", {}).status().code(), bad);
   EXPECT_EQ(Query("alice", {"bob", "b*b"}).status().code(), bad);
   EXPECT_EQ(Query("alice", {}, -1).status().code(), bad);
-  EXPECT_EQ(Query("alice", {"a", "b", "c", "d", "e", "f"}).status().code(), bad);
+  EXPECT_EQ(Query("alice", {"a", "b", "c", "d", "e", "f", "g"}).status().code(), bad);
   EXPECT_EQ(store_.calls, 0);
 }
 
@@ -273,8 +275,8 @@ TEST_F(PresenceCoreTest, SetStatusOfAnUnknownSessionIsNotFound) {
 
 TEST_F(PresenceCoreTest, HeartbeatReportsUnknownSessions) {
   ASSERT_TRUE(Connect(Session("alice", "s1", "online")).ok());
-  auto r = Heartbeat("gw1", {Session("alice", "s1", ""), Session("alice", "gone", ""),
-                             Session("bob", "s9", "")});
+  auto r = Heartbeat(
+      "gw1", {Session("alice", "s1", ""), Session("alice", "gone", ""), Session("bob", "s9", "")});
   ASSERT_TRUE(r.ok()) << r.status();
   ASSERT_EQ(r->unknown_session_ids_size(), 2);
   EXPECT_EQ(r->unknown_session_ids(0), "gone");
@@ -296,8 +298,7 @@ TEST_F(PresenceCoreTest, ListedQueryShowsOnlyFriendsCoMembersAndSelf) {
   Show("mallory", "online");
   auto r = Query("alice", {"mallory", "carol", "bob", "carol", "alice", "ghost"});
   ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_EQ(Summary(*r),
-            (std::vector<std::string>{"carol:offline", "bob:idle", "alice:online"}));
+  EXPECT_EQ(Summary(*r), (std::vector<std::string>{"carol:offline", "bob:idle", "alice:online"}));
   for (const Presence& p : r->presences()) EXPECT_EQ(p.type(), "presence");
   // The limit cuts in request order.
   EXPECT_EQ(Summary(*Query("alice", {"bob", "carol"}, 1)), (std::vector<std::string>{"bob:idle"}));
@@ -333,13 +334,13 @@ TEST_F(PresenceCoreTest, OpenQueryConsidersAtMostTheCandidateCap) {
     store_.members["big"].push_back("u" + std::to_string(i));
     if (i >= 10) Show("u" + std::to_string(i), "online");
   }
-  // Only the first 6 candidates (all offline) are looked at, so no online
+  // Only the first 7 candidates (all offline) are looked at, so no online
   // member comes first: the documented cap for very large servers. The limit
-  // above max_query_limit is clamped to 5.
+  // above max_query_limit is clamped to 6.
   auto r = Query("alice", {}, 100);
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(Summary(*r), (std::vector<std::string>{"u0:offline", "u1:offline", "u2:offline",
-                                                   "u3:offline", "u4:offline"}));
+                                                   "u3:offline", "u4:offline", "u5:offline"}));
 }
 
 TEST_F(PresenceCoreTest, StoreErrorsPropagate) {

@@ -39,12 +39,15 @@ void PresenceServer::Shutdown(absl::Duration grace) { host_.Shutdown(grace); }
 
 void PresenceServer::Sweep() {
   core_.SweepDue([this](absl::StatusOr<int> n) {
-    if (!n.ok() && !sweep_failing_) {
+    // Redis being down (kUnavailable, e.g. while connecting at startup) is
+    // already reported by the health status; other failures are logged once.
+    const bool failing = !n.ok() && !absl::IsUnavailable(n.status());
+    if (failing && !sweep_failing_) {
       spdlog::warn("event=presence_sweep_failed error=\"{}\"", std::string(n.status().message()));
     } else if (n.ok() && sweep_failing_) {
       spdlog::info("event=presence_sweep_recovered");
     }
-    sweep_failing_ = !n.ok();
+    if (n.ok() || failing) sweep_failing_ = failing;
     if (n.ok() && *n > 0) spdlog::debug("event=presence_swept users={}", *n);
     const bool backlog = n.ok() && *n >= options_.core.sweep_batch;
     sweep_timer_.expires_after(backlog ? std::chrono::nanoseconds(0)

@@ -53,7 +53,7 @@ class PresenceServer {
   PresenceCore core_;
   PresenceServiceImpl service_;
   boost::asio::steady_timer sweep_timer_;
-  bool sweep_failing_ = false;  // On the I/O thread; logs transitions only.
+  bool sweep_failing_ = false;  // On the I/O thread; so failures are logged once.
 };
 
 }  // namespace chat::presence_service

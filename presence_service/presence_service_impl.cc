@@ -31,8 +31,7 @@ grpc::ServerUnaryReactor* PresenceServiceImpl::Heartbeat(grpc::CallbackServerCon
 }
 
 grpc::ServerUnaryReactor* PresenceServiceImpl::Query(grpc::CallbackServerContext* ctx,
-                                                     const QueryRequest* req,
-                                                     QueryResponse* resp) {
+                                                     const QueryRequest* req, QueryResponse* resp) {
   return FinishUnary(ctx, resp, [&](auto done) { core_->Query(*req, std::move(done)); });
 }
 

@@ -18,11 +18,9 @@ class PresenceServiceImpl final : public PresenceService::CallbackService {
   grpc::ServerUnaryReactor* Disconnect(grpc::CallbackServerContext* ctx,
                                        const DisconnectRequest* req,
                                        PresenceResponse* resp) override;
-  grpc::ServerUnaryReactor* SetStatus(grpc::CallbackServerContext* ctx,
-                                      const SetStatusRequest* req,
+  grpc::ServerUnaryReactor* SetStatus(grpc::CallbackServerContext* ctx, const SetStatusRequest* req,
                                       PresenceResponse* resp) override;
-  grpc::ServerUnaryReactor* Heartbeat(grpc::CallbackServerContext* ctx,
-                                      const HeartbeatRequest* req,
+  grpc::ServerUnaryReactor* Heartbeat(grpc::CallbackServerContext* ctx, const HeartbeatRequest* req,
                                       HeartbeatResponse* resp) override;
   grpc::ServerUnaryReactor* Query(grpc::CallbackServerContext* ctx, const QueryRequest* req,
                                   QueryResponse* resp) override;

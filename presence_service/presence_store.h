@@ -49,7 +49,9 @@ class PresenceStore {
   virtual void Connect(const SessionRef& session, int64_t now_ms, int64_t expires_at_ms,
                        Done<PresenceUpdate> done) = 0;
 
-  // Disconnect removes the session (a no-op for an unknown one). When that
+  // Disconnect removes the session (a no-op for an unknown one, or, when
+  // session.gateway_id is set, for one registered on another gateway: the
+  // client resumed it there before this gateway noticed). When that
   // leaves the user no visible session while others still see them, the
   // visible status is held until hold_until_ms; if no visible session is back
   // by then, SweepDue publishes offline. hold_until_ms <= now_ms: no hold.
@@ -77,7 +79,8 @@ class PresenceStore {
   // FilterMembers: for each of users, whether it is a member of at least one
   // of servers (same order as users).
   virtual void FilterMembers(const std::vector<std::string>& servers,
-                             const std::vector<std::string>& users, Done<std::vector<bool>> done) = 0;
+                             const std::vector<std::string>& users,
+                             Done<std::vector<bool>> done) = 0;
 
   // SampleMembers: members of the servers, at most max_per_server of each
   // (every member of a smaller server), in no particular order; duplicates

@@ -24,7 +24,8 @@ namespace {
 // 3 connect/refresh: the new expiry; disconnect: the hold deadline,
 // 4 user id, 5-6 server presence topic prefix and suffix, 7-8 user topic
 // prefix and suffix, 9-12 event payloads for online, idle, dnd, offline,
-// 13 session status, 14 gateway id, 15.. session ids.
+// 13 session status, 14 gateway id (disconnect: only a session on it, if
+// given), 15.. session ids.
 // Returns {changed, visible status, last_seen, due, found, unknown ids}.
 const redis::RedisScript& UpdateScript() {
   static const auto* script = new redis::RedisScript(R"lua(
@@ -50,7 +51,8 @@ if op == 'connect' then
   put(ARGV[15], {ARGV[13], ARGV[14], ARGV[3]})
 elseif op == 'disconnect' or op == 'status' then
   local s = live[ARGV[15]]
-  if not s then
+  -- A session resumed on another gateway is not the old gateway's to close.
+  if not s or (op == 'disconnect' and ARGV[14] ~= '' and s[2] ~= ARGV[14]) then
     found = 0
   elseif op == 'disconnect' then
     live[ARGV[15]] = nil
@@ -269,13 +271,12 @@ void RedisPresenceStore::Change(const char* op, const SessionRef& s, int64_t now
         if (!reindex || result->due == 0) return done(result->update);
         // A sweeper may have claimed the user between our first LowerExpiry
         // and the script; this second one restores the deadline it hid.
-        client_->Command({"ZADD", std::string(keys::kPresenceExpiry), "LT",
-                          std::to_string(result->due), user},
-                         [update = result->update,
-                          done = std::move(done)](absl::StatusOr<Reply> z) mutable {
-                           if (!z.ok()) return done(z.status());
-                           done(std::move(update));
-                         });
+        client_->Command(
+            {"ZADD", std::string(keys::kPresenceExpiry), "LT", std::to_string(result->due), user},
+            [update = result->update, done = std::move(done)](absl::StatusOr<Reply> z) mutable {
+              if (!z.ok()) return done(z.status());
+              done(std::move(update));
+            });
       });
 }
 
@@ -293,8 +294,7 @@ void RedisPresenceStore::Disconnect(const SessionRef& s, int64_t now_ms, int64_t
   Change("disconnect", s, now_ms, hold_until_ms, true, std::move(done));
 }
 
-void RedisPresenceStore::SetStatus(const SessionRef& s, int64_t now_ms,
-                                   Done<PresenceUpdate> done) {
+void RedisPresenceStore::SetStatus(const SessionRef& s, int64_t now_ms, Done<PresenceUpdate> done) {
   Change("status", s, now_ms, 0, false, std::move(done));
 }
 
@@ -357,8 +357,8 @@ void RedisPresenceStore::SweepDue(int64_t now_ms, int max_users, Done<int> done)
             calls.push_back({UserKeys(u), UpdateArgs("sweep", u, now_ms, 0)});
           }
           RunEach(*client_, UpdateScript(), std::move(calls),
-                  [this, claim_ms, users = std::move(users), done = std::move(done)](
-                      std::vector<absl::StatusOr<Reply>> replies) mutable {
+                  [this, claim_ms, users = std::move(users),
+                   done = std::move(done)](std::vector<absl::StatusOr<Reply>> replies) mutable {
                     FinishSweep(std::move(users), claim_ms, std::move(replies), std::move(done));
                   });
         });
@@ -394,16 +394,15 @@ void RedisPresenceStore::FinishSweep(std::vector<std::string> users, int64_t cla
   auto do_release = [this, index, release = std::move(release),
                      finish = std::move(finish)](absl::Status s) mutable {
     if (!s.ok() || release.size() == 1) return finish(s);
-    ReleaseScript().Run(*client_, {index}, std::move(release),
-                        [finish = std::move(finish)](absl::StatusOr<Reply> r) mutable {
-                          finish(r.status());
-                        });
+    ReleaseScript().Run(
+        *client_, {index}, std::move(release),
+        [finish = std::move(finish)](absl::StatusOr<Reply> r) mutable { finish(r.status()); });
   };
   if (lower.size() == 3) return do_release(absl::OkStatus());
-  client_->Command(std::move(lower), [do_release = std::move(do_release)](
-                                         absl::StatusOr<Reply> r) mutable {
-    do_release(r.status());
-  });
+  client_->Command(std::move(lower),
+                   [do_release = std::move(do_release)](absl::StatusOr<Reply> r) mutable {
+                     do_release(r.status());
+                   });
 }
 
 void RedisPresenceStore::GetAudience(const std::string& viewer, Done<Audience> done) {
@@ -427,18 +426,18 @@ void RedisPresenceStore::FilterMembers(const std::vector<std::string>& servers,
     cmd.insert(cmd.end(), users.begin(), users.end());
     cmds.push_back(std::move(cmd));
   }
-  redis::Batch(*client_, std::move(cmds),
-               [n = users.size(), done = std::move(done)](
-                   absl::StatusOr<std::vector<Reply>> r) mutable {
-                 if (!r.ok()) return done(r.status());
-                 std::vector<bool> member(n, false);
-                 for (const Reply& per_server : *r) {
-                   for (size_t i = 0; i < n && i < per_server.elements.size(); ++i) {
-                     if (per_server.elements[i].integer == 1) member[i] = true;
-                   }
-                 }
-                 done(std::move(member));
-               });
+  redis::Batch(
+      *client_, std::move(cmds),
+      [n = users.size(), done = std::move(done)](absl::StatusOr<std::vector<Reply>> r) mutable {
+        if (!r.ok()) return done(r.status());
+        std::vector<bool> member(n, false);
+        for (const Reply& per_server : *r) {
+          for (size_t i = 0; i < n && i < per_server.elements.size(); ++i) {
+            if (per_server.elements[i].integer == 1) member[i] = true;
+          }
+        }
+        done(std::move(member));
+      });
 }
 
 void RedisPresenceStore::SampleMembers(const std::vector<std::string>& servers, int max_per_server,
