@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "absl/random/random.h"
+#include "absl/strings/str_format.h"
 #include "gateway/listener.h"
 #include "gateway/websocket_session.h"
 
@@ -10,7 +11,13 @@ namespace chat::gateway {
 
 namespace net = boost::asio;
 
-Gateway::Gateway(GatewayOptions options) : options_(std::move(options)) {}
+Gateway::Gateway(GatewayOptions options) : options_(std::move(options)) {
+  gateway_id_ = options_.gateway_id;
+  if (gateway_id_.empty()) {
+    absl::BitGen gen;
+    gateway_id_ = absl::StrFormat("gw-%012x", absl::Uniform<uint64_t>(gen) & 0xffffffffffff);
+  }
+}
 
 Gateway::~Gateway() { Stop(); }
 
@@ -53,6 +60,91 @@ void Gateway::AddSession(const std::shared_ptr<WebsocketSession>& s) {
 void Gateway::RemoveSession(WebsocketSession* s) {
   absl::MutexLock lock(&mu_);
   sessions_.erase(s);
+}
+
+void Gateway::PresenceOnline(WebsocketSession* s, const SessionRef& ref) {
+  if (!presence_enabled()) return;
+  {
+    absl::MutexLock lock(&mu_);
+    presence_[s] = ref;
+  }
+  ConnectRequest req;
+  *req.mutable_session() = ref;
+  upstream_->PresenceConnect(req, [this](absl::StatusOr<PresenceResponse> r) {
+    if (!r.ok()) metrics_.upstream_errors.fetch_add(1, std::memory_order_relaxed);
+  });
+}
+
+void Gateway::PresenceStatus(WebsocketSession* s, const SessionRef& ref) {
+  if (!presence_enabled()) return;
+  {
+    absl::MutexLock lock(&mu_);
+    presence_[s] = ref;
+  }
+  SetStatusRequest req;
+  *req.mutable_session() = ref;
+  upstream_->PresenceSetStatus(req, [this, ref](absl::StatusOr<PresenceResponse> r) {
+    if (r.ok()) return;
+    // The service forgot the session (it expired): register it again.
+    if (r.status().code() == absl::StatusCode::kNotFound) {
+      ConnectRequest again;
+      *again.mutable_session() = ref;
+      return upstream_->PresenceConnect(again, [](auto) {});
+    }
+    metrics_.upstream_errors.fetch_add(1, std::memory_order_relaxed);
+  });
+}
+
+void Gateway::PresenceOffline(WebsocketSession* s) {
+  if (!presence_enabled()) return;
+  SessionRef ref;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = presence_.find(s);
+    if (it == presence_.end()) return;
+    ref = std::move(it->second);
+    presence_.erase(it);
+  }
+  DisconnectRequest req;
+  *req.mutable_session() = ref;
+  upstream_->PresenceDisconnect(req, [](auto) {});
+}
+
+void Gateway::PresenceHeartbeat() {
+  // One call per chunk of sessions per interval, not one per session.
+  constexpr size_t kChunk = 5000;
+  std::vector<HeartbeatRequest> chunks;
+  auto known = std::make_shared<absl::flat_hash_map<std::string, SessionRef>>();
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [session, ref] : presence_) {
+      if (chunks.empty() || chunks.back().sessions_size() >= static_cast<int>(kChunk)) {
+        chunks.emplace_back();
+        chunks.back().set_gateway_id(gateway_id_);
+      }
+      *chunks.back().add_sessions() = ref;
+      (*known)[ref.session_id()] = ref;
+    }
+  }
+  for (const HeartbeatRequest& chunk : chunks) {
+    upstream_->PresenceHeartbeat(chunk, [this, known](absl::StatusOr<HeartbeatResponse> r) {
+      if (!r.ok()) {
+        metrics_.upstream_errors.fetch_add(1, std::memory_order_relaxed);
+        return;
+      }
+      for (const std::string& id : r->unknown_session_ids()) {
+        auto it = known->find(id);
+        if (it == known->end()) continue;
+        ConnectRequest again;
+        *again.mutable_session() = it->second;
+        upstream_->PresenceConnect(again, [](auto) {});
+      }
+    });
+  }
+  presence_timer_->expires_after(absl::ToChronoNanoseconds(options_.presence_heartbeat));
+  presence_timer_->async_wait([this](boost::system::error_code ec) {
+    if (!ec && !stopping()) PresenceHeartbeat();
+  });
 }
 
 void Gateway::Drain() {

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <memory>
 #include <string>
 #include <thread>
@@ -34,6 +35,10 @@ struct GatewayOptions {
   std::string chat_target = "127.0.0.1:50051";
   std::string invite_target;    // Empty: invitations and friends are off.
   std::string presence_target;  // Empty: presence is off.
+  std::string gateway_id;       // Names this replica to the presence service; empty: random.
+  // How often this gateway refreshes its sessions' presence (keep it well
+  // under the presence service's session TTL, 30 s by default).
+  absl::Duration presence_heartbeat = absl::Seconds(10);
   redis::Options redis;
   std::string jwt_secret;
   bool dev_login = false;
@@ -86,6 +91,15 @@ class Gateway {
   void AddSession(const std::shared_ptr<WebsocketSession>& s) ABSL_LOCKS_EXCLUDED(mu_);
   void RemoveSession(WebsocketSession* s) ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Presence: identified sessions are registered with the presence service
+  // (Connect / SetStatus / Disconnect) and kept alive by one Heartbeat call
+  // per interval for all of them. No-ops when presence is off.
+  bool presence_enabled() const { return !options_.presence_target.empty(); }
+  const std::string& gateway_id() const { return gateway_id_; }
+  void PresenceOnline(WebsocketSession* s, const SessionRef& ref) ABSL_LOCKS_EXCLUDED(mu_);
+  void PresenceStatus(WebsocketSession* s, const SessionRef& ref) ABSL_LOCKS_EXCLUDED(mu_);
+  void PresenceOffline(WebsocketSession* s) ABSL_LOCKS_EXCLUDED(mu_);
+
   // stopping: Stop has begun; sessions being destroyed then leave the
   // registries alone (they are torn down with the gateway).
   bool stopping() const { return stopped_.load(std::memory_order_acquire); }
@@ -100,6 +114,8 @@ class Gateway {
   absl::Mutex mu_;
   absl::flat_hash_map<WebsocketSession*, std::weak_ptr<WebsocketSession>> sessions_
       ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<WebsocketSession*, SessionRef> presence_ ABSL_GUARDED_BY(mu_);
+  std::string gateway_id_;
   std::atomic<bool> stopped_{false};
   std::atomic<bool> draining_{false};
   int port_ = 0;
@@ -109,6 +125,9 @@ class Gateway {
   std::unique_ptr<TokenVerifier> verifier_;
   std::unique_ptr<Upstream> upstream_;
   std::unique_ptr<TopicRegistry> topics_;
+  std::unique_ptr<boost::asio::steady_timer> presence_timer_;
+
+  void PresenceHeartbeat() ABSL_LOCKS_EXCLUDED(mu_);
 };
 
 }  // namespace chat::gateway

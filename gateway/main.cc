@@ -18,6 +18,12 @@ ABSL_FLAG(std::string, invite, chat::EnvOr("INVITE_SERVICE", ""),
           "invite service host:port; empty turns invitations off (env INVITE_SERVICE)");
 ABSL_FLAG(std::string, presence, chat::EnvOr("PRESENCE_SERVICE", ""),
           "presence service host:port; empty turns presence off (env PRESENCE_SERVICE)");
+ABSL_FLAG(std::string, gateway_id, chat::EnvOr("GATEWAY_ID", chat::EnvOr("POD_NAME", "")),
+          "this replica's name for the presence service (env GATEWAY_ID or POD_NAME); "
+          "empty: random");
+ABSL_FLAG(int32_t, presence_heartbeat_ms, chat::EnvOrInt("GATEWAY_PRESENCE_HEARTBEAT_MS", 10000),
+          "how often sessions are refreshed in the presence service; keep it under a third "
+          "of its session TTL");
 ABSL_FLAG(std::string, redis, chat::EnvOr("CHAT_REDIS", "127.0.0.1:6379"),
           "Redis host:port for pub/sub (env CHAT_REDIS)");
 ABSL_FLAG(std::string, jwt_secret, chat::EnvOr("CHAT_JWT_SECRET", ""),
@@ -71,6 +77,8 @@ int main(int argc, char** argv) {
   o.chat_target = absl::GetFlag(FLAGS_chat);
   o.invite_target = absl::GetFlag(FLAGS_invite);
   o.presence_target = absl::GetFlag(FLAGS_presence);
+  o.gateway_id = absl::GetFlag(FLAGS_gateway_id);
+  o.presence_heartbeat = absl::Milliseconds(absl::GetFlag(FLAGS_presence_heartbeat_ms));
   o.jwt_secret = absl::GetFlag(FLAGS_jwt_secret);
   o.dev_login = absl::GetFlag(FLAGS_dev_login);
   o.dev_join_servers = SplitList(absl::GetFlag(FLAGS_dev_join_servers));

@@ -35,6 +35,10 @@ const google::protobuf::Message& Inner(const ServerFrame& frame) {
   return frame.GetReflection()->GetMessage(frame, field);
 }
 
+bool IsPresenceStatus(const std::string& s) {
+  return s == "online" || s == "idle" || s == "dnd" || s == "invisible";
+}
+
 }  // namespace
 
 WebsocketSession::WebsocketSession(net::ip::tcp::socket&& socket, Gateway* gateway,
@@ -50,7 +54,10 @@ WebsocketSession::WebsocketSession(net::ip::tcp::socket&& socket, Gateway* gatew
       abuse_bucket_(gateway->options().abuse_rate, gateway->options().abuse_burst) {}
 
 WebsocketSession::~WebsocketSession() {
+  // A gateway that stops without draining says nothing: like a crash, its
+  // sessions' presence then expires by TTL in the presence service.
   if (!gateway_->stopping()) {
+    gateway_->PresenceOffline(this);
     for (const std::string& topic : topics_) gateway_->topics().Remove(topic, this);
     gateway_->RemoveSession(this);
   }
@@ -135,6 +142,12 @@ void WebsocketSession::HandleNative(const ClientFrame& frame) {
     if (identifying_ || identified_) {
       return SendError("already_identified", "this connection is already identified", "");
     }
+    if (!frame.identify().status().empty()) {
+      if (!IsPresenceStatus(frame.identify().status())) {
+        return SendError("invalid_argument", "status must be online, idle, dnd or invisible", "");
+      }
+      presence_status_ = frame.identify().status();
+    }
     return Identify(frame.identify().token());
   }
   if (!identified_) {
@@ -147,6 +160,8 @@ void WebsocketSession::HandleNative(const ClientFrame& frame) {
       return OnGetHistory(frame.history());
     case ClientFrame::kTyping:
       return OnTyping(frame.typing());
+    case ClientFrame::kStatus:
+      return OnStatus(frame.status());
     case ClientFrame::kInvitation:
       return OnInvitationFrame(frame.frame_case(), frame.invitation());
     case ClientFrame::kCancelInvitation:
@@ -205,7 +220,7 @@ void WebsocketSession::Identify(const std::string& token) {
     };
   };
   const bool native = route_.mode == SessionMode::kNative;
-  data->remaining = native ? 3 : 1;
+  data->remaining = native ? 4 : 1;
   GetUserStateRequest req;
   req.set_user_id(identity_.user.id());
   gateway_->upstream().GetUserState(
@@ -221,6 +236,13 @@ void WebsocketSession::Identify(const std::string& token) {
       list, arrive([](IdentifyData& d, absl::StatusOr<PendingInvitations> r) {
         if (r.ok()) d.invitations = *std::move(r);
       }));
+  // Presence of friends and fellow members: online ones first, at most 1000.
+  QueryRequest query;
+  query.set_viewer_id(identity_.user.id());
+  gateway_->upstream().PresenceQuery(query,
+                                     arrive([](IdentifyData& d, absl::StatusOr<QueryResponse> r) {
+                                       if (r.ok()) d.presences = *std::move(r);
+                                     }));
 }
 
 void WebsocketSession::OnIdentifyData(IdentifyData& data) {
@@ -266,9 +288,13 @@ void WebsocketSession::OnIdentifyData(IdentifyData& data) {
     for (const Channel& c : s.channels()) {
       Subscribe(keys::ChannelTopic(s.id(), c.id()), /*await_live=*/true);
     }
+    if (gateway_->presence_enabled()) {
+      Subscribe(keys::ServerPresenceTopic(s.id()), /*await_live=*/true);
+    }
     *ready->add_servers() = std::move(s);
   }
   *ready->mutable_friends() = std::move(*data.friends.mutable_friends());
+  *ready->mutable_presences() = std::move(*data.presences.mutable_presences());
   *ready->mutable_invitations() = std::move(*data.invitations.mutable_invitations());
   const GatewayOptions& o = gateway_->options();
   ready->set_heartbeat_interval_ms(
@@ -283,6 +309,7 @@ void WebsocketSession::OnTopicLive() {
   identifying_ = false;
   identified_ = true;
   identify_timer_.cancel();
+  gateway_->PresenceOnline(this, PresenceRef());
   if (pending_ready_) {
     SendFrame(*pending_ready_);
     pending_ready_.reset();
@@ -405,6 +432,24 @@ void WebsocketSession::OnInvitationFrame(ClientFrame::FrameCase kind, Invitation
   }
 }
 
+SessionRef WebsocketSession::PresenceRef() const {
+  SessionRef ref;
+  ref.set_user_id(identity_.user.id());
+  ref.set_session_id(session_id_);
+  ref.set_gateway_id(gateway_->gateway_id());
+  ref.set_status(presence_status_);
+  return ref;
+}
+
+void WebsocketSession::OnStatus(const StatusFrame& f) {
+  if (!IsPresenceStatus(f.status())) {
+    return SendError("invalid_argument", "status must be online, idle, dnd or invisible", "");
+  }
+  if (f.status() == presence_status_) return;
+  presence_status_ = f.status();
+  gateway_->PresenceStatus(this, PresenceRef());
+}
+
 void WebsocketSession::OnTyping(const TypingFrame& f) {
   // Typing is best-effort: repeats within the interval and overload drop it.
   const absl::Time now = absl::Now();
@@ -448,6 +493,9 @@ void WebsocketSession::OnEvent(const std::shared_ptr<const EncodedEvent>& event)
   if (e.has_server_joined() && route_.mode == SessionMode::kNative) {
     for (const Channel& c : e.server_joined().channels()) {
       Subscribe(keys::ChannelTopic(e.server_joined().id(), c.id()));
+    }
+    if (gateway_->presence_enabled()) {
+      Subscribe(keys::ServerPresenceTopic(e.server_joined().id()));
     }
   }
   // Nobody is shown their own typing; typing and presence are shed first.

@@ -87,12 +87,15 @@ class WebsocketSession : public Subscriber, public std::enable_shared_from_this<
     absl::StatusOr<UserState> state = UserState();
     Friends friends;
     PendingInvitations invitations;
+    QueryResponse presences;
     int remaining = 0;
   };
   void Identify(const std::string& token);
   void OnIdentifyData(IdentifyData& data);
   void OnInvitationFrame(ClientFrame::FrameCase kind, InvitationFrame f);
   void OnTyping(const TypingFrame& f);
+  void OnStatus(const StatusFrame& f);
+  SessionRef PresenceRef() const;
   void OnSendChat(const SendChat& frame);
   void OnGetHistory(const GetHistory& frame);
 
@@ -138,6 +141,7 @@ class WebsocketSession : public Subscriber, public std::enable_shared_from_this<
   int awaiting_topics_ = 0;
   std::unique_ptr<ServerFrame> pending_ready_;  // Sent once topics are live.
   Identity identity_;
+  std::string presence_status_ = "online";
   std::string session_id_;
   absl::flat_hash_set<std::string> topics_;
   // Last typing relay per "server/channel": typing is dropped, not queued,

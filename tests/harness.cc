@@ -90,14 +90,20 @@ void WsClient::SendBinary(std::string bytes) {
 }
 
 std::optional<std::string> WsClient::Next(absl::Duration timeout) {
+  absl::Time deadline = absl::Now() + timeout;
   std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait_for(lock, absl::ToChronoNanoseconds(timeout),
-               [this] { return !frames_.empty() || closed_; });
-  if (frames_.empty()) return std::nullopt;
-  auto [data, binary] = std::move(frames_.front());
-  frames_.pop_front();
-  last_binary_ = binary;
-  return data;
+  while (true) {
+    cv_.wait_for(lock,
+                 absl::ToChronoNanoseconds(std::max(deadline - absl::Now(), absl::ZeroDuration())),
+                 [this] { return !frames_.empty() || closed_; });
+    if (frames_.empty()) return std::nullopt;
+    auto [data, binary] = std::move(frames_.front());
+    frames_.pop_front();
+    // Presence is state that arrives at any time: Next leaves it out.
+    if (!binary && JsonField(data, "type") == "presence") continue;
+    last_binary_ = binary;
+    return data;
+  }
 }
 
 std::optional<std::string> WsClient::NextOfType(const std::string& type, absl::Duration timeout) {
@@ -147,6 +153,7 @@ Stack::Stack(int gateways, std::function<void(gateway::GatewayOptions&)> tune,
 Stack::~Stack() {
   for (auto& g : gateways_) g->Stop();
   if (invite_) invite_->Shutdown(absl::ZeroDuration());
+  if (presence_) presence_->Shutdown(absl::ZeroDuration());
   if (chat_) chat_->Shutdown(absl::ZeroDuration());
 }
 
@@ -210,9 +217,19 @@ absl::Status Stack::Start() {
   if (tune_invite_) tune_invite_(io);
   invite_ = std::make_unique<invite_service::InviteServer>(io);
   if (absl::Status s = invite_->Start(); !s.ok()) return s;
+  presence_service::PresenceServerOptions po;
+  po.listen = "127.0.0.1:0";
+  po.redis = {"127.0.0.1", redis_.port()};
+  po.core.session_ttl = absl::Seconds(1);
+  po.core.offline_grace = absl::Milliseconds(300);
+  po.sweep_interval = absl::Milliseconds(50);
+  presence_ = std::make_unique<presence_service::PresenceServer>(po);
+  if (absl::Status s = presence_->Start(); !s.ok()) return s;
   for (int i = 0; i < gateway_count_; ++i) {
     gateway::GatewayOptions go;
     go.invite_target = absl::StrCat("127.0.0.1:", invite_->port());
+    go.presence_target = absl::StrCat("127.0.0.1:", presence_->port());
+    go.presence_heartbeat = absl::Milliseconds(250);
     go.listen_host = "127.0.0.1";
     go.port = 0;
     go.threads = 2;

@@ -20,6 +20,7 @@
 #include "common/redis_test_server.h"
 #include "gateway/gateway.h"
 #include "invite_service/invite_server.h"
+#include "presence_service/presence_server.h"
 #include "proto/chat.grpc.pb.h"
 
 namespace chat::testing {
@@ -38,6 +39,8 @@ class WsClient {
   void Send(std::string text);
   void SendBinary(std::string bytes);
   // Next returns the next frame's payload, or nullopt on timeout or close.
+  // JSON presence frames, which arrive at any time, are skipped: use
+  // NextOfType("presence") for them.
   std::optional<std::string> Next(absl::Duration timeout = absl::Seconds(5));
   // NextOfType returns the first queued or arriving text frame whose JSON
   // "type" is type, leaving other frames queued; nullopt on timeout or close.
@@ -78,6 +81,12 @@ class Stack {
   gateway::Gateway& gateway(int i = 0) { return *gateways_[i]; }
   ChatAdmin::Stub& admin() { return *admin_; }
   RedisTestServer& redis() { return redis_; }
+  // Presence is tuned for tests: 1 s session TTL, 300 ms offline grace,
+  // 50 ms sweeps; gateways heartbeat every 250 ms.
+  int chat_port() const { return chat_->port(); }
+  int invite_port() const { return invite_->port(); }
+  int presence_port() const { return presence_->port(); }
+
   // redis_command runs one command on the stack's Redis (test setup only).
   void redis_command(const std::vector<std::string>& args);
 
@@ -94,6 +103,7 @@ class Stack {
   RedisTestServer redis_;
   std::unique_ptr<chat_service::ChatServer> chat_;
   std::unique_ptr<invite_service::InviteServer> invite_;
+  std::unique_ptr<presence_service::PresenceServer> presence_;
   std::vector<std::unique_ptr<gateway::Gateway>> gateways_;
   std::unique_ptr<ChatAdmin::Stub> admin_;
 };
