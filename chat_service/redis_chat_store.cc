@@ -11,6 +11,7 @@
 
 namespace chat::chat_service {
 
+using redis::HashField;
 using redis::Reply;
 
 namespace {
@@ -81,14 +82,6 @@ int64_t SeqOfId(const std::string& id) {
   int64_t seq = 0;
   (void)absl::SimpleAtoi(absl::string_view(id).substr(0, id.find('-')), &seq);
   return seq;
-}
-
-// HashField finds field in an HGETALL reply; empty if absent.
-std::string HashField(const Reply& hash, absl::string_view field) {
-  for (size_t i = 0; i + 1 < hash.elements.size(); i += 2) {
-    if (hash.elements[i].str == field) return hash.elements[i + 1].str;
-  }
-  return "";
 }
 
 }  // namespace

@@ -236,8 +236,11 @@ void RedisClient::DoCommand(std::vector<std::string> args, Callback cb) {
   ++in_flight_;
 }
 
-void RedisClient::ReplyTrampoline(redisAsyncContext*, void* reply, void* privdata) noexcept {
+void RedisClient::ReplyTrampoline(redisAsyncContext* ac, void* reply, void* privdata) noexcept {
   std::unique_ptr<CommandCall> call(static_cast<CommandCall*>(privdata));
+  // The client is being destroyed (see ~Connection): drop the callback, since
+  // whatever it would call into may be gone too.
+  if (ac->data == nullptr) return;
   --call->client->in_flight_;
   call->cb(ConvertReply(static_cast<redisReply*>(reply)));
 }

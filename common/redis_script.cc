@@ -41,6 +41,13 @@ void RedisScript::Run(RedisClient& client, std::vector<std::string> keys,
   });
 }
 
+std::string HashField(const Reply& hash, absl::string_view field) {
+  for (size_t i = 0; i + 1 < hash.elements.size(); i += 2) {
+    if (hash.elements[i].str == field) return hash.elements[i + 1].str;
+  }
+  return "";
+}
+
 absl::StatusOr<int64_t> ReplyInt(const Reply& reply) {
   if (reply.type == Reply::Type::kInteger) return reply.integer;
   if (reply.type == Reply::Type::kNil) return 0;

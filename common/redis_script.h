@@ -27,6 +27,10 @@ class RedisScript {
   std::string sha1_;  // Lowercase hex.
 };
 
+// HashField returns field's value in an HGETALL reply (a flat array of
+// field, value pairs); empty if absent.
+std::string HashField(const Reply& hash, absl::string_view field);
+
 // ReplyInt parses a Redis integer or bulk-string reply holding an integer.
 absl::StatusOr<int64_t> ReplyInt(const Reply& reply);
 

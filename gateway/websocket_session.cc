@@ -23,7 +23,7 @@ namespace websocket = beast::websocket;
 namespace {
 
 std::string NewSessionId() {
-  static thread_local absl::BitGen gen;
+  absl::BitGen gen;  // Seeded from a shared pool: cheap, and no thread_local state.
   return absl::StrFormat("%016x%016x", absl::Uniform<uint64_t>(gen), absl::Uniform<uint64_t>(gen));
 }
 

@@ -11,6 +11,7 @@
 
 namespace chat::invite_service {
 
+using redis::HashField;
 using redis::Reply;
 
 namespace {
@@ -153,13 +154,6 @@ Invitation FromHash(const Reply& hash) {
       i.set_expires_at(n);
   }
   return i;
-}
-
-std::string HashField(const Reply& hash, absl::string_view field) {
-  for (size_t i = 0; i + 1 < hash.elements.size(); i += 2) {
-    if (hash.elements[i].str == field) return hash.elements[i + 1].str;
-  }
-  return "";
 }
 
 absl::Status Rejected(absl::StatusCode code, absl::string_view reason, absl::string_view message,
