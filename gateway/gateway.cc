@@ -41,6 +41,10 @@ absl::Status Gateway::Start() {
   topics_->Start();
   listener_->Run();
   upstream_->Ready();  // Start connecting now rather than at the first call.
+  if (presence_enabled()) {
+    presence_timer_ = std::make_unique<net::steady_timer>(ioc_);
+    PresenceHeartbeat();
+  }
   int n =
       options_.threads > 0 ? options_.threads : std::max(1u, std::thread::hardware_concurrency());
   for (int i = 0; i < n; ++i) threads_.emplace_back([this] { ioc_.run(); });

@@ -67,6 +67,7 @@ Upstream::Upstream(const std::string& chat_target, const std::string& invite_tar
 // Each call below only names its stub method; Invoke does the rest.
 #define CHAT_UPSTREAM_CALL(Method, Stub, Rpc, Req, Resp)                                      \
   void Upstream::Method(const Req& req, Reply<Resp> done) {                                   \
+    if (Stub == nullptr) return done(absl::UnavailableError(#Stub " is not configured"));     \
     Invoke(req, deadline_, std::move(done), [this](auto* ctx, auto* r, auto* resp, auto cb) { \
       Stub->async()->Rpc(ctx, r, resp, std::move(cb));                                        \
     });                                                                                       \

@@ -146,8 +146,17 @@ void InviteCore::Accept(const TransitionRequest& req, Done<InvitationResponse> d
           if (!ok.ok()) {
             return done(absl::UnavailableError("accepted, but applying it failed; retry accept"));
           }
-          Finish(std::move(result->invitation), result->changed, "accept_invitation",
-                 std::move(done));
+          if (result->effect_applied) {  // A plain repeat: nothing new to announce.
+            return Finish(std::move(result->invitation), false, "accept_invitation",
+                          std::move(done));
+          }
+          // First completion of the effect (possibly on a retry): record it,
+          // then announce the acceptance exactly once.
+          store_->MarkEffectApplied(result->invitation, [this, result, done = std::move(done)](
+                                                            absl::StatusOr<bool> marked) mutable {
+            if (!marked.ok()) return done(marked.status());
+            Finish(std::move(result->invitation), true, "accept_invitation", std::move(done));
+          });
         };
         const Invitation& inv = result->invitation;
         if (inv.server().empty()) {

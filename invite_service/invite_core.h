@@ -13,7 +13,7 @@
 namespace chat::invite_service {
 
 struct InviteCoreOptions {
-  absl::Duration ttl = absl::Hours(72);                // Pending invitations expire after this.
+  absl::Duration ttl = absl::Hours(24 * 7);            // Pending invitations expire after this.
   absl::Duration throttle = absl::Milliseconds(1500);  // Per (actor, other) pair.
   std::function<int64_t()> now_ms = [] { return absl::ToUnixMillis(absl::Now()); };
 };

@@ -48,7 +48,14 @@ class FakeStore : public InviteStore {
     r.invitation.set_server(server);
     r.invitation.set_state(t == Transition::kAccept ? "accepted" : "cancelled");
     r.changed = apply_changed;
+    r.effect_applied = effect_applied;
     done(r);
+  }
+  bool effect_applied = false;
+  int marked = 0;
+  void MarkEffectApplied(const Invitation&, Done<bool> done) override {
+    ++marked;
+    done(true);
   }
   void AddFriends(const std::string& a, const std::string& b, Done<bool> done) override {
     friendships.emplace_back(a, b);
@@ -149,6 +156,7 @@ TEST_F(InviteCoreTest, AcceptAppliesTheRightEffect) {
 
 TEST_F(InviteCoreTest, AnUnchangedAcceptReappliesButDoesNotAnnounce) {
   store_.apply_changed = false;
+  store_.effect_applied = true;
   auto r = Accept();
   ASSERT_TRUE(r.ok());
   EXPECT_FALSE(r->changed());
@@ -156,11 +164,21 @@ TEST_F(InviteCoreTest, AnUnchangedAcceptReappliesButDoesNotAnnounce) {
   EXPECT_TRUE(store_.published.empty());
 }
 
-TEST_F(InviteCoreTest, AFailedEffectAsksForARetry) {
+TEST_F(InviteCoreTest, AFailedEffectAsksForARetryWhichAnnouncesOnce) {
   membership_.status = absl::UnavailableError("chat down");
   auto r = Accept("demo");
   EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_TRUE(store_.published.empty());
+  // The retry finds the invitation accepted (unchanged) but the effect not
+  // done: it completes it and announces the acceptance now.
+  membership_.status = absl::OkStatus();
+  store_.apply_changed = false;
+  r = Accept("demo");
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->changed());
+  ASSERT_EQ(store_.published.size(), 1u);
+  EXPECT_EQ(store_.published[0].type(), "accept_invitation");
+  EXPECT_EQ(store_.marked, 1);
 }
 
 TEST_F(InviteCoreTest, StrangersCannotCancel) {

@@ -23,6 +23,7 @@ using Done = absl::AnyInvocable<void(absl::StatusOr<T>)>;
 struct TransitionResult {
   Invitation invitation;
   bool changed = false;
+  bool effect_applied = false;  // Accepted and its effect recorded as done.
 };
 
 enum class Transition { kCancel, kAccept };
@@ -53,6 +54,9 @@ class InviteStore {
                      const std::string& invited, const std::string& server, int64_t now_ms,
                      absl::Duration throttle, Done<TransitionResult> done) = 0;
 
+  // MarkEffectApplied records that an accepted invitation's effect is done,
+  // so a retried accept knows whether the acceptance was ever announced.
+  virtual void MarkEffectApplied(const Invitation& inv, Done<bool> done) = 0;
   // AddFriends records a friendship in both directions (idempotent).
   virtual void AddFriends(const std::string& a, const std::string& b, Done<bool> done) = 0;
   // Publish sends the invitation event to both parties' user topics.

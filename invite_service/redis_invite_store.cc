@@ -59,12 +59,12 @@ elseif actor == inv.invited then
 else
   return {'not_found', 0}
 end
+-- A due invitation counts as expired; the sweeper records and announces it.
 if inv.state == 'pending' and tonumber(inv.expires_at) <= now then
-  redis.call('HSET', KEYS[1], 'state', 'expired', 'updated_at', ARGV[3])
-  inv.state = 'expired'
+  return {'conflict', 0, {'state', 'expired'}}
 end
-if inv.state == target then return {'unchanged', 0, redis.call('HGETALL', KEYS[1])} end
-if inv.state ~= 'pending' then return {'conflict', 0, redis.call('HGETALL', KEYS[1])} end
+if inv.state == target then return {'unchanged', 0, h} end
+if inv.state ~= 'pending' then return {'conflict', 0, h} end
 if throttle > 0 then
   local ttl = redis.call('PTTL', KEYS[2])
   if ttl > 0 then return {'throttled', ttl} end
@@ -77,14 +77,13 @@ return {'ok', 0, redis.call('HGETALL', KEYS[1])}
 }
 
 // KEYS: invitation hash. ARGV: now. Expires it if pending and due.
-// Returns the hash when it expired now, 0 when it is pending but not due (it
-// was renewed), an empty array when it is no longer pending.
+// Returns the hash when it expired now, its expires_at when it is pending but
+// not due (it was renewed), an empty array when it is no longer pending.
 const redis::RedisScript& ExpireScript() {
   static const auto* script = new redis::RedisScript(R"lua(
 if redis.call('HGET', KEYS[1], 'state') ~= 'pending' then return {} end
-if tonumber(redis.call('HGET', KEYS[1], 'expires_at') or '0') > tonumber(ARGV[1]) then
-  return 0
-end
+local expires_at = tonumber(redis.call('HGET', KEYS[1], 'expires_at') or '0')
+if expires_at > tonumber(ARGV[1]) then return expires_at end
 redis.call('HSET', KEYS[1], 'state', 'expired', 'updated_at', ARGV[1])
 return redis.call('HGETALL', KEYS[1])
 )lua");
@@ -211,7 +210,8 @@ void RedisInviteStore::Create(const Invitation& inv, absl::Duration throttle,
       *client_,
       {{"SADD", keys::UserInvitations(inv.inviting()), key},
        {"SADD", keys::UserInvitations(inv.invited()), key},
-       {"ZADD", std::string(keys::kInvitationExpiry), std::to_string(inv.expires_at()), key}},
+       // LT: a refused create must not postpone a pending invitation's expiry.
+       {"ZADD", std::string(keys::kInvitationExpiry), "LT", std::to_string(inv.expires_at()), key}},
       [this, key, inv, throttle,
        done = std::move(done)](absl::StatusOr<std::vector<Reply>> r) mutable {
         if (!r.ok()) return done(r.status());
@@ -264,6 +264,7 @@ void RedisInviteStore::Apply(Transition t, const std::string& actor, const std::
         }
         TransitionResult result;
         result.invitation = FromHash(r->elements.at(2));
+        result.effect_applied = HashField(r->elements.at(2), "effect_applied") == "1";
         if (outcome == "conflict") {
           const std::string& state = result.invitation.state();
           return done(Rejected(absl::StatusCode::kFailedPrecondition, "already_" + state,
@@ -272,6 +273,15 @@ void RedisInviteStore::Apply(Transition t, const std::string& actor, const std::
         result.changed = outcome == "ok";
         done(std::move(result));
       });
+}
+
+void RedisInviteStore::MarkEffectApplied(const Invitation& inv, Done<bool> done) {
+  client_->Command({"HSET", keys::PairInvitation(inv.inviting(), inv.invited(), inv.server()),
+                    "effect_applied", "1"},
+                   [done = std::move(done)](absl::StatusOr<Reply> r) mutable {
+                     if (!r.ok()) return done(r.status());
+                     done(true);
+                   });
 }
 
 void RedisInviteStore::AddFriends(const std::string& a, const std::string& b, Done<bool> done) {
@@ -382,9 +392,12 @@ void RedisInviteStore::ExpireDue(int64_t now_ms, Done<std::vector<Invitation>> d
                              // Callbacks share the client's strand: State needs no lock.
                              if (h.ok() && !h->elements.empty())
                                state->expired.push_back(FromHash(*h));
-                             // A renewed invitation keeps its (newer) expiry entry.
-                             bool renewed = h.ok() && h->type == Reply::Type::kInteger;
-                             if (h.ok() && !renewed) {
+                             if (h.ok() && h->type == Reply::Type::kInteger) {
+                               // Renewed: sweep it when the new invitation is due.
+                               client_->Command({"ZADD", std::string(keys::kInvitationExpiry),
+                                                 std::to_string(h->integer), key},
+                                                [](auto) {});
+                             } else if (h.ok()) {
                                client_->Command({"ZREM", std::string(keys::kInvitationExpiry), key},
                                                 [](auto) {});
                              }

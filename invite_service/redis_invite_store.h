@@ -27,6 +27,7 @@ class RedisInviteStore : public InviteStore {
   void Apply(Transition t, const std::string& actor, const std::string& inviting,
              const std::string& invited, const std::string& server, int64_t now_ms,
              absl::Duration throttle, Done<TransitionResult> done) override;
+  void MarkEffectApplied(const Invitation& inv, Done<bool> done) override;
   void AddFriends(const std::string& a, const std::string& b, Done<bool> done) override;
   void Publish(const Invitation& event, Done<bool> done) override;
   void ListPending(const std::string& user, int64_t now_ms,

@@ -436,6 +436,24 @@ TEST(GatewayDevLoginTest, IsOffByDefault) {
             404);
 }
 
+TEST(GatewayWithoutOptionalServicesTest, ChatWorksAndTheRestSaysUnavailable) {
+  Stack stack(1, [](gateway::GatewayOptions& o) {
+    o.invite_target.clear();
+    o.presence_target.clear();
+  });
+  ASSERT_TRUE(stack.Start().ok());
+  std::string ready;
+  auto alice = stack.Identified("alice", &ready);
+  ASSERT_NE(alice, nullptr);
+  EXPECT_NE(ready.find(R"("friends":[])"), std::string::npos);
+  alice->Send(R"({"type":"invitation","invited":"bob","id":"i"})");
+  auto err = alice->NextOfType("error");
+  ASSERT_TRUE(err);
+  EXPECT_EQ(JsonField(*err, "code"), "unavailable");
+  alice->Send(ChatFrame("general", "chat still works", "c"));
+  EXPECT_TRUE(alice->NextOfType("ack"));
+}
+
 TEST(GatewayReplicasTest, AMessageReachesMembersOnAnotherGateway) {
   Stack stack(2);
   ASSERT_TRUE(stack.Start().ok());

@@ -162,6 +162,7 @@ absl::Status Stack::Start() {
   chat_service::ChatServerOptions co;
   co.listen = "127.0.0.1:0";
   co.redis = {"127.0.0.1", redis_.port()};
+  co.core.typing_interval = absl::Milliseconds(300);
   chat_ = std::make_unique<chat_service::ChatServer>(co);
   if (absl::Status s = chat_->Start(); !s.ok()) return s;
   auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", chat_->port()),
@@ -230,6 +231,7 @@ absl::Status Stack::Start() {
     go.invite_target = absl::StrCat("127.0.0.1:", invite_->port());
     go.presence_target = absl::StrCat("127.0.0.1:", presence_->port());
     go.presence_heartbeat = absl::Milliseconds(250);
+    go.typing_interval = absl::Milliseconds(300);
     go.listen_host = "127.0.0.1";
     go.port = 0;
     go.threads = 2;

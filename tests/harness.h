@@ -82,7 +82,8 @@ class Stack {
   ChatAdmin::Stub& admin() { return *admin_; }
   RedisTestServer& redis() { return redis_; }
   // Presence is tuned for tests: 1 s session TTL, 300 ms offline grace,
-  // 50 ms sweeps; gateways heartbeat every 250 ms.
+  // 50 ms sweeps; gateways heartbeat every 250 ms. Typing relays at most once
+  // per 300 ms per user and channel.
   int chat_port() const { return chat_->port(); }
   int invite_port() const { return invite_->port(); }
   int presence_port() const { return presence_->port(); }

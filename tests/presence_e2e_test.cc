@@ -128,6 +128,15 @@ TEST_F(PresenceE2eTest, TwoTabsOnTwoReplicasStayOnlineUntilBothClose) {
   EXPECT_NE(JsonField(*f, "last_seen"), "0");
 }
 
+TEST_F(PresenceE2eTest, HeartbeatsKeepAConnectedUserOnlinePastTheTtl) {
+  auto bob = stack_->Identified("bob", nullptr, 0);
+  auto alice = stack_->Identified("alice", nullptr, 1);
+  ASSERT_TRUE(NextPresence(*bob, "alice", "online"));
+  // Three session TTLs (1 s here) pass; only the gateway's heartbeats keep
+  // alice's session alive.
+  EXPECT_FALSE(NextPresence(*bob, "alice", "offline", absl::Seconds(3)));
+}
+
 TEST_F(PresenceE2eTest, AKilledReplicasUsersGoOfflineAndTheOtherKeepsServing) {
   auto bob = stack_->Identified("bob", nullptr, 0);
   GatewayProcess doomed(*stack_);
@@ -199,6 +208,14 @@ TEST_F(PresenceE2eTest, TypingCrossesReplicas) {
   ASSERT_TRUE(t);
   EXPECT_EQ(JsonField(*t, "user_id"), "alice");
   EXPECT_EQ(JsonField(*t, "channel"), "random");
+  EXPECT_EQ(JsonField(*t, "expires_in_ms"), "10000");  // Clients hide it after that.
+  // Within the interval it is dropped; once the throttle has expired by
+  // itself (nothing is stored beyond it), typing is relayed again.
+  alice->Send(R"({"type":"typing","server":"demo","channel":"random"})");
+  EXPECT_FALSE(bob->NextOfType("typing", absl::Milliseconds(200)));
+  std::this_thread::sleep_for(std::chrono::milliseconds(350));  // The interval passing.
+  alice->Send(R"({"type":"typing","server":"demo","channel":"random"})");
+  EXPECT_TRUE(bob->NextOfType("typing"));
 }
 
 }  // namespace

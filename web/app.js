@@ -1,14 +1,29 @@
 // The web client: development login, server and channel list with unread
-// badges, a message pane with scroll-back, and a composer with optimistic
-// send. Every message is keyed by server/channel/seq and shown at most once.
+// badges, a message pane with scroll-back, a composer with optimistic send,
+// typing indicators, a status picker, and a people panel (friends,
+// invitations, members with presence). Every message is keyed by
+// server/channel/seq and shown at most once. Untrusted text (messages, names)
+// is only ever set with textContent.
 import { GatewaySocket, gatewayUrl } from "./protocol.js";
 
 const TOKEN_KEY = "chat.token";
 const OPEN_KEY = "chat.open";
+const STATUS_KEY = "chat.status";
 const ACK_TIMEOUT_MS = 10_000;
 const PAGE_SIZE = 50;
 const CATCH_UP_PAGE_SIZE = 100;
 const TOAST_MS = 5_000;
+// Send "typing" at most this often per channel (the server relays no more).
+const TYPING_SEND_INTERVAL_MS = 3_000;
+// How long to show someone typing when the event does not say.
+const TYPING_SHOW_MS = 10_000;
+// The seed's button delay for invite and cancel/decline, per other user. The
+// server enforces the same window; this only spares it pointless frames.
+const INVITE_DELAY_MS = 1_500;
+// Offline members listed at most (friends and the recently seen first).
+const OFFLINE_SHOWN = 100;
+const STATUSES = ["online", "idle", "dnd", "invisible"];
+const USER_ID = /^[A-Za-z0-9_-]{1,64}$/;
 
 const $ = (id) => document.getElementById(id);
 const ui = {
@@ -21,6 +36,8 @@ const ui = {
   serverList: $("server-list"),
   meName: $("me-name"),
   meAvatar: $("me-avatar"),
+  meDot: $("me-dot"),
+  statusSelect: $("status-select"),
   logout: $("logout"),
   title: $("channel-title"),
   messages: $("messages"),
@@ -29,6 +46,16 @@ const ui = {
   composer: $("composer"),
   input: $("composer-input"),
   send: $("composer-send"),
+  typing: $("typing-indicator"),
+  inviteForm: $("invite-form"),
+  inviteInput: $("invite-input"),
+  inviteServer: $("invite-server"),
+  inviteSend: $("invite-send"),
+  invitationsHeading: $("invitations-heading"),
+  invitationList: $("invitation-list"),
+  friendsHeading: $("friends-heading"),
+  friendList: $("friend-list"),
+  memberList: $("member-list"),
   toasts: $("toasts"),
 };
 
@@ -47,7 +74,22 @@ function freshState() {
     requests: new Map(), // history request id -> {key, kind: "initial" | "older" | "after"}
     outbox: new Map(), // nonce -> {key, entry} for own messages not yet acked.
     nextRequest: 1,
+    status: savedStatus(), // this tab's chosen status (sent with identify)
+    directory: new Map(), // user id -> {id, name, image}, from every source
+    friends: new Map(), // user id -> {id, name, image}
+    invitations: new Map(), // invitation id -> pending Invitation
+    busy: new Set(), // invitation ids with an accept/cancel in flight
+    presences: new Map(), // user id -> {status, lastSeen}
+    authors: new Set(), // ids of everyone seen posting in our channels
+    typing: new Map(), // "server/channel" -> Map(user id -> {name, timer})
+    typingSent: new Map(), // "server/channel" -> when we last sent "typing"
+    invitationRequests: new Map(), // request id -> {action, other, invitation, at}
   };
+}
+
+function savedStatus() {
+  const saved = sessionStorage.getItem(STATUS_KEY);
+  return STATUSES.includes(saved) ? saved : "online";
 }
 
 const keyOf = (server, channel) => `${server}/${channel}`;
@@ -100,6 +142,7 @@ function startSession(token, user) {
   state.socket = new GatewaySocket({
     url: gatewayUrl(),
     token,
+    status: state.status,
     onReady,
     onFrame,
     onDown: () => {
@@ -116,11 +159,19 @@ function startSession(token, user) {
 function endSession(message) {
   state.socket?.stop();
   for (const { entry } of state.outbox.values()) clearTimeout(entry.timer);
+  for (const typers of state.typing.values())
+    for (const { timer } of typers.values()) clearTimeout(timer);
   sessionStorage.removeItem(TOKEN_KEY);
   sessionStorage.removeItem(OPEN_KEY);
+  sessionStorage.removeItem(STATUS_KEY);
   state = freshState();
   ui.serverList.replaceChildren();
   ui.list.replaceChildren();
+  ui.inviteInput.value = "";
+  renderTyping();
+  renderInvitations();
+  renderPeople();
+  renderMe();
   showLogin(message);
 }
 
@@ -132,7 +183,11 @@ function showBanner(text) {
 function showIdentity() {
   const name = state.user?.name ?? "";
   ui.meName.textContent = name;
+  ui.meName.dataset.userId = state.user?.id ?? "";
+  ui.meName.title = state.user ? `${name} (${state.user.id})` : "";
   paintAvatar(ui.meAvatar, name);
+  if (state.user) remember(state.user.id, state.user.name, state.user.image);
+  renderMe();
 }
 
 // ---- frames -----------------------------------------------------------------
@@ -148,6 +203,29 @@ function onReady(frame) {
   state.channels = new Map();
   for (const server of frame.servers ?? []) addServer(server);
   renderSidebar();
+
+  // Friends, invitations and presences: ready is the whole truth, so events
+  // missed while disconnected need no replay.
+  state.friends = new Map();
+  for (const friend of frame.friends ?? []) {
+    if (!friend?.id) continue;
+    remember(friend.id, friend.name, friend.image);
+    state.friends.set(friend.id, state.directory.get(friend.id));
+  }
+  state.invitations = new Map();
+  state.busy.clear();
+  for (const inv of frame.invitations ?? []) {
+    if (!inv?.id || inv.state !== "pending") continue;
+    remember(inv.inviting, inv.inviting_name, inv.inviting_img);
+    remember(inv.invited, inv.invited_name, inv.invited_img);
+    state.invitations.set(inv.id, inv);
+  }
+  state.presences = new Map();
+  for (const presence of frame.presences ?? []) applyPresence(presence);
+  renderInviteServers();
+  renderInvitations();
+  renderPeople();
+  renderMe();
 
   // Reopen the channel we were in (after a reconnect or a reload) or the first one.
   const wanted = state.open ?? sessionStorage.getItem(OPEN_KEY);
@@ -190,10 +268,26 @@ function onFrame(frame) {
       if (frame.server) {
         addServer(frame.server);
         renderSidebar();
+        renderInviteServers();
       }
       break;
+    case "invitation":
+    case "cancel_invitation":
+    case "accept_invitation":
+    case "invitation_expired":
+      onInvitationEvent(frame);
+      break;
+    case "presence":
+      if (applyPresence(frame)) {
+        renderPeople();
+        if (frame.user_id === state.user?.id) renderMe();
+      }
+      break;
+    case "typing":
+      onTyping(frame);
+      break;
     default:
-      break; // Frames this client does not use yet (typing, presence, ...).
+      break; // Frames this client does not use.
   }
 }
 
@@ -223,6 +317,9 @@ function addServer(server) {
 
 function onChatMessage(frame) {
   const key = keyOf(frame.server, frame.channel);
+  // A message ends its author's typing indicator, even a duplicate.
+  stopTyping(key, frame.author_id, frame.author);
+  if (learnAuthor(frame)) renderPeople();
   const entry = ingest(key, frame);
   if (!entry) return;
   const channel = state.channels.get(key);
@@ -267,10 +364,13 @@ function onHistory(frame) {
   const log = logFor(key);
   const messages = frame.messages ?? [];
   const seqs = [];
+  let learned = false;
   for (const message of messages) {
     ingest(key, message);
     seqs.push(toInt(message.seq));
+    learned = learnAuthor(message) || learned;
   }
+  if (learned) renderPeople();
   const lowest = seqs.length ? Math.min(...seqs) : 0;
   const channel = state.channels.get(key);
   if (channel)
@@ -295,6 +395,14 @@ function onHistory(frame) {
 }
 
 function onError(frame) {
+  const invitationRequest = frame.id
+    ? state.invitationRequests.get(frame.id)
+    : null;
+  if (invitationRequest) {
+    state.invitationRequests.delete(frame.id);
+    onInvitationError(frame, invitationRequest);
+    return;
+  }
   const pending = frame.id ? state.outbox.get(frame.id) : null;
   const retry = toInt(frame.retry_after_ms);
   let text = frame.message || frame.code || "Something went wrong";
@@ -408,6 +516,7 @@ function openChannel(key, { catchUp = false } = {}) {
       ch.button.setAttribute("aria-current", ch === channel ? "true" : "false");
   }
   renderBadge(channel);
+  renderTyping();
   ui.title.textContent = `# ${channel.name}`;
   ui.input.disabled = false;
   ui.send.disabled = false;
@@ -489,6 +598,21 @@ ui.composer.addEventListener("submit", (event) => {
   ui.input.value = "";
   transmit(key, entry);
   renderPane({ forceBottom: true });
+});
+
+// Tells the channel we are typing, at most once per TYPING_SEND_INTERVAL_MS.
+ui.input.addEventListener("input", () => {
+  const key = state.open;
+  const channel = key ? state.channels.get(key) : null;
+  if (!channel || ui.input.value.trim() === "") return;
+  const now = Date.now();
+  if (now - (state.typingSent.get(key) ?? 0) < TYPING_SEND_INTERVAL_MS) return;
+  const sent = state.socket?.send({
+    type: "typing",
+    server: channel.server,
+    channel: channel.id,
+  });
+  if (sent) state.typingSent.set(key, now);
 });
 
 // Sends (or resends, with the same nonce) one of our messages and arms the
@@ -692,13 +816,567 @@ function paintAvatar(element, name) {
   element.style.backgroundColor = `hsl(${hash % 360} 45% 45%)`;
 }
 
-function toast(text) {
+// kind "error" (the default) or "info".
+function toast(text, kind = "error") {
   const item = document.createElement("div");
-  item.className = "toast";
+  item.className = `toast ${kind}`;
   item.dataset.testid = "toast";
+  item.dataset.kind = kind;
   item.textContent = text;
   ui.toasts.append(item);
   setTimeout(() => item.remove(), TOAST_MS);
+}
+
+// ---- typing -----------------------------------------------------------------
+
+function onTyping(frame) {
+  const userId = frame.user_id;
+  if (!userId || userId === state.user?.id) return;
+  const key = keyOf(frame.server, frame.channel);
+  if (remember(userId, frame.user_name)) renderPeople();
+  let typers = state.typing.get(key);
+  if (!typers) {
+    typers = new Map();
+    state.typing.set(key, typers);
+  }
+  clearTimeout(typers.get(userId)?.timer);
+  const ms =
+    toInt(frame.expires_in_ms) > 0
+      ? toInt(frame.expires_in_ms)
+      : TYPING_SHOW_MS;
+  typers.set(userId, {
+    name: frame.user_name || nameOf(userId),
+    timer: setTimeout(() => stopTyping(key, userId), ms),
+  });
+  if (key === state.open) renderTyping();
+}
+
+// Ends someone's typing in a channel: by user id, or by display name for
+// messages that carry no author_id.
+function stopTyping(key, userId, name) {
+  const typers = state.typing.get(key);
+  if (!typers) return;
+  let id = userId;
+  if (!id && name)
+    id = [...typers].find(([, typer]) => typer.name === name)?.[0];
+  const typer = id ? typers.get(id) : undefined;
+  if (!typer) return;
+  clearTimeout(typer.timer);
+  typers.delete(id);
+  if (typers.size === 0) state.typing.delete(key);
+  if (key === state.open) renderTyping();
+}
+
+function renderTyping() {
+  const typers = state.open ? state.typing.get(state.open) : undefined;
+  const entries = typers ? [...typers] : [];
+  const names = entries.map(([, typer]) => typer.name).sort(byText);
+  ui.typing.hidden = names.length === 0;
+  ui.typing.dataset.users = entries.map(([id]) => id).join(" ");
+  ui.typing.textContent =
+    names.length === 0
+      ? ""
+      : names.length === 1
+        ? `${names[0]} is typing…`
+        : names.length === 2
+          ? `${names[0]} and ${names[1]} are typing…`
+          : names.length === 3
+            ? `${names[0]}, ${names[1]} and ${names[2]} are typing…`
+            : "Several people are typing…";
+}
+
+// ---- status -----------------------------------------------------------------
+
+ui.statusSelect.addEventListener("change", () => {
+  const status = ui.statusSelect.value;
+  if (!STATUSES.includes(status) || status === state.status) return;
+  state.status = status;
+  sessionStorage.setItem(STATUS_KEY, status);
+  if (state.socket) {
+    state.socket.status = status; // Carried by the next identify too.
+    state.socket.send({ type: "status", status });
+  }
+  renderMe();
+  renderPeople();
+});
+
+function renderMe() {
+  ui.statusSelect.value = state.status;
+  const { status } = presenceOf(state.user?.id);
+  ui.meDot.dataset.status = status;
+  ui.meDot.title = STATUS_LABEL[status] ?? status;
+}
+
+// ---- people: who we know, friends, presence ---------------------------------
+
+const STATUS_LABEL = {
+  online: "Online",
+  idle: "Idle",
+  dnd: "Do not disturb",
+  offline: "Offline",
+  invisible: "Invisible",
+  unknown: "Status unknown",
+};
+const STATUS_RANK = { online: 0, dnd: 1, idle: 2, offline: 3, unknown: 4 };
+const ACTIVE = new Set(["online", "idle", "dnd"]);
+const byText = (a, b) => a.localeCompare(b, undefined, { sensitivity: "base" });
+
+// Records a user's name and image. Returns true when something changed.
+function remember(id, name, image) {
+  if (!id) return false;
+  const known = state.directory.get(id);
+  const next = {
+    id,
+    name: name || known?.name || id,
+    image: image || known?.image || "",
+  };
+  if (known && known.name === next.name && known.image === next.image)
+    return false;
+  state.directory.set(id, next);
+  if (state.friends.has(id)) state.friends.set(id, next);
+  return true;
+}
+
+const nameOf = (id) => state.directory.get(id)?.name || id;
+
+// Remembers a message's author as someone who shares a channel with us.
+// Returns true when the people panel needs a redraw.
+function learnAuthor(message) {
+  const id = message.author_id;
+  if (!id) return false;
+  const changed = remember(id, message.author, message.image);
+  if (state.authors.has(id)) return changed;
+  state.authors.add(id);
+  return true;
+}
+
+// Stores a presence event. Returns true when it changed anything (events
+// arrive once per path, so repeats are common).
+function applyPresence(frame) {
+  const id = frame?.user_id;
+  if (!id || !Object.hasOwn(STATUS_RANK, frame.status)) return false;
+  const next = { status: frame.status, lastSeen: toInt(frame.last_seen) };
+  const known = state.presences.get(id);
+  if (known && known.status === next.status && known.lastSeen === next.lastSeen)
+    return false;
+  state.presences.set(id, next);
+  return true;
+}
+
+// What the page shows for a user. For ourselves, before the server has told
+// us our aggregate, this tab's choice (invisible looks offline to others).
+function presenceOf(id) {
+  const known = id ? state.presences.get(id) : undefined;
+  if (known) return known;
+  if (id && id === state.user?.id)
+    return {
+      status: state.status === "invisible" ? "offline" : state.status,
+      lastSeen: 0,
+    };
+  return { status: "unknown", lastSeen: 0 };
+}
+
+function renderPeople() {
+  const me = state.user?.id;
+  const rank = (id) => STATUS_RANK[presenceOf(id).status] ?? 9;
+  const byPresence = (a, b) =>
+    rank(a) - rank(b) || byText(nameOf(a), nameOf(b));
+
+  const friends = [...state.friends.keys()].sort(byPresence);
+  ui.friendsHeading.textContent = `Friends — ${friends.length}`;
+  if (friends.length === 0) {
+    const empty = document.createElement("li");
+    empty.className = "empty";
+    empty.textContent = "No friends yet. Invite someone by their user id.";
+    ui.friendList.replaceChildren(empty);
+  } else {
+    ui.friendList.replaceChildren(
+      ...friends.map((id) => personRow(id, `friend-${id}`)),
+    );
+  }
+
+  // Members: everyone whose presence we may see (friends and fellow members),
+  // plus authors seen in our channels, plus ourselves.
+  const ids = new Set([
+    ...state.presences.keys(),
+    ...state.authors,
+    ...friends,
+  ]);
+  if (me) ids.add(me);
+  const active = [];
+  const inactive = [];
+  for (const id of ids)
+    (ACTIVE.has(presenceOf(id).status) ? active : inactive).push(id);
+  active.sort(byPresence);
+  inactive.sort(
+    (a, b) =>
+      Number(state.friends.has(b)) - Number(state.friends.has(a)) ||
+      presenceOf(b).lastSeen - presenceOf(a).lastSeen ||
+      byText(nameOf(a), nameOf(b)),
+  );
+  const items = [groupTitle(`Online — ${active.length}`)];
+  for (const id of active) items.push(personRow(id, `presence-${id}`));
+  items.push(groupTitle(`Offline — ${inactive.length}`));
+  for (const id of inactive.slice(0, OFFLINE_SHOWN))
+    items.push(personRow(id, `presence-${id}`));
+  if (inactive.length > OFFLINE_SHOWN) {
+    const more = document.createElement("li");
+    more.className = "empty";
+    more.textContent = `and ${inactive.length - OFFLINE_SHOWN} more`;
+    items.push(more);
+  }
+  ui.memberList.replaceChildren(...items);
+}
+
+function groupTitle(text) {
+  const item = document.createElement("li");
+  item.className = "group-title";
+  item.textContent = text;
+  return item;
+}
+
+function personRow(id, testid) {
+  const user = state.directory.get(id) ?? { id, name: id, image: "" };
+  const { status, lastSeen } = presenceOf(id);
+  const row = document.createElement("li");
+  row.className = "person";
+  row.dataset.testid = testid;
+  row.dataset.user = id;
+  row.dataset.status = status;
+  row.title = `${user.name} (${id})`;
+  const name = document.createElement("span");
+  name.className = "person-name";
+  name.textContent = user.name;
+  if (id === state.user?.id) {
+    const you = document.createElement("span");
+    you.className = "you";
+    you.textContent = " (you)";
+    name.append(you);
+  }
+  const sub = document.createElement("span");
+  sub.className = "person-sub";
+  sub.textContent =
+    status === "offline" && lastSeen > 0
+      ? `Last seen ${formatTime(new Date(lastSeen))}`
+      : (STATUS_LABEL[status] ?? status);
+  const info = document.createElement("span");
+  info.className = "person-info";
+  info.append(name, sub);
+  row.append(avatarWithDot(user.name, status), info);
+  return row;
+}
+
+function avatarWithDot(name, status) {
+  const wrap = document.createElement("span");
+  wrap.className = "avatar-wrap";
+  const avatar = document.createElement("span");
+  avatar.className = "avatar";
+  avatar.setAttribute("aria-hidden", "true");
+  paintAvatar(avatar, name);
+  wrap.append(avatar);
+  if (status) {
+    const dot = document.createElement("span");
+    dot.className = "dot";
+    dot.dataset.status = status;
+    dot.title = STATUS_LABEL[status] ?? status;
+    wrap.append(dot);
+  }
+  return wrap;
+}
+
+// ---- invitations ------------------------------------------------------------
+
+function renderInviteServers() {
+  const selected = ui.inviteServer.value;
+  const options = [new Option("as a friend", "")];
+  for (const server of state.servers)
+    options.push(new Option(`to ${server.name}`, server.id));
+  ui.inviteServer.replaceChildren(...options);
+  ui.inviteServer.value = state.servers.some((s) => s.id === selected)
+    ? selected
+    : "";
+}
+
+ui.inviteForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const invited = ui.inviteInput.value.trim();
+  if (!invited) return;
+  if (!USER_ID.test(invited)) {
+    toast("A user id is 1 to 64 letters, digits, “-” or “_”.");
+    return;
+  }
+  if (courtesyBlocked("invite", invited, `inviting ${invited} again`)) return;
+  const server = ui.inviteServer.value;
+  const sent = sendInvitationFrame(
+    "invitation",
+    { invited, server },
+    { action: "invite", other: invited },
+  );
+  if (sent) holdButton(ui.inviteSend);
+});
+
+function acceptInvitation(inv) {
+  const fields = { inviting: inv.inviting };
+  if (inv.server) fields.server = inv.server;
+  // No delay for accepting, as in the seed: repeating it changes nothing.
+  if (
+    sendInvitationFrame("accept_invitation", fields, {
+      action: "accept",
+      other: inv.inviting,
+      invitation: inv.id,
+    })
+  ) {
+    state.busy.add(inv.id);
+    renderInvitations();
+  }
+}
+
+// Cancels one we sent, or declines one we received (one frame, as in the seed).
+function cancelInvitation(inv) {
+  const incoming = inv.invited === state.user?.id;
+  const other = incoming ? inv.inviting : inv.invited;
+  const what = incoming ? "declining" : "cancelling";
+  if (courtesyBlocked("cancel", other, `${what} again`)) return;
+  const fields = incoming ? { inviting: other } : { invited: other };
+  if (inv.server) fields.server = inv.server;
+  if (
+    sendInvitationFrame("cancel_invitation", fields, {
+      action: incoming ? "decline" : "cancel",
+      other,
+      invitation: inv.id,
+    })
+  ) {
+    state.busy.add(inv.id);
+    renderInvitations();
+  }
+}
+
+// The seed's courtesy delay: one invite, and one cancel or decline, per other
+// user every INVITE_DELAY_MS, remembered in localStorage across tabs. Returns
+// true (and says so) when the action must wait; otherwise starts the window.
+function courtesyBlocked(action, other, doing) {
+  const key = `${action}_delay_${other}`;
+  const now = Date.now();
+  let last = NaN;
+  try {
+    last = Number(localStorage.getItem(key) ?? NaN);
+  } catch {
+    // Storage may be unavailable (privacy modes): the server still limits.
+  }
+  const left = INVITE_DELAY_MS - (now - last);
+  if (Number.isFinite(last) && left > 0 && left <= INVITE_DELAY_MS) {
+    toast(`Please wait a moment before ${doing}.`, "info");
+    return true;
+  }
+  try {
+    localStorage.setItem(key, String(now));
+  } catch {
+    // As above.
+  }
+  return false;
+}
+
+// Disables a button for the courtesy delay, so a double click does nothing.
+function holdButton(button) {
+  button.disabled = true;
+  setTimeout(() => {
+    button.disabled = false;
+  }, INVITE_DELAY_MS);
+}
+
+// Sends an invitation frame with a request id that an error would echo.
+function sendInvitationFrame(type, fields, context) {
+  const id = `i${state.nextRequest++}`;
+  if (!state.socket?.send({ type, ...fields, id })) {
+    toast("Not connected. Try again in a moment.");
+    return false;
+  }
+  // Success has no reply: forget requests once an error can no longer come.
+  const now = Date.now();
+  for (const [old, request] of state.invitationRequests)
+    if (now - request.at > 60_000) state.invitationRequests.delete(old);
+  state.invitationRequests.set(id, { ...context, at: now });
+  return true;
+}
+
+const INVITATION_ERRORS = {
+  cannot_invite_self: () => "You cannot invite yourself.",
+  unknown_user: (r) => `There is no user with the id “${r.other}”.`,
+  unknown_server: () => "That server does not exist.",
+  already_friends: (r) => `You and ${nameOf(r.other)} are already friends.`,
+  already_member: (r) =>
+    `${nameOf(r.other)} is already a member of that server.`,
+  not_member: () => "You can only invite people into servers you belong to.",
+  already_pending: (r) =>
+    `An invitation between you and ${nameOf(r.other)} is already pending.`,
+  not_found: () => "That invitation no longer exists.",
+  not_invitee: () => "Only the invited person can accept an invitation.",
+  already_accepted: () => "That invitation was already accepted.",
+  already_cancelled: () => "That invitation was already cancelled.",
+  already_declined: () => "That invitation was already declined.",
+  already_expired: () => "That invitation has expired.",
+};
+const DECIDED = new Set([
+  "not_found",
+  "already_accepted",
+  "already_cancelled",
+  "already_declined",
+  "already_expired",
+]);
+
+function onInvitationError(frame, request) {
+  if (request.invitation) {
+    state.busy.delete(request.invitation);
+    // The invitation is decided or gone: stop offering buttons for it.
+    if (DECIDED.has(frame.code)) state.invitations.delete(request.invitation);
+    renderInvitations();
+  }
+  let text =
+    INVITATION_ERRORS[frame.code]?.(request) ||
+    frame.message ||
+    frame.code ||
+    "Something went wrong";
+  const retry = toInt(frame.retry_after_ms);
+  if (frame.code === "rate_limited")
+    text = `Slow down: try again in ${Math.max(1, Math.ceil(retry / 1000))} s.`;
+  toast(text);
+}
+
+// Every invitation change reaches both parties on every session.
+function onInvitationEvent(inv) {
+  const me = state.user?.id;
+  if (!inv.id || !me) return;
+  remember(inv.inviting, inv.inviting_name, inv.inviting_img);
+  remember(inv.invited, inv.invited_name, inv.invited_img);
+  const outgoing = inv.inviting === me;
+  const other = outgoing ? inv.invited : inv.inviting;
+  const who = nameOf(other);
+  const where = inv.server_name || inv.server;
+  state.busy.delete(inv.id);
+
+  if (inv.type === "invitation") {
+    if (inv.state !== "pending") return;
+    state.invitations.set(inv.id, inv);
+    if (outgoing) {
+      if (ui.inviteInput.value.trim() === inv.invited)
+        ui.inviteInput.value = "";
+    } else {
+      toast(
+        inv.server
+          ? `${who} invited you to ${where}`
+          : `${who} wants to be your friend`,
+        "info",
+      );
+    }
+  } else {
+    state.invitations.delete(inv.id);
+    if (inv.type === "accept_invitation") {
+      if (!inv.server) state.friends.set(other, state.directory.get(other));
+      if (outgoing) toast(`${who} accepted your invitation`, "info");
+      else if (inv.server) toast(`You joined ${where}`, "info");
+      else toast(`You and ${who} are now friends`, "info");
+    } else if (inv.type === "cancel_invitation") {
+      if (outgoing && inv.state === "declined")
+        toast(`${who} declined your invitation`, "info");
+      else if (!outgoing && inv.state === "cancelled")
+        toast(`${who} cancelled their invitation`, "info");
+    } else if (inv.type === "invitation_expired") {
+      toast(
+        `The invitation ${outgoing ? "to" : "from"} ${who} expired`,
+        "info",
+      );
+    }
+  }
+  renderInvitations();
+  renderPeople();
+}
+
+function renderInvitations() {
+  const me = state.user?.id;
+  const incoming = (inv) => inv.invited === me;
+  const pending = [...state.invitations.values()].sort(
+    (a, b) =>
+      Number(incoming(b)) - Number(incoming(a)) ||
+      toInt(a.created_at) - toInt(b.created_at),
+  );
+  ui.invitationsHeading.hidden = pending.length === 0;
+  ui.invitationsHeading.textContent = `Pending — ${pending.length}`;
+  ui.invitationList.replaceChildren(
+    ...pending.map((inv) => invitationRow(inv, incoming(inv))),
+  );
+}
+
+function invitationRow(inv, incoming) {
+  const other = incoming ? inv.inviting : inv.invited;
+  const where = inv.server_name || inv.server;
+  const row = document.createElement("li");
+  row.className = "person invitation";
+  row.dataset.testid = `invitation-${inv.id}`;
+  row.dataset.invitationId = inv.id;
+  row.dataset.direction = incoming ? "incoming" : "outgoing";
+  row.dataset.inviting = inv.inviting;
+  row.dataset.invited = inv.invited;
+  row.dataset.server = inv.server ?? "";
+  row.title = `${nameOf(other)} (${other})`;
+  const name = document.createElement("span");
+  name.className = "person-name";
+  name.textContent = nameOf(other);
+  const sub = document.createElement("span");
+  sub.className = "person-sub";
+  sub.textContent = incoming
+    ? inv.server
+      ? `invites you to ${where}`
+      : "wants to be your friend"
+    : inv.server
+      ? `invited to ${where}`
+      : "friend request sent";
+  const info = document.createElement("span");
+  info.className = "person-info";
+  info.append(name, sub);
+  const actions = document.createElement("span");
+  actions.className = "actions";
+  const busy = state.busy.has(inv.id);
+  if (incoming) {
+    actions.append(
+      actionButton(
+        "Accept",
+        `invitation-accept-${inv.id}`,
+        "accept",
+        busy,
+        () => acceptInvitation(inv),
+      ),
+      actionButton(
+        "Decline",
+        `invitation-decline-${inv.id}`,
+        "decline",
+        busy,
+        () => cancelInvitation(inv),
+      ),
+    );
+  } else {
+    actions.append(
+      actionButton(
+        "Cancel",
+        `invitation-cancel-${inv.id}`,
+        "decline",
+        busy,
+        () => cancelInvitation(inv),
+      ),
+    );
+  }
+  row.append(avatarWithDot(nameOf(other), null), info, actions);
+  return row;
+}
+
+function actionButton(label, testid, kind, disabled, onClick) {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = `action ${kind}`;
+  button.dataset.testid = testid;
+  button.textContent = label;
+  button.disabled = disabled;
+  button.addEventListener("click", onClick);
+  return button;
 }
 
 // ---- start ------------------------------------------------------------------

@@ -17,15 +17,18 @@ export function gatewayUrl() {
   return `${scheme}://${location.host}/ws`;
 }
 
-// GatewaySocket keeps one live connection. Callbacks:
+// GatewaySocket keeps one live connection. `status` (online, idle, dnd or
+// invisible) is sent with every identify, so a reconnect keeps the presence
+// the user picked. Callbacks:
 //   onReady(frame)      every time a connection is identified ("ready" frame)
 //   onFrame(frame)      every other frame, in arrival order
 //   onDown(closeEvent)  the connection dropped; a reconnect is scheduled
 //   onAuthLost(code)    the token was refused; the socket stops for good
 export class GatewaySocket {
-  constructor({ url, token, onReady, onFrame, onDown, onAuthLost }) {
+  constructor({ url, token, status, onReady, onFrame, onDown, onAuthLost }) {
     this.url = url;
     this.token = token;
+    this.status = status || "online";
     this.onReady = onReady;
     this.onFrame = onFrame;
     this.onDown = onDown;
@@ -68,7 +71,13 @@ export class GatewaySocket {
     this.ws = ws;
     this.identified = false;
     ws.onopen = () =>
-      ws.send(JSON.stringify({ type: "identify", token: this.token }));
+      ws.send(
+        JSON.stringify({
+          type: "identify",
+          token: this.token,
+          status: this.status,
+        }),
+      );
     ws.onmessage = (event) => {
       if (this.ws !== ws || typeof event.data !== "string") return;
       let frame;
