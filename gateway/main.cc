@@ -47,8 +47,14 @@ ABSL_FLAG(int32_t, identify_timeout_s, chat::EnvOrInt("GATEWAY_IDENTIFY_TIMEOUT_
           "seconds a socket may stay unidentified");
 ABSL_FLAG(int64_t, max_outbound_bytes, chat::EnvOrInt("GATEWAY_MAX_OUTBOUND_BYTES", 4 << 20),
           "bytes queued per connection before it is closed as a slow consumer");
-ABSL_FLAG(double, chat_rate, 5, "chat messages per second per connection (sustained)");
-ABSL_FLAG(double, chat_burst, 10, "chat message burst per connection");
+ABSL_FLAG(double, chat_rate, chat::EnvOrInt("GATEWAY_CHAT_RATE", 5),
+          "chat messages per second per connection, sustained (env GATEWAY_CHAT_RATE)");
+ABSL_FLAG(double, chat_burst, chat::EnvOrInt("GATEWAY_CHAT_BURST", 10),
+          "chat message burst per connection (env GATEWAY_CHAT_BURST)");
+ABSL_FLAG(double, frame_rate, chat::EnvOrInt("GATEWAY_FRAME_RATE", 20),
+          "frames of any kind per second per connection (env GATEWAY_FRAME_RATE)");
+ABSL_FLAG(double, frame_burst, chat::EnvOrInt("GATEWAY_FRAME_BURST", 50),
+          "frame burst per connection (env GATEWAY_FRAME_BURST)");
 ABSL_FLAG(std::string, log_level, chat::EnvOr("CHAT_LOG_LEVEL", "info"), "log level");
 
 namespace {
@@ -92,6 +98,8 @@ int main(int argc, char** argv) {
   o.max_outbound_bytes = absl::GetFlag(FLAGS_max_outbound_bytes);
   o.chat_rate = absl::GetFlag(FLAGS_chat_rate);
   o.chat_burst = absl::GetFlag(FLAGS_chat_burst);
+  o.frame_rate = absl::GetFlag(FLAGS_frame_rate);
+  o.frame_burst = absl::GetFlag(FLAGS_frame_burst);
   chat::gateway::Gateway gateway(o);
   if (absl::Status s = gateway.Start(); !s.ok()) {
     spdlog::critical("event=start_failed error=\"{}\"", std::string(s.message()));

@@ -1,0 +1,224 @@
+// loadgen: a WebSocket load generator for the gateway's chat fan-out.
+//
+// It connects --members identified clients to one channel; the first
+// --senders of them send chat messages (at --rate each per second, or as fast
+// as --window unacknowledged messages allow when --rate=0) for --duration_s.
+// Every member counts the deliveries it receives and their latency (each
+// message carries its send time; sender and receivers share this process's
+// clock). Prints one line of results.
+//
+// The members must exist and belong to --server (bench/run creates them).
+#include <algorithm>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/websocket.hpp>
+#include <chrono>
+#include <cstdio>
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "common/config.h"
+#include "gateway/auth.h"
+
+ABSL_FLAG(std::string, gateway, "127.0.0.1:8080", "gateway host:port");
+ABSL_FLAG(std::string, secret, chat::EnvOr("CHAT_JWT_SECRET", ""), "JWT secret");
+ABSL_FLAG(std::string, user_prefix, "bench", "members are <prefix>-0 .. <prefix>-(N-1)");
+ABSL_FLAG(std::string, server, "bench", "server id");
+ABSL_FLAG(std::string, channel, "load", "channel id");
+ABSL_FLAG(int32_t, members, 100, "connected members of the channel");
+ABSL_FLAG(int32_t, senders, 10, "how many of the members send");
+ABSL_FLAG(double, rate, 50, "messages per second per sender; 0 = as fast as --window allows");
+ABSL_FLAG(int32_t, window, 64, "unacknowledged messages per sender when --rate=0");
+ABSL_FLAG(int32_t, duration_s, 10, "seconds of sending");
+ABSL_FLAG(int32_t, size, 100, "approximate message text size in bytes");
+
+namespace {
+
+namespace beast = boost::beast;
+namespace net = boost::asio;
+namespace websocket = beast::websocket;
+using Clock = std::chrono::steady_clock;
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
+      .count();
+}
+
+struct Stats {
+  int64_t sent = 0, acked = 0, errors = 0, delivered = 0;
+  std::vector<int64_t> latency_us;  // Sampled deliveries.
+  bool sending = true;
+};
+
+class Client : public std::enable_shared_from_this<Client> {
+ public:
+  Client(net::io_context& ioc, Stats* stats, int index, bool sender)
+      : ws_(ioc), timer_(ioc), stats_(stats), index_(index), sender_(sender) {}
+
+  void Start(const std::string& host, const std::string& port, const std::string& token,
+             std::function<void()> on_ready) {
+    on_ready_ = std::move(on_ready);
+    net::ip::tcp::resolver resolver(ws_.get_executor());
+    auto results = resolver.resolve(host, port);
+    beast::get_lowest_layer(ws_).connect(*results.begin());
+    beast::get_lowest_layer(ws_).socket().set_option(net::ip::tcp::no_delay(true));
+    ws_.handshake(host, "/ws");
+    ws_.text(true);
+    Write(absl::StrCat(R"({"type":"identify","token":")", token, R"("})"));
+    DoRead();
+  }
+
+  void StartSending() {
+    if (!sender_) return;
+    if (absl::GetFlag(FLAGS_rate) > 0) {
+      Tick();
+    } else {
+      for (int i = 0; i < absl::GetFlag(FLAGS_window); ++i) SendOne();
+    }
+  }
+
+ private:
+  void Tick() {
+    if (!stats_->sending) return;
+    SendOne();
+    auto period = std::chrono::nanoseconds(static_cast<int64_t>(1e9 / absl::GetFlag(FLAGS_rate)));
+    next_ = (next_ == Clock::time_point{} ? Clock::now() : next_) + period;
+    timer_.expires_at(next_);
+    timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (!ec) self->Tick();
+    });
+  }
+
+  void SendOne() {
+    if (!stats_->sending) return;
+    std::string stamp = absl::StrCat("t", NowNs(), "x");
+    int pad = std::max(0, absl::GetFlag(FLAGS_size) - static_cast<int>(stamp.size()));
+    Write(absl::StrCat(R"({"type":"chat_message","server":")", absl::GetFlag(FLAGS_server),
+                       R"(","channel":")", absl::GetFlag(FLAGS_channel), R"(","message":")", stamp,
+                       std::string(pad, '.'), R"(","id":"s)", index_, "-", seq_++, R"("})"));
+    ++stats_->sent;
+  }
+
+  void Write(std::string frame) {
+    queue_.push_back(std::move(frame));
+    if (queue_.size() == 1) DoWrite();
+  }
+  void DoWrite() {
+    ws_.async_write(net::buffer(queue_.front()),
+                    [self = shared_from_this()](beast::error_code ec, size_t) {
+                      if (ec) return;
+                      self->queue_.pop_front();
+                      if (!self->queue_.empty()) self->DoWrite();
+                    });
+  }
+
+  void DoRead() {
+    ws_.async_read(buffer_, [self = shared_from_this()](beast::error_code ec, size_t) {
+      if (ec) return;
+      self->OnFrame(beast::buffers_to_string(self->buffer_.data()));
+      self->buffer_.consume(self->buffer_.size());
+      self->DoRead();
+    });
+  }
+
+  void OnFrame(const std::string& f) {
+    // Only the type and the stamp matter: cheap string probes, no JSON parse.
+    if (f.compare(0, 24, R"({"type":"chat_message","})") == 0 ||
+        f.find(R"("type":"chat_message")") == 1) {
+      ++stats_->delivered;
+      size_t t = f.find(R"("message":"t)");
+      int64_t sent_ns = 0;
+      if (t != std::string::npos) {
+        size_t end = f.find('x', t + 12);
+        (void)absl::SimpleAtoi(f.substr(t + 12, end - t - 12), &sent_ns);
+      }
+      if (sent_ns > 0 && (stats_->delivered % 7 == 0 || stats_->latency_us.size() < 1000)) {
+        stats_->latency_us.push_back((NowNs() - sent_ns) / 1000);
+      }
+    } else if (f.find(R"("type":"ack")") == 1) {
+      ++stats_->acked;
+      if (absl::GetFlag(FLAGS_rate) <= 0) SendOne();
+    } else if (f.find(R"("type":"ready")") == 1) {
+      if (on_ready_) on_ready_();
+    } else if (f.find(R"("type":"error")") == 1) {
+      ++stats_->errors;
+      if (stats_->errors < 5) std::fprintf(stderr, "error frame: %s\n", f.c_str());
+      if (absl::GetFlag(FLAGS_rate) <= 0) SendOne();
+    }
+  }
+
+  websocket::stream<beast::tcp_stream> ws_;
+  net::steady_timer timer_;
+  beast::flat_buffer buffer_;
+  std::deque<std::string> queue_;
+  Stats* stats_;
+  int index_;
+  bool sender_;
+  int64_t seq_ = 0;
+  Clock::time_point next_{};
+  std::function<void()> on_ready_;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  auto target = chat::ParseHostPort(absl::GetFlag(FLAGS_gateway));
+  if (!target.ok() || absl::GetFlag(FLAGS_secret).empty()) {
+    std::fprintf(stderr, "need --gateway=host:port and --secret (or CHAT_JWT_SECRET)\n");
+    return 2;
+  }
+  chat::gateway::TokenVerifier minter(absl::GetFlag(FLAGS_secret));
+  net::io_context ioc;
+  Stats stats;
+  const int members = absl::GetFlag(FLAGS_members);
+  const int senders = std::min(absl::GetFlag(FLAGS_senders), members);
+  std::vector<std::shared_ptr<Client>> clients;
+  int ready = 0;
+  for (int i = 0; i < members; ++i) {
+    chat::User u;
+    u.set_id(absl::StrCat(absl::GetFlag(FLAGS_user_prefix), "-", i));
+    u.set_name(u.id());
+    auto c = std::make_shared<Client>(ioc, &stats, i, i < senders);
+    c->Start(target->host, std::to_string(target->port), *minter.Mint(u, absl::Hours(1)),
+             [&ready] { ++ready; });
+    clients.push_back(c);
+  }
+  // Identify everyone, then send for the duration, then drain for 2 s.
+  while (ready < members) ioc.run_one();
+  stats.latency_us.reserve(1 << 20);
+  auto start = Clock::now();
+  for (auto& c : clients) c->StartSending();
+  ioc.run_until(start + std::chrono::seconds(absl::GetFlag(FLAGS_duration_s)));
+  stats.sending = false;
+  const double send_s = std::chrono::duration<double>(Clock::now() - start).count();
+  const int64_t delivered_while_sending = stats.delivered;
+  ioc.run_until(Clock::now() + std::chrono::seconds(2));
+  std::sort(stats.latency_us.begin(), stats.latency_us.end());
+  auto pct = [&](double p) -> double {
+    if (stats.latency_us.empty()) return 0;
+    return stats.latency_us[std::min(stats.latency_us.size() - 1,
+                                     static_cast<size_t>(p * stats.latency_us.size()))] /
+           1000.0;
+  };
+  const int64_t expected = stats.acked * members;
+  std::printf(
+      "members=%d senders=%d offered_msgs_per_s=%.0f accepted_msgs_per_s=%.0f "
+      "deliveries_per_s=%.0f expected_deliveries=%lld delivered=%lld lost=%lld errors=%lld "
+      "p50_ms=%.2f p99_ms=%.2f max_ms=%.2f\n",
+      members, senders, stats.sent / send_s, stats.acked / send_s, delivered_while_sending / send_s,
+      static_cast<long long>(expected), static_cast<long long>(stats.delivered),
+      static_cast<long long>(std::max<int64_t>(0, expected - stats.delivered)),
+      static_cast<long long>(stats.errors), pct(0.50), pct(0.99),
+      stats.latency_us.empty() ? 0.0 : stats.latency_us.back() / 1000.0);
+  return 0;
+}
