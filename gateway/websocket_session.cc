@@ -432,6 +432,30 @@ void WebsocketSession::OnInvitationFrame(ClientFrame::FrameCase kind, Invitation
   }
 }
 
+void WebsocketSession::OnInvitationEvent(const Invitation& inv) {
+  // A new friend may share no server with the user, so no presence topic
+  // brings their status: fetch it once, as ready would have.
+  if (inv.type() != "accept_invitation" || !inv.server().empty() || !gateway_->presence_enabled()) {
+    return;
+  }
+  const std::string& me = identity_.user.id();
+  QueryRequest q;
+  q.set_viewer_id(me);
+  q.add_user_ids(inv.inviting() == me ? inv.invited() : inv.inviting());
+  gateway_->upstream().PresenceQuery(
+      q, [self = shared_from_this()](absl::StatusOr<QueryResponse> r) {
+        if (!r.ok()) return;
+        net::post(self->ws_.get_executor(), [self, r = std::move(r)] {
+          for (const Presence& p : r->presences()) {
+            ServerFrame frame;
+            *frame.mutable_presence() = p;
+            frame.mutable_presence()->set_type("presence");
+            self->SendFrame(frame);
+          }
+        });
+      });
+}
+
 SessionRef WebsocketSession::PresenceRef() const {
   SessionRef ref;
   ref.set_user_id(identity_.user.id());
@@ -498,6 +522,7 @@ void WebsocketSession::OnEvent(const std::shared_ptr<const EncodedEvent>& event)
       Subscribe(keys::ServerPresenceTopic(e.server_joined().id()));
     }
   }
+  if (e.has_invitation() && route_.mode == SessionMode::kNative) OnInvitationEvent(e.invitation());
   // Nobody is shown their own typing; typing and presence are shed first.
   if (e.has_typing() && e.typing().user_id() == identity_.user.id()) return;
   const bool droppable = e.has_typing() || e.has_presence();

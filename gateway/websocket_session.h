@@ -95,6 +95,7 @@ class WebsocketSession : public Subscriber, public std::enable_shared_from_this<
   void OnInvitationFrame(ClientFrame::FrameCase kind, InvitationFrame f);
   void OnTyping(const TypingFrame& f);
   void OnStatus(const StatusFrame& f);
+  void OnInvitationEvent(const Invitation& inv);
   SessionRef PresenceRef() const;
   void OnSendChat(const SendChat& frame);
   void OnGetHistory(const GetHistory& frame);

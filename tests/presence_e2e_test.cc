@@ -200,6 +200,20 @@ TEST_F(PresenceE2eTest, StrangersLearnNothingFriendsDo) {
   EXPECT_TRUE(saw_alice);
 }
 
+TEST(PresenceNewFriendTest, ANewFriendWithNoSharedServerGetsPresenceAtOnce) {
+  Stack stack(1);
+  ASSERT_TRUE(stack.Start().ok());
+  // zoe shares no server with mallory: only friendship can link them.
+  stack.redis_command({"HSET", "{u:zoe}:profile", "name", "Zoe", "image", ""});
+  auto zoe = stack.Identified("zoe");
+  auto mallory = stack.Identified("mallory");
+  zoe->Send(R"({"type":"invitation","invited":"mallory"})");
+  ASSERT_TRUE(mallory->NextOfType("invitation"));
+  mallory->Send(R"({"type":"accept_invitation","inviting":"zoe"})");
+  EXPECT_TRUE(NextPresence(*mallory, "zoe", "online"));
+  EXPECT_TRUE(NextPresence(*zoe, "mallory", "online"));
+}
+
 TEST_F(PresenceE2eTest, TypingCrossesReplicas) {
   auto alice = stack_->Identified("alice", nullptr, 0);
   auto bob = stack_->Identified("bob", nullptr, 1);

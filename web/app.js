@@ -50,7 +50,6 @@ const ui = {
   inviteForm: $("invite-form"),
   inviteInput: $("invite-input"),
   inviteServer: $("invite-server"),
-  inviteSend: $("invite-send"),
   invitationsHeading: $("invitations-heading"),
   invitationList: $("invitation-list"),
   friendsHeading: $("friends-heading"),
@@ -1107,12 +1106,11 @@ ui.inviteForm.addEventListener("submit", (event) => {
   }
   if (courtesyBlocked("invite", invited, `inviting ${invited} again`)) return;
   const server = ui.inviteServer.value;
-  const sent = sendInvitationFrame(
+  sendInvitationFrame(
     "invitation",
     { invited, server },
     { action: "invite", other: invited },
   );
-  if (sent) holdButton(ui.inviteSend);
 });
 
 function acceptInvitation(inv) {
@@ -1176,14 +1174,6 @@ function courtesyBlocked(action, other, doing) {
   return false;
 }
 
-// Disables a button for the courtesy delay, so a double click does nothing.
-function holdButton(button) {
-  button.disabled = true;
-  setTimeout(() => {
-    button.disabled = false;
-  }, INVITE_DELAY_MS);
-}
-
 // Sends an invitation frame with a request id that an error would echo.
 function sendInvitationFrame(type, fields, context) {
   const id = `i${state.nextRequest++}`;
@@ -1215,6 +1205,7 @@ const INVITATION_ERRORS = {
   already_cancelled: () => "That invitation was already cancelled.",
   already_declined: () => "That invitation was already declined.",
   already_expired: () => "That invitation has expired.",
+  unavailable: () => "That did not go through. Please try again.",
 };
 const DECIDED = new Set([
   "not_found",

@@ -3,143 +3,18 @@
 // browser is Debian's Chromium; Playwright never downloads one.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
-import { chromium } from "playwright-core";
-
-const BASE_URL = (process.env.GATEWAY_URL ?? "").replace(/\/+$/, "");
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
-const WAIT_MS = 15_000;
-
-if (!BASE_URL)
-  throw new Error(
-    "set GATEWAY_URL to the gateway's base URL, e.g. http://127.0.0.1:8080",
-  );
-
-const suffix = () => randomBytes(4).toString("hex");
-
-// Runs body(browser) with a fresh Chromium that is always closed afterwards.
-async function withBrowser(body) {
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: CHROMIUM_ARGS,
-  });
-  try {
-    await body(browser);
-  } finally {
-    await browser.close();
-  }
-}
-
-// Logs a new user in, in its own browser context (own sessionStorage).
-async function login(browser, name) {
-  const context = await browser.newContext({
-    viewport: { width: 1100, height: 700 },
-  });
-  const page = await context.newPage();
-  const user = { name, page, errors: [], dialogs: [] };
-  page.on("pageerror", (err) => user.errors.push(err.message));
-  page.on("dialog", (dialog) => {
-    user.dialogs.push(dialog.message());
-    dialog.dismiss().catch(() => {});
-  });
-  await page.goto(`${BASE_URL}/`);
-  await page.getByTestId("login-name").fill(name);
-  await page.getByTestId("login-submit").click();
-  await page.getByTestId("channel-demo-general").waitFor({ timeout: WAIT_MS });
-  await page
-    .getByTestId("reconnect-banner")
-    .waitFor({ state: "hidden", timeout: WAIT_MS });
-  return user;
-}
-
-// Opens a channel and waits until its first history page is on screen.
-async function openChannel(user, server, channel) {
-  await user.page.getByTestId(`channel-${server}-${channel}`).click();
-  await user.page
-    .locator(
-      `[data-testid="messages"][data-channel="${server}/${channel}"][data-loaded="true"]`,
-    )
-    .waitFor({ timeout: WAIT_MS });
-}
-
-async function send(user, text) {
-  await user.page.getByTestId("composer-input").fill(text);
-  await user.page.getByTestId("composer-send").click();
-}
-
-// Every message row whose text is exactly `text`, as plain data.
-function rowsWithText(user, text) {
-  return user.page.evaluate(
-    (wanted) =>
-      [...document.querySelectorAll('[data-testid="message"]')]
-        .filter(
-          (row) =>
-            row.querySelector('[data-testid="message-text"]')?.textContent ===
-            wanted,
-        )
-        .map((row) => ({
-          seq: row.dataset.seq ?? null,
-          state: row.dataset.state,
-          author: row.querySelector('[data-testid="message-author"]')
-            ?.textContent,
-        })),
-    text,
-  );
-}
-
-// Polls in the page until some row shows exactly `text` (in `state`, if given).
-async function waitForRow(user, text, state) {
-  try {
-    await user.page.waitForFunction(
-      ([wanted, wantedState]) =>
-        [...document.querySelectorAll('[data-testid="message"]')].some(
-          (row) =>
-            row.querySelector('[data-testid="message-text"]')?.textContent ===
-              wanted &&
-            (!wantedState || row.dataset.state === wantedState),
-        ),
-      [text, state ?? null],
-      { timeout: WAIT_MS },
-    );
-  } catch (err) {
-    const rows = await rowsWithText(user, text);
-    throw new Error(
-      `${user.name} never showed ${JSON.stringify(text)} (${state ?? "any state"}); rows: ${JSON.stringify(rows)}`,
-      {
-        cause: err,
-      },
-    );
-  }
-}
-
-// The unread count on a channel's badge: 0 when the badge is hidden.
-function unreadCount(user, server, channel) {
-  return user.page.evaluate((testid) => {
-    const badge = document.querySelector(`[data-testid="${testid}"]`);
-    return !badge || badge.hidden ? 0 : Number(badge.textContent);
-  }, `unread-${server}-${channel}`);
-}
-
-function assertNoPageErrors(...users) {
-  for (const user of users) {
-    assert.deepEqual(
-      user.errors,
-      [],
-      `JavaScript errors in ${user.name}'s page`,
-    );
-    assert.deepEqual(user.dialogs, [], `dialogs opened in ${user.name}'s page`);
-  }
-}
+import {
+  WAIT_MS,
+  assertNoPageErrors,
+  login,
+  openChannel,
+  rowsWithText,
+  send,
+  suffix,
+  unreadCount,
+  waitForRow,
+  withBrowser,
+} from "./helpers.mjs";
 
 test("two users chat in demo/general, each message shown exactly once", async () => {
   await withBrowser(async (browser) => {
