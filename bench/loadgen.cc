@@ -8,6 +8,8 @@
 // clock). Prints one line of results.
 //
 // The members must exist and belong to --server (bench/run creates them).
+#include <unistd.h>
+
 #include <algorithm>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -48,6 +50,14 @@ namespace net = boost::asio;
 namespace websocket = beast::websocket;
 using Clock = std::chrono::steady_clock;
 
+// RunId makes nonces unique per run: the chat service de-duplicates a nonce
+// for minutes, so a rerun must not reuse the previous run's ids.
+const std::string& RunId() {
+  static const std::string id = absl::StrCat(
+      getpid(), "x", std::chrono::system_clock::now().time_since_epoch().count() % 1000000007);
+  return id;
+}
+
 int64_t NowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
       .count();
@@ -80,7 +90,14 @@ class Client : public std::enable_shared_from_this<Client> {
   void StartSending() {
     if (!sender_) return;
     if (absl::GetFlag(FLAGS_rate) > 0) {
-      Tick();
+      // Senders are spread evenly over one period, as independent users
+      // would be, instead of all firing on the same tick.
+      auto period = std::chrono::nanoseconds(static_cast<int64_t>(1e9 / absl::GetFlag(FLAGS_rate)));
+      next_ = Clock::now() + period * index_ / absl::GetFlag(FLAGS_senders);
+      timer_.expires_at(next_);
+      timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+        if (!ec) self->Tick();
+      });
     } else {
       for (int i = 0; i < absl::GetFlag(FLAGS_window); ++i) SendOne();
     }
@@ -91,7 +108,7 @@ class Client : public std::enable_shared_from_this<Client> {
     if (!stats_->sending) return;
     SendOne();
     auto period = std::chrono::nanoseconds(static_cast<int64_t>(1e9 / absl::GetFlag(FLAGS_rate)));
-    next_ = (next_ == Clock::time_point{} ? Clock::now() : next_) + period;
+    next_ += period;
     timer_.expires_at(next_);
     timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
       if (!ec) self->Tick();
@@ -104,7 +121,8 @@ class Client : public std::enable_shared_from_this<Client> {
     int pad = std::max(0, absl::GetFlag(FLAGS_size) - static_cast<int>(stamp.size()));
     Write(absl::StrCat(R"({"type":"chat_message","server":")", absl::GetFlag(FLAGS_server),
                        R"(","channel":")", absl::GetFlag(FLAGS_channel), R"(","message":")", stamp,
-                       std::string(pad, '.'), R"(","id":"s)", index_, "-", seq_++, R"("})"));
+                       std::string(pad, '.'), R"(","id":")", RunId(), "-", index_, "-", seq_++,
+                       R"("})"));
     ++stats_->sent;
   }
 

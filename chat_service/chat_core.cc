@@ -36,6 +36,38 @@ size_t Utf8Length(absl::string_view s) {
   return n;
 }
 
+bool AccessCache::Granted(const std::string& key, absl::Time now) {
+  if (ttl_ <= absl::ZeroDuration()) return false;
+  absl::MutexLock lock(&mu_);
+  auto it = granted_at_.find(key);
+  return it != granted_at_.end() && now - it->second < ttl_;
+}
+
+void AccessCache::Grant(const std::string& key, absl::Time now) {
+  if (ttl_ <= absl::ZeroDuration()) return;
+  absl::MutexLock lock(&mu_);
+  if (granted_at_.size() >= capacity_) granted_at_.clear();
+  granted_at_[key] = now;
+}
+
+void AccessCache::Forget(const std::string& key) {
+  absl::MutexLock lock(&mu_);
+  granted_at_.erase(key);
+}
+
+void ChatCore::CheckAccess(const std::string& server, const std::string& channel,
+                           const std::string& user, Done<bool> done) {
+  std::string key = absl::StrCat(server, "/", channel, "/", user);
+  const absl::Time now = absl::FromUnixMillis(options_.now_ms());
+  if (access_cache_.Granted(key, now)) return done(true);
+  store_->CheckAccess(
+      server, channel, user,
+      [this, key = std::move(key), now, done = std::move(done)](absl::StatusOr<bool> ok) mutable {
+        if (ok.ok()) access_cache_.Grant(key, now);
+        done(std::move(ok));
+      });
+}
+
 void ChatCore::Send(const SendRequest& req, Done<SendResponse> done) {
   if (absl::Status s = CheckIds({{"server", &req.server()},
                                  {"channel", &req.channel()},
@@ -66,7 +98,7 @@ void ChatCore::Send(const SendRequest& req, Done<SendResponse> done) {
   msg.set_author_id(req.author().id());
   msg.set_id(req.nonce());
   msg.set_sent_at(options_.now_ms());
-  store_->CheckAccess(
+  CheckAccess(
       req.server(), req.channel(), req.author().id(),
       [this, msg = std::move(msg), done = std::move(done)](absl::StatusOr<bool> ok) mutable {
         if (!ok.ok()) return done(ok.status());
@@ -97,19 +129,20 @@ void ChatCore::History(const HistoryRequest& req, Done<HistoryResponse> done) {
   q.after = req.after();
   q.limit = req.limit() == 0 ? options_.default_history_limit
                              : std::min(req.limit(), options_.max_history_limit);
-  store_->CheckAccess(
-      req.server(), req.channel(), req.user_id(),
-      [this, q = std::move(q), done = std::move(done)](absl::StatusOr<bool> ok) mutable {
-        if (!ok.ok()) return done(ok.status());
-        store_->History(q, [done = std::move(done)](absl::StatusOr<HistoryPage> page) mutable {
-          if (!page.ok()) return done(page.status());
-          HistoryResponse resp;
-          for (ChatMessage& m : page->messages) *resp.add_messages() = std::move(m);
-          resp.set_head_seq(page->head_seq);
-          resp.set_oldest_seq(page->oldest_seq);
-          done(std::move(resp));
-        });
-      });
+  CheckAccess(req.server(), req.channel(), req.user_id(),
+              [this, q = std::move(q), done = std::move(done)](absl::StatusOr<bool> ok) mutable {
+                if (!ok.ok()) return done(ok.status());
+                store_->History(q,
+                                [done = std::move(done)](absl::StatusOr<HistoryPage> page) mutable {
+                                  if (!page.ok()) return done(page.status());
+                                  HistoryResponse resp;
+                                  for (ChatMessage& m : page->messages)
+                                    *resp.add_messages() = std::move(m);
+                                  resp.set_head_seq(page->head_seq);
+                                  resp.set_oldest_seq(page->oldest_seq);
+                                  done(std::move(resp));
+                                });
+              });
 }
 
 void ChatCore::Typing(const TypingRequest& req, Done<TypingResponse> done) {
@@ -125,7 +158,7 @@ void ChatCore::Typing(const TypingRequest& req, Done<TypingResponse> done) {
   typing.set_user_id(req.user().id());
   typing.set_user_name(req.user().name());
   typing.set_expires_in_ms(static_cast<int32_t>(absl::ToInt64Milliseconds(options_.typing_ttl)));
-  store_->CheckAccess(
+  CheckAccess(
       req.server(), req.channel(), req.user().id(),
       [this, typing = std::move(typing), done = std::move(done)](absl::StatusOr<bool> ok) mutable {
         if (!ok.ok()) return done(ok.status());

@@ -6,6 +6,8 @@
 
 #include <functional>
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "chat_service/chat_store.h"
 #include "proto/chat.pb.h"
@@ -19,7 +21,31 @@ struct ChatCoreOptions {
   int max_nonce_chars = 64;
   absl::Duration typing_interval = absl::Seconds(3);  // One relay per user per channel.
   absl::Duration typing_ttl = absl::Seconds(10);      // How long clients show it.
+  // How long a granted (server, channel, user) access is remembered, so a
+  // busy sender costs one Redis call per message instead of two. Only grants
+  // are cached; zero turns the cache off.
+  absl::Duration access_cache_ttl = absl::Seconds(30);
+  size_t access_cache_capacity = 100000;  // Entries; when full the cache starts over.
   std::function<int64_t()> now_ms = [] { return absl::ToUnixMillis(absl::Now()); };
+};
+
+// AccessCache remembers access grants for a while. Memberships and channels
+// are only ever added in this system, so a remembered grant cannot outlive a
+// revocation; a future RemoveMember must clear the user's entries (Forget).
+// Thread-safe; memory is bounded by capacity.
+class AccessCache {
+ public:
+  AccessCache(absl::Duration ttl, size_t capacity) : ttl_(ttl), capacity_(capacity) {}
+  // Granted reports whether key was granted less than ttl before now.
+  bool Granted(const std::string& key, absl::Time now) ABSL_LOCKS_EXCLUDED(mu_);
+  void Grant(const std::string& key, absl::Time now) ABSL_LOCKS_EXCLUDED(mu_);
+  void Forget(const std::string& key) ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  const absl::Duration ttl_;
+  const size_t capacity_;
+  absl::Mutex mu_;
+  absl::flat_hash_map<std::string, absl::Time> granted_at_ ABSL_GUARDED_BY(mu_);
 };
 
 class ChatCore {
@@ -48,8 +74,13 @@ class ChatCore {
   const ChatCoreOptions& options() const { return options_; }
 
  private:
+  // CheckAccess asks the store unless the cache remembers a grant.
+  void CheckAccess(const std::string& server, const std::string& channel, const std::string& user,
+                   Done<bool> done);
+
   ChatStore* store_;
   ChatCoreOptions options_;
+  AccessCache access_cache_{options_.access_cache_ttl, options_.access_cache_capacity};
 };
 
 // Utf8Length counts code points in valid UTF-8 (protobuf guarantees validity).

@@ -134,6 +134,59 @@ TEST_F(ChatCoreTest, HistoryLimitIsClamped) {
             absl::StatusCode::kInvalidArgument);
 }
 
+TEST_F(ChatCoreTest, GrantsAreRememberedRefusalsAreNot) {
+  int checks = 0;
+  class CountingStore : public FakeStore {
+   public:
+    int* checks;
+    void CheckAccess(const std::string& s, const std::string& c, const std::string& u,
+                     Done<bool> done) override {
+      ++*checks;
+      FakeStore::CheckAccess(s, c, u, std::move(done));
+    }
+  } store;
+  store.checks = &checks;
+  int64_t now = 1700000000000;
+  ChatCoreOptions o;
+  o.now_ms = [&] { return now; };
+  o.access_cache_ttl = absl::Seconds(30);
+  ChatCore core(&store, o);
+  auto send = [&](const std::string& nonce) {
+    SendRequest r = Valid();
+    r.set_nonce(nonce);
+    absl::StatusOr<SendResponse> out = absl::UnknownError("");
+    core.Send(r, [&](absl::StatusOr<SendResponse> x) { out = std::move(x); });
+    return out;
+  };
+  ASSERT_TRUE(send("a").ok());
+  ASSERT_TRUE(send("b").ok());
+  EXPECT_EQ(checks, 1);  // The second send used the remembered grant.
+  now += 31000;
+  ASSERT_TRUE(send("c").ok());
+  EXPECT_EQ(checks, 2);  // Expired: asked again.
+  store.access = absl::PermissionDeniedError("no");
+  SendRequest other = Valid();
+  other.mutable_author()->set_id("mallory");
+  for (int i = 0; i < 2; ++i) {
+    absl::StatusOr<SendResponse> out = absl::UnknownError("");
+    core.Send(other, [&](absl::StatusOr<SendResponse> x) { out = std::move(x); });
+    EXPECT_EQ(out.status().code(), absl::StatusCode::kPermissionDenied);
+  }
+  EXPECT_EQ(checks, 4);  // Refusals are never cached.
+}
+
+TEST(AccessCacheTest, IsBounded) {
+  AccessCache cache(absl::Seconds(10), 2);
+  absl::Time t = absl::FromUnixSeconds(100);
+  cache.Grant("a", t);
+  cache.Grant("b", t);
+  cache.Grant("c", t);  // Full: starts over with just "c".
+  EXPECT_FALSE(cache.Granted("a", t));
+  EXPECT_TRUE(cache.Granted("c", t));
+  cache.Forget("c");
+  EXPECT_FALSE(cache.Granted("c", t));
+}
+
 TEST(Utf8LengthTest, CountsCodePoints) {
   EXPECT_EQ(Utf8Length(""), 0u);
   EXPECT_EQ(Utf8Length("abc"), 3u);
