@@ -306,6 +306,38 @@ void WebsocketSession::OnIdentifyData(IdentifyData& data) {
 
 void WebsocketSession::OnTopicLive() {
   if (--awaiting_topics_ > 0 || closing_ || identified_) return;
+  if (!pending_ready_) return FinishIdentify();  // Seed endpoints have no ready.
+  // Every topic is live now, so any message stored from here on arrives live.
+  // Reading the heads again makes ready's head_seq cover everything before:
+  // seq <= head_seq is in history, seq > head_seq arrives on this socket.
+  GetUserStateRequest req;
+  req.set_user_id(identity_.user.id());
+  gateway_->upstream().GetUserState(
+      req, [self = shared_from_this()](absl::StatusOr<UserState> state) mutable {
+        net::post(self->ws_.get_executor(), [self, state = std::move(state)] {
+          if (self->closing_ || self->identified_ || !self->pending_ready_) return;
+          if (state.ok()) {
+            absl::flat_hash_map<std::string, int64_t> heads;
+            for (const Server& s : state->servers()) {
+              for (const Channel& c : s.channels()) {
+                heads[absl::StrCat(s.id(), "/", c.id())] = c.head_seq();
+              }
+            }
+            for (Server& s : *self->pending_ready_->mutable_ready()->mutable_servers()) {
+              for (Channel& c : *s.mutable_channels()) {
+                auto it = heads.find(absl::StrCat(s.id(), "/", c.id()));
+                if (it == heads.end() || it->second <= c.head_seq()) continue;
+                c.set_unread(c.unread() + it->second - c.head_seq());
+                c.set_head_seq(it->second);
+              }
+            }
+          }
+          self->FinishIdentify();
+        });
+      });
+}
+
+void WebsocketSession::FinishIdentify() {
   identifying_ = false;
   identified_ = true;
   identify_timer_.cancel();
@@ -314,6 +346,11 @@ void WebsocketSession::OnTopicLive() {
     SendFrame(*pending_ready_);
     pending_ready_.reset();
   }
+  // Events that arrived while identifying follow ready; clients de-duplicate
+  // by seq whatever history also returns.
+  std::vector<std::shared_ptr<const EncodedEvent>> early;
+  early.swap(early_events_);
+  for (const auto& e : early) OnEvent(e);
 }
 
 void WebsocketSession::OnSendChat(const chat::SendChat& f) {
@@ -512,7 +549,17 @@ void WebsocketSession::Deliver(const std::shared_ptr<const EncodedEvent>& event)
 }
 
 void WebsocketSession::OnEvent(const std::shared_ptr<const EncodedEvent>& event) {
-  if (closing_ || !identified_) return;
+  if (closing_) return;
+  if (!identified_) {
+    // Held until ready is out, so nothing published after the subscription
+    // went live is lost. Bounded: identification takes milliseconds.
+    if (early_events_.size() < kMaxEarlyEvents) {
+      early_events_.push_back(event);
+    } else {
+      gateway_->metrics().dropped_events.fetch_add(1, std::memory_order_relaxed);
+    }
+    return;
+  }
   const Event& e = event->event();
   if (e.has_server_joined() && route_.mode == SessionMode::kNative) {
     for (const Channel& c : e.server_joined().channels()) {

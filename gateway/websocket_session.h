@@ -104,6 +104,9 @@ class WebsocketSession : public Subscriber, public std::enable_shared_from_this<
   // (or seed identification) waits until Redis has confirmed the topic.
   void Subscribe(const std::string& topic, bool await_live = false);
   void OnTopicLive();
+  // FinishIdentify marks the session identified, sends ready, then the events
+  // that arrived meanwhile.
+  void FinishIdentify();
   void OnEvent(const std::shared_ptr<const EncodedEvent>& event);
 
   // SendFrame encodes frame in the session's format and queues it.
@@ -141,6 +144,8 @@ class WebsocketSession : public Subscriber, public std::enable_shared_from_this<
   int inflight_ = 0;
   int awaiting_topics_ = 0;
   std::unique_ptr<ServerFrame> pending_ready_;  // Sent once topics are live.
+  static constexpr size_t kMaxEarlyEvents = 1024;
+  std::vector<std::shared_ptr<const EncodedEvent>> early_events_;  // Before ready.
   Identity identity_;
   std::string presence_status_ = "online";
   std::string session_id_;
