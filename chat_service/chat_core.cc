@@ -172,6 +172,31 @@ void ChatCore::Typing(const TypingRequest& req, Done<TypingResponse> done) {
       });
 }
 
+void ChatCore::Tail(const TailRequest& req, Done<HistoryResponse> done) {
+  if (absl::Status s = CheckIds({{"server", &req.server()}, {"channel", &req.channel()}});
+      !s.ok()) {
+    return done(s);
+  }
+  if (req.after() < 0 || req.limit() < 0) {
+    return done(absl::InvalidArgumentError("after and limit must not be negative"));
+  }
+  HistoryQuery q;
+  q.server = req.server();
+  q.channel = req.channel();
+  q.after = req.after();
+  q.limit = req.limit() == 0 ? options_.max_history_limit
+                             : std::min(req.limit(), options_.max_history_limit);
+  q.forward = true;  // Even from after = 0: the start, not the newest.
+  store_->History(q, [done = std::move(done)](absl::StatusOr<HistoryPage> page) mutable {
+    if (!page.ok()) return done(page.status());
+    HistoryResponse resp;
+    for (ChatMessage& m : page->messages) *resp.add_messages() = std::move(m);
+    resp.set_head_seq(page->head_seq);
+    resp.set_oldest_seq(page->oldest_seq);
+    done(std::move(resp));
+  });
+}
+
 void ChatCore::GetUserState(const GetUserStateRequest& req, Done<UserState> done) {
   if (absl::Status s = CheckIds({{"user id", &req.user_id()}}); !s.ok()) return done(s);
   store_->GetUserState(req.user_id(), std::move(done));

@@ -59,6 +59,8 @@ class ChatCore {
   void Send(const SendRequest& req, Done<SendResponse> done);
   // History returns a page; limit is clamped to 1..max_history_limit.
   void History(const HistoryRequest& req, Done<HistoryResponse> done);
+  // Tail is History forward from req.after() without an access check.
+  void Tail(const TailRequest& req, Done<HistoryResponse> done);
   void GetUserState(const GetUserStateRequest& req, Done<UserState> done);
   // Typing relays a typing indicator (access checked as for Send); relayed is
   // false when throttled.

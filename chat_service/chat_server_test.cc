@@ -149,6 +149,30 @@ TEST_F(ChatServerTest, SendAssignsIncreasingSeqAndHistoryPages) {
   EXPECT_EQ(newer.messages(1).seq(), 4);
 }
 
+TEST_F(ChatServerTest, TailReadsForwardFromAnySeqWithoutAnAccessCheck) {
+  for (int i = 1; i <= 3; ++i) {
+    SendResponse resp;
+    ASSERT_TRUE(Send("alice", "t" + std::to_string(i), "t" + std::to_string(i), &resp).ok());
+  }
+  TailRequest r;
+  r.set_server("demo");
+  r.set_channel("general");
+  r.set_after(0);  // From the start, unlike History, where 0 means "newest".
+  r.set_limit(2);
+  HistoryResponse out;
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(chat_->Tail(&ctx, r, &out).ok());
+  ASSERT_EQ(out.messages_size(), 2);
+  EXPECT_EQ(out.messages(0).seq(), 1);
+  EXPECT_EQ(out.messages(1).seq(), 2);
+  EXPECT_EQ(out.head_seq(), 3);
+  r.set_after(2);
+  grpc::ClientContext ctx2;
+  ASSERT_TRUE(chat_->Tail(&ctx2, r, &out).ok());
+  ASSERT_EQ(out.messages_size(), 1);
+  EXPECT_EQ(out.messages(0).seq(), 3);
+}
+
 TEST_F(ChatServerTest, RepeatedNonceIsNotStoredTwice) {
   SendResponse first, again, other_user;
   ASSERT_TRUE(Send("alice", "hi", "same", &first).ok());

@@ -17,6 +17,11 @@ grpc::ServerUnaryReactor* ChatServiceImpl::History(grpc::CallbackServerContext* 
   return FinishUnary(ctx, resp, [&](auto done) { core_->History(*req, std::move(done)); });
 }
 
+grpc::ServerUnaryReactor* ChatServiceImpl::Tail(grpc::CallbackServerContext* ctx,
+                                                const TailRequest* req, HistoryResponse* resp) {
+  return FinishUnary(ctx, resp, [&](auto done) { core_->Tail(*req, std::move(done)); });
+}
+
 grpc::ServerUnaryReactor* ChatServiceImpl::Typing(grpc::CallbackServerContext* ctx,
                                                   const TypingRequest* req, TypingResponse* resp) {
   return FinishUnary(ctx, resp, [&](auto done) { core_->Typing(*req, std::move(done)); });

@@ -17,6 +17,8 @@ class ChatServiceImpl final : public ChatService::CallbackService {
                                  SendResponse* resp) override;
   grpc::ServerUnaryReactor* History(grpc::CallbackServerContext* ctx, const HistoryRequest* req,
                                     HistoryResponse* resp) override;
+  grpc::ServerUnaryReactor* Tail(grpc::CallbackServerContext* ctx, const TailRequest* req,
+                                 HistoryResponse* resp) override;
   grpc::ServerUnaryReactor* Typing(grpc::CallbackServerContext* ctx, const TypingRequest* req,
                                    TypingResponse* resp) override;
   grpc::ServerUnaryReactor* GetUserState(grpc::CallbackServerContext* ctx,

@@ -41,6 +41,7 @@ struct HistoryQuery {
   std::string server, channel;
   int64_t before = 0, after = 0;
   int limit = 50;
+  bool forward = false;  // Page forward from after even when after is 0.
 };
 
 class ChatStore {

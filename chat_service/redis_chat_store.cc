@@ -140,7 +140,7 @@ void RedisChatStore::Append(const ChatMessage& msg, Done<AppendResult> done) {
 
 void RedisChatStore::History(const HistoryQuery& q, Done<HistoryPage> done) {
   std::string mode = "latest", bound = "0";
-  if (q.after > 0) {
+  if (q.after > 0 || q.forward) {
     mode = "after";
     bound = std::to_string(q.after);
   } else if (q.before > 0) {

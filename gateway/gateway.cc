@@ -31,7 +31,16 @@ absl::Status Gateway::Start() {
   verifier_ = std::make_unique<TokenVerifier>(options_.jwt_secret);
   upstream_ = std::make_unique<Upstream>(options_.chat_target, options_.invite_target,
                                          options_.presence_target, options_.upstream_deadline);
-  topics_ = std::make_unique<TopicRegistry>(ioc_.get_executor(), options_.redis, &metrics_);
+  topics_ = std::make_unique<TopicRegistry>(
+      ioc_.get_executor(), options_.redis, &metrics_,
+      [upstream = upstream_.get()](const std::string& server, const std::string& channel,
+                                   int64_t after, auto done) {
+        TailRequest req;
+        req.set_server(server);
+        req.set_channel(channel);
+        req.set_after(after);
+        upstream->Tail(req, std::move(done));
+      });
   boost::system::error_code ec;
   auto address = net::ip::make_address(options_.listen_host, ec);
   if (ec) return absl::InvalidArgumentError("bad listen address " + options_.listen_host);

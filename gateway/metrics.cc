@@ -75,6 +75,8 @@ std::string Metrics::Render() const {
          "Messages received from Redis pub/sub.", pubsub_messages.load());
   Scalar(&out, "chat_gateway_accept_errors_total", "counter", "Failed accept() calls.",
          accept_errors.load());
+  Scalar(&out, "chat_gateway_gap_fills_total", "counter",
+         "Channel log reads that filled a gap in the pub/sub stream.", gap_fills.load());
   Scalar(&out, "chat_gateway_origin_rejections_total", "counter",
          "WebSocket upgrades refused by the Origin allow-list.", origin_rejections.load());
   Scalar(&out, "chat_gateway_topics", "gauge", "Redis topics subscribed by this gateway.",

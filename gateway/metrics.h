@@ -51,6 +51,7 @@ struct Metrics {
   std::atomic<uint64_t> upstream_errors{0};
   std::atomic<uint64_t> pubsub_messages{0};
   std::atomic<uint64_t> accept_errors{0};
+  std::atomic<uint64_t> gap_fills{0};          // Reads of a channel log to fill a pub/sub gap.
   std::atomic<uint64_t> origin_rejections{0};  // Upgrades refused by the Origin check.
   std::atomic<int64_t> topics{0};              // Subscribed Redis topics (gauge).
   LabeledCounter errors;                       // Error frames by code.

@@ -5,6 +5,8 @@
 #ifndef CHATSUITE_GATEWAY_TOPIC_REGISTRY_H_
 #define CHATSUITE_GATEWAY_TOPIC_REGISTRY_H_
 
+#include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -15,6 +17,7 @@
 #include "absl/synchronization/mutex.h"
 #include "common/redis_client.h"
 #include "gateway/metrics.h"
+#include "proto/chat.pb.h"
 #include "proto/events.pb.h"
 
 namespace chat::gateway {
@@ -54,7 +57,18 @@ absl::StatusOr<Event> ParseTopicPayload(const std::string& payload);
 
 class TopicRegistry {
  public:
-  TopicRegistry(boost::asio::any_io_executor executor, redis::Options redis, Metrics* metrics);
+  // TailFetcher reads a channel's log after a seq (the chat service's Tail);
+  // done may run on any thread.
+  using TailFetcher =
+      std::function<void(const std::string& server, const std::string& channel, int64_t after,
+                         absl::AnyInvocable<void(absl::StatusOr<HistoryResponse>)>)>;
+
+  // With fetch_tail, chat messages are sequenced per channel topic: repeats
+  // are dropped, and a gap (a lost pub/sub message, or everything published
+  // while the subscription was down) is filled from the channel's log before
+  // later events are passed on, so sessions see each channel in seq order.
+  TopicRegistry(boost::asio::any_io_executor executor, redis::Options redis, Metrics* metrics,
+                TailFetcher fetch_tail = nullptr);
 
   void Start();
   void Stop();
@@ -86,9 +100,29 @@ class TopicRegistry {
     std::vector<absl::AnyInvocable<void()>> live_waiters;
   };
 
+  // A channel topic's stream position. On the subscriber's strand only.
+  struct ChannelStream {
+    std::string server, channel;
+    int64_t last_seq = -1;  // Last seq passed on; -1 before the first.
+    bool filling = false;   // A Tail read is under way; live events wait in held.
+    int attempts = 0;       // Failed Tail reads in a row.
+    std::deque<std::shared_ptr<const EncodedEvent>> held;
+  };
+  static constexpr size_t kMaxHeld = 10000;
+  static constexpr int kMaxAttempts = 20;
+
   void OnSubscribed(const std::string& topic) ABSL_LOCKS_EXCLUDED(mu_);
+  void Fanout(const std::shared_ptr<const EncodedEvent>& event) ABSL_LOCKS_EXCLUDED(mu_);
+  void Sequence(const std::shared_ptr<const EncodedEvent>& event);
+  void FillGap(const std::string& topic);
+  void OnTail(const std::string& topic, absl::StatusOr<HistoryResponse> tail);
+  void Drain(const std::string& topic);
+  void OnResubscribed();
 
   Metrics* metrics_;
+  TailFetcher fetch_tail_;
+  std::shared_ptr<int> alive_ = std::make_shared<int>(0);    // Expires with the registry.
+  absl::flat_hash_map<std::string, ChannelStream> streams_;  // Subscriber strand only.
   std::shared_ptr<redis::RedisSubscriber> redis_;
   mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, Topic> topics_ ABSL_GUARDED_BY(mu_);

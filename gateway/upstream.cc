@@ -87,6 +87,7 @@ CHAT_UPSTREAM_CALL(Send, chat_, Send, SendRequest, SendResponse)
 CHAT_UPSTREAM_CALL(History, chat_, History, HistoryRequest, HistoryResponse)
 CHAT_UPSTREAM_CALL(GetUserState, chat_, GetUserState, GetUserStateRequest, UserState)
 CHAT_UPSTREAM_CALL(Typing, chat_, Typing, TypingRequest, TypingResponse)
+CHAT_UPSTREAM_CALL(Tail, chat_, Tail, TailRequest, HistoryResponse)
 CHAT_UPSTREAM_CALL(UpsertUser, admin_, UpsertUser, User, User)
 CHAT_UPSTREAM_CALL(AddMember, admin_, AddMember, AddMemberRequest, AddMemberResponse)
 

@@ -33,6 +33,7 @@ class Upstream {
   void History(const HistoryRequest& req, Reply<HistoryResponse> done);
   void GetUserState(const GetUserStateRequest& req, Reply<UserState> done);
   void Typing(const TypingRequest& req, Reply<TypingResponse> done);
+  void Tail(const TailRequest& req, Reply<HistoryResponse> done);
   void UpsertUser(const User& req, Reply<User> done);
   void AddMember(const AddMemberRequest& req, Reply<AddMemberResponse> done);
 

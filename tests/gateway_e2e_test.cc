@@ -490,6 +490,35 @@ TEST(GatewayReadyTest, LiveDeliveryStartsRightAfterReadysHeadSeq) {
   }
 }
 
+TEST(GatewayPubSubTest, WhatWasPublishedWhileTheSubscriptionWasDownIsFilledFromTheLog) {
+  Stack stack(1, [](gateway::GatewayOptions& o) {
+    o.redis.reconnect_delay = absl::Milliseconds(500);  // A window to publish into.
+  });
+  ASSERT_TRUE(stack.Start().ok());
+  auto alice = stack.Identified("alice");
+  auto bob = stack.Identified("bob");
+  alice->Send(ChatFrame("general", "before", "p0"));
+  auto first = bob->NextOfType("chat_message");
+  ASSERT_TRUE(first);
+  ASSERT_EQ(JsonField(*first, "seq"), "1");
+  // Drop the gateway's pub/sub connection; the chat path itself is unaffected.
+  stack.redis_command({"CLIENT", "KILL", "TYPE", "pubsub"});
+  for (int i = 1; i <= 5; ++i) {
+    alice->Send(ChatFrame("general", absl::StrCat("during ", i), absl::StrCat("p", i)));
+    ASSERT_TRUE(alice->NextOfType("ack"));  // Stored while nobody listened.
+  }
+  for (int seq = 2; seq <= 6; ++seq) {
+    auto m = bob->NextOfType("chat_message");
+    ASSERT_TRUE(m) << "missing seq " << seq;
+    EXPECT_EQ(JsonField(*m, "seq"), std::to_string(seq));
+  }
+  // And live delivery carries on afterwards, without repeats.
+  alice->Send(ChatFrame("general", "after", "p6"));
+  auto next = bob->NextOfType("chat_message");
+  ASSERT_TRUE(next);
+  EXPECT_EQ(JsonField(*next, "seq"), "7");
+}
+
 TEST(GatewayReplicasTest, AMessageReachesMembersOnAnotherGateway) {
   Stack stack(2);
   ASSERT_TRUE(stack.Start().ok());
