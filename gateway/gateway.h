@@ -77,7 +77,7 @@ class Gateway {
   void Stop();
 
   int port() const { return port_; }
-  // Ready: not draining, pub/sub connected, every configured upstream connected.
+  // Ready: not draining, pub/sub connected, the chat service connected.
   bool Ready() const;
 
   const GatewayOptions& options() const { return options_; }

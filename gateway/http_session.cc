@@ -8,6 +8,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/keys.h"
 #include "gateway/frame_codec.h"
@@ -118,7 +119,19 @@ void HttpSession::Handle(Request req) {
                  ready ? "ready\n" : "not ready\n", "text/plain");
   }
   if (path == "/metrics") {
-    return Reply(req, http::status::ok, gateway_->metrics().Render(), "text/plain; version=0.0.4");
+    Upstream::Status up = gateway_->upstream().Connected();
+    std::string body = gateway_->metrics().Render();
+    absl::StrAppend(&body,
+                    "# HELP chat_gateway_upstream_connected Whether an upstream channel is "
+                    "connected.\n# TYPE chat_gateway_upstream_connected gauge\n",
+                    "chat_gateway_upstream_connected{service=\"chat\"} ", up.chat ? 1 : 0, "\n",
+                    "chat_gateway_upstream_connected{service=\"invite\"} ", up.invite ? 1 : 0, "\n",
+                    "chat_gateway_upstream_connected{service=\"presence\"} ", up.presence ? 1 : 0,
+                    "\n",
+                    "# HELP chat_gateway_pubsub_connected Whether the Redis pub/sub connection is "
+                    "up.\n# TYPE chat_gateway_pubsub_connected gauge\n",
+                    "chat_gateway_pubsub_connected ", gateway_->topics().connected() ? 1 : 0, "\n");
+    return Reply(req, http::status::ok, std::move(body), "text/plain; version=0.0.4");
   }
   if (path == "/api/dev/login") {
     if (!gateway_->options().dev_login) {

@@ -93,13 +93,25 @@ CHAT_UPSTREAM_CALL(AddMember, admin_, AddMember, AddMemberRequest, AddMemberResp
 
 #undef CHAT_UPSTREAM_CALL
 
+namespace {
+
+// ChannelUp asks a channel's state and nudges an idle or failed one to connect.
+bool ChannelUp(const std::shared_ptr<grpc::Channel>& channel) {
+  return channel && channel->GetState(/*try_to_connect=*/true) == GRPC_CHANNEL_READY;
+}
+
+}  // namespace
+
 bool Upstream::Ready() const {
-  // Every channel is asked, so each keeps (re)connecting; all must be up.
-  bool ready = true;
-  for (const auto& channel : {chat_channel_, invite_channel_, presence_channel_}) {
-    if (channel) ready = channel->GetState(/*try_to_connect=*/true) == GRPC_CHANNEL_READY && ready;
-  }
-  return ready;
+  // Only the chat service is on the delivery path; without the invite or
+  // presence service the gateway still chats, with those features degraded.
+  ChannelUp(invite_channel_);
+  ChannelUp(presence_channel_);
+  return ChannelUp(chat_channel_);
+}
+
+Upstream::Status Upstream::Connected() const {
+  return Status{ChannelUp(chat_channel_), ChannelUp(invite_channel_), ChannelUp(presence_channel_)};
 }
 
 }  // namespace chat::gateway

@@ -49,9 +49,15 @@ class Upstream {
   void PresenceHeartbeat(const HeartbeatRequest& req, Reply<HeartbeatResponse> done);
   void PresenceQuery(const QueryRequest& req, Reply<QueryResponse> done);
 
-  // Ready reports whether every configured channel is connected, and nudges an idle or
-  // failed channel to (re)connect, so the next probe sees the truth. For /readyz.
+  // Ready reports whether the chat service's channel is connected (the
+  // delivery path; invite and presence only degrade features), and nudges
+  // idle or failed channels to (re)connect, so the next probe sees the truth.
   bool Ready() const;
+  // Connected reports each channel's state (false when not configured).
+  struct Status {
+    bool chat = false, invite = false, presence = false;
+  };
+  Status Connected() const;
 
  private:
   std::shared_ptr<grpc::Channel> chat_channel_;

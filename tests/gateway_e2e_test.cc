@@ -425,6 +425,9 @@ TEST_F(GatewayE2eTest, HealthReadinessMetricsAndDevLogin) {
   EXPECT_EQ(metrics.first, 200);
   EXPECT_NE(metrics.second.find("chat_gateway_connections "), std::string::npos);
   EXPECT_NE(metrics.second.find("chat_gateway_topics "), std::string::npos);
+  EXPECT_NE(metrics.second.find(R"(chat_gateway_upstream_connected{service="chat"} 1)"),
+            std::string::npos);
+  EXPECT_NE(metrics.second.find("chat_gateway_pubsub_connected 1"), std::string::npos);
 }
 
 TEST(GatewayDevLoginTest, IsOffByDefault) {
