@@ -42,6 +42,9 @@ ABSL_FLAG(double, rate, 50, "messages per second per sender; 0 = as fast as --wi
 ABSL_FLAG(int32_t, window, 64, "unacknowledged messages per sender when --rate=0");
 ABSL_FLAG(int32_t, duration_s, 10, "seconds of sending");
 ABSL_FLAG(int32_t, size, 100, "approximate message text size in bytes");
+ABSL_FLAG(int32_t, hold_s, 0,
+          "idle mode: identify every member, print \"ready N\", hold the connections this long "
+          "without sending, exit");
 
 namespace {
 
@@ -213,6 +216,12 @@ int main(int argc, char** argv) {
   }
   // Identify everyone, then send for the duration, then drain for 2 s.
   while (ready < members) ioc.run_one();
+  if (absl::GetFlag(FLAGS_hold_s) > 0) {
+    std::printf("ready %d\n", members);
+    std::fflush(stdout);
+    ioc.run_for(std::chrono::seconds(absl::GetFlag(FLAGS_hold_s)));
+    return 0;
+  }
   stats.latency_us.reserve(1 << 20);
   auto start = Clock::now();
   for (auto& c : clients) c->StartSending();
