@@ -65,6 +65,19 @@ bool Gateway::Ready() const {
   return !draining_ && topics_ != nullptr && topics_->connected() && upstream_->Ready();
 }
 
+std::shared_ptr<SharedTokenBucket> Gateway::ChatBudget(const std::string& user) {
+  absl::MutexLock lock(&mu_);
+  std::weak_ptr<SharedTokenBucket>& slot = chat_budgets_[user];
+  if (auto budget = slot.lock()) return budget;
+  auto budget = std::make_shared<SharedTokenBucket>(options_.chat_rate, options_.chat_burst);
+  slot = budget;
+  // Forget users with no session left, now and then, so the map stays bounded.
+  if (++budget_inserts_ % 1024 == 0) {
+    absl::erase_if(chat_budgets_, [](const auto& kv) { return kv.second.expired(); });
+  }
+  return budget;
+}
+
 void Gateway::AddSession(const std::shared_ptr<WebsocketSession>& s) {
   absl::MutexLock lock(&mu_);
   sessions_.emplace(s.get(), s);

@@ -19,6 +19,7 @@
 #include "common/redis_client.h"
 #include "gateway/auth.h"
 #include "gateway/metrics.h"
+#include "gateway/rate_limiter.h"
 #include "gateway/static_files.h"
 #include "gateway/topic_registry.h"
 #include "gateway/upstream.h"
@@ -88,6 +89,11 @@ class Gateway {
   const StaticFiles& static_files() const { return static_files_; }
   boost::asio::io_context& io_context() { return ioc_; }
 
+  // ChatBudget returns the chat token bucket shared by every session of user
+  // on this gateway (created on first use, dropped with the last session
+  // holding it). Thread-safe.
+  std::shared_ptr<SharedTokenBucket> ChatBudget(const std::string& user) ABSL_LOCKS_EXCLUDED(mu_);
+
   void AddSession(const std::shared_ptr<WebsocketSession>& s) ABSL_LOCKS_EXCLUDED(mu_);
   void RemoveSession(WebsocketSession* s) ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -115,6 +121,9 @@ class Gateway {
   absl::flat_hash_map<WebsocketSession*, std::weak_ptr<WebsocketSession>> sessions_
       ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<WebsocketSession*, SessionRef> presence_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, std::weak_ptr<SharedTokenBucket>> chat_budgets_
+      ABSL_GUARDED_BY(mu_);
+  size_t budget_inserts_ ABSL_GUARDED_BY(mu_) = 0;
   std::string gateway_id_;
   std::atomic<bool> stopped_{false};
   std::atomic<bool> draining_{false};

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 
 namespace chat::gateway {
@@ -42,6 +43,21 @@ class TokenBucket {
 
   double rate_, burst_, tokens_;
   absl::Time last_ = absl::InfinitePast();
+};
+
+// SharedTokenBucket is a TokenBucket several strands may use: the chat
+// budget that all of one user's sessions on a gateway share.
+class SharedTokenBucket {
+ public:
+  SharedTokenBucket(double rate, double burst) : bucket_(rate, burst) {}
+  bool Take(absl::Time now, absl::Duration* retry_after) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    return bucket_.Take(now, retry_after);
+  }
+
+ private:
+  absl::Mutex mu_;
+  TokenBucket bucket_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace chat::gateway

@@ -49,7 +49,6 @@ WebsocketSession::WebsocketSession(net::ip::tcp::socket&& socket, Gateway* gatew
       identify_timer_(ws_.get_executor()),
       close_timer_(ws_.get_executor()),
       session_id_(NewSessionId()),
-      chat_bucket_(gateway->options().chat_rate, gateway->options().chat_burst),
       frame_bucket_(gateway->options().frame_rate, gateway->options().frame_burst),
       abuse_bucket_(gateway->options().abuse_rate, gateway->options().abuse_burst) {}
 
@@ -207,6 +206,7 @@ void WebsocketSession::Identify(const std::string& token) {
   }
   identifying_ = true;
   identity_ = *std::move(id);
+  chat_budget_ = gateway_->ChatBudget(identity_.user.id());
   // The services are asked in parallel; their answers meet on the strand.
   auto data = std::make_shared<IdentifyData>();
   auto self = shared_from_this();
@@ -355,7 +355,7 @@ void WebsocketSession::FinishIdentify() {
 
 void WebsocketSession::OnSendChat(const chat::SendChat& f) {
   absl::Duration retry;
-  if (!chat_bucket_.Take(absl::Now(), &retry)) return Reject(f.id(), retry);
+  if (!chat_budget_->Take(absl::Now(), &retry)) return Reject(f.id(), retry);
   if (f.id().empty()) return SendError("invalid_argument", "id (client nonce) is required", "");
   if (static_cast<int>(f.message().size()) > 4 * gateway_->options().max_message_chars) {
     return SendError("too_long",

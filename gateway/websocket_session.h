@@ -153,7 +153,8 @@ class WebsocketSession : public Subscriber, public std::enable_shared_from_this<
   // Last typing relay per "server/channel": typing is dropped, not queued,
   // within the interval. Bounded by the channels the user is in.
   absl::flat_hash_map<std::string, absl::Time> last_typing_;
-  TokenBucket chat_bucket_, frame_bucket_, abuse_bucket_;
+  TokenBucket frame_bucket_, abuse_bucket_;
+  std::shared_ptr<SharedTokenBucket> chat_budget_;  // Per user, shared by their sessions.
 };
 
 }  // namespace chat::gateway

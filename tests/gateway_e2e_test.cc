@@ -247,6 +247,31 @@ TEST_F(GatewayE2eTest, FloodsAreRateLimitedThenCut) {
   EXPECT_NE(stack_->Identified("bob"), nullptr);
 }
 
+TEST_F(GatewayE2eTest, AUsersTabsShareOneChatBudget) {
+  auto tab1 = stack_->Identified("alice");
+  auto tab2 = stack_->Identified("alice");
+  for (int i = 0; i < 6; ++i) {
+    tab1->Send(ChatFrame("general", "x", absl::StrCat("a", i)));
+    tab2->Send(ChatFrame("general", "x", absl::StrCat("b", i)));
+  }
+  int acks = 0, limited = 0;
+  for (WsClient* tab : {tab1.get(), tab2.get()}) {
+    for (int i = 0; i < 6; ++i) {
+      auto f = tab->NextOfType("ack", absl::Milliseconds(500));
+      if (f) ++acks;
+    }
+  }
+  for (WsClient* tab : {tab1.get(), tab2.get()}) {
+    while (auto e = tab->NextOfType("error", absl::Milliseconds(200))) {
+      EXPECT_EQ(JsonField(*e, "code"), "rate_limited");
+      ++limited;
+    }
+  }
+  // One burst of 10 for the user, not 10 per tab.
+  EXPECT_EQ(acks, 10);
+  EXPECT_EQ(limited, 2);
+}
+
 TEST_F(GatewayE2eTest, JoiningAServerSubscribesLiveSessions) {
   std::string ready;
   auto mallory = stack_->Identified("mallory", &ready);
