@@ -54,7 +54,19 @@ RedisTestServer::~RedisTestServer() {
 }
 
 absl::Status RedisTestServer::Start() {
-  if (port_ == 0) port_ = FreePort();
+  // A first start may lose its free port to another process in between:
+  // then it tries another. A restart must keep its port for the clients.
+  const bool restart = port_ != 0;
+  absl::Status status;
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    if (!restart) port_ = FreePort();
+    status = TryStart();
+    if (status.ok() || restart) return status;
+  }
+  return status;
+}
+
+absl::Status RedisTestServer::TryStart() {
   if (dir_.empty()) {
     char tmpl[] = "/tmp/redis-test-XXXXXX";
     if (mkdtemp(tmpl) == nullptr) return absl::InternalError("mkdtemp failed");

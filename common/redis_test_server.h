@@ -28,6 +28,8 @@ class RedisTestServer {
   int port() const { return port_; }
 
  private:
+  absl::Status TryStart();
+
   pid_t pid_ = -1;
   int port_ = 0;
   std::string dir_;
