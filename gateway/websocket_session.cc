@@ -469,6 +469,30 @@ void WebsocketSession::OnInvitationFrame(ClientFrame::FrameCase kind, Invitation
   }
 }
 
+void WebsocketSession::CatchUp(const std::string& server, const std::string& channel, int64_t after,
+                               int pages) {
+  if (closing_ || pages <= 0) return;  // Beyond that, the client pages history.
+  TailRequest req;
+  req.set_server(server);
+  req.set_channel(channel);
+  req.set_after(after);
+  gateway_->upstream().Tail(req, [self = shared_from_this(), server, channel,
+                                  pages](absl::StatusOr<HistoryResponse> r) mutable {
+    net::post(self->ws_.get_executor(), [self, server, channel, pages, r = std::move(r)]() mutable {
+      if (!r.ok() || self->closing_) return;
+      int64_t last = 0;
+      for (ChatMessage& m : *r->mutable_messages()) {
+        last = m.seq();
+        ServerFrame frame;
+        *frame.mutable_chat_message() = std::move(m);
+        frame.mutable_chat_message()->set_type("chat_message");
+        self->SendFrame(frame);  // Live copies may repeat these: clients de-duplicate by seq.
+      }
+      if (last > 0 && last < r->head_seq()) self->CatchUp(server, channel, last, pages - 1);
+    });
+  });
+}
+
 void WebsocketSession::OnInvitationEvent(const Invitation& inv) {
   // A new friend may share no server with the user, so no presence topic
   // brings their status: fetch it once, as ready would have.
@@ -563,7 +587,19 @@ void WebsocketSession::OnEvent(const std::shared_ptr<const EncodedEvent>& event)
   const Event& e = event->event();
   if (e.has_server_joined() && route_.mode == SessionMode::kNative) {
     for (const Channel& c : e.server_joined().channels()) {
-      Subscribe(keys::ChannelTopic(e.server_joined().id(), c.id()));
+      std::string topic = keys::ChannelTopic(e.server_joined().id(), c.id());
+      if (!topics_.insert(topic).second) continue;
+      // The event's heads were read before this subscription: once it is
+      // live, whatever came in between is read from the log.
+      gateway_->topics().Add(topic, shared_from_this(),
+                             [weak = weak_from_this(), server = e.server_joined().id(),
+                              channel = c.id(), head = c.head_seq()] {
+                               if (auto self = weak.lock()) {
+                                 net::post(self->ws_.get_executor(), [self, server, channel, head] {
+                                   self->CatchUp(server, channel, head, /*pages=*/10);
+                                 });
+                               }
+                             });
     }
     if (gateway_->presence_enabled()) {
       Subscribe(keys::ServerPresenceTopic(e.server_joined().id()));

@@ -96,6 +96,9 @@ class WebsocketSession : public Subscriber, public std::enable_shared_from_this<
   void OnTyping(const TypingFrame& f);
   void OnStatus(const StatusFrame& f);
   void OnInvitationEvent(const Invitation& inv);
+  // CatchUp sends the channel's messages after a seq from its log (at most
+  // pages pages of 100): what a new subscription missed.
+  void CatchUp(const std::string& server, const std::string& channel, int64_t after, int pages);
   SessionRef PresenceRef() const;
   void OnSendChat(const SendChat& frame);
   void OnGetHistory(const GetHistory& frame);

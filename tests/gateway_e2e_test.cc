@@ -4,6 +4,7 @@
 
 #include <boost/asio/connect.hpp>
 #include <boost/beast/http.hpp>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
@@ -516,6 +517,45 @@ TEST(GatewayReadyTest, LiveDeliveryStartsRightAfterReadysHeadSeq) {
     ASSERT_EQ(seq, expect);
     ++expect;
   }
+}
+
+TEST(GatewayJoinTest, AfterServerJoinedNothingInTheNewChannelsIsMissed) {
+  Stack stack(1, [](gateway::GatewayOptions& o) {
+    o.chat_rate = o.chat_burst = o.frame_rate = o.frame_burst = 1e6;
+    o.max_inflight_requests = 100000;
+  });
+  ASSERT_TRUE(stack.Start().ok());
+  auto alice = stack.Identified("alice");
+  auto mallory = stack.Identified("mallory");
+  constexpr int kMessages = 400;
+  std::thread sender([&] {
+    for (int i = 0; i < kMessages; ++i) {
+      alice->Send(ChatFrame("general", "m", absl::StrCat("j", i)));
+      if (i % 20 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  AddMemberRequest add;
+  add.set_server("demo");
+  add.set_user_id("mallory");
+  AddMemberResponse resp;
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(stack.admin().AddMember(&ctx, add, &resp).ok());
+  sender.join();
+  auto joined = mallory->NextOfType("server_joined");
+  ASSERT_TRUE(joined);
+  ServerJoined sj;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(*joined, &sj).ok());
+  int64_t head = sj.server().channels(0).head_seq();  // "general" sorts first.
+  std::set<int64_t> seen;
+  while (static_cast<int64_t>(seen.size()) < kMessages - head) {
+    auto m = mallory->NextOfType("chat_message");
+    ASSERT_TRUE(m) << "got " << seen.size() << " of " << kMessages - head << " after head " << head;
+    int64_t seq = std::stoll(JsonField(*m, "seq"));
+    if (seq > head) seen.insert(seq);  // Repeats are allowed; gaps are not.
+  }
+  EXPECT_EQ(*seen.begin(), head + 1);
+  EXPECT_EQ(*seen.rbegin(), kMessages);
 }
 
 TEST(GatewayPubSubTest, WhatWasPublishedWhileTheSubscriptionWasDownIsFilledFromTheLog) {
