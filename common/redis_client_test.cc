@@ -76,7 +76,7 @@ TEST_F(RedisClientTest, CommandsAndReplyTypes) {
   auto incr = Run({"INCR", "n"});
   ASSERT_TRUE(incr.ok());
   EXPECT_EQ(incr->integer, 1);
-  Run({"RPUSH", "l", "x", "y"});
+  ASSERT_TRUE(Run({"RPUSH", "l", "x", "y"}).ok());
   auto range = Run({"LRANGE", "l", "0", "-1"});
   ASSERT_TRUE(range.ok());
   ASSERT_EQ(range->elements.size(), 2u);

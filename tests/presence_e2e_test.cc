@@ -165,7 +165,9 @@ TEST_F(PresenceE2eTest, InvisibleLooksOfflineAndStatusesAggregate) {
   Ready r;
   ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(ready, &r).ok());
   for (const Presence& p : r.presences()) {
-    if (p.user_id() == "alice") EXPECT_EQ(p.status(), "offline");
+    if (p.user_id() == "alice") {
+      EXPECT_EQ(p.status(), "offline");
+    }
   }
   alice->Send(R"({"type":"status","status":"dnd"})");
   ASSERT_TRUE(NextPresence(*bob, "alice", "dnd"));
