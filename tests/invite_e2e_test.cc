@@ -339,5 +339,28 @@ TEST_F(InviteE2eTest, AnEavesdropperOnAnotherUsersPathReceivesNothing) {
   EXPECT_EQ(anonymous.WaitClosed(), 4002);
 }
 
+TEST_F(InviteE2eTest, SeedPersonalEndpointAnswersBadFramesAndStaysOpen) {
+  WsClient seed;
+  ASSERT_TRUE(
+      seed.Connect(stack_->gateway_port(), "/ws/personal/bob/?token=" + stack_->Token("alice"))
+          .ok());
+  // Until authentication finishes frames get not_identified; poll past it.
+  std::optional<std::string> err;
+  for (int i = 0; i < 100; ++i) {
+    seed.Send("{not json");
+    err = seed.NextOfType("error");
+    if (err && JsonField(*err, "code") != "not_identified") break;
+  }
+  ASSERT_TRUE(err);
+  EXPECT_EQ(JsonField(*err, "code"), "bad_frame");
+  seed.Send(R"({"type":"launch_missiles","invited":"bob"})");
+  err = seed.NextOfType("error");
+  ASSERT_TRUE(err);
+  EXPECT_EQ(JsonField(*err, "code"), "unknown_type");
+  // Still serving: a real invitation goes through.
+  seed.Send(R"({"type":"invitation","invited":"bob","inviting":"alice"})");
+  EXPECT_TRUE(seed.NextOfType("invitation"));
+}
+
 }  // namespace
 }  // namespace chat::testing
