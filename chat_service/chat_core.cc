@@ -12,6 +12,19 @@ namespace chat::chat_service {
 
 namespace {
 
+// RespondWithPage turns the store's page into the RPC's response for done.
+Done<HistoryPage> RespondWithPage(Done<HistoryResponse> done) {
+  return [done = std::move(done)](absl::StatusOr<HistoryPage> page) mutable {
+    if (!page.ok()) return done(page.status());
+    HistoryResponse resp;
+    resp.mutable_messages()->Reserve(static_cast<int>(page->messages.size()));
+    for (ChatMessage& m : page->messages) *resp.add_messages() = std::move(m);
+    resp.set_head_seq(page->head_seq);
+    resp.set_oldest_seq(page->oldest_seq);
+    done(std::move(resp));
+  };
+}
+
 absl::Status CheckIds(std::initializer_list<std::pair<const char*, const std::string*>> ids) {
   for (const auto& [what, id] : ids) {
     if (!keys::IsValidId(*id)) {
@@ -132,16 +145,7 @@ void ChatCore::History(const HistoryRequest& req, Done<HistoryResponse> done) {
   CheckAccess(req.server(), req.channel(), req.user_id(),
               [this, q = std::move(q), done = std::move(done)](absl::StatusOr<bool> ok) mutable {
                 if (!ok.ok()) return done(ok.status());
-                store_->History(q,
-                                [done = std::move(done)](absl::StatusOr<HistoryPage> page) mutable {
-                                  if (!page.ok()) return done(page.status());
-                                  HistoryResponse resp;
-                                  for (ChatMessage& m : page->messages)
-                                    *resp.add_messages() = std::move(m);
-                                  resp.set_head_seq(page->head_seq);
-                                  resp.set_oldest_seq(page->oldest_seq);
-                                  done(std::move(resp));
-                                });
+                store_->History(q, RespondWithPage(std::move(done)));
               });
 }
 
@@ -187,14 +191,7 @@ void ChatCore::Tail(const TailRequest& req, Done<HistoryResponse> done) {
   q.limit = req.limit() == 0 ? options_.max_history_limit
                              : std::min(req.limit(), options_.max_history_limit);
   q.forward = true;  // Even from after = 0: the start, not the newest.
-  store_->History(q, [done = std::move(done)](absl::StatusOr<HistoryPage> page) mutable {
-    if (!page.ok()) return done(page.status());
-    HistoryResponse resp;
-    for (ChatMessage& m : page->messages) *resp.add_messages() = std::move(m);
-    resp.set_head_seq(page->head_seq);
-    resp.set_oldest_seq(page->oldest_seq);
-    done(std::move(resp));
-  });
+  store_->History(q, RespondWithPage(std::move(done)));
 }
 
 void ChatCore::GetUserState(const GetUserStateRequest& req, Done<UserState> done) {

@@ -10,16 +10,13 @@
 #include <string>
 #include <vector>
 
-#include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/async.h"
 #include "proto/chat.pb.h"
 #include "proto/common.pb.h"
 
 namespace chat::chat_service {
-
-template <typename T>
-using Done = absl::AnyInvocable<void(absl::StatusOr<T>)>;
 
 // AppendResult is what storing one message produced.
 struct AppendResult {

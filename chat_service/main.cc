@@ -6,6 +6,7 @@
 #include "absl/flags/parse.h"
 #include "chat_service/chat_server.h"
 #include "common/config.h"
+#include "common/signals.h"
 
 ABSL_FLAG(std::string, listen, chat::EnvOr("CHAT_LISTEN", "0.0.0.0:50051"),
           "gRPC listen address (env CHAT_LISTEN)");
@@ -22,6 +23,7 @@ ABSL_FLAG(std::string, log_level, chat::EnvOr("CHAT_LOG_LEVEL", "info"), "log le
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
+  chat::IgnoreSigpipe();  // hiredis writes with write(2).
   chat::SetupLogging("chat_service", absl::GetFlag(FLAGS_log_level));
   auto redis = chat::ParseHostPort(absl::GetFlag(FLAGS_redis));
   if (!redis.ok()) {

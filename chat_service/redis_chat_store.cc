@@ -1,5 +1,7 @@
 #include "chat_service/redis_chat_store.h"
 
+#include <google/protobuf/io/coded_stream.h>
+
 #include <algorithm>
 #include <utility>
 
@@ -28,8 +30,8 @@ return 0
 }
 
 // KEYS: nonce key, seq counter, log stream. ARGV: nonce ttl (s), retention,
-// ChatMessage bytes (without seq) to store, topic, sent_at, Event bytes (the
-// same message) to publish.
+// ChatMessage bytes (without seq), topic, sent_at, and the bytes that turn the
+// message into an Event (its field's tag and length) for the publication.
 // Returns {1, seq} when stored, {0, "seq:sent_at"} for a duplicate nonce.
 // Publishing inside the script makes topic order equal seq order.
 const redis::RedisScript& AppendScript() {
@@ -39,10 +41,24 @@ if prev then return {0, prev} end
 local seq = redis.call('INCR', KEYS[2])
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], seq .. '-0', 'm', ARGV[3])
 redis.call('SET', KEYS[1], seq .. ':' .. ARGV[5], 'EX', ARGV[1])
-redis.call('PUBLISH', ARGV[4], seq .. ' ' .. ARGV[6])
+redis.call('PUBLISH', ARGV[4], seq .. ' ' .. ARGV[6] .. ARGV[3])
 return {1, seq}
 )lua");
   return *script;
+}
+
+// EventPrefix returns the bytes that precede a serialized ChatMessage of
+// `size` bytes to make it a serialized Event holding it: the chat_message
+// field's tag and the length varint. Event has no other field set, so the
+// result parses as exactly that Event; the message is serialized only once.
+std::string EventPrefix(size_t size) {
+  namespace io = google::protobuf::io;
+  constexpr uint32_t kLengthDelimited = 2;  // The wire type of an embedded message.
+  uint8_t buf[16];                          // A tag and a varint32: at most 10 bytes.
+  uint8_t* end = io::CodedOutputStream::WriteTagToArray(
+      (Event::kChatMessageFieldNumber << 3) | kLengthDelimited, buf);
+  end = io::CodedOutputStream::WriteVarint32ToArray(static_cast<uint32_t>(size), end);
+  return std::string(reinterpret_cast<const char*>(buf), end - buf);
 }
 
 // KEYS: log stream, seq counter. ARGV: mode (after|before|latest), bound, limit.
@@ -108,16 +124,16 @@ void RedisChatStore::Append(const ChatMessage& msg, Done<AppendResult> done) {
   stored.clear_type();
   stored.clear_seq();
   const int64_t sent_at = msg.sent_at();
-  Event event;
-  *event.mutable_chat_message() = stored;
+  std::string bytes = stored.SerializeAsString();
+  std::string prefix = EventPrefix(bytes.size());
   AppendScript().Run(
       *client_,
       {keys::ChannelNonce(msg.server(), msg.channel(), msg.author_id(), msg.id()),
        keys::ChannelSeq(msg.server(), msg.channel()),
        keys::ChannelLog(msg.server(), msg.channel())},
       {std::to_string(absl::ToInt64Seconds(options_.nonce_ttl)), std::to_string(options_.retention),
-       stored.SerializeAsString(), keys::ChannelTopic(msg.server(), msg.channel()),
-       std::to_string(sent_at), event.SerializeAsString()},
+       std::move(bytes), keys::ChannelTopic(msg.server(), msg.channel()), std::to_string(sent_at),
+       std::move(prefix)},
       [sent_at, done = std::move(done)](absl::StatusOr<Reply> r) mutable {
         if (!r.ok()) return done(r.status());
         if (r->elements.size() != 2) return done(absl::InternalError("append: bad reply"));

@@ -6,7 +6,6 @@
 //   chatctl add-member <server> <user>
 //   chatctl get-user <id>
 //   chatctl wait-ready [seconds]      (exit 0 once the service answers)
-#include <google/protobuf/util/json_util.h>
 #include <grpcpp/create_channel.h>
 
 #include <chrono>
@@ -17,6 +16,7 @@
 #include "absl/flags/parse.h"
 #include "absl/strings/numbers.h"
 #include "common/config.h"
+#include "common/json.h"
 #include "proto/chat.grpc.pb.h"
 
 ABSL_FLAG(std::string, chat, chat::EnvOr("CHAT_SERVICE", "127.0.0.1:50051"),
@@ -29,12 +29,7 @@ int Print(const grpc::Status& status, const google::protobuf::Message& out) {
     std::cerr << "error: " << status.error_code() << " " << status.error_message() << "\n";
     return 1;
   }
-  std::string json;
-  google::protobuf::util::JsonPrintOptions options;
-  options.preserve_proto_field_names = true;
-  options.always_print_primitive_fields = true;
-  (void)google::protobuf::util::MessageToJsonString(out, &json, options);
-  std::cout << json << "\n";
+  std::cout << chat::ToJson(out) << "\n";
   return 0;
 }
 

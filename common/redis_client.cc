@@ -2,247 +2,83 @@
 
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
-#include <spdlog/spdlog.h>
 
-#include <boost/asio/bind_executor.hpp>
 #include <boost/asio/post.hpp>
 #include <utility>
-
-#include "absl/strings/str_cat.h"
 
 namespace chat::redis {
 
 namespace asio = boost::asio;
 
-absl::StatusOr<Reply> ConvertReply(const redisReply* r) {
-  if (r == nullptr) return absl::UnavailableError("redis: connection lost");
-  Reply out;
-  switch (r->type) {
-    case REDIS_REPLY_ERROR:
-      return absl::InternalError(absl::StrCat("redis: ", absl::string_view(r->str, r->len)));
-    case REDIS_REPLY_NIL:
-      out.type = Reply::Type::kNil;
-      break;
-    case REDIS_REPLY_STRING:
-      out.type = Reply::Type::kString;
-      out.str.assign(r->str, r->len);
-      break;
-    case REDIS_REPLY_STATUS:
-      out.type = Reply::Type::kStatus;
-      out.str.assign(r->str, r->len);
-      break;
-    case REDIS_REPLY_INTEGER:
-      out.type = Reply::Type::kInteger;
-      out.integer = r->integer;
-      break;
-    case REDIS_REPLY_ARRAY:
-      out.type = Reply::Type::kArray;
-      out.elements.reserve(r->elements);
-      for (size_t i = 0; i < r->elements; ++i) {
-        absl::StatusOr<Reply> e = ConvertReply(r->element[i]);
-        if (!e.ok()) return e.status();
-        out.elements.push_back(*std::move(e));
-      }
-      break;
-    default:
-      return absl::InternalError("redis: unexpected reply type");
-  }
-  return out;
-}
-
-// ---- Connection ------------------------------------------------------------
-
-Connection::Connection(asio::any_io_executor executor, Options options)
-    : strand_(asio::make_strand(executor)),
-      options_(std::move(options)),
-      reconnect_timer_(strand_) {}
-
-Connection::~Connection() {
-  if (ac_ != nullptr) {
-    ac_->data = nullptr;
-    ac_->onDisconnect = nullptr;
-    redisAsyncFree(ac_);
-  }
-}
-
-void Connection::Start() {
-  asio::post(strand_, [self = shared_from_this()] { self->DoConnect(); });
-}
-
-void Connection::Stop() {
-  asio::post(strand_, [self = shared_from_this()] {
-    self->stopped_ = true;
-    self->reconnect_timer_.cancel();
-    if (self->ac_ != nullptr) redisAsyncDisconnect(self->ac_);
-  });
-}
-
-void Connection::DoConnect() {
-  if (stopped_ || ac_ != nullptr) return;
-  redisAsyncContext* ac = redisAsyncConnect(options_.host.c_str(), options_.port);
-  if (ac == nullptr || ac->err) {
-    spdlog::warn("event=redis_connect_failed host={} port={} error=\"{}\"", options_.host,
-                 options_.port, ac ? ac->errstr : "alloc");
-    if (ac != nullptr) redisAsyncFree(ac);
-    ScheduleReconnect();
-    return;
-  }
-  ac_ = ac;
-  ac->data = this;
-  ac->ev.data = this;
-  ac->ev.addRead = &Connection::AddRead;
-  ac->ev.delRead = &Connection::DelRead;
-  ac->ev.addWrite = &Connection::AddWrite;
-  ac->ev.delWrite = &Connection::DelWrite;
-  ac->ev.cleanup = &Connection::Cleanup;
-  redisAsyncSetConnectCallback(ac, &Connection::ConnectTrampoline);
-  redisAsyncSetDisconnectCallback(ac, &Connection::DisconnectTrampoline);
-  socket_ = std::make_unique<asio::posix::stream_descriptor>(strand_, ac->c.fd);
-  // The connect completes when the socket first becomes writable.
-  want_write_ = true;
-  ArmWrite();
-}
-
-void Connection::ScheduleReconnect() {
-  connected_ = false;
-  if (stopped_) return;
-  reconnect_timer_.expires_after(absl::ToChronoNanoseconds(options_.reconnect_delay));
-  reconnect_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
-    if (!ec) self->DoConnect();
-  });
-}
-
-void Connection::ConnectTrampoline(const redisAsyncContext* ac, int status) noexcept {
-  auto* self = static_cast<Connection*>(ac->data);
-  if (self == nullptr) return;
-  if (status != REDIS_OK) {
-    spdlog::warn("event=redis_connect_failed host={} port={} error=\"{}\"", self->options_.host,
-                 self->options_.port, ac->errstr);
-    self->ac_ = nullptr;  // hiredis frees it after this returns.
-    self->ScheduleReconnect();
-    return;
-  }
-  self->connected_ = true;
-  spdlog::info("event=redis_connected host={} port={}", self->options_.host, self->options_.port);
-  self->OnConnected();
-}
-
-void Connection::DisconnectTrampoline(const redisAsyncContext* ac, int status) noexcept {
-  auto* self = static_cast<Connection*>(ac->data);
-  if (self == nullptr) return;
-  self->ac_ = nullptr;  // hiredis frees it after this returns.
-  self->connected_ = false;
-  self->OnDisconnected();
-  if (!self->stopped_) {
-    spdlog::warn("event=redis_disconnected host={} port={} error=\"{}\"", self->options_.host,
-                 self->options_.port, ac->errstr ? ac->errstr : "");
-  }
-  self->ScheduleReconnect();
-}
-
-void Connection::AddRead(void* p) noexcept {
-  auto* self = static_cast<Connection*>(p);
-  self->want_read_ = true;
-  self->ArmRead();
-}
-void Connection::DelRead(void* p) noexcept { static_cast<Connection*>(p)->want_read_ = false; }
-void Connection::AddWrite(void* p) noexcept {
-  auto* self = static_cast<Connection*>(p);
-  self->want_write_ = true;
-  self->ArmWrite();
-}
-void Connection::DelWrite(void* p) noexcept { static_cast<Connection*>(p)->want_write_ = false; }
-
-void Connection::Cleanup(void* p) noexcept {
-  auto* self = static_cast<Connection*>(p);
-  self->want_read_ = self->want_write_ = false;
-  if (self->socket_) {
-    boost::system::error_code ignored;
-    self->socket_->cancel(ignored);
-    self->socket_->release();  // hiredis closes the descriptor itself.
-    self->socket_.reset();
-  }
-  self->ac_ = nullptr;
-}
-
-void Connection::ArmRead() {
-  if (!want_read_ || reading_ || !socket_) return;
-  reading_ = true;
-  socket_->async_wait(
-      asio::posix::stream_descriptor::wait_read,
-      asio::bind_executor(
-          strand_, [self = shared_from_this(), sock = socket_.get()](boost::system::error_code ec) {
-            self->reading_ = false;
-            if (ec || self->socket_.get() != sock || self->ac_ == nullptr) return;
-            if (self->want_read_) redisAsyncHandleRead(self->ac_);
-            self->ArmRead();
-          }));
-}
-
-void Connection::ArmWrite() {
-  if (!want_write_ || writing_ || !socket_) return;
-  writing_ = true;
-  socket_->async_wait(
-      asio::posix::stream_descriptor::wait_write,
-      asio::bind_executor(
-          strand_, [self = shared_from_this(), sock = socket_.get()](boost::system::error_code ec) {
-            self->writing_ = false;
-            if (ec || self->socket_.get() != sock || self->ac_ == nullptr) return;
-            if (self->want_write_) redisAsyncHandleWrite(self->ac_);
-            self->ArmWrite();
-          }));
-}
-
-// ---- RedisClient -------------------------------------------------------------
-
-struct CommandCall {
-  RedisClient* client;
+// Call is one command on its way: its callback, and its arguments when the
+// caller wants them back.
+struct RedisClient::Call {
+  RedisClient* client = nullptr;
+  std::vector<std::string> args;
+  bool keep_args = false;
   Callback cb;
+  ArgsCallback args_cb;
+
+  void Finish(absl::StatusOr<Reply> reply) {
+    if (keep_args) {
+      args_cb(std::move(reply), std::move(args));
+    } else {
+      cb(std::move(reply));
+    }
+  }
 };
 
 void RedisClient::Command(std::vector<std::string> args, Callback cb) {
+  auto call = std::make_unique<Call>();
+  call->args = std::move(args);
+  call->cb = std::move(cb);
   asio::post(strand(), [self = std::static_pointer_cast<RedisClient>(shared_from_this()),
-                        args = std::move(args), cb = std::move(cb)]() mutable {
-    self->DoCommand(std::move(args), std::move(cb));
-  });
+                        call = std::move(call)]() mutable { self->DoCommand(std::move(call)); });
 }
 
-void RedisClient::DoCommand(std::vector<std::string> args, Callback cb) {
+void RedisClient::CommandKeepingArgs(std::vector<std::string> args, ArgsCallback cb) {
+  auto call = std::make_unique<Call>();
+  call->args = std::move(args);
+  call->keep_args = true;
+  call->args_cb = std::move(cb);
+  asio::post(strand(), [self = std::static_pointer_cast<RedisClient>(shared_from_this()),
+                        call = std::move(call)]() mutable { self->DoCommand(std::move(call)); });
+}
+
+void RedisClient::DoCommand(std::unique_ptr<Call> call) {
   if (context() == nullptr || !connected()) {
-    cb(absl::UnavailableError("redis: not connected"));
-    return;
+    return call->Finish(absl::UnavailableError("redis: not connected"));
   }
   if (in_flight_ >= options().max_in_flight) {
-    cb(absl::ResourceExhaustedError("redis: too many commands in flight"));
-    return;
+    return call->Finish(absl::ResourceExhaustedError("redis: too many commands in flight"));
   }
   std::vector<const char*> argv;
   std::vector<size_t> argvlen;
-  argv.reserve(args.size());
-  argvlen.reserve(args.size());
-  for (const std::string& a : args) {
+  argv.reserve(call->args.size());
+  argvlen.reserve(call->args.size());
+  for (const std::string& a : call->args) {
     argv.push_back(a.data());
     argvlen.push_back(a.size());
   }
-  auto* call = new CommandCall{this, std::move(cb)};
-  if (redisAsyncCommandArgv(context(), &RedisClient::ReplyTrampoline, call,
+  call->client = this;
+  // hiredis has copied the arguments into its output buffer once this returns.
+  if (redisAsyncCommandArgv(context(), &RedisClient::ReplyTrampoline, call.get(),
                             static_cast<int>(argv.size()), argv.data(),
                             argvlen.data()) != REDIS_OK) {
-    Callback failed = std::move(call->cb);
-    delete call;
-    failed(absl::UnavailableError("redis: connection closing"));
-    return;
+    return call->Finish(absl::UnavailableError("redis: connection closing"));
   }
+  if (!call->keep_args) call->args = {};
+  call.release();  // Owned by hiredis until ReplyTrampoline.
   ++in_flight_;
 }
 
 void RedisClient::ReplyTrampoline(redisAsyncContext* ac, void* reply, void* privdata) noexcept {
-  std::unique_ptr<CommandCall> call(static_cast<CommandCall*>(privdata));
+  std::unique_ptr<Call> call(static_cast<Call*>(privdata));
   // The client is being destroyed (see ~Connection): drop the callback, since
   // whatever it would call into may be gone too.
   if (ac->data == nullptr) return;
   --call->client->in_flight_;
-  call->cb(ConvertReply(static_cast<redisReply*>(reply)));
+  call->Finish(ConvertReply(static_cast<redisReply*>(reply)));
 }
 
 void Batch(RedisClient& client, std::vector<std::vector<std::string>> cmds,
@@ -277,52 +113,6 @@ void Batch(RedisClient& client, std::vector<std::vector<std::string>> cmds,
       }
     });
   }
-}
-
-// ---- RedisSubscriber -----------------------------------------------------------
-
-void RedisSubscriber::Subscribe(const std::string& topic) {
-  asio::post(strand(),
-             [self = std::static_pointer_cast<RedisSubscriber>(shared_from_this()), topic] {
-               if (self->topics_.insert(topic).second) self->SendSubscription("SUBSCRIBE", topic);
-             });
-}
-
-void RedisSubscriber::Unsubscribe(const std::string& topic) {
-  asio::post(strand(),
-             [self = std::static_pointer_cast<RedisSubscriber>(shared_from_this()), topic] {
-               if (self->topics_.erase(topic) > 0) self->SendSubscription("UNSUBSCRIBE", topic);
-             });
-}
-
-void RedisSubscriber::SendSubscription(const char* verb, const std::string& topic) {
-  if (context() == nullptr || !connected()) return;  // OnConnected sends the whole set.
-  const char* argv[2] = {verb, topic.data()};
-  size_t argvlen[2] = {std::char_traits<char>::length(verb), topic.size()};
-  redisAsyncCommandArgv(context(), &RedisSubscriber::MessageTrampoline, this, 2, argv, argvlen);
-}
-
-void RedisSubscriber::OnConnected() {
-  for (const std::string& topic : topics_) SendSubscription("SUBSCRIBE", topic);
-  if (ever_connected_ && on_resubscribed_) on_resubscribed_();
-  ever_connected_ = true;
-}
-
-void RedisSubscriber::MessageTrampoline(redisAsyncContext*, void* reply, void* privdata) noexcept {
-  auto* r = static_cast<redisReply*>(reply);
-  if (r == nullptr || r->type != REDIS_REPLY_ARRAY || r->elements != 3) return;
-  const redisReply* kind = r->element[0];
-  const redisReply* topic = r->element[1];
-  if (kind->type != REDIS_REPLY_STRING || topic->type != REDIS_REPLY_STRING) return;
-  auto* self = static_cast<RedisSubscriber*>(privdata);
-  absl::string_view k(kind->str, kind->len);
-  if (k == "subscribe") {
-    if (self->on_subscribed_) self->on_subscribed_(std::string(topic->str, topic->len));
-    return;
-  }
-  if (k != "message") return;
-  const redisReply* payload = r->element[2];
-  self->on_message_(std::string(topic->str, topic->len), std::string(payload->str, payload->len));
 }
 
 }  // namespace chat::redis

@@ -8,6 +8,7 @@
 #include <future>
 #include <thread>
 
+#include "common/redis_subscriber.h"
 #include "common/redis_test_server.h"
 
 namespace chat::redis {

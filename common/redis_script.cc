@@ -27,18 +27,19 @@ void RedisScript::Run(RedisClient& client, std::vector<std::string> keys,
   cmd.push_back(std::to_string(keys.size()));
   for (auto& k : keys) cmd.push_back(std::move(k));
   for (auto& a : args) cmd.push_back(std::move(a));
-  // The fallback needs the command again, with the source in place of the sha.
-  std::vector<std::string> eval = cmd;
-  eval[0] = "EVAL";
-  eval[1] = source_;
-  client.Command(std::move(cmd), [&client, eval = std::move(eval),
-                                  cb = std::move(cb)](absl::StatusOr<Reply> reply) mutable {
-    if (!reply.ok() && absl::StrContains(reply.status().message(), "NOSCRIPT")) {
-      client.Command(std::move(eval), std::move(cb));
-      return;
-    }
-    cb(std::move(reply));
-  });
+  // The arguments come back with the reply, so the EVAL fallback (the source
+  // in place of the sha) reuses them instead of copying every call up front.
+  client.CommandKeepingArgs(
+      std::move(cmd), [this, &client, cb = std::move(cb)](absl::StatusOr<Reply> reply,
+                                                          std::vector<std::string> cmd) mutable {
+        if (!reply.ok() && absl::StrContains(reply.status().message(), "NOSCRIPT")) {
+          cmd[0] = "EVAL";
+          cmd[1] = source_;
+          client.Command(std::move(cmd), std::move(cb));
+          return;
+        }
+        cb(std::move(reply));
+      });
 }
 
 std::string HashField(const Reply& hash, absl::string_view field) {

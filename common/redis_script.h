@@ -16,7 +16,8 @@ class RedisScript {
   explicit RedisScript(std::string source);
 
   // Run calls the script with keys and args on client; cb as for
-  // RedisClient::Command. Thread-safe.
+  // RedisClient::Command. The script and client must outlive the call (scripts
+  // are static in practice). Thread-safe.
   void Run(RedisClient& client, std::vector<std::string> keys, std::vector<std::string> args,
            Callback cb) const;
 

@@ -4,8 +4,6 @@
 #include <grpcpp/server_builder.h>
 #include <spdlog/spdlog.h>
 
-#include <csignal>
-
 namespace chat {
 
 ServiceHost::ServiceHost(std::string listen, HostPort redis, std::string service_name)
@@ -14,6 +12,7 @@ ServiceHost::ServiceHost(std::string listen, HostPort redis, std::string service
   ro.host = redis.host;
   ro.port = redis.port;
   redis_ = std::make_shared<redis::RedisClient>(ioc_.get_executor(), ro);
+  redis_->SetStateHandler([this](bool up) { SetHealth(up); });
 }
 
 ServiceHost::~ServiceHost() { Shutdown(absl::ZeroDuration()); }
@@ -32,31 +31,36 @@ absl::Status ServiceHost::Start(const std::vector<grpc::Service*>& services) {
   if (server_ == nullptr || port_ == 0) {
     return absl::UnavailableError(service_name_ + ": cannot listen on " + listen_);
   }
-  health_thread_ = std::thread([this] { WatchHealth(); });
+  {
+    absl::MutexLock lock(&health_mu_);
+    serving_ = true;
+    ApplyHealth();
+  }
   spdlog::info("event=listening service={} addr={} port={}", service_name_, listen_, port_);
   return absl::OkStatus();
 }
 
-void ServiceHost::WatchHealth() {
-  // Health follows the Redis connection; polled because hiredis reports it on
-  // the I/O thread and the health service is synchronous.
-  bool first = true, last = false;
-  while (!stopping_) {
-    bool up = redis_->connected();
-    if (first || up != last) {
-      server_->GetHealthCheckService()->SetServingStatus(up);
-      server_->GetHealthCheckService()->SetServingStatus(service_name_, up);
-      first = false;
-      last = up;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
+void ServiceHost::SetHealth(bool redis_up) {
+  // The health service's setter is thread-safe; the lock orders it against
+  // Start and Shutdown.
+  absl::MutexLock lock(&health_mu_);
+  redis_up_ = redis_up;
+  ApplyHealth();
+}
+
+void ServiceHost::ApplyHealth() {
+  if (!serving_) return;
+  server_->GetHealthCheckService()->SetServingStatus(redis_up_);
+  server_->GetHealthCheckService()->SetServingStatus(service_name_, redis_up_);
 }
 
 void ServiceHost::Shutdown(absl::Duration grace) {
   if (stopping_.exchange(true)) return;
-  if (health_thread_.joinable()) health_thread_.join();
   if (server_) {
+    {
+      absl::MutexLock lock(&health_mu_);
+      serving_ = false;
+    }
     server_->GetHealthCheckService()->SetServingStatus(false);
     server_->Shutdown(std::chrono::system_clock::now() + absl::ToChronoNanoseconds(grace));
   }
@@ -64,18 +68,6 @@ void ServiceHost::Shutdown(absl::Duration grace) {
   work_.reset();
   ioc_.stop();
   if (io_thread_.joinable()) io_thread_.join();
-}
-
-namespace {
-std::atomic<bool> g_signalled{false};
-void OnSignal(int) { g_signalled = true; }
-}  // namespace
-
-void WaitForSignal() {
-  std::signal(SIGPIPE, SIG_IGN);
-  std::signal(SIGTERM, OnSignal);
-  std::signal(SIGINT, OnSignal);
-  while (!g_signalled) std::this_thread::sleep_for(std::chrono::milliseconds(100));
 }
 
 }  // namespace chat

@@ -1,6 +1,7 @@
 // ServiceHost: what every gRPC service binary shares: a Redis client on its own
 // I/O thread, a gRPC server with the standard health service (serving while
-// Redis is connected), and graceful shutdown. Each *_server wires its store,
+// Redis is connected, updated as the connection comes and goes), and graceful
+// shutdown. Each *_server wires its store,
 // core and gRPC adapter onto one.
 #ifndef CHATSUITE_COMMON_SERVICE_HOST_H_
 #define CHATSUITE_COMMON_SERVICE_HOST_H_
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/config.h"
 #include "common/redis_client.h"
@@ -44,7 +46,10 @@ class ServiceHost {
   int port() const { return port_; }
 
  private:
-  void WatchHealth();
+  // SetHealth records whether Redis is connected and tells the health
+  // service, once it exists. Runs on the Redis client's strand.
+  void SetHealth(bool redis_up) ABSL_LOCKS_EXCLUDED(health_mu_);
+  void ApplyHealth() ABSL_EXCLUSIVE_LOCKS_REQUIRED(health_mu_);
 
   std::string listen_;
   std::string service_name_;
@@ -53,14 +58,12 @@ class ServiceHost {
   std::thread io_thread_;
   std::shared_ptr<redis::RedisClient> redis_;
   std::unique_ptr<grpc::Server> server_;
-  std::thread health_thread_;
+  absl::Mutex health_mu_;
+  bool redis_up_ ABSL_GUARDED_BY(health_mu_) = false;
+  bool serving_ ABSL_GUARDED_BY(health_mu_) = false;  // server_ started, not shut down.
   std::atomic<bool> stopping_{false};
   int port_ = 0;
 };
-
-// WaitForSignal blocks until SIGTERM or SIGINT; it also ignores SIGPIPE
-// (hiredis writes with write(2)). For main().
-void WaitForSignal();
 
 }  // namespace chat
 

@@ -1,5 +1,5 @@
-// Status helpers shared by every component: the few macros Abseil 20220623
-// lacks, and the one conversion between absl::Status and grpc::Status.
+// Status helpers shared by every component: error reasons that travel with a
+// status, and the one conversion between absl::Status and grpc::Status.
 #ifndef CHATSUITE_COMMON_STATUS_H_
 #define CHATSUITE_COMMON_STATUS_H_
 
@@ -9,14 +9,6 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-
-// RETURN_IF_ERROR(expr): returns the status of expr from the enclosing
-// function when it is not OK.
-#define CHAT_RETURN_IF_ERROR(expr)               \
-  do {                                           \
-    ::absl::Status chat_status_ = (expr);        \
-    if (!chat_status_.ok()) return chat_status_; \
-  } while (0)
 
 namespace chat {
 

@@ -29,34 +29,117 @@ absl::Status ParseJsonInto(absl::string_view text, google::protobuf::Message* ou
 
 }  // namespace
 
+namespace {
+
+size_t SkipSpace(absl::string_view t, size_t i) {
+  while (i < t.size() && (t[i] == ' ' || t[i] == '\t' || t[i] == '\n' || t[i] == '\r')) ++i;
+  return i;
+}
+
+// SkipString returns the index after the string starting at t[i] == '"'
+// (npos if unterminated) and whether it held an escape.
+size_t SkipString(absl::string_view t, size_t i, bool* escaped) {
+  *escaped = false;
+  for (++i; i < t.size(); ++i) {
+    if (t[i] == '\\') {
+      *escaped = true;
+      ++i;
+    } else if (t[i] == '"') {
+      return i + 1;
+    }
+  }
+  return absl::string_view::npos;
+}
+
+// SkipValue returns the index after the JSON value starting at t[i] (npos if
+// it does not end). Only as strict as finding the value's end requires.
+size_t SkipValue(absl::string_view t, size_t i) {
+  int depth = 0;
+  bool escaped;
+  while (i < t.size()) {
+    const char c = t[i];
+    if (c == '"') {
+      i = SkipString(t, i, &escaped);
+      if (i == absl::string_view::npos) return i;
+      if (depth == 0) return i;
+      continue;
+    }
+    if (c == '{' || c == '[') {
+      ++depth;
+    } else if (c == '}' || c == ']') {
+      if (depth == 0) return i;  // The enclosing object's end: a scalar ended.
+      if (--depth == 0) return i + 1;
+    } else if (depth == 0 && (c == ',' || c == ' ' || c == '\t' || c == '\n' || c == '\r')) {
+      return i;
+    }
+    ++i;
+  }
+  return depth == 0 ? i : absl::string_view::npos;
+}
+
+// FrameMessage returns the ClientFrame field that a frame type names, null
+// for an unknown type.
+google::protobuf::Message* FrameMessage(absl::string_view type, ClientFrame* frame) {
+  if (type == "chat_message") return frame->mutable_chat_message();
+  if (type == "typing") return frame->mutable_typing();
+  if (type == "history") return frame->mutable_history();
+  if (type == "identify") return frame->mutable_identify();
+  if (type == "status") return frame->mutable_status();
+  if (type == "invitation") return frame->mutable_invitation();
+  if (type == "cancel_invitation") return frame->mutable_cancel_invitation();
+  if (type == "accept_invitation") return frame->mutable_accept_invitation();
+  return nullptr;
+}
+
+absl::StatusOr<ClientFrame> ParseTyped(absl::string_view type, absl::string_view text) {
+  if (type.empty()) return absl::UnimplementedError("frame has no type");
+  ClientFrame frame;
+  google::protobuf::Message* message = FrameMessage(type, &frame);
+  if (message == nullptr) {
+    return absl::UnimplementedError(absl::StrCat("unknown frame type '", type, "'"));
+  }
+  if (absl::Status s = ParseJsonInto(text, message); !s.ok()) return s;
+  return frame;
+}
+
+}  // namespace
+
+std::optional<absl::string_view> ScanFrameType(absl::string_view t) {
+  size_t i = SkipSpace(t, 0);
+  if (i >= t.size() || t[i] != '{') return std::nullopt;
+  i = SkipSpace(t, i + 1);
+  while (i < t.size() && t[i] == '"') {
+    bool escaped;
+    const size_t key_end = SkipString(t, i, &escaped);
+    if (key_end == absl::string_view::npos) return std::nullopt;
+    const absl::string_view key = t.substr(i + 1, key_end - i - 2);
+    i = SkipSpace(t, key_end);
+    if (i >= t.size() || t[i] != ':') return std::nullopt;
+    i = SkipSpace(t, i + 1);
+    if (!escaped && key == "type") {
+      if (i >= t.size() || t[i] != '"') return std::nullopt;
+      const size_t value_end = SkipString(t, i, &escaped);
+      if (value_end == absl::string_view::npos || escaped) return std::nullopt;
+      return t.substr(i + 1, value_end - i - 2);
+    }
+    i = SkipValue(t, i);
+    if (i == absl::string_view::npos) return std::nullopt;
+    i = SkipSpace(t, i);
+    if (i >= t.size() || t[i] != ',') return std::nullopt;
+    i = SkipSpace(t, i + 1);
+  }
+  return std::nullopt;
+}
+
 absl::StatusOr<ClientFrame> ParseClientJson(absl::string_view text) {
+  if (std::optional<absl::string_view> type = ScanFrameType(text)) {
+    return ParseTyped(*type, text);
+  }
+  // The scan could not tell (no "type", escapes, or malformed JSON): parse
+  // "type" the slow way, which also reports what is malformed.
   FrameType type;
   if (absl::Status s = ParseJsonInto(text, &type); !s.ok()) return s;
-  ClientFrame frame;
-  absl::Status s;
-  if (type.type() == "identify") {
-    s = ParseJsonInto(text, frame.mutable_identify());
-  } else if (type.type() == "chat_message") {
-    s = ParseJsonInto(text, frame.mutable_chat_message());
-  } else if (type.type() == "history") {
-    s = ParseJsonInto(text, frame.mutable_history());
-  } else if (type.type() == "typing") {
-    s = ParseJsonInto(text, frame.mutable_typing());
-  } else if (type.type() == "status") {
-    s = ParseJsonInto(text, frame.mutable_status());
-  } else if (type.type() == "invitation") {
-    s = ParseJsonInto(text, frame.mutable_invitation());
-  } else if (type.type() == "cancel_invitation") {
-    s = ParseJsonInto(text, frame.mutable_cancel_invitation());
-  } else if (type.type() == "accept_invitation") {
-    s = ParseJsonInto(text, frame.mutable_accept_invitation());
-  } else if (type.type().empty()) {
-    return absl::UnimplementedError("frame has no type");
-  } else {
-    return absl::UnimplementedError(absl::StrCat("unknown frame type '", type.type(), "'"));
-  }
-  if (!s.ok()) return s;
-  return frame;
+  return ParseTyped(type.type(), text);
 }
 
 absl::StatusOr<ClientFrame> ParseClientBinary(absl::string_view bytes) {
@@ -68,15 +151,6 @@ absl::StatusOr<ClientFrame> ParseClientBinary(absl::string_view bytes) {
     return absl::UnimplementedError("binary frame holds no known frame");
   }
   return frame;
-}
-
-std::string ToJson(const google::protobuf::Message& message) {
-  pbu::JsonPrintOptions options;
-  options.preserve_proto_field_names = true;
-  options.always_print_primitive_fields = true;
-  std::string out;
-  (void)pbu::MessageToJsonString(message, &out, options);
-  return out;
 }
 
 std::string ChatEventJson(const ChatMessage& message) {

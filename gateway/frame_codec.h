@@ -7,27 +7,34 @@
 
 #include <google/protobuf/message.h>
 
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "common/json.h"
 #include "proto/client.pb.h"
 #include "proto/common.pb.h"
 #include "proto/invite.pb.h"
 
 namespace chat::gateway {
 
-// ParseClientJson parses a text frame. kInvalidArgument: not a JSON object, or
-// a field of the wrong type (message says which). kUnimplemented: "type" is
-// missing or names no client frame. Unknown fields are ignored.
+// ParseClientJson parses a text frame, once: the top-level "type" is found by
+// a scan of the text, then only the message it names is parsed (a frame the
+// scan cannot read falls back to parsing "type" first). kInvalidArgument: not
+// a JSON object, or a field of the wrong type (message says which).
+// kUnimplemented: "type" is missing or names no client frame. Unknown fields
+// are ignored.
 absl::StatusOr<ClientFrame> ParseClientJson(absl::string_view text);
+
+// ScanFrameType returns the value of the top-level "type" key of a JSON
+// object when it is a string without escapes; nullopt when there is none or
+// the text is not such an object (the caller then parses it in full).
+std::optional<absl::string_view> ScanFrameType(absl::string_view text);
 
 // ParseClientBinary parses a binary frame holding a ClientFrame.
 // kInvalidArgument when undecodable, kUnimplemented when no frame is set.
 absl::StatusOr<ClientFrame> ParseClientBinary(absl::string_view bytes);
-
-// ToJson prints a message in the wire's JSON form.
-std::string ToJson(const google::protobuf::Message& message);
 
 // ChatEventJson is the chat_message event as browsers receive it.
 std::string ChatEventJson(const ChatMessage& message);

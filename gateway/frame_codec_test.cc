@@ -34,6 +34,33 @@ TEST(FrameCodecTest, ClassifiesBadFrames) {
   EXPECT_EQ(ParseClientBinary("").status().code(), absl::StatusCode::kUnimplemented);
 }
 
+TEST(FrameCodecTest, ScansTheTopLevelType) {
+  EXPECT_EQ(ScanFrameType(R"({"type":"typing","server":"s"})"), "typing");
+  // Whatever comes before it, nested values included, is skipped.
+  EXPECT_EQ(ScanFrameType(
+                R"( { "id" : "a,b}" , "n": -1.5e3, "o": {"type": "inner", "a": [1, {"x": "]"}]},)"
+                R"( "t": true, "type" : "history" })"),
+            "history");
+  // What the scan cannot read falls back to a full parse: no type, an
+  // escaped key or value, a non-string type, or text that is no object.
+  EXPECT_EQ(ScanFrameType(R"({"message":"no type"})"), std::nullopt);
+  EXPECT_EQ(ScanFrameType(R"({"typ\u0065":"typing"})"), std::nullopt);
+  EXPECT_EQ(ScanFrameType(R"({"type":"typ\u0069ng"})"), std::nullopt);
+  EXPECT_EQ(ScanFrameType(R"({"type":5})"), std::nullopt);
+  EXPECT_EQ(ScanFrameType("[1,2]"), std::nullopt);
+  EXPECT_EQ(ScanFrameType(R"({"id":"unterminated)"), std::nullopt);
+  EXPECT_EQ(ScanFrameType(""), std::nullopt);
+}
+
+TEST(FrameCodecTest, FramesTheScanCannotReadStillParse) {
+  auto f = ParseClientJson(R"({"typ\u0065":"typing","server":"s","channel":"c"})");
+  ASSERT_TRUE(f.ok()) << f.status();
+  EXPECT_EQ(f->typing().server(), "s");
+  f = ParseClientJson(R"({"server":"s","type":"typ\u0069ng"})");
+  ASSERT_TRUE(f.ok()) << f.status();
+  EXPECT_TRUE(f->has_typing());
+}
+
 TEST(FrameCodecTest, BinaryRoundTrip) {
   ClientFrame in;
   in.mutable_chat_message()->set_message("hi");

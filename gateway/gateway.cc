@@ -4,6 +4,7 @@
 
 #include "absl/random/random.h"
 #include "absl/strings/str_format.h"
+#include "gateway/errors.h"
 #include "gateway/listener.h"
 #include "gateway/websocket_session.h"
 
@@ -11,7 +12,8 @@ namespace chat::gateway {
 
 namespace net = boost::asio;
 
-Gateway::Gateway(GatewayOptions options) : options_(std::move(options)) {
+Gateway::Gateway(GatewayOptions options)
+    : options_(std::move(options)), chat_budgets_(options_.chat_rate, options_.chat_burst) {
   gateway_id_ = options_.gateway_id;
   if (gateway_id_.empty()) {
     absl::BitGen gen;
@@ -34,12 +36,12 @@ absl::Status Gateway::Start() {
   topics_ = std::make_unique<TopicRegistry>(
       ioc_.get_executor(), options_.redis, &metrics_,
       [upstream = upstream_.get()](const std::string& server, const std::string& channel,
-                                   int64_t after, auto done) {
+                                   int64_t after, Done<HistoryResponse> done) {
         TailRequest req;
         req.set_server(server);
         req.set_channel(channel);
         req.set_after(after);
-        upstream->Tail(req, std::move(done));
+        upstream->Tail(std::move(req), std::move(done));
       });
   boost::system::error_code ec;
   auto address = net::ip::make_address(options_.listen_host, ec);
@@ -49,10 +51,10 @@ absl::Status Gateway::Start() {
   port_ = listener_->port();
   topics_->Start();
   listener_->Run();
-  upstream_->Ready();  // Start connecting now rather than at the first call.
-  if (presence_enabled()) {
-    presence_timer_ = std::make_unique<net::steady_timer>(ioc_);
-    PresenceHeartbeat();
+  if (!options_.presence_target.empty()) {
+    presence_ = std::make_unique<PresenceReporter>(upstream_.get(), &metrics_, gateway_id_,
+                                                   options_.presence_heartbeat, ioc_);
+    presence_->Start();
   }
   int n =
       options_.threads > 0 ? options_.threads : std::max(1u, std::thread::hardware_concurrency());
@@ -65,19 +67,6 @@ bool Gateway::Ready() const {
   return !draining_ && topics_ != nullptr && topics_->connected() && upstream_->Ready();
 }
 
-std::shared_ptr<SharedTokenBucket> Gateway::ChatBudget(const std::string& user) {
-  absl::MutexLock lock(&mu_);
-  std::weak_ptr<SharedTokenBucket>& slot = chat_budgets_[user];
-  if (auto budget = slot.lock()) return budget;
-  auto budget = std::make_shared<SharedTokenBucket>(options_.chat_rate, options_.chat_burst);
-  slot = budget;
-  // Forget users with no session left, now and then, so the map stays bounded.
-  if (++budget_inserts_ % 1024 == 0) {
-    absl::erase_if(chat_budgets_, [](const auto& kv) { return kv.second.expired(); });
-  }
-  return budget;
-}
-
 void Gateway::AddSession(const std::shared_ptr<WebsocketSession>& s) {
   absl::MutexLock lock(&mu_);
   sessions_.emplace(s.get(), s);
@@ -88,89 +77,11 @@ void Gateway::RemoveSession(WebsocketSession* s) {
   sessions_.erase(s);
 }
 
-void Gateway::PresenceOnline(WebsocketSession* s, const SessionRef& ref) {
-  if (!presence_enabled()) return;
-  {
-    absl::MutexLock lock(&mu_);
-    presence_[s] = ref;
-  }
-  ConnectRequest req;
-  *req.mutable_session() = ref;
-  upstream_->PresenceConnect(req, [this](absl::StatusOr<PresenceResponse> r) {
-    if (!r.ok()) metrics_.upstream_errors.fetch_add(1, std::memory_order_relaxed);
-  });
-}
-
-void Gateway::PresenceStatus(WebsocketSession* s, const SessionRef& ref) {
-  if (!presence_enabled()) return;
-  {
-    absl::MutexLock lock(&mu_);
-    presence_[s] = ref;
-  }
-  SetStatusRequest req;
-  *req.mutable_session() = ref;
-  upstream_->PresenceSetStatus(req, [this, ref](absl::StatusOr<PresenceResponse> r) {
-    if (r.ok()) return;
-    // The service forgot the session (it expired): register it again.
-    if (r.status().code() == absl::StatusCode::kNotFound) {
-      ConnectRequest again;
-      *again.mutable_session() = ref;
-      return upstream_->PresenceConnect(again, [](auto) {});
-    }
-    metrics_.upstream_errors.fetch_add(1, std::memory_order_relaxed);
-  });
-}
-
-void Gateway::PresenceOffline(WebsocketSession* s) {
-  if (!presence_enabled()) return;
-  SessionRef ref;
-  {
-    absl::MutexLock lock(&mu_);
-    auto it = presence_.find(s);
-    if (it == presence_.end()) return;
-    ref = std::move(it->second);
-    presence_.erase(it);
-  }
-  DisconnectRequest req;
-  *req.mutable_session() = ref;
-  upstream_->PresenceDisconnect(req, [](auto) {});
-}
-
-void Gateway::PresenceHeartbeat() {
-  // One call per chunk of sessions per interval, not one per session.
-  constexpr size_t kChunk = 5000;
-  std::vector<HeartbeatRequest> chunks;
-  auto known = std::make_shared<absl::flat_hash_map<std::string, SessionRef>>();
-  {
-    absl::MutexLock lock(&mu_);
-    for (const auto& [session, ref] : presence_) {
-      if (chunks.empty() || chunks.back().sessions_size() >= static_cast<int>(kChunk)) {
-        chunks.emplace_back();
-        chunks.back().set_gateway_id(gateway_id_);
-      }
-      *chunks.back().add_sessions() = ref;
-      (*known)[ref.session_id()] = ref;
-    }
-  }
-  for (const HeartbeatRequest& chunk : chunks) {
-    upstream_->PresenceHeartbeat(chunk, [this, known](absl::StatusOr<HeartbeatResponse> r) {
-      if (!r.ok()) {
-        metrics_.upstream_errors.fetch_add(1, std::memory_order_relaxed);
-        return;
-      }
-      for (const std::string& id : r->unknown_session_ids()) {
-        auto it = known->find(id);
-        if (it == known->end()) continue;
-        ConnectRequest again;
-        *again.mutable_session() = it->second;
-        upstream_->PresenceConnect(again, [](auto) {});
-      }
-    });
-  }
-  presence_timer_->expires_after(absl::ToChronoNanoseconds(options_.presence_heartbeat));
-  presence_timer_->async_wait([this](boost::system::error_code ec) {
-    if (!ec && !stopping()) PresenceHeartbeat();
-  });
+bool Gateway::WaitDrained(absl::Duration timeout) {
+  absl::MutexLock lock(&mu_);
+  return mu_.AwaitWithTimeout(absl::Condition(
+                                  +[](decltype(sessions_)* s) { return s->empty(); }, &sessions_),
+                              timeout);
 }
 
 void Gateway::Drain() {
@@ -194,6 +105,7 @@ void Gateway::Drain() {
 
 void Gateway::Stop() {
   if (stopped_.exchange(true)) return;
+  if (presence_) presence_->Stop();
   if (listener_) listener_->Close();
   if (topics_) topics_->Stop();
   ioc_.stop();

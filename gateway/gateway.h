@@ -1,13 +1,13 @@
-// Gateway: the WebSocket gateway's shared state and lifecycle. It owns the I/O
-// threads (one io_context, one thread per core, a strand per connection), the
-// listener, the upstream gRPC clients, the topic registry and the metrics, and
+// Gateway: the WebSocket gateway's lifecycle and the components its sessions
+// share. It owns the I/O threads (one io_context, one thread per core, a
+// strand per connection), the listener, the upstream gRPC clients, the topic
+// registry, the presence reporter, the chat budgets and the metrics, and
 // knows every live session so that it can drain them.
 #ifndef CHATSUITE_GATEWAY_GATEWAY_H_
 #define CHATSUITE_GATEWAY_GATEWAY_H_
 
 #include <atomic>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <memory>
 #include <string>
 #include <thread>
@@ -16,9 +16,10 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "common/redis_client.h"
+#include "common/redis_connection.h"
 #include "gateway/auth.h"
 #include "gateway/metrics.h"
+#include "gateway/presence_reporter.h"
 #include "gateway/rate_limiter.h"
 #include "gateway/static_files.h"
 #include "gateway/topic_registry.h"
@@ -54,8 +55,8 @@ struct GatewayOptions {
   size_t max_frame_bytes = 16 * 1024;
   int max_message_chars = 2000;
   size_t max_outbound_bytes = 4 * 1024 * 1024;
-  double chat_rate = 5, chat_burst = 10;              // chat_message per second per connection.
-  double frame_rate = 20, frame_burst = 50;           // Any frame.
+  double chat_rate = 5, chat_burst = 10;              // chat_message per second per user.
+  double frame_rate = 20, frame_burst = 50;           // Any frame, per connection.
   double abuse_rate = 1, abuse_burst = 50;            // Rejected frames before close 4008.
   int max_inflight_requests = 32;                     // Upstream calls per connection.
   absl::Duration typing_interval = absl::Seconds(3);  // Typing relays per channel.
@@ -89,22 +90,18 @@ class Gateway {
   const StaticFiles& static_files() const { return static_files_; }
   boost::asio::io_context& io_context() { return ioc_; }
 
-  // ChatBudget returns the chat token bucket shared by every session of user
-  // on this gateway (created on first use, dropped with the last session
-  // holding it). Thread-safe.
-  std::shared_ptr<SharedTokenBucket> ChatBudget(const std::string& user) ABSL_LOCKS_EXCLUDED(mu_);
+  // chat_budgets: the per-user chat budgets. presence: null when presence is off.
+  ChatBudgets& chat_budgets() { return chat_budgets_; }
+  PresenceReporter* presence() { return presence_.get(); }
+  bool presence_enabled() const { return presence_ != nullptr; }
+  const std::string& gateway_id() const { return gateway_id_; }
 
+  // AddSession and RemoveSession track live sessions for Drain. Thread-safe.
   void AddSession(const std::shared_ptr<WebsocketSession>& s) ABSL_LOCKS_EXCLUDED(mu_);
   void RemoveSession(WebsocketSession* s) ABSL_LOCKS_EXCLUDED(mu_);
-
-  // Presence: identified sessions are registered with the presence service
-  // (Connect / SetStatus / Disconnect) and kept alive by one Heartbeat call
-  // per interval for all of them. No-ops when presence is off.
-  bool presence_enabled() const { return !options_.presence_target.empty(); }
-  const std::string& gateway_id() const { return gateway_id_; }
-  void PresenceOnline(WebsocketSession* s, const SessionRef& ref) ABSL_LOCKS_EXCLUDED(mu_);
-  void PresenceStatus(WebsocketSession* s, const SessionRef& ref) ABSL_LOCKS_EXCLUDED(mu_);
-  void PresenceOffline(WebsocketSession* s) ABSL_LOCKS_EXCLUDED(mu_);
+  // WaitDrained blocks (main's thread, never an I/O thread) until every
+  // session has ended or timeout passes; true if all ended.
+  bool WaitDrained(absl::Duration timeout) ABSL_LOCKS_EXCLUDED(mu_);
 
   // stopping: Stop has begun; sessions being destroyed then leave the
   // registries alone (they are torn down with the gateway).
@@ -117,13 +114,10 @@ class Gateway {
   GatewayOptions options_;
   Metrics metrics_;
   StaticFiles static_files_;
+  ChatBudgets chat_budgets_;
   absl::Mutex mu_;
   absl::flat_hash_map<WebsocketSession*, std::weak_ptr<WebsocketSession>> sessions_
       ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<WebsocketSession*, SessionRef> presence_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<std::string, std::weak_ptr<SharedTokenBucket>> chat_budgets_
-      ABSL_GUARDED_BY(mu_);
-  size_t budget_inserts_ ABSL_GUARDED_BY(mu_) = 0;
   std::string gateway_id_;
   std::atomic<bool> stopped_{false};
   std::atomic<bool> draining_{false};
@@ -134,9 +128,7 @@ class Gateway {
   std::unique_ptr<TokenVerifier> verifier_;
   std::unique_ptr<Upstream> upstream_;
   std::unique_ptr<TopicRegistry> topics_;
-  std::unique_ptr<boost::asio::steady_timer> presence_timer_;
-
-  void PresenceHeartbeat() ABSL_LOCKS_EXCLUDED(mu_);
+  std::unique_ptr<PresenceReporter> presence_;
 };
 
 }  // namespace chat::gateway

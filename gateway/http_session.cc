@@ -1,5 +1,6 @@
 #include "gateway/http_session.h"
 
+#include <google/protobuf/util/json_util.h>
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/dispatch.hpp>
@@ -9,10 +10,10 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
-#include "common/keys.h"
+#include "common/json.h"
 #include "gateway/frame_codec.h"
 #include "gateway/gateway.h"
+#include "gateway/seed_endpoints.h"
 #include "gateway/websocket_session.h"
 
 namespace chat::gateway {
@@ -24,35 +25,6 @@ namespace net = boost::asio;
 namespace {
 
 constexpr size_t kMaxRequestBody = 64 * 1024;
-
-std::string UrlDecode(absl::string_view s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size() && absl::ascii_isxdigit(s[i + 1]) &&
-        absl::ascii_isxdigit(s[i + 2])) {
-      out.push_back(static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16)));
-      i += 2;
-    } else if (s[i] == '+') {
-      out.push_back(' ');
-    } else {
-      out.push_back(s[i]);
-    }
-  }
-  return out;
-}
-
-// QueryParam returns the decoded value of name in target's query string.
-std::string QueryParam(absl::string_view target, absl::string_view name) {
-  size_t q = target.find('?');
-  if (q == absl::string_view::npos) return "";
-  for (absl::string_view pair : absl::StrSplit(target.substr(q + 1), '&')) {
-    size_t eq = pair.find('=');
-    if (eq != absl::string_view::npos && pair.substr(0, eq) == name) {
-      return UrlDecode(pair.substr(eq + 1));
-    }
-  }
-  return "";
-}
 
 }  // namespace
 
@@ -159,30 +131,14 @@ void HttpSession::HandleUpgrade(Request req) {
     gateway_->metrics().origin_rejections.fetch_add(1, std::memory_order_relaxed);
     return Reply(req, http::status::forbidden, "origin not allowed\n", "text/plain");
   }
-  const std::string target_str(req.target());
-  absl::string_view target = target_str;
-  std::string path(target.substr(0, target.find('?')));
-  std::vector<std::string> parts = absl::StrSplit(path, '/', absl::SkipEmpty());
-  SessionRoute route;
-  if (parts.size() == 1 && parts[0] == "ws") {
-    route.mode = SessionMode::kNative;
-  } else if (parts.size() == 4 && parts[0] == "ws" && parts[1] == "chat" &&
-             keys::IsValidId(parts[2]) && keys::IsValidId(parts[3])) {
-    route.mode = SessionMode::kSeedChat;
-    route.server = parts[2];
-    route.channel = parts[3];
-    route.token = QueryParam(target, "token");
-  } else if (parts.size() == 3 && parts[0] == "ws" && parts[1] == "personal" &&
-             keys::IsValidId(parts[2])) {
-    route.mode = SessionMode::kSeedPersonal;
-    route.path_user = parts[2];
-    route.token = QueryParam(target, "token");
-  } else {
+  std::optional<SessionRoute> route =
+      ParseRoute(absl::string_view(req.target().data(), req.target().size()));
+  if (!route) {
     return Reply(req, http::status::not_found, "no such WebSocket endpoint\n", "text/plain");
   }
   stream_.expires_never();
   auto session =
-      std::make_shared<WebsocketSession>(stream_.release_socket(), gateway_, std::move(route));
+      std::make_shared<WebsocketSession>(stream_.release_socket(), gateway_, *std::move(route));
   gateway_->AddSession(session);
   session->Run(std::move(req));
 }

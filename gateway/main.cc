@@ -2,12 +2,11 @@
 // environment variables named in each flag's help.
 #include <spdlog/spdlog.h>
 
-#include <csignal>
-
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/strings/str_split.h"
 #include "common/config.h"
+#include "common/signals.h"
 #include "gateway/gateway.h"
 
 ABSL_FLAG(std::string, listen, chat::EnvOr("GATEWAY_LISTEN", "0.0.0.0:8080"),
@@ -48,9 +47,9 @@ ABSL_FLAG(int32_t, identify_timeout_s, chat::EnvOrInt("GATEWAY_IDENTIFY_TIMEOUT_
 ABSL_FLAG(int64_t, max_outbound_bytes, chat::EnvOrInt("GATEWAY_MAX_OUTBOUND_BYTES", 4 << 20),
           "bytes queued per connection before it is closed as a slow consumer");
 ABSL_FLAG(double, chat_rate, chat::EnvOrInt("GATEWAY_CHAT_RATE", 5),
-          "chat messages per second per connection, sustained (env GATEWAY_CHAT_RATE)");
+          "chat messages per second per user, sustained (env GATEWAY_CHAT_RATE)");
 ABSL_FLAG(double, chat_burst, chat::EnvOrInt("GATEWAY_CHAT_BURST", 10),
-          "chat message burst per connection (env GATEWAY_CHAT_BURST)");
+          "chat message burst per user (env GATEWAY_CHAT_BURST)");
 ABSL_FLAG(double, frame_rate, chat::EnvOrInt("GATEWAY_FRAME_RATE", 20),
           "frames of any kind per second per connection (env GATEWAY_FRAME_RATE)");
 ABSL_FLAG(double, frame_burst, chat::EnvOrInt("GATEWAY_FRAME_BURST", 50),
@@ -58,8 +57,6 @@ ABSL_FLAG(double, frame_burst, chat::EnvOrInt("GATEWAY_FRAME_BURST", 50),
 ABSL_FLAG(std::string, log_level, chat::EnvOr("CHAT_LOG_LEVEL", "info"), "log level");
 
 namespace {
-std::atomic<bool> g_stop{false};
-void OnSignal(int) { g_stop = true; }
 
 std::vector<std::string> SplitList(const std::string& s) {
   return absl::StrSplit(s, ',', absl::SkipWhitespace());
@@ -68,6 +65,7 @@ std::vector<std::string> SplitList(const std::string& s) {
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
+  chat::IgnoreSigpipe();  // hiredis writes with write(2).
   chat::SetupLogging("gateway", absl::GetFlag(FLAGS_log_level));
   auto listen = chat::ParseHostPort(absl::GetFlag(FLAGS_listen));
   auto redis = chat::ParseHostPort(absl::GetFlag(FLAGS_redis));
@@ -105,12 +103,13 @@ int main(int argc, char** argv) {
     spdlog::critical("event=start_failed error=\"{}\"", std::string(s.message()));
     return 1;
   }
-  std::signal(SIGPIPE, SIG_IGN);  // hiredis writes with write(2).
-  std::signal(SIGTERM, OnSignal);
-  std::signal(SIGINT, OnSignal);
-  while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  chat::WaitForSignal();
   gateway.Drain();
-  std::this_thread::sleep_for(absl::ToChronoNanoseconds(o.drain_window + absl::Seconds(1)));
+  // Sessions close over the drain window; a client that never completes the
+  // close handshake is cut off 5 s later at the latest.
+  if (!gateway.WaitDrained(o.drain_window + absl::Seconds(6))) {
+    spdlog::warn("event=drain_incomplete");
+  }
   gateway.Stop();
   return 0;
 }

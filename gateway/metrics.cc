@@ -77,6 +77,8 @@ std::string Metrics::Render() const {
          accept_errors.load());
   Scalar(&out, "chat_gateway_gap_fills_total", "counter",
          "Channel log reads that filled a gap in the pub/sub stream.", gap_fills.load());
+  Scalar(&out, "chat_gateway_duplicate_events_total", "counter",
+         "Chat messages dropped because their seq was already passed on.", duplicate_events.load());
   Scalar(&out, "chat_gateway_origin_rejections_total", "counter",
          "WebSocket upgrades refused by the Origin allow-list.", origin_rejections.load());
   Scalar(&out, "chat_gateway_topics", "gauge", "Redis topics subscribed by this gateway.",

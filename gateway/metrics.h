@@ -51,12 +51,15 @@ struct Metrics {
   std::atomic<uint64_t> upstream_errors{0};
   std::atomic<uint64_t> pubsub_messages{0};
   std::atomic<uint64_t> accept_errors{0};
-  std::atomic<uint64_t> gap_fills{0};          // Reads of a channel log to fill a pub/sub gap.
+  std::atomic<uint64_t> gap_fills{0};          // Reads of a channel log to fill a gap.
+  std::atomic<uint64_t> duplicate_events{0};   // Chat messages dropped as already passed on.
   std::atomic<uint64_t> origin_rejections{0};  // Upgrades refused by the Origin check.
   std::atomic<int64_t> topics{0};              // Subscribed Redis topics (gauge).
   LabeledCounter errors;                       // Error frames by code.
   LabeledCounter closes;                       // Server-initiated closes by code.
-  LatencyHistogram fanout_ms;                  // sent_at (chat service clock) to socket queue.
+  // From a message's sent_at (chat service clock) to its arrival at this
+  // gateway's pub/sub subscriber, before it is queued to any socket.
+  LatencyHistogram fanout_ms;
 
   std::string Render() const;
 };

@@ -1,17 +1,23 @@
-// TokenBucket: the gateway's per-connection rate limits (chat messages,
-// frames of any kind, and the "sustained abuse" budget of rejected frames).
-// Pure logic with an injected clock; not thread-safe (one per session strand).
+// The gateway's rate limits. TokenBucket is one budget: frames of any kind
+// and the "sustained abuse" budget of rejected frames are per connection;
+// chat messages are per user, in a SharedTokenBucket that ChatBudgets hands
+// to all of one user's sessions on this gateway. Pure logic with an injected
+// clock.
 #ifndef CHATSUITE_GATEWAY_RATE_LIMITER_H_
 #define CHATSUITE_GATEWAY_RATE_LIMITER_H_
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
+#include <string>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 
 namespace chat::gateway {
 
+// TokenBucket is not thread-safe (one per session strand).
 class TokenBucket {
  public:
   // rate: tokens added per second; burst: capacity (and the initial fill).
@@ -58,6 +64,23 @@ class SharedTokenBucket {
  private:
   absl::Mutex mu_;
   TokenBucket bucket_ ABSL_GUARDED_BY(mu_);
+};
+
+// ChatBudgets hands out the chat budget of each user on this gateway.
+class ChatBudgets {
+ public:
+  ChatBudgets(double rate, double burst) : rate_(rate), burst_(burst) {}
+
+  // For returns the bucket shared by every session of user (created on first
+  // use, dropped with the last session holding it; forgotten users are swept
+  // now and then, so the map stays bounded by the users connected). Thread-safe.
+  std::shared_ptr<SharedTokenBucket> For(const std::string& user) ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  const double rate_, burst_;
+  absl::Mutex mu_;
+  absl::flat_hash_map<std::string, std::weak_ptr<SharedTokenBucket>> buckets_ ABSL_GUARDED_BY(mu_);
+  size_t inserts_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace chat::gateway

@@ -1,6 +1,7 @@
 // Upstream: the gateway's asynchronous gRPC clients for the services behind
-// it. Every call returns at once; its callback runs on a gRPC thread, so
-// callers post results back to their own strand. No call ever blocks.
+// it. Every call takes its request by value (moved, never copied on the way),
+// returns at once, and calls done exactly once on a gRPC thread, so callers
+// post results back to their own strand. No call ever blocks.
 #ifndef CHATSUITE_GATEWAY_UPSTREAM_H_
 #define CHATSUITE_GATEWAY_UPSTREAM_H_
 
@@ -9,45 +10,43 @@
 #include <memory>
 #include <string>
 
-#include "absl/functional/any_invocable.h"
-#include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/async.h"
 #include "proto/chat.grpc.pb.h"
 #include "proto/invite.grpc.pb.h"
 #include "proto/presence.grpc.pb.h"
 
 namespace chat::gateway {
 
-template <typename T>
-using Reply = absl::AnyInvocable<void(absl::StatusOr<T>)>;
-
 class Upstream {
  public:
   // Targets are "host:port" or "dns:///name:port"; calls are spread
-  // round-robin over every address the name resolves to; an empty invite or presence target turns
-  // that feature off (its calls fail with kUnavailable). deadline applies to every call.
+  // round-robin over every address the name resolves to. An empty invite or
+  // presence target turns that feature off (its calls fail with
+  // kUnavailable). deadline applies to every call. Channels start connecting
+  // at once.
   Upstream(const std::string& chat_target, const std::string& invite_target,
            const std::string& presence_target, absl::Duration deadline);
 
-  void Send(const SendRequest& req, Reply<SendResponse> done);
-  void History(const HistoryRequest& req, Reply<HistoryResponse> done);
-  void GetUserState(const GetUserStateRequest& req, Reply<UserState> done);
-  void Typing(const TypingRequest& req, Reply<TypingResponse> done);
-  void Tail(const TailRequest& req, Reply<HistoryResponse> done);
-  void UpsertUser(const User& req, Reply<User> done);
-  void AddMember(const AddMemberRequest& req, Reply<AddMemberResponse> done);
+  void Send(SendRequest req, Done<SendResponse> done);
+  void History(HistoryRequest req, Done<HistoryResponse> done);
+  void GetUserState(GetUserStateRequest req, Done<UserState> done);
+  void Typing(TypingRequest req, Done<TypingResponse> done);
+  void Tail(TailRequest req, Done<HistoryResponse> done);
+  void UpsertUser(User req, Done<User> done);
+  void AddMember(AddMemberRequest req, Done<AddMemberResponse> done);
 
-  void Invite(const InviteRequest& req, Reply<InvitationResponse> done);
-  void CancelInvitation(const TransitionRequest& req, Reply<InvitationResponse> done);
-  void AcceptInvitation(const TransitionRequest& req, Reply<InvitationResponse> done);
-  void ListPending(const ListRequest& req, Reply<PendingInvitations> done);
-  void ListFriends(const ListRequest& req, Reply<Friends> done);
+  void Invite(InviteRequest req, Done<InvitationResponse> done);
+  void CancelInvitation(TransitionRequest req, Done<InvitationResponse> done);
+  void AcceptInvitation(TransitionRequest req, Done<InvitationResponse> done);
+  void ListPending(ListRequest req, Done<PendingInvitations> done);
+  void ListFriends(ListRequest req, Done<Friends> done);
 
-  void PresenceConnect(const ConnectRequest& req, Reply<PresenceResponse> done);
-  void PresenceDisconnect(const DisconnectRequest& req, Reply<PresenceResponse> done);
-  void PresenceSetStatus(const SetStatusRequest& req, Reply<PresenceResponse> done);
-  void PresenceHeartbeat(const HeartbeatRequest& req, Reply<HeartbeatResponse> done);
-  void PresenceQuery(const QueryRequest& req, Reply<QueryResponse> done);
+  void PresenceConnect(ConnectRequest req, Done<PresenceResponse> done);
+  void PresenceDisconnect(DisconnectRequest req, Done<PresenceResponse> done);
+  void PresenceSetStatus(SetStatusRequest req, Done<PresenceResponse> done);
+  void PresenceHeartbeat(HeartbeatRequest req, Done<HeartbeatResponse> done);
+  void PresenceQuery(QueryRequest req, Done<QueryResponse> done);
 
   // Ready reports whether the chat service's channel is connected (the
   // delivery path; invite and presence only degrade features), and nudges

@@ -1,7 +1,8 @@
-// WebsocketSession: one client socket. Runs on its own strand; reads one frame
-// at a time, keeps exactly one write in flight from a bounded outbound queue,
-// forwards requests upstream asynchronously and receives topic events from the
-// TopicRegistry. Close codes are the protocol's (docs/protocol.md).
+// WebsocketSession: the transport of one client socket. Runs on its own
+// strand; reads one frame at a time, keeps exactly one write in flight from a
+// bounded outbound queue, and closes with a code. What the frames mean is the
+// ClientSession's business: it receives every frame and every topic event.
+// Close codes are the protocol's (errors.h, docs/protocol.md).
 #ifndef CHATSUITE_GATEWAY_WEBSOCKET_SESSION_H_
 #define CHATSUITE_GATEWAY_WEBSOCKET_SESSION_H_
 
@@ -14,47 +15,14 @@
 #include <memory>
 #include <string>
 
-#include "absl/container/flat_hash_map.h"
-#include "absl/container/flat_hash_set.h"
-#include "gateway/auth.h"
-#include "gateway/rate_limiter.h"
+#include "absl/time/time.h"
+#include "gateway/client_session.h"
+#include "gateway/seed_endpoints.h"
 #include "gateway/topic_registry.h"
-#include "proto/chat.pb.h"
-#include "proto/client.pb.h"
-#include "proto/invite.pb.h"
 
 namespace chat::gateway {
 
 class Gateway;
-
-// Close codes this gateway sends; docs/protocol.md says what a client does.
-namespace close_code {
-inline constexpr uint16_t kTooBig = 1009;         // Frame over the size limit.
-inline constexpr uint16_t kTryAgainLater = 1013;  // Upstream unavailable at identify.
-inline constexpr uint16_t kIdentifyTimeout = 4001;
-inline constexpr uint16_t kInvalidToken = 4002;
-inline constexpr uint16_t kTokenExpired = 4003;
-inline constexpr uint16_t kForbidden = 4004;     // Seed endpoint: not a member.
-inline constexpr uint16_t kRateLimited = 4008;   // Sustained abuse.
-inline constexpr uint16_t kSlowConsumer = 4009;  // Outbound queue overflow: resume.
-inline constexpr uint16_t kDraining = 4010;      // Gateway shutting down: reconnect.
-}  // namespace close_code
-
-enum class SessionMode {
-  kNative,        // /ws: the full protocol, JSON or binary frames.
-  kSeedChat,      // /ws/chat/<server>/<channel>/?token=: the seed's chat JSON.
-  kSeedPersonal,  // /ws/personal/<user>/?token=: the seed's invitation JSON.
-};
-
-struct SessionRoute {
-  SessionMode mode = SessionMode::kNative;
-  std::string server, channel;  // kSeedChat
-  // kSeedPersonal: the <user> of the path. The seed connects to the other
-  // party's path to reach them, so it only serves as the default counterparty;
-  // the socket itself only ever receives its token user's events.
-  std::string path_user;
-  std::string token;  // Seed endpoints: from ?token=
-};
 
 class WebsocketSession : public Subscriber, public std::enable_shared_from_this<WebsocketSession> {
  public:
@@ -64,11 +32,23 @@ class WebsocketSession : public Subscriber, public std::enable_shared_from_this<
   // Run accepts the upgrade request and starts the session.
   void Run(boost::beast::http::request<boost::beast::http::string_body> req);
 
-  // Deliver queues a topic event. Thread-safe; never blocks.
+  // Deliver queues a topic event for the client session. Thread-safe; never blocks.
   void Deliver(const std::shared_ptr<const EncodedEvent>& event) override;
 
   // CloseAfter closes the session with code after delay. Thread-safe.
   void CloseAfter(absl::Duration delay, uint16_t code, std::string reason);
+
+  // The rest: on the strand only.
+
+  // Send queues bytes for the client. Droppable frames are shed first under
+  // pressure (above half of the outbound limit); a queue that would exceed
+  // the limit closes the session with kSlowConsumer instead.
+  void Send(std::shared_ptr<const std::string> bytes, bool binary, bool droppable);
+  // Close sends a close frame with code and ends the session; frames not yet
+  // on the wire are dropped. Idempotent.
+  void Close(uint16_t code, const std::string& reason);
+  bool closing() const { return closing_; }
+  boost::asio::any_io_executor executor() { return ws_.get_executor(); }
 
  private:
   struct Outgoing {
@@ -79,61 +59,13 @@ class WebsocketSession : public Subscriber, public std::enable_shared_from_this<
   void OnAccept(boost::beast::error_code ec);
   void DoRead();
   void OnRead(boost::beast::error_code ec, size_t bytes);
-  void HandleNative(const ClientFrame& frame);
-  void HandleSeed(absl::string_view text);
-
-  // IdentifyData is what identification gathers from the services.
-  struct IdentifyData {
-    absl::StatusOr<UserState> state = UserState();
-    Friends friends;
-    PendingInvitations invitations;
-    QueryResponse presences;
-    int remaining = 0;
-  };
-  void Identify(const std::string& token);
-  void OnIdentifyData(IdentifyData& data);
-  void OnInvitationFrame(ClientFrame::FrameCase kind, InvitationFrame f);
-  void OnTyping(const TypingFrame& f);
-  void OnStatus(const StatusFrame& f);
-  void OnInvitationEvent(const Invitation& inv);
-  // CatchUp sends the channel's messages after a seq from its log (at most
-  // pages pages of 100): what a new subscription missed.
-  void CatchUp(const std::string& server, const std::string& channel, int64_t after, int pages);
-  SessionRef PresenceRef() const;
-  void OnSendChat(const SendChat& frame);
-  void OnGetHistory(const GetHistory& frame);
-
-  // Subscribe adds the session to topic. With await_live, the pending ready
-  // (or seed identification) waits until Redis has confirmed the topic.
-  void Subscribe(const std::string& topic, bool await_live = false);
-  void OnTopicLive();
-  // FinishIdentify marks the session identified, sends ready, then the events
-  // that arrived meanwhile.
-  void FinishIdentify();
-  void OnEvent(const std::shared_ptr<const EncodedEvent>& event);
-
-  // SendFrame encodes frame in the session's format and queues it.
-  void SendFrame(const ServerFrame& frame);
-  // SendError queues an error frame (code as in docs/protocol.md).
-  void SendError(const std::string& code, const std::string& message, const std::string& id,
-                 absl::Duration retry_after = absl::ZeroDuration());
-  // SendStatusError maps an upstream status to an error frame.
-  void SendStatusError(const absl::Status& status, const std::string& id);
-  // Reject answers a frame refused by a rate limit; sustained abuse closes.
-  void Reject(const std::string& id, absl::Duration retry_after);
-  // Enqueue queues bytes; droppable frames are shed first under pressure, and
-  // an overflowing queue closes the session with kSlowConsumer.
-  void Enqueue(std::shared_ptr<const std::string> bytes, bool binary, bool droppable);
   void DoWrite();
   void OnWrite(boost::beast::error_code ec, size_t bytes);
-  void DoClose(uint16_t code, const std::string& reason);
 
   boost::beast::websocket::stream<boost::beast::tcp_stream> ws_;
   Gateway* gateway_;
-  SessionRoute route_;
   boost::beast::flat_buffer buffer_;
   boost::beast::http::request<boost::beast::http::string_body> upgrade_;
-  boost::asio::steady_timer identify_timer_;
   boost::asio::steady_timer close_timer_;
 
   // All below: on the strand only.
@@ -141,23 +73,7 @@ class WebsocketSession : public Subscriber, public std::enable_shared_from_this<
   size_t queued_bytes_ = 0;
   bool writing_ = false;
   bool closing_ = false;
-  bool identifying_ = false;
-  bool identified_ = false;
-  bool binary_ = false;  // The client spoke binary protobuf.
-  int inflight_ = 0;
-  int awaiting_topics_ = 0;
-  std::unique_ptr<ServerFrame> pending_ready_;  // Sent once topics are live.
-  static constexpr size_t kMaxEarlyEvents = 1024;
-  std::vector<std::shared_ptr<const EncodedEvent>> early_events_;  // Before ready.
-  Identity identity_;
-  std::string presence_status_ = "online";
-  std::string session_id_;
-  absl::flat_hash_set<std::string> topics_;
-  // Last typing relay per "server/channel": typing is dropped, not queued,
-  // within the interval. Bounded by the channels the user is in.
-  absl::flat_hash_map<std::string, absl::Time> last_typing_;
-  TokenBucket frame_bucket_, abuse_bucket_;
-  std::shared_ptr<SharedTokenBucket> chat_budget_;  // Per user, shared by their sessions.
+  ClientSession client_;
 };
 
 }  // namespace chat::gateway

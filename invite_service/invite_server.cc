@@ -10,8 +10,8 @@ InviteServer::InviteServer(InviteServerOptions options)
     : options_(std::move(options)),
       host_(options_.listen, options_.redis, "chat.InviteService"),
       store_(host_.redis()),
-      membership_(options_.chat_target),
-      core_(&store_, &membership_, options_.core),
+      chat_admin_(options_.chat_target, options_.chat_deadline),
+      core_(&store_, &chat_admin_, options_.core),
       service_(&core_),
       sweep_timer_(host_.io_context()) {}
 

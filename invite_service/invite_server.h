@@ -1,15 +1,15 @@
 // InviteServer wires the invite service on a ServiceHost: the Redis store, the
-// chat-service membership client, the core, the gRPC adapter, and the sweeper
-// that expires pending invitations.
+// chat service's admin client (memberships), the core, the gRPC adapter, and
+// the sweeper that expires pending invitations.
 #ifndef CHATSUITE_INVITE_SERVICE_INVITE_SERVER_H_
 #define CHATSUITE_INVITE_SERVICE_INVITE_SERVER_H_
 
 #include <boost/asio/steady_timer.hpp>
 
 #include "common/service_host.h"
+#include "invite_service/chat_admin_client.h"
 #include "invite_service/invite_core.h"
 #include "invite_service/invite_service_impl.h"
-#include "invite_service/membership.h"
 #include "invite_service/redis_invite_store.h"
 
 namespace chat::invite_service {
@@ -17,7 +17,8 @@ namespace chat::invite_service {
 struct InviteServerOptions {
   std::string listen = "0.0.0.0:50053";
   HostPort redis{"127.0.0.1", 6379};
-  std::string chat_target = "127.0.0.1:50051";  // For memberships.
+  std::string chat_target = "127.0.0.1:50051";      // For memberships.
+  absl::Duration chat_deadline = absl::Seconds(5);  // Per call to the chat service.
   InviteCoreOptions core;
   absl::Duration sweep_interval = absl::Seconds(1);
 };
@@ -37,7 +38,7 @@ class InviteServer {
   InviteServerOptions options_;
   ServiceHost host_;
   RedisInviteStore store_;
-  ChatMembership membership_;
+  ChatAdminClient chat_admin_;  // Memberships, through the chat service.
   InviteCore core_;
   InviteServiceImpl service_;
   boost::asio::steady_timer sweep_timer_;

@@ -7,16 +7,13 @@
 #include <string>
 #include <vector>
 
-#include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/async.h"
 #include "proto/common.pb.h"
 #include "proto/invite.pb.h"
 
 namespace chat::invite_service {
-
-template <typename T>
-using Done = absl::AnyInvocable<void(absl::StatusOr<T>)>;
 
 // TransitionResult: the invitation after a transition and whether the call
 // changed it (false: it already was in the requested state).

@@ -5,6 +5,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "common/config.h"
+#include "common/signals.h"
 #include "invite_service/invite_server.h"
 
 ABSL_FLAG(std::string, listen, chat::EnvOr("INVITE_LISTEN", "0.0.0.0:50053"),
@@ -21,6 +22,7 @@ ABSL_FLAG(std::string, log_level, chat::EnvOr("CHAT_LOG_LEVEL", "info"), "log le
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
+  chat::IgnoreSigpipe();  // hiredis writes with write(2).
   chat::SetupLogging("invite_service", absl::GetFlag(FLAGS_log_level));
   auto redis = chat::ParseHostPort(absl::GetFlag(FLAGS_redis));
   if (!redis.ok()) {

@@ -6,6 +6,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "common/config.h"
+#include "common/signals.h"
 #include "presence_service/presence_server.h"
 
 ABSL_FLAG(std::string, listen, chat::EnvOr("PRESENCE_LISTEN", "0.0.0.0:50052"),
@@ -24,6 +25,7 @@ ABSL_FLAG(std::string, log_level, chat::EnvOr("CHAT_LOG_LEVEL", "info"), "log le
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
+  chat::IgnoreSigpipe();  // hiredis writes with write(2).
   chat::SetupLogging("presence_service", absl::GetFlag(FLAGS_log_level));
   auto redis = chat::ParseHostPort(absl::GetFlag(FLAGS_redis));
   if (!redis.ok()) {
@@ -51,7 +53,7 @@ int main(int argc, char** argv) {
     spdlog::critical("event=start_failed error=\"{}\"", std::string(s.message()));
     return 1;
   }
-  chat::WaitForSignal();  // Also ignores SIGPIPE: hiredis writes with write(2).
+  chat::WaitForSignal();
   spdlog::info("event=shutting_down");
   server.Shutdown(absl::Seconds(5));
   return 0;

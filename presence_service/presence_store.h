@@ -17,14 +17,11 @@
 #include <string>
 #include <vector>
 
-#include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
+#include "common/async.h"
 #include "proto/presence.pb.h"
 
 namespace chat::presence_service {
-
-template <typename T>
-using Done = absl::AnyInvocable<void(absl::StatusOr<T>)>;
 
 // PresenceUpdate is a user's visible presence after a store operation.
 struct PresenceUpdate {

@@ -8,7 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
-#include "gateway/websocket_session.h"
+#include "gateway/errors.h"
 #include "proto/client.pb.h"
 #include "tests/harness.h"
 

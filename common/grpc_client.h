@@ -1,0 +1,62 @@
+// The one way the suite's processes call each other over gRPC: a channel that
+// spreads calls over every address its target resolves to, and CallUnary,
+// which runs one asynchronous unary call and hands its result to a Done<T>.
+// No call ever blocks the caller's thread.
+#ifndef CHATSUITE_COMMON_GRPC_CLIENT_H_
+#define CHATSUITE_COMMON_GRPC_CLIENT_H_
+
+#include <grpcpp/channel.h>
+#include <grpcpp/client_context.h>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "absl/time/time.h"
+#include "common/async.h"
+#include "common/status.h"
+
+namespace chat {
+
+// NewChannel returns a channel to target ("host:port" or "dns:///name:port"),
+// or null for an empty target. Calls are spread round-robin over every
+// address the name resolves to (a headless Kubernetes Service lists every
+// pod; pick_first would pin one), and it starts connecting at once, so the
+// first call and the first readiness probe need not wait for it.
+std::shared_ptr<grpc::Channel> NewChannel(const std::string& target);
+
+// ChannelReady reports whether channel is connected and nudges an idle or
+// failed one to (re)connect. False for a null channel.
+bool ChannelReady(const std::shared_ptr<grpc::Channel>& channel);
+
+// CallUnary runs one unary call started by start(ctx, req, resp, on_done)
+// (typically a lambda over stub->async()->Method) with a deadline, and calls
+// done with the response or the call's status (reasons kept, see status.h).
+// done runs on a gRPC thread: callers post it to their own strand.
+template <typename Req, typename Resp, typename Start>
+void CallUnary(Req req, absl::Duration deadline, Done<Resp> done, Start start) {
+  struct Call {
+    grpc::ClientContext ctx;
+    Req req;
+    Resp resp;
+    Done<Resp> done;
+  };
+  auto* call = new Call;  // Owned by the call until its callback has run.
+  call->req = std::move(req);
+  call->done = std::move(done);
+  call->ctx.set_deadline(std::chrono::system_clock::now() + absl::ToChronoNanoseconds(deadline));
+  start(&call->ctx, &call->req, &call->resp, [call](grpc::Status status) {
+    std::unique_ptr<Call> owned(call);
+    if (status.ok()) {
+      owned->done(std::move(owned->resp));
+    } else {
+      owned->done(FromGrpcStatus(status));
+    }
+  });
+}
+
+}  // namespace chat
+
+#endif  // CHATSUITE_COMMON_GRPC_CLIENT_H_

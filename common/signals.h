@@ -1,0 +1,17 @@
+// WaitForSignal: how every binary's main() waits to be told to stop.
+#ifndef CHATSUITE_COMMON_SIGNALS_H_
+#define CHATSUITE_COMMON_SIGNALS_H_
+
+namespace chat {
+
+// IgnoreSigpipe makes writes to closed sockets return EPIPE instead of
+// killing the process (hiredis writes with write(2)). Call early in main().
+void IgnoreSigpipe();
+
+// WaitForSignal blocks the calling thread (main's, never an I/O thread) until
+// SIGTERM or SIGINT arrives, and returns its number. It also ignores SIGPIPE.
+int WaitForSignal();
+
+}  // namespace chat
+
+#endif  // CHATSUITE_COMMON_SIGNALS_H_

@@ -1,0 +1,117 @@
+#include "gateway/channel_sequencer.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/post.hpp>
+
+namespace chat::gateway {
+
+ChannelSequencer::ChannelSequencer(boost::asio::any_io_executor strand, std::string topic,
+                                   std::string server, std::string channel, FetchTail fetch,
+                                   Emit emit, Metrics* metrics, int64_t last_seq, Options options)
+    : strand_(strand),
+      topic_(std::move(topic)),
+      server_(std::move(server)),
+      channel_(std::move(channel)),
+      fetch_(std::move(fetch)),
+      emit_(std::move(emit)),
+      metrics_(metrics),
+      options_(options),
+      last_seq_(last_seq),
+      retry_timer_(strand) {}
+
+ChannelSequencer::~ChannelSequencer() = default;
+
+void ChannelSequencer::Offer(std::shared_ptr<const EncodedEvent> event) {
+  const int64_t seq = event->seq();
+  if (filling_) {
+    if (held_.size() < options_.max_held) {
+      held_.push_back(std::move(event));
+    } else if (metrics_ != nullptr) {
+      metrics_->dropped_events.fetch_add(1, std::memory_order_relaxed);
+    }
+    return;
+  }
+  if (last_seq_ >= 0 && seq <= last_seq_) {  // Already passed on.
+    if (metrics_ != nullptr) metrics_->duplicate_events.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  if (last_seq_ >= 0 && seq > last_seq_ + 1) {
+    filling_ = true;
+    held_.push_back(std::move(event));
+    return Fill();
+  }
+  Pass(event);
+}
+
+void ChannelSequencer::CatchUpFrom(int64_t after) {
+  if (after > last_seq_) last_seq_ = after;
+  if (filling_) return;  // The fill under way reads up to the head.
+  filling_ = true;
+  Fill();
+}
+
+void ChannelSequencer::Resync() {
+  if (last_seq_ < 0 || filling_) return;
+  filling_ = true;
+  Fill();
+}
+
+void ChannelSequencer::Fill() {
+  if (metrics_ != nullptr) metrics_->gap_fills.fetch_add(1, std::memory_order_relaxed);
+  fetch_(server_, channel_, last_seq_,
+         [this, strand = strand_,
+          alive = std::weak_ptr<int>(alive_)](absl::StatusOr<HistoryResponse> tail) mutable {
+           boost::asio::post(strand, [this, alive, tail = std::move(tail)]() mutable {
+             if (!alive.expired()) OnTail(std::move(tail));
+           });
+         });
+}
+
+void ChannelSequencer::OnTail(absl::StatusOr<HistoryResponse> tail) {
+  if (!tail.ok()) {
+    if (++attempts_ < options_.max_attempts) {
+      retry_timer_.expires_after(absl::ToChronoNanoseconds(options_.retry_delay));
+      retry_timer_.async_wait(
+          [this, alive = std::weak_ptr<int>(alive_)](boost::system::error_code ec) {
+            if (!ec && !alive.expired()) Fill();
+          });
+      return;
+    }
+    spdlog::error("event=gap_fill_failed topic={} error=\"{}\"", topic_,
+                  std::string(tail.status().message()));
+    attempts_ = 0;
+    last_seq_ = -1;  // Start over from whatever is held or arrives next.
+    return Drain();
+  }
+  attempts_ = 0;
+  for (ChatMessage& m : *tail->mutable_messages()) {
+    if (m.seq() <= last_seq_) continue;
+    Pass(EncodedEvent::ForMessage(topic_, std::move(m)));
+  }
+  if (tail->messages_size() > 0 && last_seq_ < tail->head_seq()) return Fill();
+  Drain();
+}
+
+void ChannelSequencer::Drain() {
+  while (!held_.empty()) {
+    std::shared_ptr<const EncodedEvent> e = std::move(held_.front());
+    held_.pop_front();
+    const int64_t seq = e->seq();
+    if (last_seq_ >= 0 && seq <= last_seq_) continue;
+    if (last_seq_ >= 0 && seq > last_seq_ + 1) {
+      // The log did not have what lies between (trimmed): pass the gap on;
+      // clients see it in the seqs and page history themselves.
+      spdlog::warn("event=gap_unfilled topic={} from={} to={}", topic_, last_seq_ + 1, seq - 1);
+    }
+    Pass(e);
+  }
+  filling_ = false;
+}
+
+void ChannelSequencer::Pass(const std::shared_ptr<const EncodedEvent>& event) {
+  last_seq_ = event->seq();
+  emit_(event);
+}
+
+}  // namespace chat::gateway

@@ -1,0 +1,90 @@
+// ChannelSequencer: the one gap-filling mechanism of the gateway. It passes a
+// channel's chat messages on in seq order, each exactly once: repeats are
+// dropped, and a gap (a message missing between the last one passed on and
+// one that arrives) is filled from the channel's log before anything later is
+// passed on. The topic registry keeps one per subscribed channel topic (pub/sub
+// loses messages across reconnects); a session keeps one per channel whose
+// subscription started after the head it was told (server_joined), so it
+// catches up from that head.
+#ifndef CHATSUITE_GATEWAY_CHANNEL_SEQUENCER_H_
+#define CHATSUITE_GATEWAY_CHANNEL_SEQUENCER_H_
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/time/time.h"
+#include "common/async.h"
+#include "gateway/encoded_event.h"
+#include "gateway/metrics.h"
+#include "proto/chat.pb.h"
+
+namespace chat::gateway {
+
+struct ChannelSequencerOptions {
+  size_t max_held = 10000;  // Live messages held during a fill; beyond, dropped and counted.
+  int max_attempts = 20;    // Failed log reads in a row before giving up on a gap.
+  absl::Duration retry_delay = absl::Milliseconds(200);
+};
+
+class ChannelSequencer {
+ public:
+  // FetchTail reads the channel's log after a seq (the chat service's Tail);
+  // done may run on any thread.
+  using FetchTail = std::function<void(const std::string& server, const std::string& channel,
+                                       int64_t after, Done<HistoryResponse> done)>;
+  // Emit receives each message passed on, in seq order.
+  using Emit = std::function<void(const std::shared_ptr<const EncodedEvent>&)>;
+
+  using Options = ChannelSequencerOptions;
+
+  // strand runs every call, every Emit and every fill step. last_seq: the
+  // last seq already passed on (-1: none yet; the first message then passes
+  // whatever its seq). metrics may be null.
+  ChannelSequencer(boost::asio::any_io_executor strand, std::string topic, std::string server,
+                   std::string channel, FetchTail fetch, Emit emit, Metrics* metrics,
+                   int64_t last_seq = -1, Options options = Options());
+  ~ChannelSequencer();
+  ChannelSequencer(const ChannelSequencer&) = delete;
+  ChannelSequencer& operator=(const ChannelSequencer&) = delete;
+
+  // Offer takes one live chat message: passes it on, holds it while a fill is
+  // under way, drops it as a repeat, or starts a fill when it leaves a gap.
+  void Offer(std::shared_ptr<const EncodedEvent> event);
+  // CatchUpFrom: every message after `after` is wanted. Reads them from the
+  // log (unless a fill is already under way) before passing later ones on.
+  void CatchUpFrom(int64_t after);
+  // Resync: messages may have been missed (the subscription was down): fill
+  // from the last one passed on. No-op before the first or during a fill.
+  void Resync();
+
+  int64_t last_seq() const { return last_seq_; }
+  bool filling() const { return filling_; }
+
+ private:
+  void Fill();
+  void OnTail(absl::StatusOr<HistoryResponse> tail);
+  void Drain();
+  void Pass(const std::shared_ptr<const EncodedEvent>& event);
+
+  boost::asio::any_io_executor strand_;
+  std::string topic_, server_, channel_;
+  FetchTail fetch_;
+  Emit emit_;
+  Metrics* metrics_;
+  Options options_;
+  int64_t last_seq_;
+  bool filling_ = false;  // A log read is under way; live messages wait in held_.
+  int attempts_ = 0;      // Failed log reads in a row.
+  std::deque<std::shared_ptr<const EncodedEvent>> held_;
+  boost::asio::steady_timer retry_timer_;
+  std::shared_ptr<int> alive_ = std::make_shared<int>(0);  // Expires with this object.
+};
+
+}  // namespace chat::gateway
+
+#endif  // CHATSUITE_GATEWAY_CHANNEL_SEQUENCER_H_

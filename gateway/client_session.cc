@@ -1,0 +1,501 @@
+#include "gateway/client_session.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/post.hpp>
+
+#include "absl/random/random.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/keys.h"
+#include "gateway/errors.h"
+#include "gateway/frame_codec.h"
+#include "gateway/gateway.h"
+#include "gateway/requests.h"
+#include "gateway/websocket_session.h"
+
+namespace chat::gateway {
+
+namespace net = boost::asio;
+
+namespace {
+
+std::string NewSessionId() {
+  absl::BitGen gen;  // Seeded from a shared pool: cheap, and no thread_local state.
+  return absl::StrFormat("%016x%016x", absl::Uniform<uint64_t>(gen), absl::Uniform<uint64_t>(gen));
+}
+
+// Inner returns the message set in a ServerFrame's oneof (every one carries
+// its own "type"), for the JSON form.
+const google::protobuf::Message& Inner(const ServerFrame& frame) {
+  const auto* oneof = frame.GetDescriptor()->oneof_decl(0);
+  const auto* field = frame.GetReflection()->GetOneofFieldDescriptor(frame, oneof);
+  return frame.GetReflection()->GetMessage(frame, field);
+}
+
+// ParseErrorCode names a frame that could not be decoded.
+const char* ParseErrorCode(const absl::Status& status) {
+  return status.code() == absl::StatusCode::kUnimplemented ? "unknown_type" : "bad_frame";
+}
+
+}  // namespace
+
+ClientSession::ClientSession(WebsocketSession* socket, Gateway* gateway, SessionRoute route)
+    : socket_(socket),
+      gateway_(gateway),
+      route_(std::move(route)),
+      identify_timer_(socket->executor()),
+      session_id_(NewSessionId()),
+      frame_bucket_(gateway->options().frame_rate, gateway->options().frame_burst),
+      abuse_bucket_(gateway->options().abuse_rate, gateway->options().abuse_burst) {}
+
+ClientSession::~ClientSession() = default;
+
+template <typename T, typename F>
+Done<T> ClientSession::OnStrand(F f) {
+  return [self = socket_->shared_from_this(), f = std::move(f)](absl::StatusOr<T> r) mutable {
+    auto executor = self->executor();
+    net::post(executor, [self = std::move(self), f = std::move(f), r = std::move(r)]() mutable {
+      f(std::move(r));
+    });
+  };
+}
+
+void ClientSession::OnOpen() {
+  if (route_.mode != SessionMode::kNative) return Identify(route_.token);
+  identify_timer_.expires_after(absl::ToChronoNanoseconds(gateway_->options().identify_timeout));
+  identify_timer_.async_wait(
+      [this, weak = socket_->weak_from_this()](boost::system::error_code ec) {
+        auto self = weak.lock();
+        if (ec || !self || identifying_ || identified_) return;
+        socket_->Close(close_code::kIdentifyTimeout, "identify timeout");
+      });
+}
+
+void ClientSession::OnClosing() { identify_timer_.cancel(); }
+
+void ClientSession::Leave() {
+  if (PresenceReporter* presence = gateway_->presence()) presence->Offline(socket_);
+  for (const std::string& topic : topics_) gateway_->topics().Remove(topic, socket_);
+}
+
+void ClientSession::OnFrame(absl::string_view data, bool text) {
+  absl::Duration retry;
+  if (!frame_bucket_.Take(absl::Now(), &retry)) return Reject("", retry);
+  if (route_.mode != SessionMode::kNative) {
+    if (!identified_) return SendError("not_identified", "authentication in progress", "");
+    absl::StatusOr<ClientFrame> frame = SeedFrameToClient(route_, data);
+    if (!frame.ok()) {
+      return SendError(ParseErrorCode(frame.status()), std::string(frame.status().message()), "");
+    }
+    return Dispatch(*std::move(frame));
+  }
+  absl::StatusOr<ClientFrame> frame = text ? ParseClientJson(data) : ParseClientBinary(data);
+  if (!frame.ok()) {
+    return SendError(ParseErrorCode(frame.status()), std::string(frame.status().message()), "");
+  }
+  if (!text && !identified_ && !identifying_) binary_ = true;
+  Dispatch(*std::move(frame));
+}
+
+void ClientSession::Dispatch(ClientFrame frame) {
+  if (frame.has_identify()) {
+    if (identifying_ || identified_) {
+      return SendError("already_identified", "this connection is already identified", "");
+    }
+    if (!frame.identify().status().empty()) {
+      if (!IsPresenceStatus(frame.identify().status())) {
+        return SendError("invalid_argument", "status must be online, idle, dnd or invisible", "");
+      }
+      presence_status_ = frame.identify().status();
+    }
+    return Identify(frame.identify().token());
+  }
+  if (!identified_) return SendError("not_identified", "send identify first", "");
+  switch (frame.frame_case()) {
+    case ClientFrame::kChatMessage:
+      return OnSendChat(std::move(*frame.mutable_chat_message()));
+    case ClientFrame::kHistory:
+      return OnGetHistory(frame.history());
+    case ClientFrame::kTyping:
+      return OnTyping(frame.typing());
+    case ClientFrame::kStatus:
+      return OnStatus(frame.status());
+    case ClientFrame::kInvitation:
+      return OnInvitationFrame(frame.frame_case(), frame.invitation());
+    case ClientFrame::kCancelInvitation:
+      return OnInvitationFrame(frame.frame_case(), frame.cancel_invitation());
+    case ClientFrame::kAcceptInvitation:
+      return OnInvitationFrame(frame.frame_case(), frame.accept_invitation());
+    default:
+      return SendError("unknown_type", "unsupported frame", "");
+  }
+}
+
+// ---- identify -------------------------------------------------------------
+
+void ClientSession::Identify(const std::string& token) {
+  absl::StatusOr<Identity> id = gateway_->verifier().Verify(token);
+  if (!id.ok()) {
+    return socket_->Close(CloseCodeForToken(id.status()), std::string(id.status().message()));
+  }
+  identifying_ = true;
+  identity_ = *std::move(id);
+  chat_budget_ = gateway_->chat_budgets().For(identity_.user.id());
+  // The services are asked in parallel; their answers meet on the strand.
+  auto data = std::make_shared<IdentifyData>();
+  auto arrive = [this, data](auto apply) {
+    return [this, data, apply = std::move(apply)](auto result) mutable {
+      apply(*data, std::move(result));
+      if (--data->remaining == 0) OnIdentifyData(*data);
+    };
+  };
+  const bool native = route_.mode == SessionMode::kNative;
+  data->remaining = native ? 4 : 1;
+  GetUserStateRequest req;
+  req.set_user_id(identity_.user.id());
+  gateway_->upstream().GetUserState(
+      std::move(req), OnStrand<UserState>(arrive([](IdentifyData& d, absl::StatusOr<UserState> r) {
+        d.state = std::move(r);
+      })));
+  if (!native) return;
+  ListRequest list;
+  list.set_user_id(identity_.user.id());
+  // Friends and invitations degrade to empty when the invite service is down.
+  gateway_->upstream().ListFriends(
+      list, OnStrand<Friends>(arrive([](IdentifyData& d, absl::StatusOr<Friends> r) {
+        if (r.ok()) d.friends = *std::move(r);
+      })));
+  gateway_->upstream().ListPending(
+      std::move(list), OnStrand<PendingInvitations>(
+                           arrive([](IdentifyData& d, absl::StatusOr<PendingInvitations> r) {
+                             if (r.ok()) d.invitations = *std::move(r);
+                           })));
+  // Presence of friends and fellow members: online ones first, at most 1000.
+  QueryRequest query;
+  query.set_viewer_id(identity_.user.id());
+  gateway_->upstream().PresenceQuery(
+      std::move(query),
+      OnStrand<QueryResponse>(arrive([](IdentifyData& d, absl::StatusOr<QueryResponse> r) {
+        if (r.ok()) d.presences = *std::move(r);
+      })));
+}
+
+void ClientSession::OnIdentifyData(IdentifyData& data) {
+  if (socket_->closing()) return;
+  absl::StatusOr<UserState>& state = data.state;
+  if (!state.ok()) {
+    if (state.status().code() != absl::StatusCode::kNotFound) {
+      gateway_->metrics().upstream_errors.fetch_add(1, std::memory_order_relaxed);
+      return socket_->Close(close_code::kTryAgainLater, "chat service unavailable; retry");
+    }
+    state = UserState();  // Known to the token issuer but to no server yet.
+  }
+  // Until every topic is live, identification is still in progress; a Redis
+  // that never confirms ends it with kTryAgainLater.
+  identify_timer_.expires_after(absl::ToChronoNanoseconds(gateway_->options().upstream_deadline));
+  identify_timer_.async_wait(
+      [this, weak = socket_->weak_from_this()](boost::system::error_code ec) {
+        auto self = weak.lock();
+        if (ec || !self || identified_) return;
+        socket_->Close(close_code::kTryAgainLater, "event stream unavailable; retry");
+      });
+  ++awaiting_topics_;  // Held until every Subscribe below has been issued.
+  if (route_.mode == SessionMode::kSeedPersonal) {
+    Subscribe(keys::UserTopic(identity_.user.id()), /*await_live=*/true);
+    return OnTopicLive();
+  }
+  if (route_.mode == SessionMode::kSeedChat) {
+    if (!IsChannelMember(*state, route_.server, route_.channel)) {
+      return socket_->Close(close_code::kForbidden, "not a member of this channel");
+    }
+    Subscribe(keys::ChannelTopic(route_.server, route_.channel), /*await_live=*/true);
+    return OnTopicLive();
+  }
+  Subscribe(keys::UserTopic(identity_.user.id()), /*await_live=*/true);
+  for (const Server& s : state->servers()) {
+    for (const Channel& c : s.channels()) {
+      Subscribe(keys::ChannelTopic(s.id(), c.id()), /*await_live=*/true);
+    }
+    if (gateway_->presence_enabled()) {
+      Subscribe(keys::ServerPresenceTopic(s.id()), /*await_live=*/true);
+    }
+  }
+  const GatewayOptions& o = gateway_->options();
+  pending_ready_ = std::make_unique<ServerFrame>(
+      BuildReady(session_id_, identity_.user, *std::move(state), data,
+                 ReadySettings{o.heartbeat_interval, static_cast<int>(o.max_frame_bytes),
+                               o.max_message_chars}));
+  OnTopicLive();
+}
+
+void ClientSession::OnTopicLive() {
+  if (--awaiting_topics_ > 0 || socket_->closing() || identified_) return;
+  if (!pending_ready_) return FinishIdentify();  // Seed endpoints have no ready.
+  // Every topic is live now, so any message stored from here on arrives live.
+  // Reading the heads again makes ready's head_seq cover everything before.
+  GetUserStateRequest req;
+  req.set_user_id(identity_.user.id());
+  gateway_->upstream().GetUserState(std::move(req),
+                                    OnStrand<UserState>([this](absl::StatusOr<UserState> state) {
+                                      if (socket_->closing() || identified_ || !pending_ready_)
+                                        return;
+                                      if (state.ok())
+                                        RaiseHeads(*state, pending_ready_->mutable_ready());
+                                      FinishIdentify();
+                                    }));
+}
+
+void ClientSession::FinishIdentify() {
+  identifying_ = false;
+  identified_ = true;
+  identify_timer_.cancel();
+  if (PresenceReporter* presence = gateway_->presence()) presence->Online(socket_, PresenceRef());
+  if (pending_ready_) {
+    SendFrame(*pending_ready_);
+    pending_ready_.reset();
+  }
+  // Events that arrived while identifying follow ready; clients de-duplicate
+  // by seq whatever history also returns.
+  std::vector<std::shared_ptr<const EncodedEvent>> early;
+  early.swap(early_events_);
+  for (const auto& e : early) OnEvent(e);
+}
+
+// ---- requests -------------------------------------------------------------
+
+bool ClientSession::AtRequestLimit() const {
+  return inflight_ >= gateway_->options().max_inflight_requests;
+}
+
+void ClientSession::OnSendChat(SendChat frame) {
+  absl::Duration retry;
+  if (!chat_budget_->Take(absl::Now(), &retry)) return Reject(frame.id(), retry);
+  std::string id = frame.id();
+  std::string server = frame.server(), channel = frame.channel();
+  absl::StatusOr<SendRequest> req =
+      BuildSend(identity_.user, std::move(frame), gateway_->options().max_message_chars);
+  if (!req.ok()) return SendStatusError(req.status(), id);
+  if (AtRequestLimit()) return Reject(id, absl::Milliseconds(100));
+  ++inflight_;
+  gateway_->upstream().Send(
+      *std::move(req),
+      OnStrand<SendResponse>([this, id = std::move(id), server = std::move(server),
+                              channel = std::move(channel)](absl::StatusOr<SendResponse> r) {
+        --inflight_;
+        if (!r.ok()) return SendStatusError(r.status(), id);
+        if (route_.mode == SessionMode::kSeedChat) return;  // The seed has no acks.
+        SendFrame(AckFrame(id, server, channel, *r));
+      }));
+}
+
+void ClientSession::OnGetHistory(const GetHistory& frame) {
+  if (AtRequestLimit()) return Reject(frame.id(), absl::Milliseconds(100));
+  ++inflight_;
+  gateway_->upstream().History(
+      BuildHistory(identity_.user.id(), frame),
+      OnStrand<HistoryResponse>([this, frame](absl::StatusOr<HistoryResponse> r) mutable {
+        --inflight_;
+        if (!r.ok()) return SendStatusError(r.status(), frame.id());
+        SendFrame(HistoryFrame(frame, *std::move(r)));
+      }));
+}
+
+void ClientSession::OnInvitationFrame(ClientFrame::FrameCase kind, const InvitationFrame& frame) {
+  if (AtRequestLimit()) return Reject(frame.id(), absl::Milliseconds(100));
+  InvitationCall call = BuildInvitation(kind, identity_.user, frame, route_.path_user);
+  // Success is reported by the event both parties receive.
+  auto reply =
+      OnStrand<InvitationResponse>([this, id = frame.id()](absl::StatusOr<InvitationResponse> r) {
+        --inflight_;
+        if (!r.ok()) SendStatusError(r.status(), id);
+      });
+  ++inflight_;
+  switch (call.kind) {
+    case InvitationCall::Kind::kInvite:
+      return gateway_->upstream().Invite(std::move(call.invite), std::move(reply));
+    case InvitationCall::Kind::kAccept:
+      return gateway_->upstream().AcceptInvitation(std::move(call.transition), std::move(reply));
+    case InvitationCall::Kind::kCancel:
+      return gateway_->upstream().CancelInvitation(std::move(call.transition), std::move(reply));
+  }
+}
+
+void ClientSession::OnTyping(const TypingFrame& frame) {
+  // Typing is best-effort: repeats within the interval and overload drop it.
+  const absl::Time now = absl::Now();
+  absl::Time& last = last_typing_[absl::StrCat(frame.server(), "/", frame.channel())];
+  if (now - last < gateway_->options().typing_interval || AtRequestLimit() ||
+      last_typing_.size() > kMaxTypingChannels) {
+    return;
+  }
+  last = now;
+  ++inflight_;
+  gateway_->upstream().Typing(BuildTyping(identity_.user, frame),
+                              OnStrand<TypingResponse>([this](absl::StatusOr<TypingResponse> r) {
+                                --inflight_;
+                                if (!r.ok()) SendStatusError(r.status(), "");
+                              }));
+}
+
+void ClientSession::OnStatus(const StatusFrame& frame) {
+  if (!IsPresenceStatus(frame.status())) {
+    return SendError("invalid_argument", "status must be online, idle, dnd or invisible", "");
+  }
+  if (frame.status() == presence_status_) return;
+  presence_status_ = frame.status();
+  if (PresenceReporter* presence = gateway_->presence()) presence->Status(socket_, PresenceRef());
+}
+
+SessionRef ClientSession::PresenceRef() const {
+  SessionRef ref;
+  ref.set_user_id(identity_.user.id());
+  ref.set_session_id(session_id_);
+  ref.set_gateway_id(gateway_->gateway_id());
+  ref.set_status(presence_status_);
+  return ref;
+}
+
+// ---- events ---------------------------------------------------------------
+
+void ClientSession::Subscribe(const std::string& topic, bool await_live) {
+  if (!topics_.insert(topic).second) return;
+  if (!await_live) return gateway_->topics().Add(topic, socket_->shared_from_this());
+  ++awaiting_topics_;
+  gateway_->topics().Add(topic, socket_->shared_from_this(),
+                         [this, weak = socket_->weak_from_this()] {
+                           auto self = weak.lock();
+                           if (!self) return;
+                           net::post(self->executor(), [this, self] { OnTopicLive(); });
+                         });
+}
+
+void ClientSession::OnEvent(const std::shared_ptr<const EncodedEvent>& event) {
+  if (socket_->closing()) return;
+  if (!identified_) {
+    // Held until ready is out, so nothing published after the subscription
+    // went live is lost. Bounded: identification takes milliseconds.
+    if (early_events_.size() < kMaxEarlyEvents) {
+      early_events_.push_back(event);
+    } else {
+      gateway_->metrics().dropped_events.fetch_add(1, std::memory_order_relaxed);
+    }
+    return;
+  }
+  const Event& e = event->event();
+  if (route_.mode == SessionMode::kNative) {
+    if (e.has_server_joined()) OnServerJoined(e.server_joined());
+    if (e.has_invitation()) OnInvitationEvent(e.invitation());
+    if (e.has_chat_message()) {
+      auto it = catch_ups_.find(event->topic());
+      if (it != catch_ups_.end()) return it->second->Offer(event);
+    }
+  }
+  Forward(event);
+}
+
+void ClientSession::OnServerJoined(const Server& server) {
+  for (const Channel& c : server.channels()) {
+    std::string topic = keys::ChannelTopic(server.id(), c.id());
+    if (!topics_.insert(topic).second) continue;
+    // The event's heads were read before this subscription: once it is live,
+    // whatever came in between is read from the log, before later messages.
+    auto sequencer = std::make_unique<ChannelSequencer>(
+        socket_->executor(), topic, server.id(), c.id(),
+        [this, weak = socket_->weak_from_this()](const std::string& s, const std::string& ch,
+                                                 int64_t after, Done<HistoryResponse> done) {
+          if (weak.expired()) return;
+          TailRequest req;
+          req.set_server(s);
+          req.set_channel(ch);
+          req.set_after(after);
+          // The reply reaches the sequencer on the strand, with the socket alive.
+          gateway_->upstream().Tail(std::move(req), OnStrand<HistoryResponse>(std::move(done)));
+        },
+        [this](const std::shared_ptr<const EncodedEvent>& e) { Forward(e); }, &gateway_->metrics(),
+        c.head_seq());
+    ChannelSequencer* raw = sequencer.get();
+    catch_ups_[topic] = std::move(sequencer);
+    gateway_->topics().Add(topic, socket_->shared_from_this(),
+                           [this, raw, head = c.head_seq(), weak = socket_->weak_from_this()] {
+                             auto self = weak.lock();
+                             if (!self) return;
+                             net::post(self->executor(), [this, raw, head, self] {
+                               if (!socket_->closing()) raw->CatchUpFrom(head);
+                             });
+                           });
+  }
+  if (gateway_->presence_enabled()) Subscribe(keys::ServerPresenceTopic(server.id()));
+}
+
+void ClientSession::OnInvitationEvent(const Invitation& inv) {
+  // A new friend may share no server with the user, so no presence topic
+  // brings their status: fetch it once, as ready would have.
+  if (inv.type() != "accept_invitation" || !inv.server().empty() || !gateway_->presence_enabled()) {
+    return;
+  }
+  const std::string& me = identity_.user.id();
+  QueryRequest q;
+  q.set_viewer_id(me);
+  q.add_user_ids(inv.inviting() == me ? inv.invited() : inv.inviting());
+  gateway_->upstream().PresenceQuery(
+      std::move(q), OnStrand<QueryResponse>([this](absl::StatusOr<QueryResponse> r) {
+        if (!r.ok()) return;
+        for (const Presence& p : r->presences()) {
+          ServerFrame frame;
+          *frame.mutable_presence() = p;
+          frame.mutable_presence()->set_type("presence");
+          SendFrame(frame);
+        }
+      }));
+}
+
+void ClientSession::Forward(const std::shared_ptr<const EncodedEvent>& event) {
+  const Event& e = event->event();
+  // Nobody is shown their own typing; typing and presence are shed first.
+  if (e.has_typing() && e.typing().user_id() == identity_.user.id()) return;
+  const bool droppable = e.has_typing() || e.has_presence();
+  const std::string* bytes;
+  if (route_.mode != SessionMode::kNative) {
+    bytes = &event->SeedJson();  // Empty for events the seed does not know.
+  } else {
+    bytes = binary_ ? &event->Binary() : &event->Json();
+  }
+  if (bytes->empty()) return;
+  gateway_->metrics().deliveries.fetch_add(1, std::memory_order_relaxed);
+  // Aliasing pointer: the bytes live as long as the shared event.
+  socket_->Send(std::shared_ptr<const std::string>(event, bytes), binary_, droppable);
+}
+
+// ---- replies --------------------------------------------------------------
+
+void ClientSession::SendFrame(const ServerFrame& frame) {
+  auto bytes = std::make_shared<const std::string>(binary_ ? frame.SerializeAsString()
+                                                           : ToJson(Inner(frame)));
+  socket_->Send(std::move(bytes), binary_, /*droppable=*/false);
+}
+
+void ClientSession::SendError(const std::string& code, const std::string& message,
+                              const std::string& id, absl::Duration retry_after) {
+  gateway_->metrics().errors.Inc(code);
+  SendFrame(ErrorFrame(code, message, id, retry_after));
+}
+
+void ClientSession::SendStatusError(const absl::Status& status, const std::string& id) {
+  ErrorFrameFields f = ErrorFrameFor(status);
+  if (f.rate_limited) gateway_->metrics().rate_limited.fetch_add(1, std::memory_order_relaxed);
+  if (f.upstream_failure) {
+    gateway_->metrics().upstream_errors.fetch_add(1, std::memory_order_relaxed);
+  }
+  SendError(f.code, std::string(status.message()), id, f.retry_after);
+}
+
+void ClientSession::Reject(const std::string& id, absl::Duration retry_after) {
+  gateway_->metrics().rate_limited.fetch_add(1, std::memory_order_relaxed);
+  if (!abuse_bucket_.Take(absl::Now(), nullptr)) {
+    return socket_->Close(close_code::kRateLimited, "rate limit exceeded persistently");
+  }
+  SendError("rate_limited", "slow down", id, retry_after);
+}
+
+}  // namespace chat::gateway

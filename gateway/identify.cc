@@ -1,0 +1,41 @@
+#include "gateway/identify.h"
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+
+namespace chat::gateway {
+
+ServerFrame BuildReady(const std::string& session_id, const User& user, UserState state,
+                       IdentifyData& data, const ReadySettings& settings) {
+  ServerFrame frame;
+  Ready* ready = frame.mutable_ready();
+  ready->set_type("ready");
+  ready->set_session_id(session_id);
+  *ready->mutable_user() = user;  // The token is authoritative.
+  ready->mutable_servers()->Swap(state.mutable_servers());
+  ready->mutable_friends()->Swap(data.friends.mutable_friends());
+  ready->mutable_presences()->Swap(data.presences.mutable_presences());
+  ready->mutable_invitations()->Swap(data.invitations.mutable_invitations());
+  ready->set_heartbeat_interval_ms(
+      static_cast<int32_t>(absl::ToInt64Milliseconds(settings.heartbeat_interval)));
+  ready->set_max_frame_bytes(settings.max_frame_bytes);
+  ready->set_max_message_chars(settings.max_message_chars);
+  return frame;
+}
+
+void RaiseHeads(const UserState& later, Ready* ready) {
+  absl::flat_hash_map<std::string, int64_t> heads;
+  for (const Server& s : later.servers()) {
+    for (const Channel& c : s.channels()) heads[absl::StrCat(s.id(), "/", c.id())] = c.head_seq();
+  }
+  for (Server& s : *ready->mutable_servers()) {
+    for (Channel& c : *s.mutable_channels()) {
+      auto it = heads.find(absl::StrCat(s.id(), "/", c.id()));
+      if (it == heads.end() || it->second <= c.head_seq()) continue;
+      c.set_unread(c.unread() + it->second - c.head_seq());
+      c.set_head_seq(it->second);
+    }
+  }
+}
+
+}  // namespace chat::gateway

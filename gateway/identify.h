@@ -1,0 +1,48 @@
+// Identification's pure parts: what the services answer when a session
+// identifies, and how the ready frame is assembled from it.
+#ifndef CHATSUITE_GATEWAY_IDENTIFY_H_
+#define CHATSUITE_GATEWAY_IDENTIFY_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "proto/chat.pb.h"
+#include "proto/client.pb.h"
+#include "proto/invite.pb.h"
+#include "proto/presence.pb.h"
+
+namespace chat::gateway {
+
+// IdentifyData is what identification gathers from the services, asked in
+// parallel. Friends, invitations and presences stay empty when their service
+// is down (those features degrade; chat does not).
+struct IdentifyData {
+  absl::StatusOr<UserState> state = UserState();
+  Friends friends;
+  PendingInvitations invitations;
+  QueryResponse presences;
+  int remaining = 0;  // Answers still to come.
+};
+
+// ReadySettings are the limits ready announces.
+struct ReadySettings {
+  absl::Duration heartbeat_interval;
+  int max_frame_bytes = 0;
+  int max_message_chars = 0;
+};
+
+// BuildReady assembles the ready frame, moving the servers, friends,
+// invitations and presences out of state and data. The user is the token's.
+ServerFrame BuildReady(const std::string& session_id, const User& user, UserState state,
+                       IdentifyData& data, const ReadySettings& settings);
+
+// RaiseHeads raises every channel's head_seq in ready to what later reports,
+// counting the difference as unread: heads read once the subscriptions were
+// live, so seq <= head_seq is in history and seq > head_seq arrives live.
+void RaiseHeads(const UserState& later, Ready* ready);
+
+}  // namespace chat::gateway
+
+#endif  // CHATSUITE_GATEWAY_IDENTIFY_H_

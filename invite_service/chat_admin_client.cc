@@ -1,0 +1,26 @@
+#include "invite_service/chat_admin_client.h"
+
+#include "common/grpc_client.h"
+
+namespace chat::invite_service {
+
+ChatAdminClient::ChatAdminClient(const std::string& target, absl::Duration deadline)
+    : admin_(ChatAdmin::NewStub(NewChannel(target))), deadline_(deadline) {}
+
+void ChatAdminClient::AddMember(const std::string& server, const std::string& user,
+                                Done<bool> done) {
+  AddMemberRequest req;
+  req.set_server(server);
+  req.set_user_id(user);
+  CallUnary<AddMemberRequest, AddMemberResponse>(
+      std::move(req), deadline_,
+      [done = std::move(done)](absl::StatusOr<AddMemberResponse> r) mutable {
+        if (!r.ok()) return done(r.status());
+        done(r->added());
+      },
+      [this](auto* ctx, auto* req, auto* resp, auto cb) {
+        admin_->async()->AddMember(ctx, req, resp, std::move(cb));
+      });
+}
+
+}  // namespace chat::invite_service
