@@ -68,7 +68,7 @@ void RedisClient::DoCommand(std::unique_ptr<Call> call) {
     return call->Finish(absl::UnavailableError("redis: connection closing"));
   }
   if (!call->keep_args) call->args = {};
-  call.release();  // Owned by hiredis until ReplyTrampoline.
+  (void)call.release();  // Owned by hiredis until ReplyTrampoline.
   ++in_flight_;
 }
 

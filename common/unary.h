@@ -19,8 +19,9 @@ template <typename Resp, typename Call>
 grpc::ServerUnaryReactor* FinishUnary(grpc::CallbackServerContext* ctx, Resp* resp, Call&& call) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   call([reactor, resp](absl::StatusOr<Resp> result) {
-    if (result.ok()) *resp = *std::move(result);
-    reactor->Finish(ToGrpcStatus(result.status()));
+    if (!result.ok()) return reactor->Finish(ToGrpcStatus(result.status()));
+    *resp = *std::move(result);
+    reactor->Finish(grpc::Status::OK);
   });
   return reactor;
 }

@@ -32,16 +32,21 @@ void TopicRegistry::Stop() { redis_->Stop(); }
 void TopicRegistry::Add(const std::string& topic, const std::shared_ptr<Subscriber>& s,
                         absl::AnyInvocable<void()> on_live) {
   bool first = false;
-  bool live = false;
+  absl::AnyInvocable<void()> run_now;  // on_live, when the topic is live already.
   {
     absl::MutexLock lock(&mu_);
     auto [it, inserted] = topics_.try_emplace(topic);
     first = inserted;
-    live = it->second.live;
     if (it->second.members.emplace(s.get(), s).second) it->second.dirty = true;
-    if (on_live != nullptr && !live) it->second.live_waiters.push_back(std::move(on_live));
+    if (on_live != nullptr) {
+      if (it->second.live) {
+        run_now = std::move(on_live);
+      } else {
+        it->second.live_waiters.push_back(std::move(on_live));
+      }
+    }
   }
-  if (on_live != nullptr && live) on_live();
+  if (run_now != nullptr) run_now();
   if (first) {
     metrics_->topics.fetch_add(1, std::memory_order_relaxed);
     redis_->Subscribe(topic);

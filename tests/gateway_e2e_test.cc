@@ -497,8 +497,8 @@ TEST(GatewayReadyTest, LiveDeliveryStartsRightAfterReadysHeadSeq) {
       if (i % 20 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
   });
-  // Bob identifies while messages are being stored.
-  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  // Bob identifies while messages are being stored: once the first is acked.
+  ASSERT_TRUE(alice->NextOfType("ack"));
   std::string ready;
   auto bob = stack.Identified("bob", &ready);
   sender.join();
@@ -534,7 +534,7 @@ TEST(GatewayJoinTest, AfterServerJoinedNothingInTheNewChannelsIsMissed) {
       if (i % 20 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ASSERT_TRUE(alice->NextOfType("ack"));  // Mallory joins while messages are being stored.
   AddMemberRequest add;
   add.set_server("demo");
   add.set_user_id("mallory");

@@ -1,0 +1,62 @@
+// PersonalLog: each user's log of personal events (invitation transitions,
+// friendships, server joins, new channels, read-state changes). A Redis Stream
+// under the user's hash tag, with its own sequence (user_seq): appending an
+// event stores it and publishes "<user_seq> <Event bytes>" on the user's
+// topic in one script, so the topic carries each user's events in user_seq
+// order, and a gateway or a resuming client can read what it missed.
+#ifndef CHATSUITE_COMMON_PERSONAL_LOG_H_
+#define CHATSUITE_COMMON_PERSONAL_LOG_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/async.h"
+#include "common/redis_client.h"
+#include "proto/events.pb.h"
+
+namespace chat {
+
+struct PersonalLogOptions {
+  // Events kept per user (approximately: trimming is Redis's "~"). A resume
+  // cursor older than that gets resync_required.
+  int64_t retention = 10000;
+};
+
+// PersonalPage is a slice of one user's log, ascending user_seq.
+struct PersonalPage {
+  std::vector<std::pair<int64_t, Event>> events;
+  int64_t head_seq = 0;
+  int64_t oldest_seq = 0;  // 0 when the log is empty.
+};
+
+class PersonalLog {
+ public:
+  PersonalLog(std::shared_ptr<redis::RedisClient> client, PersonalLogOptions options);
+
+  // Append stores event as the next entry of user's log, publishes it on the
+  // user's topic, and passes done the user_seq it got. done runs on the Redis
+  // client's strand. kUnavailable when Redis is unreachable.
+  void Append(const std::string& user, const Event& event, Done<int64_t> done) const;
+
+  // Read returns up to limit (1..100) events with user_seq > after.
+  // kDataLoss for an entry that does not decode.
+  void Read(const std::string& user, int64_t after, int limit, Done<PersonalPage> done) const;
+
+  // AppendScriptSource is the Lua that appends one event: KEYS log seq, log
+  // stream; ARGV retention, topic, Event bytes. Other scripts that must
+  // append atomically with their own change (a read marker) embed it.
+  static const char* AppendLua();
+
+  int64_t retention() const { return options_.retention; }
+
+ private:
+  std::shared_ptr<redis::RedisClient> client_;
+  PersonalLogOptions options_;
+};
+
+}  // namespace chat
+
+#endif  // CHATSUITE_COMMON_PERSONAL_LOG_H_
