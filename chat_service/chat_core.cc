@@ -111,19 +111,29 @@ void ChatCore::Send(const SendRequest& req, Done<SendResponse> done) {
   msg.set_author_id(req.author().id());
   msg.set_id(req.nonce());
   msg.set_sent_at(options_.now_ms());
-  CheckAccess(
-      req.server(), req.channel(), req.author().id(),
-      [this, msg = std::move(msg), done = std::move(done)](absl::StatusOr<bool> ok) mutable {
-        if (!ok.ok()) return done(ok.status());
-        store_->Append(msg, [done = std::move(done)](absl::StatusOr<AppendResult> r) mutable {
-          if (!r.ok()) return done(r.status());
-          SendResponse resp;
-          resp.set_seq(r->seq);
-          resp.set_sent_at(r->sent_at);
-          resp.set_duplicate(r->duplicate);
-          done(std::move(resp));
-        });
-      });
+  std::vector<std::string> mentioned =
+      ParseMentions(msg.message(), msg.author_id(), options_.max_mentions_per_message);
+  CheckAccess(req.server(), req.channel(), req.author().id(),
+              [this, server = req.server(), msg = std::move(msg), mentioned = std::move(mentioned),
+               done = std::move(done)](absl::StatusOr<bool> ok) mutable {
+                if (!ok.ok()) return done(ok.status());
+                auto append = [this, msg = std::move(msg), done = std::move(done)](
+                                  absl::StatusOr<std::vector<std::string>> members) mutable {
+                  if (!members.ok()) return done(members.status());
+                  store_->Append(msg, *members,
+                                 [done = std::move(done)](absl::StatusOr<AppendResult> r) mutable {
+                                   if (!r.ok()) return done(r.status());
+                                   SendResponse resp;
+                                   resp.set_seq(r->seq);
+                                   resp.set_sent_at(r->sent_at);
+                                   resp.set_duplicate(r->duplicate);
+                                   done(std::move(resp));
+                                 });
+                };
+                // Only members are mentioned: one more Redis call, for messages with mentions.
+                if (mentioned.empty()) return append(std::vector<std::string>{});
+                store_->Members(server, mentioned, std::move(append));
+              });
 }
 
 void ChatCore::History(const HistoryRequest& req, Done<HistoryResponse> done) {
@@ -140,6 +150,7 @@ void ChatCore::History(const HistoryRequest& req, Done<HistoryResponse> done) {
   q.channel = req.channel();
   q.before = req.before();
   q.after = req.after();
+  q.forward = req.has_after();  // after "0" pages from the start, not the newest.
   q.limit = req.limit() == 0 ? options_.default_history_limit
                              : std::min(req.limit(), options_.max_history_limit);
   CheckAccess(req.server(), req.channel(), req.user_id(),
@@ -238,6 +249,90 @@ void ChatCore::AddMember(const AddMemberRequest& req, Done<AddMemberResponse> do
                       resp.set_added(*added);
                       done(std::move(resp));
                     });
+}
+
+void ChatCore::MarkRead(const MarkReadRequest& req, Done<MarkReadResponse> done) {
+  if (absl::Status s = CheckIds(
+          {{"server", &req.server()}, {"channel", &req.channel()}, {"user id", &req.user_id()}});
+      !s.ok()) {
+    return done(s);
+  }
+  if (req.seq() < 0) return done(absl::InvalidArgumentError("seq must not be negative"));
+  CheckAccess(req.server(), req.channel(), req.user_id(),
+              [this, req, done = std::move(done)](absl::StatusOr<bool> ok) mutable {
+                if (!ok.ok()) return done(ok.status());
+                store_->ChannelHead(
+                    req.server(), req.channel(),
+                    [this, req, done = std::move(done)](absl::StatusOr<int64_t> head) mutable {
+                      if (!head.ok()) return done(head.status());
+                      // A marker beyond the head would hide messages yet to come.
+                      const int64_t seq = std::min(req.seq(), *head);
+                      store_->MentionsAfter(
+                          req.server(), req.channel(), req.user_id(), seq,
+                          [this, req, seq, head = *head,
+                           done = std::move(done)](absl::StatusOr<int64_t> mentions) mutable {
+                            if (!mentions.ok()) return done(mentions.status());
+                            ReadState state;
+                            state.set_type("read_state");
+                            state.set_server(req.server());
+                            state.set_channel(req.channel());
+                            state.set_last_read_seq(seq);
+                            state.set_unread(head - seq);
+                            state.set_mentions(*mentions);
+                            store_->MarkRead(
+                                req.user_id(), state,
+                                [state, head, done = std::move(done)](
+                                    absl::StatusOr<ChatStore::MarkReadResult> r) mutable {
+                                  if (!r.ok()) return done(r.status());
+                                  MarkReadResponse resp;
+                                  *resp.mutable_state() = std::move(state);
+                                  resp.set_changed(r->changed);
+                                  if (!r->changed) {  // The stored marker stands.
+                                    resp.mutable_state()->set_last_read_seq(r->last_read_seq);
+                                    resp.mutable_state()->set_unread(
+                                        std::max<int64_t>(0, head - r->last_read_seq));
+                                  }
+                                  done(std::move(resp));
+                                });
+                          });
+                    });
+              });
+}
+
+void ChatCore::PersonalTail(const PersonalTailRequest& req, Done<PersonalTailResponse> done) {
+  if (absl::Status s = CheckIds({{"user id", &req.user_id()}}); !s.ok()) return done(s);
+  if (req.after() < 0 || req.limit() < 0) {
+    return done(absl::InvalidArgumentError("after and limit must not be negative"));
+  }
+  const int limit = req.limit() == 0 ? options_.max_history_limit
+                                     : std::min(req.limit(), options_.max_history_limit);
+  store_->PersonalTail(req.user_id(), req.after(), limit,
+                       [done = std::move(done)](absl::StatusOr<PersonalPage> page) mutable {
+                         if (!page.ok()) return done(page.status());
+                         PersonalTailResponse resp;
+                         for (auto& [seq, event] : page->events) {
+                           PersonalEvent* e = resp.add_events();
+                           e->set_user_seq(seq);
+                           *e->mutable_event() = std::move(event);
+                         }
+                         resp.set_head_seq(page->head_seq);
+                         resp.set_oldest_seq(page->oldest_seq);
+                         done(std::move(resp));
+                       });
+}
+
+std::vector<std::string> ParseMentions(absl::string_view text, absl::string_view author,
+                                       size_t max) {
+  std::vector<std::string> out;
+  for (size_t i = text.find("<@"); i != absl::string_view::npos && out.size() < max;
+       i = text.find("<@", i + 2)) {
+    const size_t end = text.find('>', i + 2);
+    if (end == absl::string_view::npos) break;
+    absl::string_view id = text.substr(i + 2, end - i - 2);
+    if (!keys::IsValidId(id) || id == author) continue;
+    if (std::find(out.begin(), out.end(), id) == out.end()) out.emplace_back(id);
+  }
+  return out;
 }
 
 }  // namespace chat::chat_service

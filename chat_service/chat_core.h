@@ -19,6 +19,7 @@ struct ChatCoreOptions {
   int max_history_limit = 100;
   int default_history_limit = 50;
   int max_nonce_chars = 64;
+  size_t max_mentions_per_message = 20;               // Distinct users; beyond, not counted.
   absl::Duration typing_interval = absl::Seconds(3);  // One relay per user per channel.
   absl::Duration typing_ttl = absl::Seconds(10);      // How long clients show it.
   // How long a granted (server, channel, user) access is remembered, so a
@@ -62,6 +63,12 @@ class ChatCore {
   // Tail is History forward from req.after() without an access check.
   void Tail(const TailRequest& req, Done<HistoryResponse> done);
   void GetUserState(const GetUserStateRequest& req, Done<UserState> done);
+  // MarkRead moves the user's read marker forward (clamped to the head;
+  // never backwards); access checked as for Send.
+  void MarkRead(const MarkReadRequest& req, Done<MarkReadResponse> done);
+  // PersonalTail reads a user's personal log after req.after(), no access
+  // check (gateways relay a user's events to that user only).
+  void PersonalTail(const PersonalTailRequest& req, Done<PersonalTailResponse> done);
   // Typing relays a typing indicator (access checked as for Send); relayed is
   // false when throttled.
   void Typing(const TypingRequest& req, Done<TypingResponse> done);
@@ -84,6 +91,11 @@ class ChatCore {
   ChatCoreOptions options_;
   AccessCache access_cache_{options_.access_cache_ttl, options_.access_cache_capacity};
 };
+
+// ParseMentions returns the distinct user ids mentioned as <@id> in text, in
+// order, without author, at most max.
+std::vector<std::string> ParseMentions(absl::string_view text, absl::string_view author,
+                                       size_t max);
 
 // Utf8Length counts code points in valid UTF-8 (protobuf guarantees validity).
 size_t Utf8Length(absl::string_view s);

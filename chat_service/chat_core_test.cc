@@ -18,9 +18,40 @@ class FakeStore : public ChatStore {
     if (access.ok()) return done(true);
     done(access);
   }
-  void Append(const ChatMessage& msg, Done<AppendResult> done) override {
+  std::vector<std::vector<std::string>> mentioned;
+  std::vector<std::string> members = {"alice", "bob", "carol"};
+  int64_t head = 0, marker = 0;
+  std::vector<ReadState> marked;
+
+  void Append(const ChatMessage& msg, const std::vector<std::string>& m,
+              Done<AppendResult> done) override {
     appended.push_back(msg);
+    mentioned.push_back(m);
     done(AppendResult{static_cast<int64_t>(appended.size()), msg.sent_at(), false});
+  }
+  void Members(const std::string&, const std::vector<std::string>& ids,
+               Done<std::vector<std::string>> done) override {
+    std::vector<std::string> out;
+    for (const std::string& id : ids) {
+      if (std::find(members.begin(), members.end(), id) != members.end()) out.push_back(id);
+    }
+    done(out);
+  }
+  void ChannelHead(const std::string&, const std::string&, Done<int64_t> done) override {
+    done(head);
+  }
+  void MentionsAfter(const std::string&, const std::string&, const std::string&, int64_t,
+                     Done<int64_t> done) override {
+    done(int64_t{2});
+  }
+  void MarkRead(const std::string&, const ReadState& state, Done<MarkReadResult> done) override {
+    marked.push_back(state);
+    if (state.last_read_seq() <= marker) return done(MarkReadResult{false, marker});
+    marker = state.last_read_seq();
+    done(MarkReadResult{true, marker});
+  }
+  void PersonalTail(const std::string&, int64_t, int, Done<PersonalPage> done) override {
+    done(PersonalPage{});
   }
   void RelayTyping(const Typing&, absl::Duration, Done<bool> done) override { done(true); }
   void History(const HistoryQuery& q, Done<HistoryPage> done) override {
@@ -192,6 +223,63 @@ TEST(Utf8LengthTest, CountsCodePoints) {
   EXPECT_EQ(Utf8Length("abc"), 3u);
   EXPECT_EQ(Utf8Length("h\xC3\xA9llo"), 5u);
   EXPECT_EQ(Utf8Length("\xF0\x9F\x98\x80"), 1u);
+}
+
+TEST(MentionsTest, ParsesDistinctValidIdsButTheAuthor) {
+  EXPECT_EQ(ParseMentions("hi <@bob> and <@carol>, <@bob> again", "alice", 20),
+            (std::vector<std::string>{"bob", "carol"}));
+  EXPECT_EQ(ParseMentions("<@alice> me, <@> none, <@a:b> bad, <@bob", "alice", 20),
+            std::vector<std::string>{});
+  EXPECT_EQ(ParseMentions("<@a><@b><@c>", "x", 2), (std::vector<std::string>{"a", "b"}));
+}
+
+TEST_F(ChatCoreTest, OnlyMembersAreMentioned) {
+  SendRequest r = Valid();
+  r.set_message("<@bob><@z>");  // z is no member.
+  ASSERT_TRUE(Call<SendResponse>([&](Done<SendResponse> d) { core_.Send(r, std::move(d)); }).ok());
+  ASSERT_EQ(store_.mentioned.size(), 1u);
+  EXPECT_EQ(store_.mentioned[0], std::vector<std::string>{"bob"});
+}
+
+TEST_F(ChatCoreTest, ReadMarkersAreClampedToTheHeadAndNeverMoveBack) {
+  store_.head = 10;
+  auto mark = [&](int64_t seq) {
+    MarkReadRequest m;
+    m.set_user_id("alice");
+    m.set_server("demo");
+    m.set_channel("general");
+    m.set_seq(seq);
+    return Call<MarkReadResponse>(
+        [&](Done<MarkReadResponse> d) { core_.MarkRead(m, std::move(d)); });
+  };
+  auto r = mark(7);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(r->changed());
+  EXPECT_EQ(r->state().last_read_seq(), 7);
+  EXPECT_EQ(r->state().unread(), 3);
+  EXPECT_EQ(r->state().mentions(), 2);
+  r = mark(50);  // Beyond the head: clamped.
+  EXPECT_EQ(r->state().last_read_seq(), 10);
+  EXPECT_EQ(r->state().unread(), 0);
+  r = mark(4);  // Backwards: the stored marker stands.
+  EXPECT_FALSE(r->changed());
+  EXPECT_EQ(r->state().last_read_seq(), 10);
+  EXPECT_EQ(mark(-1).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(ChatCoreTest, HistoryAfterZeroPagesFromTheStart) {
+  HistoryRequest h;
+  h.set_user_id("alice");
+  h.set_server("demo");
+  h.set_channel("general");
+  ASSERT_TRUE(
+      Call<HistoryResponse>([&](Done<HistoryResponse> d) { core_.History(h, std::move(d)); }).ok());
+  EXPECT_FALSE(store_.last_query.forward);  // No cursor: the newest page.
+  h.set_after(0);
+  ASSERT_TRUE(
+      Call<HistoryResponse>([&](Done<HistoryResponse> d) { core_.History(h, std::move(d)); }).ok());
+  EXPECT_TRUE(store_.last_query.forward);
+  EXPECT_EQ(store_.last_query.after, 0);
 }
 
 }  // namespace

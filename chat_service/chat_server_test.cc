@@ -108,7 +108,7 @@ class ChatServerTest : public ::testing::Test {
     r.set_server("demo");
     r.set_channel("general");
     r.set_before(before);
-    r.set_after(after);
+    if (after > 0) r.set_after(after);  // Present, even "0", means page forward.
     r.set_limit(limit);
     HistoryResponse out;
     grpc::ClientContext ctx;
@@ -273,11 +273,116 @@ TEST_F(ChatServerTest, AddMemberIsIdempotentAndNotifiesTheUser) {
   std::string payload(r->element[2]->str, r->element[2]->len);
   freeReplyObject(r);
   redisFree(sub);
-  ASSERT_EQ(payload.substr(0, 2), "0 ");
+  ASSERT_EQ(payload.substr(0, 2), "1 ");  // The first entry of the user's personal log.
   Event event;
   ASSERT_TRUE(event.ParseFromString(payload.substr(2)));
   EXPECT_EQ(event.server_joined().id(), "demo");
   EXPECT_EQ(event.server_joined().channels_size(), 2);
+}
+
+TEST_F(ChatServerTest, ReadMarkersUnreadAndMentionsSurviveInRedis) {
+  SendResponse resp;
+  for (int i = 1; i <= 4; ++i) {
+    const std::string text = i % 2 == 0 ? "hey <@bob>" : "plain";
+    ASSERT_TRUE(Send("alice", text, "r" + std::to_string(i), &resp).ok());
+  }
+  auto state = [&](const std::string& user) {
+    GetUserStateRequest r;
+    r.set_user_id(user);
+    UserState out;
+    grpc::ClientContext ctx;
+    EXPECT_TRUE(chat_->GetUserState(&ctx, r, &out).ok());
+    return out;
+  };
+  UserState bob = state("bob");
+  const Channel& general = bob.servers(0).channels(0);
+  ASSERT_EQ(general.id(), "general");
+  EXPECT_EQ(general.unread(), 4);
+  EXPECT_EQ(general.mentions(), 2);
+  EXPECT_EQ(bob.servers(0).unread(), 4);
+  EXPECT_EQ(bob.servers(0).mentions(), 2);
+  const int64_t joined_seq = bob.user_seq();  // server_joined is in bob's log.
+  EXPECT_GE(joined_seq, 1);
+
+  auto mark = [&](int64_t seq, MarkReadResponse* out) {
+    MarkReadRequest r;
+    r.set_user_id("bob");
+    r.set_server("demo");
+    r.set_channel("general");
+    r.set_seq(seq);
+    grpc::ClientContext ctx;
+    return chat_->MarkRead(&ctx, r, out);
+  };
+  MarkReadResponse marked;
+  ASSERT_TRUE(mark(2, &marked).ok());
+  EXPECT_TRUE(marked.changed());
+  EXPECT_EQ(marked.state().unread(), 2);
+  EXPECT_EQ(marked.state().mentions(), 1);
+  ASSERT_TRUE(mark(1, &marked).ok());  // Backwards: refused quietly.
+  EXPECT_FALSE(marked.changed());
+  EXPECT_EQ(marked.state().last_read_seq(), 2);
+  bob = state("bob");
+  EXPECT_EQ(bob.servers(0).channels(0).last_read_seq(), 2);
+  EXPECT_EQ(bob.servers(0).channels(0).unread(), 2);
+  EXPECT_EQ(bob.servers(0).channels(0).mentions(), 1);
+  EXPECT_EQ(bob.user_seq(), joined_seq + 1);  // Only the move that happened is logged.
+  EXPECT_EQ(mark(1, &marked).error_code(), grpc::StatusCode::OK);
+  MarkReadRequest stranger;
+  stranger.set_user_id("mallory");
+  stranger.set_server("demo");
+  stranger.set_channel("general");
+  stranger.set_seq(1);
+  grpc::ClientContext ctx;
+  EXPECT_EQ(chat_->MarkRead(&ctx, stranger, &marked).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+
+  // The personal log holds both events in order, for gap fills and resume.
+  PersonalTailRequest tail;
+  tail.set_user_id("bob");
+  PersonalTailResponse events;
+  grpc::ClientContext tctx;
+  ASSERT_TRUE(chat_->PersonalTail(&tctx, tail, &events).ok());
+  ASSERT_EQ(events.events_size(), 2);
+  EXPECT_TRUE(events.events(0).event().has_server_joined());
+  EXPECT_EQ(events.events(1).user_seq(), joined_seq + 1);
+  EXPECT_EQ(events.events(1).event().read_state().last_read_seq(), 2);
+  EXPECT_EQ(events.head_seq(), joined_seq + 1);
+}
+
+TEST_F(ChatServerTest, ANewChannelIsAnnouncedToEveryMember) {
+  CreateChannel("demo", "news", "news");
+  CreateChannel("demo", "news", "news");  // Exists: not announced again.
+  PersonalTailRequest tail;
+  tail.set_user_id("alice");
+  PersonalTailResponse events;
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(chat_->PersonalTail(&ctx, tail, &events).ok());
+  int created = 0;
+  for (const PersonalEvent& e : events.events()) {
+    if (e.event().has_channel_created()) {
+      ++created;
+      EXPECT_EQ(e.event().channel_created().id(), "news");
+      EXPECT_EQ(e.event().channel_created().server(), "demo");
+    }
+  }
+  EXPECT_EQ(created, 1);
+}
+
+TEST_F(ChatServerTest, HistoryAfterZeroStartsAtTheOldest) {
+  SendResponse resp;
+  for (int i = 1; i <= 5; ++i) ASSERT_TRUE(Send("alice", "m", "h" + std::to_string(i), &resp).ok());
+  HistoryRequest r;
+  r.set_user_id("bob");
+  r.set_server("demo");
+  r.set_channel("general");
+  r.set_after(0);
+  r.set_limit(2);
+  HistoryResponse out;
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(chat_->History(&ctx, r, &out).ok());
+  ASSERT_EQ(out.messages_size(), 2);
+  EXPECT_EQ(out.messages(0).seq(), 1);
+  EXPECT_EQ(out.messages(1).seq(), 2);
 }
 
 }  // namespace

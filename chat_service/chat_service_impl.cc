@@ -33,6 +33,18 @@ grpc::ServerUnaryReactor* ChatServiceImpl::GetUserState(grpc::CallbackServerCont
   return FinishUnary(ctx, resp, [&](auto done) { core_->GetUserState(*req, std::move(done)); });
 }
 
+grpc::ServerUnaryReactor* ChatServiceImpl::MarkRead(grpc::CallbackServerContext* ctx,
+                                                    const MarkReadRequest* req,
+                                                    MarkReadResponse* resp) {
+  return FinishUnary(ctx, resp, [&](auto done) { core_->MarkRead(*req, std::move(done)); });
+}
+
+grpc::ServerUnaryReactor* ChatServiceImpl::PersonalTail(grpc::CallbackServerContext* ctx,
+                                                        const PersonalTailRequest* req,
+                                                        PersonalTailResponse* resp) {
+  return FinishUnary(ctx, resp, [&](auto done) { core_->PersonalTail(*req, std::move(done)); });
+}
+
 grpc::ServerUnaryReactor* ChatAdminImpl::UpsertUser(grpc::CallbackServerContext* ctx,
                                                     const User* req, User* resp) {
   return FinishUnary(ctx, resp, [&](auto done) { core_->UpsertUser(*req, std::move(done)); });

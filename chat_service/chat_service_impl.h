@@ -23,6 +23,11 @@ class ChatServiceImpl final : public ChatService::CallbackService {
                                    TypingResponse* resp) override;
   grpc::ServerUnaryReactor* GetUserState(grpc::CallbackServerContext* ctx,
                                          const GetUserStateRequest* req, UserState* resp) override;
+  grpc::ServerUnaryReactor* MarkRead(grpc::CallbackServerContext* ctx, const MarkReadRequest* req,
+                                     MarkReadResponse* resp) override;
+  grpc::ServerUnaryReactor* PersonalTail(grpc::CallbackServerContext* ctx,
+                                         const PersonalTailRequest* req,
+                                         PersonalTailResponse* resp) override;
 
  private:
   ChatCore* core_;

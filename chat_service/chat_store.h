@@ -13,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/async.h"
+#include "common/personal_log.h"
 #include "proto/chat.pb.h"
 #include "proto/common.pb.h"
 
@@ -32,13 +33,13 @@ struct HistoryPage {
   int64_t oldest_seq = 0;  // 0 when the log is empty.
 };
 
-// HistoryQuery selects a page: after > 0 pages forward, else before > 0 pages
-// backward, else the newest `limit` messages.
+// HistoryQuery selects a page: forward (or after > 0) pages forward from
+// after, else before > 0 pages backward, else the newest `limit` messages.
 struct HistoryQuery {
   std::string server, channel;
   int64_t before = 0, after = 0;
   int limit = 50;
-  bool forward = false;  // Page forward from after even when after is 0.
+  bool forward = false;  // Page forward from after, even when after is 0.
 };
 
 class ChatStore {
@@ -51,9 +52,39 @@ class ChatStore {
                            const std::string& user, Done<bool> done) = 0;
 
   // Append stores msg (its seq is ignored) unless (author_id, id) was stored
-  // within the dedup window, assigns the next seq of the channel, and publishes
-  // it on the channel topic; all atomically.
-  virtual void Append(const ChatMessage& msg, Done<AppendResult> done) = 0;
+  // within the dedup window, assigns the next seq of the channel, records it
+  // as a mention of each user in mentioned (members, validated ids), and
+  // publishes it on the channel topic; all atomically.
+  virtual void Append(const ChatMessage& msg, const std::vector<std::string>& mentioned,
+                      Done<AppendResult> done) = 0;
+
+  // Members returns those of ids that are members of server, in order.
+  virtual void Members(const std::string& server, const std::vector<std::string>& ids,
+                       Done<std::vector<std::string>> done) = 0;
+
+  // ChannelHead returns the channel's newest seq (0 for none).
+  virtual void ChannelHead(const std::string& server, const std::string& channel,
+                           Done<int64_t> done) = 0;
+
+  // MentionsAfter counts the channel's messages after seq that mention user.
+  virtual void MentionsAfter(const std::string& server, const std::string& channel,
+                             const std::string& user, int64_t seq, Done<int64_t> done) = 0;
+
+  // MarkRead moves user's read marker of state's channel to
+  // state.last_read_seq unless it already is there or beyond (then the
+  // stored marker comes back with changed false); when it moved, state (with
+  // the user_seq it got) is appended to the user's personal log and
+  // published, atomically with the move.
+  struct MarkReadResult {
+    bool changed = false;
+    int64_t last_read_seq = 0;
+  };
+  virtual void MarkRead(const std::string& user, const ReadState& state,
+                        Done<MarkReadResult> done) = 0;
+
+  // PersonalTail reads the user's personal log after a user_seq.
+  virtual void PersonalTail(const std::string& user, int64_t after, int limit,
+                            Done<PersonalPage> done) = 0;
 
   // RelayTyping publishes typing on its channel topic unless the same user
   // did within interval there (then false). Nothing is stored beyond the
@@ -63,8 +94,9 @@ class ChatStore {
   // History reads a page of a channel's log.
   virtual void History(const HistoryQuery& query, Done<HistoryPage> done) = 0;
 
-  // UserState: the user's profile and servers with channels and head seqs.
-  // kNotFound for an unknown user.
+  // UserState: the user's profile, servers with channels, head seqs, read
+  // markers, unread and mention counts (per channel and per server), and the
+  // head of the personal log. kNotFound for an unknown user.
   virtual void GetUserState(const std::string& user, Done<UserState> done) = 0;
 
   // Admin. UpsertUser creates or updates; GetUser: kNotFound if unknown.
@@ -72,10 +104,12 @@ class ChatStore {
   virtual void GetUser(const std::string& id, Done<User> done) = 0;
   // CreateServer/CreateChannel return the existing record when the id exists.
   virtual void CreateServer(const std::string& id, const std::string& name, Done<Server> done) = 0;
+  // A channel that did not exist reaches every member as channel_created.
   virtual void CreateChannel(const std::string& server, const std::string& id,
                              const std::string& name, Done<Channel> done) = 0;
   // AddMember: true if added, false if already a member; kNotFound if the
-  // server or user does not exist. Publishes server_joined to the user.
+  // server or user does not exist. Appends server_joined to the user's
+  // personal log (published on their topic).
   virtual void AddMember(const std::string& server, const std::string& user, Done<bool> done) = 0;
 };
 

@@ -29,9 +29,10 @@ return 0
   return *script;
 }
 
-// KEYS: nonce key, seq counter, log stream. ARGV: nonce ttl (s), retention,
-// ChatMessage bytes (without seq), topic, sent_at, and the bytes that turn the
-// message into an Event (its field's tag and length) for the publication.
+// KEYS: nonce key, seq counter, log stream, then one mentions set per
+// mentioned user. ARGV: nonce ttl (s), retention, ChatMessage bytes (without
+// seq), topic, sent_at, the bytes that turn the message into an Event (its
+// field's tag and length) for the publication, mentions kept per user.
 // Returns {1, seq} when stored, {0, "seq:sent_at"} for a duplicate nonce.
 // Publishing inside the script makes topic order equal seq order.
 const redis::RedisScript& AppendScript() {
@@ -41,9 +42,28 @@ if prev then return {0, prev} end
 local seq = redis.call('INCR', KEYS[2])
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], seq .. '-0', 'm', ARGV[3])
 redis.call('SET', KEYS[1], seq .. ':' .. ARGV[5], 'EX', ARGV[1])
+for i = 4, #KEYS do
+  redis.call('ZADD', KEYS[i], seq, seq)
+  redis.call('ZREMRANGEBYRANK', KEYS[i], 0, -(tonumber(ARGV[7]) + 1))
+end
 redis.call('PUBLISH', ARGV[4], seq .. ' ' .. ARGV[6] .. ARGV[3])
 return {1, seq}
 )lua");
+  return *script;
+}
+
+// KEYS: the user's read markers, personal log seq, personal log. ARGV: the
+// channel's field, the new marker, log retention, the user's topic, the
+// read_state Event bytes. Returns {1, marker} when it moved, {0, stored
+// marker} when it already was there or beyond.
+const redis::RedisScript& MarkReadScript() {
+  static const auto* script = new redis::RedisScript(absl::StrCat(PersonalLog::AppendLua(), R"lua(
+local cur = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
+if tonumber(ARGV[2]) <= cur then return {0, cur} end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+append_personal(KEYS[2], KEYS[3], ARGV[3], ARGV[4], ARGV[5])
+return {1, tonumber(ARGV[2])}
+)lua"));
   return *script;
 }
 
@@ -104,7 +124,7 @@ int64_t SeqOfId(const std::string& id) {
 
 RedisChatStore::RedisChatStore(std::shared_ptr<redis::RedisClient> client,
                                RedisChatStoreOptions options)
-    : client_(std::move(client)), options_(options) {}
+    : client_(std::move(client)), options_(options), personal_(client_, options.personal) {}
 
 void RedisChatStore::CheckAccess(const std::string& server, const std::string& channel,
                                  const std::string& user, Done<bool> done) {
@@ -119,21 +139,25 @@ void RedisChatStore::CheckAccess(const std::string& server, const std::string& c
                      });
 }
 
-void RedisChatStore::Append(const ChatMessage& msg, Done<AppendResult> done) {
+void RedisChatStore::Append(const ChatMessage& msg, const std::vector<std::string>& mentioned,
+                            Done<AppendResult> done) {
   ChatMessage stored = msg;
   stored.clear_type();
   stored.clear_seq();
   const int64_t sent_at = msg.sent_at();
   std::string bytes = stored.SerializeAsString();
   std::string prefix = EventPrefix(bytes.size());
+  std::vector<std::string> script_keys = {
+      keys::ChannelNonce(msg.server(), msg.channel(), msg.author_id(), msg.id()),
+      keys::ChannelSeq(msg.server(), msg.channel()), keys::ChannelLog(msg.server(), msg.channel())};
+  for (const std::string& user : mentioned) {
+    script_keys.push_back(keys::ChannelMentions(msg.server(), msg.channel(), user));
+  }
   AppendScript().Run(
-      *client_,
-      {keys::ChannelNonce(msg.server(), msg.channel(), msg.author_id(), msg.id()),
-       keys::ChannelSeq(msg.server(), msg.channel()),
-       keys::ChannelLog(msg.server(), msg.channel())},
+      *client_, std::move(script_keys),
       {std::to_string(absl::ToInt64Seconds(options_.nonce_ttl)), std::to_string(options_.retention),
        std::move(bytes), keys::ChannelTopic(msg.server(), msg.channel()), std::to_string(sent_at),
-       std::move(prefix)},
+       std::move(prefix), std::to_string(options_.max_mentions)},
       [sent_at, done = std::move(done)](absl::StatusOr<Reply> r) mutable {
         if (!r.ok()) return done(r.status());
         if (r->elements.size() != 2) return done(absl::InternalError("append: bad reply"));
@@ -267,11 +291,12 @@ void RedisChatStore::GetUserState(const std::string& user, Done<UserState> done)
         state.mutable_user()->set_image(HashField(profile, "image"));
         std::vector<std::string> ids;
         for (const Reply& e : (*r)[1].elements) ids.push_back(e.str);
-        LoadServers(std::move(ids), [state = std::move(state), done = std::move(done)](
+        LoadServers(std::move(ids), [this, state = std::move(state), done = std::move(done)](
                                         absl::StatusOr<std::vector<Server>> servers) mutable {
           if (!servers.ok()) return done(servers.status());
           for (Server& s : *servers) *state.add_servers() = std::move(s);
-          done(std::move(state));
+          std::string user = state.user().id();
+          LoadReadState(user, std::move(state), std::move(done));
         });
       });
 }
@@ -320,20 +345,21 @@ void RedisChatStore::CreateChannel(const std::string& server, const std::string&
       [this, server, id, name, done = std::move(done)](absl::StatusOr<Reply> r) mutable {
         if (!r.ok()) return done(r.status());
         if (r->integer == 0) return done(absl::NotFoundError("no such server"));
-        redis::Batch(
-            *client_,
-            {{"HSETNX", keys::ServerChannels(server), id, name},
-             {"HGET", keys::ServerChannels(server), id},
-             {"GET", keys::ChannelSeq(server, id)}},
-            [server, id, done = std::move(done)](absl::StatusOr<std::vector<Reply>> r) mutable {
-              if (!r.ok()) return done(r.status());
-              Channel c;
-              c.set_id(id);
-              c.set_server(server);
-              c.set_name((*r)[1].str);
-              c.set_head_seq(redis::ReplyInt((*r)[2]).value_or(0));
-              done(std::move(c));
-            });
+        redis::Batch(*client_,
+                     {{"HSETNX", keys::ServerChannels(server), id, name},
+                      {"HGET", keys::ServerChannels(server), id},
+                      {"GET", keys::ChannelSeq(server, id)}},
+                     [this, server, id,
+                      done = std::move(done)](absl::StatusOr<std::vector<Reply>> r) mutable {
+                       if (!r.ok()) return done(r.status());
+                       Channel c;
+                       c.set_id(id);
+                       c.set_server(server);
+                       c.set_name((*r)[1].str);
+                       c.set_head_seq(redis::ReplyInt((*r)[2]).value_or(0));
+                       if ((*r)[0].integer == 0) return done(std::move(c));  // It existed.
+                       AnnounceChannel(std::move(c), std::move(done));
+                     });
       });
 }
 
@@ -361,12 +387,136 @@ void RedisChatStore::AddMember(const std::string& server, const std::string& use
                 if (!servers.ok() || servers->empty()) return done(true);
                 Event event;
                 *event.mutable_server_joined() = (*servers)[0];
-                client_->Command(
-                    {"PUBLISH", keys::UserTopic(user),
-                     absl::StrCat("0 ", event.SerializeAsString())},
-                    [done = std::move(done)](absl::StatusOr<Reply>) mutable { done(true); });
+                // The membership stands either way; a lost announcement shows
+                // in the next ready.
+                personal_.Append(
+                    user, event,
+                    [done = std::move(done)](absl::StatusOr<int64_t>) mutable { done(true); });
               });
             });
+      });
+}
+
+void RedisChatStore::AnnounceChannel(Channel channel, Done<Channel> done) {
+  const std::string server = channel.server();
+  client_->Command({"SMEMBERS", keys::ServerMembers(server)},
+                   [this, channel = std::move(channel),
+                    done = std::move(done)](absl::StatusOr<Reply> r) mutable {
+                     if (!r.ok() || r->elements.empty()) return done(std::move(channel));
+                     // Each member's log gets the event; the reply waits for all of them,
+                     // so a member who connects after it has the channel in ready.
+                     struct Pending {
+                       size_t remaining;
+                       Channel channel;
+                       Done<Channel> done;
+                     };
+                     auto pending = std::make_shared<Pending>();
+                     pending->remaining = r->elements.size();
+                     pending->channel = std::move(channel);
+                     pending->done = std::move(done);
+                     Event event;
+                     *event.mutable_channel_created() = pending->channel;
+                     for (const Reply& member : r->elements) {
+                       personal_.Append(member.str, event, [pending](absl::StatusOr<int64_t>) {
+                         if (--pending->remaining == 0) pending->done(std::move(pending->channel));
+                       });
+                     }
+                   });
+}
+
+void RedisChatStore::Members(const std::string& server, const std::vector<std::string>& ids,
+                             Done<std::vector<std::string>> done) {
+  if (ids.empty()) return done(std::vector<std::string>{});
+  std::vector<std::string> cmd = {"SMISMEMBER", keys::ServerMembers(server)};
+  cmd.insert(cmd.end(), ids.begin(), ids.end());
+  client_->Command(std::move(cmd), [ids, done = std::move(done)](absl::StatusOr<Reply> r) mutable {
+    if (!r.ok()) return done(r.status());
+    std::vector<std::string> members;
+    for (size_t i = 0; i < ids.size() && i < r->elements.size(); ++i) {
+      if (r->elements[i].integer == 1) members.push_back(ids[i]);
+    }
+    done(std::move(members));
+  });
+}
+
+void RedisChatStore::ChannelHead(const std::string& server, const std::string& channel,
+                                 Done<int64_t> done) {
+  client_->Command({"GET", keys::ChannelSeq(server, channel)},
+                   [done = std::move(done)](absl::StatusOr<Reply> r) mutable {
+                     if (!r.ok()) return done(r.status());
+                     done(redis::ReplyInt(*r));
+                   });
+}
+
+void RedisChatStore::MentionsAfter(const std::string& server, const std::string& channel,
+                                   const std::string& user, int64_t seq, Done<int64_t> done) {
+  client_->Command(
+      {"ZCOUNT", keys::ChannelMentions(server, channel, user), absl::StrCat("(", seq), "+inf"},
+      [done = std::move(done)](absl::StatusOr<Reply> r) mutable {
+        if (!r.ok()) return done(r.status());
+        done(r->integer);
+      });
+}
+
+void RedisChatStore::MarkRead(const std::string& user, const ReadState& state,
+                              Done<MarkReadResult> done) {
+  Event event;
+  *event.mutable_read_state() = state;
+  MarkReadScript().Run(
+      *client_, {keys::UserReadState(user), keys::UserLogSeq(user), keys::UserLog(user)},
+      {keys::ReadField(state.server(), state.channel()), std::to_string(state.last_read_seq()),
+       std::to_string(personal_.retention()), keys::UserTopic(user), event.SerializeAsString()},
+      [done = std::move(done)](absl::StatusOr<Reply> r) mutable {
+        if (!r.ok()) return done(r.status());
+        if (r->elements.size() != 2) return done(absl::InternalError("mark read: bad reply"));
+        MarkReadResult result;
+        result.changed = r->elements[0].integer == 1;
+        result.last_read_seq = r->elements[1].integer;
+        done(result);
+      });
+}
+
+void RedisChatStore::PersonalTail(const std::string& user, int64_t after, int limit,
+                                  Done<PersonalPage> done) {
+  personal_.Read(user, after, limit, std::move(done));
+}
+
+void RedisChatStore::LoadReadState(const std::string& user, UserState state, Done<UserState> done) {
+  redis::Batch(
+      *client_, {{"HGETALL", keys::UserReadState(user)}, {"GET", keys::UserLogSeq(user)}},
+      [this, user, state = std::move(state),
+       done = std::move(done)](absl::StatusOr<std::vector<Reply>> r) mutable {
+        if (!r.ok()) return done(r.status());
+        state.set_user_seq(redis::ReplyInt((*r)[1]).value_or(0));
+        std::vector<std::vector<std::string>> counts;
+        for (Server& s : *state.mutable_servers()) {
+          for (Channel& c : *s.mutable_channels()) {
+            int64_t read = 0;
+            (void)absl::SimpleAtoi(HashField((*r)[0], keys::ReadField(s.id(), c.id())), &read);
+            read = std::min(read, c.head_seq());
+            c.set_last_read_seq(read);
+            c.set_unread(std::max<int64_t>(0, c.head_seq() - read));
+            counts.push_back({"ZCOUNT", keys::ChannelMentions(s.id(), c.id(), user),
+                              absl::StrCat("(", read), "+inf"});
+          }
+        }
+        redis::Batch(*client_, std::move(counts),
+                     [state = std::move(state),
+                      done = std::move(done)](absl::StatusOr<std::vector<Reply>> mentions) mutable {
+                       if (!mentions.ok()) return done(mentions.status());
+                       size_t k = 0;
+                       for (Server& s : *state.mutable_servers()) {
+                         int64_t unread = 0, mentioned = 0;
+                         for (Channel& c : *s.mutable_channels()) {
+                           c.set_mentions((*mentions)[k++].integer);
+                           unread += c.unread();
+                           mentioned += c.mentions();
+                         }
+                         s.set_unread(unread);
+                         s.set_mentions(mentioned);
+                       }
+                       done(std::move(state));
+                     });
       });
 }
 

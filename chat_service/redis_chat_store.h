@@ -16,6 +16,10 @@ namespace chat::chat_service {
 struct RedisChatStoreOptions {
   // Entries kept per channel stream (approximate trimming, MAXLEN ~).
   int64_t retention = 100000;
+  // The personal logs (server_joined, channel_created, read_state).
+  PersonalLogOptions personal;
+  // Mentions remembered per user and channel (the newest ones).
+  int64_t max_mentions = 1000;
   // How long a nonce is remembered; the brief requires at least 5 minutes.
   absl::Duration nonce_ttl = absl::Minutes(10);
 };
@@ -27,7 +31,18 @@ class RedisChatStore : public ChatStore {
 
   void CheckAccess(const std::string& server, const std::string& channel, const std::string& user,
                    Done<bool> done) override;
-  void Append(const ChatMessage& msg, Done<AppendResult> done) override;
+  void Append(const ChatMessage& msg, const std::vector<std::string>& mentioned,
+              Done<AppendResult> done) override;
+  void Members(const std::string& server, const std::vector<std::string>& ids,
+               Done<std::vector<std::string>> done) override;
+  void ChannelHead(const std::string& server, const std::string& channel,
+                   Done<int64_t> done) override;
+  void MentionsAfter(const std::string& server, const std::string& channel, const std::string& user,
+                     int64_t seq, Done<int64_t> done) override;
+  void MarkRead(const std::string& user, const ReadState& state,
+                Done<MarkReadResult> done) override;
+  void PersonalTail(const std::string& user, int64_t after, int limit,
+                    Done<PersonalPage> done) override;
   void History(const HistoryQuery& query, Done<HistoryPage> done) override;
   void RelayTyping(const Typing& typing, absl::Duration interval, Done<bool> done) override;
   void GetUserState(const std::string& user, Done<UserState> done) override;
@@ -42,9 +57,14 @@ class RedisChatStore : public ChatStore {
   // LoadServers fills Server records (name, channels sorted by name, head
   // seqs) for the given ids, skipping ids that no longer exist.
   void LoadServers(std::vector<std::string> ids, Done<std::vector<Server>> done);
+  // AnnounceChannel appends channel_created to every member's personal log.
+  void AnnounceChannel(Channel channel, Done<Channel> done);
+  // LoadReadState fills the user's markers, unread and mention counts.
+  void LoadReadState(const std::string& user, UserState state, Done<UserState> done);
 
   std::shared_ptr<redis::RedisClient> client_;
   RedisChatStoreOptions options_;
+  PersonalLog personal_;
 };
 
 }  // namespace chat::chat_service

@@ -1,6 +1,7 @@
 #include "common/keys.h"
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 
 namespace chat::keys {
 
@@ -20,6 +21,14 @@ std::string UserTopic(absl::string_view u) { return absl::StrCat("{u:", u, "}:ev
 std::string UserFriends(absl::string_view u) { return absl::StrCat("{u:", u, "}:friends"); }
 std::string UserPresence(absl::string_view u) { return absl::StrCat("{u:", u, "}:presence"); }
 std::string UserSessions(absl::string_view u) { return absl::StrCat("{u:", u, "}:sessions"); }
+std::string UserLog(absl::string_view u) { return absl::StrCat("{u:", u, "}:log"); }
+std::string UserLogSeq(absl::string_view u) { return absl::StrCat("{u:", u, "}:logseq"); }
+std::string UserReadState(absl::string_view u) { return absl::StrCat("{u:", u, "}:read"); }
+std::string ParseUserTopic(absl::string_view topic) {
+  constexpr absl::string_view kPrefix = "{u:", kSuffix = "}:events";
+  if (!absl::ConsumePrefix(&topic, kPrefix) || !absl::ConsumeSuffix(&topic, kSuffix)) return "";
+  return IsValidId(topic) ? std::string(topic) : "";
+}
 
 std::string ServerMeta(absl::string_view s) { return absl::StrCat("{s:", s, "}:meta"); }
 std::string ServerChannels(absl::string_view s) { return absl::StrCat("{s:", s, "}:channels"); }
@@ -44,6 +53,10 @@ std::string ChannelNonce(absl::string_view s, absl::string_view c, absl::string_
 std::string ChannelTyping(absl::string_view s, absl::string_view c, absl::string_view u) {
   return absl::StrCat(ChannelTag(s, c), ":typing:", u);
 }
+std::string ChannelMentions(absl::string_view s, absl::string_view c, absl::string_view u) {
+  return absl::StrCat(ChannelTag(s, c), ":mentions:", u);
+}
+std::string ReadField(absl::string_view s, absl::string_view c) { return absl::StrCat(s, "/", c); }
 std::string ChannelTopic(absl::string_view s, absl::string_view c) {
   return absl::StrCat(ChannelTag(s, c), ":events");
 }

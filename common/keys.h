@@ -19,12 +19,17 @@ namespace chat::keys {
 bool IsValidId(absl::string_view id);
 
 // Per user.
-std::string UserProfile(absl::string_view user);   // hash: name, image
-std::string UserServers(absl::string_view user);   // set of server ids
-std::string UserTopic(absl::string_view user);     // topic: events for the user
-std::string UserFriends(absl::string_view user);   // set of user ids (invite_service)
-std::string UserPresence(absl::string_view user);  // hash: status, last_seen (presence)
-std::string UserSessions(absl::string_view user);  // hash: session -> status|gateway|expiry
+std::string UserProfile(absl::string_view user);    // hash: name, image
+std::string UserServers(absl::string_view user);    // set of server ids
+std::string UserTopic(absl::string_view user);      // topic: events for the user
+std::string UserFriends(absl::string_view user);    // set of user ids (invite_service)
+std::string UserPresence(absl::string_view user);   // hash: status, last_seen (presence)
+std::string UserSessions(absl::string_view user);   // hash: session -> status|gateway|expiry
+std::string UserLog(absl::string_view user);        // stream: personal events, id <user_seq>-0
+std::string UserLogSeq(absl::string_view user);     // counter: the personal log's user_seq
+std::string UserReadState(absl::string_view user);  // hash: "<server>/<channel>" -> read seq
+// ParseUserTopic returns the user id of a UserTopic, or "" for another topic.
+std::string ParseUserTopic(absl::string_view topic);
 
 // Per server.
 std::string ServerMeta(absl::string_view server);           // hash: name
@@ -41,6 +46,11 @@ std::string ChannelNonce(absl::string_view server, absl::string_view channel,
 std::string ChannelTopic(absl::string_view server, absl::string_view channel);
 std::string ChannelTyping(absl::string_view server, absl::string_view channel,
                           absl::string_view user);  // throttle, expires by itself
+// sorted set: seqs of the channel's messages that mention user (newest kept).
+std::string ChannelMentions(absl::string_view server, absl::string_view channel,
+                            absl::string_view user);
+// ReadField is the UserReadState field of a channel.
+std::string ReadField(absl::string_view server, absl::string_view channel);
 
 // Per pair of users (ids sorted, so both directions share one tag): the live
 // invitation of the pair in a scope (a server id, or "-" for friendship), and

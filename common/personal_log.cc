@@ -9,17 +9,21 @@ namespace chat {
 
 namespace {
 
-// Appends ARGV[3] to the log KEYS[2] with the next seq of KEYS[1], publishes
-// it on ARGV[2]; returns the seq.
+// append_personal(seq key, log key, retention, topic, Event bytes) appends
+// the event with the next user_seq, publishes it, and returns the user_seq.
 constexpr char kAppendLua[] = R"lua(
-local seq = redis.call('INCR', KEYS[1])
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], seq .. '-0', 'e', ARGV[3])
-redis.call('PUBLISH', ARGV[2], seq .. ' ' .. ARGV[3])
+local function append_personal(seq_key, log_key, retention, topic, bytes)
+  local seq = redis.call('INCR', seq_key)
+  redis.call('XADD', log_key, 'MAXLEN', '~', retention, seq .. '-0', 'e', bytes)
+  redis.call('PUBLISH', topic, seq .. ' ' .. bytes)
+  return seq
+end
 )lua";
 
+// KEYS: log seq, log stream. ARGV: retention, topic, Event bytes.
 const redis::RedisScript& AppendScript() {
-  static const auto* script =
-      new redis::RedisScript(absl::StrCat(kAppendLua, "return seq\n"));
+  static const auto* script = new redis::RedisScript(absl::StrCat(
+      kAppendLua, "return append_personal(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3])\n"));
   return *script;
 }
 
@@ -50,36 +54,36 @@ PersonalLog::PersonalLog(std::shared_ptr<redis::RedisClient> client, PersonalLog
     : client_(std::move(client)), options_(options) {}
 
 void PersonalLog::Append(const std::string& user, const Event& event, Done<int64_t> done) const {
-  AppendScript().Run(*client_, {keys::UserLogSeq(user), keys::UserLog(user)},
-                     {std::to_string(options_.retention), keys::UserTopic(user),
-                      event.SerializeAsString()},
-                     [done = std::move(done)](absl::StatusOr<redis::Reply> r) mutable {
-                       if (!r.ok()) return done(r.status());
-                       done(r->integer);
-                     });
+  AppendScript().Run(
+      *client_, {keys::UserLogSeq(user), keys::UserLog(user)},
+      {std::to_string(options_.retention), keys::UserTopic(user), event.SerializeAsString()},
+      [done = std::move(done)](absl::StatusOr<redis::Reply> r) mutable {
+        if (!r.ok()) return done(r.status());
+        done(r->integer);
+      });
 }
 
 void PersonalLog::Read(const std::string& user, int64_t after, int limit,
                        Done<PersonalPage> done) const {
-  ReadScript().Run(
-      *client_, {keys::UserLog(user), keys::UserLogSeq(user)},
-      {std::to_string(after), std::to_string(limit)},
-      [done = std::move(done)](absl::StatusOr<redis::Reply> r) mutable {
-        if (!r.ok()) return done(r.status());
-        if (r->elements.size() != 3) return done(absl::InternalError("personal log: bad reply"));
-        PersonalPage page;
-        page.head_seq = r->elements[0].integer;
-        page.oldest_seq = SeqOfId(r->elements[1].str);
-        for (const redis::Reply& entry : r->elements[2].elements) {
-          if (entry.elements.size() != 2) continue;
-          Event e;
-          if (!e.ParseFromString(redis::HashField(entry.elements[1], "e"))) {
-            return done(absl::DataLossError("personal log: undecodable entry"));
-          }
-          page.events.emplace_back(SeqOfId(entry.elements[0].str), std::move(e));
-        }
-        done(std::move(page));
-      });
+  ReadScript().Run(*client_, {keys::UserLog(user), keys::UserLogSeq(user)},
+                   {std::to_string(after), std::to_string(limit)},
+                   [done = std::move(done)](absl::StatusOr<redis::Reply> r) mutable {
+                     if (!r.ok()) return done(r.status());
+                     if (r->elements.size() != 3)
+                       return done(absl::InternalError("personal log: bad reply"));
+                     PersonalPage page;
+                     page.head_seq = r->elements[0].integer;
+                     page.oldest_seq = SeqOfId(r->elements[1].str);
+                     for (const redis::Reply& entry : r->elements[2].elements) {
+                       if (entry.elements.size() != 2) continue;
+                       Event e;
+                       if (!e.ParseFromString(redis::HashField(entry.elements[1], "e"))) {
+                         return done(absl::DataLossError("personal log: undecodable entry"));
+                       }
+                       page.events.emplace_back(SeqOfId(entry.elements[0].str), std::move(e));
+                     }
+                     done(std::move(page));
+                   });
 }
 
 }  // namespace chat

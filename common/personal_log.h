@@ -45,9 +45,10 @@ class PersonalLog {
   // kDataLoss for an entry that does not decode.
   void Read(const std::string& user, int64_t after, int limit, Done<PersonalPage> done) const;
 
-  // AppendScriptSource is the Lua that appends one event: KEYS log seq, log
-  // stream; ARGV retention, topic, Event bytes. Other scripts that must
-  // append atomically with their own change (a read marker) embed it.
+  // AppendLua defines the Lua function append_personal(seq_key, log_key,
+  // retention, topic, event_bytes) -> user_seq. Scripts that must append
+  // atomically with a change of their own (a read marker) embed it; their
+  // keys must then include the user's log seq and log (same hash tag).
   static const char* AppendLua();
 
   int64_t retention() const { return options_.retention; }

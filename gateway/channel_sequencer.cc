@@ -2,17 +2,16 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <boost/asio/post.hpp>
 
 namespace chat::gateway {
 
 ChannelSequencer::ChannelSequencer(boost::asio::any_io_executor strand, std::string topic,
-                                   std::string server, std::string channel, FetchTail fetch,
-                                   Emit emit, Metrics* metrics, int64_t last_seq, Options options)
+                                   FetchTail fetch, Emit emit, Metrics* metrics, int64_t last_seq,
+                                   Options options)
     : strand_(strand),
       topic_(std::move(topic)),
-      server_(std::move(server)),
-      channel_(std::move(channel)),
       fetch_(std::move(fetch)),
       emit_(std::move(emit)),
       metrics_(metrics),
@@ -44,8 +43,9 @@ void ChannelSequencer::Offer(std::shared_ptr<const EncodedEvent> event) {
   Pass(event);
 }
 
-void ChannelSequencer::CatchUpFrom(int64_t after) {
+void ChannelSequencer::CatchUpFrom(int64_t after, absl::AnyInvocable<void()> caught_up) {
   if (after > last_seq_) last_seq_ = after;
+  if (caught_up != nullptr) caught_up_.push_back(std::move(caught_up));
   if (filling_) return;  // The fill under way reads up to the head.
   filling_ = true;
   Fill();
@@ -59,16 +59,16 @@ void ChannelSequencer::Resync() {
 
 void ChannelSequencer::Fill() {
   if (metrics_ != nullptr) metrics_->gap_fills.fetch_add(1, std::memory_order_relaxed);
-  fetch_(server_, channel_, last_seq_,
+  fetch_(std::max<int64_t>(last_seq_, 0),
          [this, strand = strand_,
-          alive = std::weak_ptr<int>(alive_)](absl::StatusOr<HistoryResponse> tail) mutable {
+          alive = std::weak_ptr<int>(alive_)](absl::StatusOr<TailPage> tail) mutable {
            boost::asio::post(strand, [this, alive, tail = std::move(tail)]() mutable {
              if (!alive.expired()) OnTail(std::move(tail));
            });
          });
 }
 
-void ChannelSequencer::OnTail(absl::StatusOr<HistoryResponse> tail) {
+void ChannelSequencer::OnTail(absl::StatusOr<TailPage> tail) {
   if (!tail.ok()) {
     if (++attempts_ < options_.max_attempts) {
       retry_timer_.expires_after(absl::ToChronoNanoseconds(options_.retry_delay));
@@ -85,11 +85,19 @@ void ChannelSequencer::OnTail(absl::StatusOr<HistoryResponse> tail) {
     return Drain();
   }
   attempts_ = 0;
-  for (ChatMessage& m : *tail->mutable_messages()) {
-    if (m.seq() <= last_seq_) continue;
-    Pass(EncodedEvent::ForMessage(topic_, std::move(m)));
+  if (last_seq_ >= 0 && tail->oldest_seq > last_seq_ + 1) {
+    // What lies between was trimmed: say so, and go on from what is kept.
+    spdlog::warn("event=stream_trimmed topic={} from={} oldest={}", topic_, last_seq_ + 1,
+                 tail->oldest_seq);
+    if (metrics_ != nullptr) metrics_->trimmed_gaps.fetch_add(1, std::memory_order_relaxed);
+    if (lost_) lost_(last_seq_ + 1, tail->oldest_seq);
+    last_seq_ = tail->oldest_seq - 1;
   }
-  if (tail->messages_size() > 0 && last_seq_ < tail->head_seq()) return Fill();
+  for (std::shared_ptr<const EncodedEvent>& e : tail->events) {
+    if (e->seq() <= last_seq_) continue;
+    Pass(e);
+  }
+  if (!tail->events.empty() && last_seq_ < tail->head_seq) return Fill();
   Drain();
 }
 
@@ -107,6 +115,9 @@ void ChannelSequencer::Drain() {
     Pass(e);
   }
   filling_ = false;
+  std::vector<absl::AnyInvocable<void()>> done;
+  done.swap(caught_up_);
+  for (auto& f : done) f();
 }
 
 void ChannelSequencer::Pass(const std::shared_ptr<const EncodedEvent>& event) {

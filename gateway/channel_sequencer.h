@@ -1,11 +1,12 @@
 // ChannelSequencer: the one gap-filling mechanism of the gateway. It passes a
-// channel's chat messages on in seq order, each exactly once: repeats are
-// dropped, and a gap (a message missing between the last one passed on and
-// one that arrives) is filled from the channel's log before anything later is
-// passed on. The topic registry keeps one per subscribed channel topic (pub/sub
-// loses messages across reconnects); a session keeps one per channel whose
-// subscription started after the head it was told (server_joined), so it
-// catches up from that head.
+// sequenced stream's events on in seq order, each exactly once: repeats are
+// dropped, and a gap (an event missing between the last one passed on and one
+// that arrives) is filled from the stream's log before anything later is
+// passed on. A stream is a channel's chat messages (seq) or a user's personal
+// events (user_seq). The topic registry keeps one per subscribed topic with
+// sequenced traffic (pub/sub loses messages across reconnects); a session
+// keeps one per stream it must catch up on: a channel joined or created after
+// the head it was told, and every stream it resumes from a cursor.
 #ifndef CHATSUITE_GATEWAY_CHANNEL_SEQUENCER_H_
 #define CHATSUITE_GATEWAY_CHANNEL_SEQUENCER_H_
 
@@ -16,7 +17,9 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "absl/functional/any_invocable.h"
 #include "absl/time/time.h"
 #include "common/async.h"
 #include "gateway/encoded_event.h"
@@ -33,10 +36,11 @@ struct ChannelSequencerOptions {
 
 class ChannelSequencer {
  public:
-  // FetchTail reads the channel's log after a seq (the chat service's Tail);
-  // done may run on any thread.
-  using FetchTail = std::function<void(const std::string& server, const std::string& channel,
-                                       int64_t after, Done<HistoryResponse> done)>;
+  // FetchTail reads the stream's log after a seq; done may run on any thread.
+  using FetchTail = std::function<void(int64_t after, Done<TailPage> done)>;
+  // Lost is told when events from `from` on were trimmed from the log before
+  // they could be passed on; the stream continues at oldest.
+  using Lost = std::function<void(int64_t from, int64_t oldest)>;
   // Emit receives each message passed on, in seq order.
   using Emit = std::function<void(const std::shared_ptr<const EncodedEvent>&)>;
 
@@ -45,9 +49,8 @@ class ChannelSequencer {
   // strand runs every call, every Emit and every fill step. last_seq: the
   // last seq already passed on (-1: none yet; the first message then passes
   // whatever its seq). metrics may be null.
-  ChannelSequencer(boost::asio::any_io_executor strand, std::string topic, std::string server,
-                   std::string channel, FetchTail fetch, Emit emit, Metrics* metrics,
-                   int64_t last_seq = -1, Options options = Options());
+  ChannelSequencer(boost::asio::any_io_executor strand, std::string topic, FetchTail fetch,
+                   Emit emit, Metrics* metrics, int64_t last_seq = -1, Options options = Options());
   ~ChannelSequencer();
   ChannelSequencer(const ChannelSequencer&) = delete;
   ChannelSequencer& operator=(const ChannelSequencer&) = delete;
@@ -55,9 +58,13 @@ class ChannelSequencer {
   // Offer takes one live chat message: passes it on, holds it while a fill is
   // under way, drops it as a repeat, or starts a fill when it leaves a gap.
   void Offer(std::shared_ptr<const EncodedEvent> event);
-  // CatchUpFrom: every message after `after` is wanted. Reads them from the
-  // log (unless a fill is already under way) before passing later ones on.
-  void CatchUpFrom(int64_t after);
+  // CatchUpFrom: every event after `after` is wanted. Reads them from the
+  // log (unless a fill is already under way) before passing later ones on;
+  // caught_up (may be null) runs once that fill has ended.
+  void CatchUpFrom(int64_t after, absl::AnyInvocable<void()> caught_up = nullptr);
+  // SetLost installs the handler of events trimmed before they were passed
+  // on (default: logged and counted only).
+  void SetLost(Lost lost) { lost_ = std::move(lost); }
   // Resync: messages may have been missed (the subscription was down): fill
   // from the last one passed on. No-op before the first or during a fill.
   void Resync();
@@ -67,14 +74,16 @@ class ChannelSequencer {
 
  private:
   void Fill();
-  void OnTail(absl::StatusOr<HistoryResponse> tail);
+  void OnTail(absl::StatusOr<TailPage> tail);
   void Drain();
   void Pass(const std::shared_ptr<const EncodedEvent>& event);
 
   boost::asio::any_io_executor strand_;
-  std::string topic_, server_, channel_;
+  std::string topic_;
   FetchTail fetch_;
   Emit emit_;
+  Lost lost_;
+  std::vector<absl::AnyInvocable<void()>> caught_up_;  // Run when the fill ends.
   Metrics* metrics_;
   Options options_;
   int64_t last_seq_;

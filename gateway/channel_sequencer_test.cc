@@ -30,23 +30,22 @@ class SequencerTest : public ::testing::Test {
     options.retry_delay = absl::Milliseconds(1);
     options.max_attempts = 3;
     return std::make_unique<ChannelSequencer>(
-        ioc_.get_executor(), "topic", "demo", "general",
-        [this](const std::string& server, const std::string& channel, int64_t after,
-               Done<HistoryResponse> done) {
-          EXPECT_EQ(server, "demo");
-          EXPECT_EQ(channel, "general");
+        ioc_.get_executor(), "topic",
+        [this](int64_t after, Done<TailPage> done) {
           fetches_.push_back(after);
           if (fail_next_ > 0) {
             --fail_next_;
             return done(absl::UnavailableError("chat service down"));
           }
-          HistoryResponse page;
-          page.set_head_seq(log_.empty() ? 0 : log_.rbegin()->first);
-          for (auto it = log_.upper_bound(after); it != log_.end() && page.messages_size() < 2;
+          TailPage page;
+          page.head_seq = log_.empty() ? 0 : log_.rbegin()->first;
+          page.oldest_seq = log_.empty() ? 0 : log_.begin()->first;
+          for (auto it = log_.upper_bound(after); it != log_.end() && page.events.size() < 2;
                ++it) {
-            ChatMessage* m = page.add_messages();
-            m->set_seq(it->first);
-            m->set_message(it->second);
+            ChatMessage m;
+            m.set_seq(it->first);
+            m.set_message(it->second);
+            page.events.push_back(EncodedEvent::ForMessage("topic", std::move(m)));
           }
           done(std::move(page));
         },
@@ -166,6 +165,29 @@ TEST_F(SequencerTest, DestroyedWhileFillingIsSafe) {
   seq.reset();  // The read's reply is still queued on the strand.
   Settle();
   EXPECT_EQ(out_, (std::vector<int64_t>{1}));
+}
+
+TEST_F(SequencerTest, CaughtUpRunsOnceTheFillHasEnded) {
+  Log(1, 5);
+  auto seq = Make(2);
+  bool done = false;
+  seq->CatchUpFrom(2, [&] { done = true; });
+  EXPECT_FALSE(done);
+  Settle();
+  EXPECT_TRUE(done);
+  EXPECT_EQ(out_, (std::vector<int64_t>{3, 4, 5}));
+}
+
+TEST_F(SequencerTest, ACursorOlderThanTheLogIsReportedAsLost) {
+  Log(10, 12);  // 1..9 were trimmed.
+  auto seq = Make(3);
+  std::vector<std::pair<int64_t, int64_t>> lost;
+  seq->SetLost([&](int64_t from, int64_t oldest) { lost.emplace_back(from, oldest); });
+  seq->CatchUpFrom(3);
+  Settle();
+  EXPECT_EQ(lost, (std::vector<std::pair<int64_t, int64_t>>{{4, 10}}));
+  EXPECT_EQ(out_, (std::vector<int64_t>{10, 11, 12}));
+  EXPECT_EQ(metrics_.trimmed_gaps.load(), 1u);
 }
 
 }  // namespace

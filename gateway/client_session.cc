@@ -25,14 +25,6 @@ std::string NewSessionId() {
   return absl::StrFormat("%016x%016x", absl::Uniform<uint64_t>(gen), absl::Uniform<uint64_t>(gen));
 }
 
-// Inner returns the message set in a ServerFrame's oneof (every one carries
-// its own "type"), for the JSON form.
-const google::protobuf::Message& Inner(const ServerFrame& frame) {
-  const auto* oneof = frame.GetDescriptor()->oneof_decl(0);
-  const auto* field = frame.GetReflection()->GetOneofFieldDescriptor(frame, oneof);
-  return frame.GetReflection()->GetMessage(frame, field);
-}
-
 // ParseErrorCode names a frame that could not be decoded.
 const char* ParseErrorCode(const absl::Status& status) {
   return status.code() == absl::StatusCode::kUnimplemented ? "unknown_type" : "bad_frame";
@@ -45,6 +37,7 @@ ClientSession::ClientSession(WebsocketSession* socket, Gateway* gateway, Session
       gateway_(gateway),
       route_(std::move(route)),
       identify_timer_(socket->executor()),
+      token_timer_(socket->executor()),
       session_id_(NewSessionId()),
       frame_bucket_(gateway->options().frame_rate, gateway->options().frame_burst),
       abuse_bucket_(gateway->options().abuse_rate, gateway->options().abuse_burst) {}
@@ -72,7 +65,10 @@ void ClientSession::OnOpen() {
       });
 }
 
-void ClientSession::OnClosing() { identify_timer_.cancel(); }
+void ClientSession::OnClosing() {
+  identify_timer_.cancel();
+  token_timer_.cancel();
+}
 
 void ClientSession::Leave() {
   if (PresenceReporter* presence = gateway_->presence()) presence->Offline(socket_);
@@ -109,6 +105,7 @@ void ClientSession::Dispatch(ClientFrame frame) {
       }
       presence_status_ = frame.identify().status();
     }
+    if (frame.identify().has_resume()) resume_ = frame.identify().resume();
     return Identify(frame.identify().token());
   }
   if (!identified_) return SendError("not_identified", "send identify first", "");
@@ -127,6 +124,10 @@ void ClientSession::Dispatch(ClientFrame frame) {
       return OnInvitationFrame(frame.frame_case(), frame.cancel_invitation());
     case ClientFrame::kAcceptInvitation:
       return OnInvitationFrame(frame.frame_case(), frame.accept_invitation());
+    case ClientFrame::kRead:
+      return OnRead(frame.read());
+    case ClientFrame::kRefresh:
+      return OnRefresh(frame.refresh());
     default:
       return SendError("unknown_type", "unsupported frame", "");
   }
@@ -141,6 +142,7 @@ void ClientSession::Identify(const std::string& token) {
   }
   identifying_ = true;
   identity_ = *std::move(id);
+  ArmTokenTimer();
   chat_budget_ = gateway_->chat_budgets().For(identity_.user.id());
   // The services are asked in parallel; their answers meet on the strand.
   auto data = std::make_shared<IdentifyData>();
@@ -253,6 +255,7 @@ void ClientSession::FinishIdentify() {
   if (PresenceReporter* presence = gateway_->presence()) presence->Online(socket_, PresenceRef());
   if (pending_ready_) {
     SendFrame(*pending_ready_);
+    StartResume();  // Before the held events, so they pass its sequencers.
     pending_ready_.reset();
   }
   // Events that arrived while identifying follow ready; clients de-duplicate
@@ -260,6 +263,120 @@ void ClientSession::FinishIdentify() {
   std::vector<std::shared_ptr<const EncodedEvent>> early;
   early.swap(early_events_);
   for (const auto& e : early) OnEvent(e);
+}
+
+void ClientSession::ArmTokenTimer() {
+  const absl::Duration left = identity_.expires - absl::Now();
+  if (identity_.expires == absl::InfiniteFuture()) return;
+  token_timer_.expires_after(absl::ToChronoNanoseconds(std::max(left, absl::ZeroDuration())));
+  token_timer_.async_wait([this, weak = socket_->weak_from_this()](boost::system::error_code ec) {
+    auto self = weak.lock();
+    if (ec || !self) return;
+    socket_->Close(close_code::kTokenExpired, "token expired: send refresh before exp");
+  });
+}
+
+void ClientSession::OnRefresh(const RefreshFrame& frame) {
+  absl::StatusOr<Identity> id = gateway_->verifier().Verify(frame.token());
+  if (!id.ok()) {
+    return SendError("invalid_token", std::string(id.status().message()), frame.id());
+  }
+  if (id->user.id() != identity_.user.id()) {
+    return SendError("invalid_token", "the token is for another user", frame.id());
+  }
+  gateway_->metrics().token_refreshes.fetch_add(1, std::memory_order_relaxed);
+  identity_ = *std::move(id);  // Name and image may have changed too.
+  ArmTokenTimer();
+}
+
+// ---- resume ---------------------------------------------------------------
+
+ChannelSequencer::FetchTail ClientSession::ChannelFetch(const std::string& server,
+                                                        const std::string& channel) {
+  return [this, weak = socket_->weak_from_this(), server, channel](int64_t after,
+                                                                   Done<TailPage> done) {
+    if (weak.expired()) return;
+    // The reply reaches the sequencer on the strand, with the socket alive.
+    gateway_->log_readers().channel(server, channel, after, OnStrand<TailPage>(std::move(done)));
+  };
+}
+
+ChannelSequencer::FetchTail ClientSession::PersonalFetch() {
+  return [this, weak = socket_->weak_from_this(), user = identity_.user.id()](int64_t after,
+                                                                              Done<TailPage> done) {
+    if (weak.expired()) return;
+    gateway_->log_readers().personal(user, after, OnStrand<TailPage>(std::move(done)));
+  };
+}
+
+ChannelSequencer* ClientSession::CatchUp(const std::string& topic,
+                                         ChannelSequencer::FetchTail fetch, int64_t from,
+                                         ResyncRequired lost_template) {
+  auto sequencer = std::make_unique<ChannelSequencer>(
+      socket_->executor(), topic, std::move(fetch),
+      [this](const std::shared_ptr<const EncodedEvent>& e) {
+        if (resume_pending_ > 0) ++replayed_;
+        Deliver(e);
+      },
+      &gateway_->metrics(), from);
+  sequencer->SetLost([this, lost_template](int64_t lost_from, int64_t oldest) {
+    gateway_->metrics().resync_required.fetch_add(1, std::memory_order_relaxed);
+    ServerFrame frame;
+    *frame.mutable_resync_required() = lost_template;
+    frame.mutable_resync_required()->set_type("resync_required");
+    frame.mutable_resync_required()->set_from_seq(lost_from);
+    frame.mutable_resync_required()->set_oldest_seq(oldest);
+    SendFrame(frame);
+  });
+  ChannelSequencer* raw = sequencer.get();
+  catch_ups_[topic] = std::move(sequencer);
+  return raw;
+}
+
+void ClientSession::StartResume() {
+  if (!resume_) return;
+  gateway_->metrics().resumes.fetch_add(1, std::memory_order_relaxed);
+  const Ready& ready = pending_ready_->ready();
+  resume_pending_ = 1;  // Held until every stream below has started.
+  for (const ChannelCursor& cursor : resume_->channels()) {
+    for (const Server& s : ready.servers()) {
+      if (s.id() != cursor.server()) continue;
+      for (const Channel& c : s.channels()) {
+        // Nothing missed, or a channel the user no longer has: no replay.
+        if (c.id() != cursor.channel() || cursor.seq() >= c.head_seq() || cursor.seq() < 0) {
+          continue;
+        }
+        const std::string topic = keys::ChannelTopic(s.id(), c.id());
+        if (catch_ups_.contains(topic)) continue;  // Named twice.
+        ResyncRequired lost;
+        lost.set_scope("channel");
+        lost.set_server(s.id());
+        lost.set_channel(c.id());
+        ++resume_pending_;
+        CatchUp(topic, ChannelFetch(s.id(), c.id()), cursor.seq(), std::move(lost))
+            ->CatchUpFrom(cursor.seq(), [this] { OnResumeStreamDone(); });
+      }
+    }
+  }
+  if (resume_->user_seq() >= 0 && resume_->user_seq() < ready.user_seq()) {
+    ResyncRequired lost;
+    lost.set_scope("personal");
+    ++resume_pending_;
+    CatchUp(keys::UserTopic(identity_.user.id()), PersonalFetch(), resume_->user_seq(),
+            std::move(lost))
+        ->CatchUpFrom(resume_->user_seq(), [this] { OnResumeStreamDone(); });
+  }
+  OnResumeStreamDone();
+}
+
+void ClientSession::OnResumeStreamDone() {
+  if (--resume_pending_ > 0) return;
+  ServerFrame frame;
+  Resumed* r = frame.mutable_resumed();
+  r->set_type("resumed");
+  r->set_session_id(session_id_);
+  r->set_replayed(replayed_);
+  SendFrame(frame);
 }
 
 // ---- requests -------------------------------------------------------------
@@ -289,15 +406,67 @@ void ClientSession::OnSendChat(SendChat frame) {
       }));
 }
 
+namespace {
+
+// ReplyReserve is the most bytes a history reply for frame can take.
+size_t ReplyReserve(const GetHistory& frame, int max_message_chars) {
+  const int limit = frame.limit() <= 0 ? 50 : std::min(frame.limit(), 100);
+  return static_cast<size_t>(limit) * (4 * static_cast<size_t>(max_message_chars) + 512) + 512;
+}
+
+}  // namespace
+
 void ClientSession::OnGetHistory(const GetHistory& frame) {
+  if (AtRequestLimit() ||
+      history_waiting_.size() >= static_cast<size_t>(gateway_->options().max_inflight_requests)) {
+    return Reject(frame.id(), absl::Milliseconds(100));
+  }
+  const size_t budget = gateway_->options().max_outbound_bytes / 2;
+  const size_t need = ReplyReserve(frame, gateway_->options().max_message_chars);
+  if (!history_waiting_.empty() ||
+      (reserved_reply_bytes_ > 0 && reserved_reply_bytes_ + need > budget)) {
+    history_waiting_.push_back(frame);  // Starts when earlier replies are out.
+    return;
+  }
+  StartHistory(frame);
+}
+
+void ClientSession::StartHistory(GetHistory frame) {
+  const size_t need = ReplyReserve(frame, gateway_->options().max_message_chars);
+  reserved_reply_bytes_ += need;
+  ++inflight_;
+  HistoryRequest req = BuildHistory(identity_.user.id(), frame);
+  gateway_->upstream().History(
+      std::move(req), OnStrand<HistoryResponse>([this, need, frame = std::move(frame)](
+                                                    absl::StatusOr<HistoryResponse> r) mutable {
+        --inflight_;
+        reserved_reply_bytes_ -= need;
+        if (!r.ok()) {
+          SendStatusError(r.status(), frame.id());
+        } else {
+          SendFrame(HistoryFrame(frame, *std::move(r)));
+        }
+        const size_t budget = gateway_->options().max_outbound_bytes / 2;
+        while (!history_waiting_.empty() && !socket_->closing()) {
+          const size_t next =
+              ReplyReserve(history_waiting_.front(), gateway_->options().max_message_chars);
+          if (reserved_reply_bytes_ > 0 && reserved_reply_bytes_ + next > budget) break;
+          GetHistory waiting = std::move(history_waiting_.front());
+          history_waiting_.pop_front();
+          StartHistory(std::move(waiting));
+        }
+      }));
+}
+
+void ClientSession::OnRead(const ReadFrame& frame) {
   if (AtRequestLimit()) return Reject(frame.id(), absl::Milliseconds(100));
   ++inflight_;
-  gateway_->upstream().History(
-      BuildHistory(identity_.user.id(), frame),
-      OnStrand<HistoryResponse>([this, frame](absl::StatusOr<HistoryResponse> r) mutable {
+  // Success shows as the read_state event every session of the user receives.
+  gateway_->upstream().MarkRead(
+      BuildMarkRead(identity_.user.id(), frame),
+      OnStrand<MarkReadResponse>([this, id = frame.id()](absl::StatusOr<MarkReadResponse> r) {
         --inflight_;
-        if (!r.ok()) return SendStatusError(r.status(), frame.id());
-        SendFrame(HistoryFrame(frame, *std::move(r)));
+        if (!r.ok()) SendStatusError(r.status(), id);
       }));
 }
 
@@ -382,50 +551,47 @@ void ClientSession::OnEvent(const std::shared_ptr<const EncodedEvent>& event) {
     }
     return;
   }
+  if (event->seq() > 0 && route_.mode == SessionMode::kNative) {
+    auto it = catch_ups_.find(event->topic());
+    if (it != catch_ups_.end()) return it->second->Offer(event);
+  }
+  Deliver(event);
+}
+
+void ClientSession::Deliver(const std::shared_ptr<const EncodedEvent>& event) {
   const Event& e = event->event();
   if (route_.mode == SessionMode::kNative) {
     if (e.has_server_joined()) OnServerJoined(e.server_joined());
+    if (e.has_channel_created()) OnChannelCreated(e.channel_created());
     if (e.has_invitation()) OnInvitationEvent(e.invitation());
-    if (e.has_chat_message()) {
-      auto it = catch_ups_.find(event->topic());
-      if (it != catch_ups_.end()) return it->second->Offer(event);
-    }
   }
   Forward(event);
 }
 
 void ClientSession::OnServerJoined(const Server& server) {
-  for (const Channel& c : server.channels()) {
-    std::string topic = keys::ChannelTopic(server.id(), c.id());
-    if (!topics_.insert(topic).second) continue;
-    // The event's heads were read before this subscription: once it is live,
-    // whatever came in between is read from the log, before later messages.
-    auto sequencer = std::make_unique<ChannelSequencer>(
-        socket_->executor(), topic, server.id(), c.id(),
-        [this, weak = socket_->weak_from_this()](const std::string& s, const std::string& ch,
-                                                 int64_t after, Done<HistoryResponse> done) {
-          if (weak.expired()) return;
-          TailRequest req;
-          req.set_server(s);
-          req.set_channel(ch);
-          req.set_after(after);
-          // The reply reaches the sequencer on the strand, with the socket alive.
-          gateway_->upstream().Tail(std::move(req), OnStrand<HistoryResponse>(std::move(done)));
-        },
-        [this](const std::shared_ptr<const EncodedEvent>& e) { Forward(e); }, &gateway_->metrics(),
-        c.head_seq());
-    ChannelSequencer* raw = sequencer.get();
-    catch_ups_[topic] = std::move(sequencer);
-    gateway_->topics().Add(topic, socket_->shared_from_this(),
-                           [this, raw, head = c.head_seq(), weak = socket_->weak_from_this()] {
-                             auto self = weak.lock();
-                             if (!self) return;
-                             net::post(self->executor(), [this, raw, head, self] {
-                               if (!socket_->closing()) raw->CatchUpFrom(head);
-                             });
-                           });
-  }
+  for (const Channel& c : server.channels()) OnChannelCreated(c);
   if (gateway_->presence_enabled()) Subscribe(keys::ServerPresenceTopic(server.id()));
+}
+
+void ClientSession::OnChannelCreated(const Channel& c) {
+  std::string topic = keys::ChannelTopic(c.server(), c.id());
+  if (!topics_.insert(topic).second) return;
+  // The event's head was read before this subscription: once it is live,
+  // whatever came in between is read from the log, before later messages.
+  ResyncRequired lost;
+  lost.set_scope("channel");
+  lost.set_server(c.server());
+  lost.set_channel(c.id());
+  ChannelSequencer* sequencer =
+      CatchUp(topic, ChannelFetch(c.server(), c.id()), c.head_seq(), std::move(lost));
+  gateway_->topics().Add(topic, socket_->shared_from_this(),
+                         [this, sequencer, head = c.head_seq(), weak = socket_->weak_from_this()] {
+                           auto self = weak.lock();
+                           if (!self) return;
+                           net::post(self->executor(), [this, sequencer, head, self] {
+                             if (!socket_->closing()) sequencer->CatchUpFrom(head);
+                           });
+                         });
 }
 
 void ClientSession::OnInvitationEvent(const Invitation& inv) {
@@ -470,8 +636,8 @@ void ClientSession::Forward(const std::shared_ptr<const EncodedEvent>& event) {
 // ---- replies --------------------------------------------------------------
 
 void ClientSession::SendFrame(const ServerFrame& frame) {
-  auto bytes = std::make_shared<const std::string>(binary_ ? frame.SerializeAsString()
-                                                           : ToJson(Inner(frame)));
+  auto bytes =
+      std::make_shared<const std::string>(binary_ ? frame.SerializeAsString() : FrameJson(frame));
   socket_->Send(std::move(bytes), binary_, /*droppable=*/false);
 }
 
@@ -493,7 +659,9 @@ void ClientSession::SendStatusError(const absl::Status& status, const std::strin
 void ClientSession::Reject(const std::string& id, absl::Duration retry_after) {
   gateway_->metrics().rate_limited.fetch_add(1, std::memory_order_relaxed);
   if (!abuse_bucket_.Take(absl::Now(), nullptr)) {
-    return socket_->Close(close_code::kRateLimited, "rate limit exceeded persistently");
+    // Whatever was answered before (acks above all) still reaches the client.
+    return socket_->Close(close_code::kRateLimited, "rate limit exceeded persistently",
+                          /*flush=*/true);
   }
   SendError("rate_limited", "slow down", id, retry_after);
 }

@@ -12,7 +12,9 @@
 
 #include <boost/asio/steady_timer.hpp>
 #include <cstdint>
+#include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -63,6 +65,8 @@ class ClientSession {
 
   void Dispatch(ClientFrame frame);
   void Identify(const std::string& token);
+  // ArmTokenTimer closes the session with 4003 when the token expires.
+  void ArmTokenTimer();
   void OnIdentifyData(IdentifyData& data);
   void OnTopicLive();
   void FinishIdentify();
@@ -71,15 +75,35 @@ class ClientSession {
   void OnInvitationFrame(ClientFrame::FrameCase kind, const InvitationFrame& frame);
   void OnTyping(const TypingFrame& frame);
   void OnStatus(const StatusFrame& frame);
+  void OnRead(const ReadFrame& frame);
+  void OnRefresh(const RefreshFrame& frame);
+  // StartHistory runs a history request whose reply bytes fit the budget.
+  void StartHistory(GetHistory frame);
   void OnServerJoined(const Server& server);
+  void OnChannelCreated(const Channel& channel);
   void OnInvitationEvent(const Invitation& invitation);
   SessionRef PresenceRef() const;
 
   // Subscribe adds the session to topic. With await_live, the pending ready
   // (or seed identification) waits until Redis has confirmed the topic.
   void Subscribe(const std::string& topic, bool await_live = false);
+  // Deliver acts on an event in stream order (new servers and channels are
+  // subscribed) and forwards it.
+  void Deliver(const std::shared_ptr<const EncodedEvent>& event);
   // Forward queues an event's bytes in the session's wire form.
   void Forward(const std::shared_ptr<const EncodedEvent>& event);
+  // CatchUp makes topic's sequenced events pass through a sequencer of this
+  // session that starts after `from` and reads what it lacks from fetch; the
+  // caller starts the read (CatchUpFrom) once the topic is live. Events the
+  // log no longer holds are reported with lost_template's resync_required.
+  ChannelSequencer* CatchUp(const std::string& topic, ChannelSequencer::FetchTail fetch,
+                            int64_t from, ResyncRequired lost_template);
+  ChannelSequencer::FetchTail ChannelFetch(const std::string& server, const std::string& channel);
+  ChannelSequencer::FetchTail PersonalFetch();
+  // StartResume starts the catch-up of every stream the resume cursors name;
+  // "resumed" follows once all have caught up.
+  void StartResume();
+  void OnResumeStreamDone();
   // SendFrame encodes frame in the session's format and queues it.
   void SendFrame(const ServerFrame& frame);
   // SendError queues an error frame (code as in docs/protocol.md).
@@ -96,11 +120,20 @@ class ClientSession {
   Gateway* gateway_;
   SessionRoute route_;
   boost::asio::steady_timer identify_timer_;
+  boost::asio::steady_timer token_timer_;
 
   bool identifying_ = false;
   bool identified_ = false;
   bool binary_ = false;  // The client spoke binary protobuf.
   int inflight_ = 0;
+  // History replies may be large: the bytes they may take are reserved up
+  // front (at most half the outbound limit); requests beyond wait, in order.
+  size_t reserved_reply_bytes_ = 0;
+  std::deque<GetHistory> history_waiting_;
+  // Resume: the cursors the client sent, and the streams still catching up.
+  std::optional<Resume> resume_;
+  int resume_pending_ = 0;
+  int64_t replayed_ = 0;
   int awaiting_topics_ = 0;
   std::unique_ptr<ServerFrame> pending_ready_;  // Sent once topics are live.
   static constexpr size_t kMaxEarlyEvents = 1024;

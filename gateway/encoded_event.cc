@@ -7,80 +7,75 @@
 
 namespace chat::gateway {
 
-EncodedEvent::EncodedEvent(std::string topic, Event event)
-    : topic_(std::move(topic)), event_(std::move(event)) {}
+EncodedEvent::EncodedEvent(std::string topic, Event event, int64_t seq)
+    : topic_(std::move(topic)), event_(std::move(event)), seq_(seq) {}
 
 std::shared_ptr<const EncodedEvent> EncodedEvent::ForMessage(std::string topic,
                                                              ChatMessage message) {
   message.set_type("chat_message");
+  const int64_t seq = message.seq();
   Event event;
   *event.mutable_chat_message() = std::move(message);
-  return std::make_shared<const EncodedEvent>(std::move(topic), std::move(event));
+  return std::make_shared<const EncodedEvent>(std::move(topic), std::move(event), seq);
+}
+
+bool EncodedEvent::ToFrame(ServerFrame* frame) const {
+  switch (event_.event_case()) {
+    case Event::kChatMessage:
+      *frame->mutable_chat_message() = event_.chat_message();
+      frame->mutable_chat_message()->set_type("chat_message");
+      return true;
+    case Event::kServerJoined: {
+      ServerJoined* joined = frame->mutable_server_joined();
+      joined->set_type("server_joined");
+      *joined->mutable_server() = event_.server_joined();
+      joined->set_user_seq(seq_);
+      return true;
+    }
+    case Event::kChannelCreated: {
+      ChannelCreated* created = frame->mutable_channel_created();
+      created->set_type("channel_created");
+      *created->mutable_channel() = event_.channel_created();
+      created->set_user_seq(seq_);
+      return true;
+    }
+    case Event::kInvitation:
+      *frame->mutable_invitation() = event_.invitation();
+      frame->mutable_invitation()->set_user_seq(seq_);
+      return true;
+    case Event::kReadState:
+      *frame->mutable_read_state() = event_.read_state();
+      frame->mutable_read_state()->set_type("read_state");
+      frame->mutable_read_state()->set_user_seq(seq_);
+      return true;
+    case Event::kPresence:
+      *frame->mutable_presence() = event_.presence();
+      return true;
+    case Event::kTyping:
+      *frame->mutable_typing() = event_.typing();
+      return true;
+    default:
+      return false;
+  }
 }
 
 const std::string& EncodedEvent::Json() const {
   absl::call_once(json_once_, [this] {
-    switch (event_.event_case()) {
-      case Event::kChatMessage:
-        json_ = ChatEventJson(event_.chat_message());
-        break;
-      case Event::kServerJoined: {
-        ServerJoined joined;
-        joined.set_type("server_joined");
-        *joined.mutable_server() = event_.server_joined();
-        json_ = ToJson(joined);
-        break;
-      }
-      case Event::kInvitation:
-        json_ = ToJson(event_.invitation());
-        break;
-      case Event::kPresence:
-        json_ = ToJson(event_.presence());
-        break;
-      case Event::kTyping:
-        json_ = ToJson(event_.typing());
-        break;
-      default:
-        break;
+    // The hot path: a chat message prints without the frame around it.
+    if (event_.has_chat_message()) {
+      json_ = ChatEventJson(event_.chat_message());
+      return;
     }
+    ServerFrame frame;
+    if (ToFrame(&frame)) json_ = FrameJson(frame);
   });
   return json_;
 }
 
 const std::string& EncodedEvent::Binary() const {
   absl::call_once(binary_once_, [this] {
-    switch (event_.event_case()) {
-      case Event::kChatMessage:
-        binary_ = ChatEventBinary(event_.chat_message());
-        break;
-      case Event::kServerJoined: {
-        ServerFrame frame;
-        frame.mutable_server_joined()->set_type("server_joined");
-        *frame.mutable_server_joined()->mutable_server() = event_.server_joined();
-        binary_ = frame.SerializeAsString();
-        break;
-      }
-      case Event::kInvitation: {
-        ServerFrame frame;
-        *frame.mutable_invitation() = event_.invitation();
-        binary_ = frame.SerializeAsString();
-        break;
-      }
-      case Event::kPresence: {
-        ServerFrame frame;
-        *frame.mutable_presence() = event_.presence();
-        binary_ = frame.SerializeAsString();
-        break;
-      }
-      case Event::kTyping: {
-        ServerFrame frame;
-        *frame.mutable_typing() = event_.typing();
-        binary_ = frame.SerializeAsString();
-        break;
-      }
-      default:
-        break;
-    }
+    ServerFrame frame;
+    if (ToFrame(&frame)) binary_ = frame.SerializeAsString();
   });
   return binary_;
 }
@@ -93,10 +88,12 @@ const std::string& EncodedEvent::SeedJson() const {
   return seed_;
 }
 
-absl::StatusOr<Event> ParseTopicPayload(absl::string_view payload) {
+absl::StatusOr<std::shared_ptr<const EncodedEvent>> DecodeTopicPayload(std::string topic,
+                                                                       absl::string_view payload) {
   size_t space = payload.find(' ');
   int64_t seq = 0;
-  if (space == absl::string_view::npos || !absl::SimpleAtoi(payload.substr(0, space), &seq)) {
+  if (space == absl::string_view::npos || !absl::SimpleAtoi(payload.substr(0, space), &seq) ||
+      seq < 0) {
     return absl::InvalidArgumentError("topic payload has no seq prefix");
   }
   Event event;
@@ -108,7 +105,30 @@ absl::StatusOr<Event> ParseTopicPayload(absl::string_view payload) {
     event.mutable_chat_message()->set_seq(seq);
     event.mutable_chat_message()->set_type("chat_message");
   }
-  return event;
+  return std::make_shared<const EncodedEvent>(std::move(topic), std::move(event), seq);
+}
+
+TailPage PageOfMessages(const std::string& topic, HistoryResponse reply) {
+  TailPage page;
+  page.head_seq = reply.head_seq();
+  page.oldest_seq = reply.oldest_seq();
+  page.events.reserve(reply.messages_size());
+  for (ChatMessage& m : *reply.mutable_messages()) {
+    page.events.push_back(EncodedEvent::ForMessage(topic, std::move(m)));
+  }
+  return page;
+}
+
+TailPage PageOfPersonal(const std::string& topic, PersonalTailResponse reply) {
+  TailPage page;
+  page.head_seq = reply.head_seq();
+  page.oldest_seq = reply.oldest_seq();
+  page.events.reserve(reply.events_size());
+  for (PersonalEvent& e : *reply.mutable_events()) {
+    page.events.push_back(
+        std::make_shared<const EncodedEvent>(topic, std::move(*e.mutable_event()), e.user_seq()));
+  }
+  return page;
 }
 
 }  // namespace chat::gateway

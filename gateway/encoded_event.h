@@ -6,10 +6,13 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/base/call_once.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "proto/chat.pb.h"
+#include "proto/client.pb.h"
 #include "proto/events.pb.h"
 
 namespace chat::gateway {
@@ -17,14 +20,21 @@ namespace chat::gateway {
 // EncodedEvent is immutable apart from its cache of wire forms; thread-safe.
 class EncodedEvent {
  public:
-  EncodedEvent(std::string topic, Event event);
+  // seq: the event's place in its stream (a chat message's seq, a personal
+  // event's user_seq); 0 for unsequenced events.
+  EncodedEvent(std::string topic, Event event, int64_t seq = 0);
   // ForMessage wraps a chat message read from a channel's log (not from pub/sub).
   static std::shared_ptr<const EncodedEvent> ForMessage(std::string topic, ChatMessage message);
 
   const std::string& topic() const { return topic_; }
   const Event& event() const { return event_; }
-  // seq is the chat message's sequence number; 0 for other events.
-  int64_t seq() const { return event_.has_chat_message() ? event_.chat_message().seq() : 0; }
+  int64_t seq() const { return seq_; }
+  // personal: a sequenced event of a user's personal stream.
+  bool personal() const { return seq_ > 0 && !event_.has_chat_message(); }
+
+  // ToFrame fills frame with the event as the client protocol sends it
+  // (personal events carry their user_seq); false for kinds it has none.
+  bool ToFrame(ServerFrame* frame) const;
 
   // Wire forms. Json and Binary exist for every event kind the client
   // protocol knows (empty for others); SeedJson only for chat messages and the
@@ -36,14 +46,29 @@ class EncodedEvent {
  private:
   std::string topic_;
   Event event_;
+  int64_t seq_;
   mutable absl::once_flag json_once_, binary_once_, seed_once_;
   mutable std::string json_, binary_, seed_;
 };
 
-// ParseTopicPayload decodes "<seq> <Event bytes>"; the seq goes into the chat
-// message, which is also given its wire "type". kInvalidArgument when
+// DecodeTopicPayload decodes "<seq> <Event bytes>" published on topic; a chat
+// message also gets the seq and its wire "type". kInvalidArgument when
 // malformed.
-absl::StatusOr<Event> ParseTopicPayload(absl::string_view payload);
+absl::StatusOr<std::shared_ptr<const EncodedEvent>> DecodeTopicPayload(std::string topic,
+                                                                       absl::string_view payload);
+
+// TailPage is a slice of a stream's log (a channel's messages or a user's
+// personal events), ascending seq, as the sequencers read it.
+struct TailPage {
+  std::vector<std::shared_ptr<const EncodedEvent>> events;
+  int64_t head_seq = 0;
+  int64_t oldest_seq = 0;  // 0 when the log is empty.
+};
+
+// PageOfMessages and PageOfPersonal turn the chat service's log reads into
+// pages of events of topic.
+TailPage PageOfMessages(const std::string& topic, HistoryResponse reply);
+TailPage PageOfPersonal(const std::string& topic, PersonalTailResponse reply);
 
 }  // namespace chat::gateway
 

@@ -153,6 +153,13 @@ absl::StatusOr<ClientFrame> ParseClientBinary(absl::string_view bytes) {
   return frame;
 }
 
+std::string FrameJson(const ServerFrame& frame) {
+  const auto* oneof = frame.GetDescriptor()->oneof_decl(0);
+  const auto* field = frame.GetReflection()->GetOneofFieldDescriptor(frame, oneof);
+  if (field == nullptr) return "";
+  return ToJson(frame.GetReflection()->GetMessage(frame, field));
+}
+
 std::string ChatEventJson(const ChatMessage& message) {
   if (message.type() == "chat_message") return ToJson(message);
   ChatMessage copy = message;

@@ -36,6 +36,10 @@ std::optional<absl::string_view> ScanFrameType(absl::string_view text);
 // kInvalidArgument when undecodable, kUnimplemented when no frame is set.
 absl::StatusOr<ClientFrame> ParseClientBinary(absl::string_view bytes);
 
+// FrameJson is a server frame as browsers receive it: the JSON of the message
+// set in its oneof (every one carries its own "type").
+std::string FrameJson(const ServerFrame& frame);
+
 // ChatEventJson is the chat_message event as browsers receive it.
 std::string ChatEventJson(const ChatMessage& message);
 

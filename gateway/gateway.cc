@@ -4,6 +4,7 @@
 
 #include "absl/random/random.h"
 #include "absl/strings/str_format.h"
+#include "common/keys.h"
 #include "gateway/errors.h"
 #include "gateway/listener.h"
 #include "gateway/websocket_session.h"
@@ -33,16 +34,33 @@ absl::Status Gateway::Start() {
   verifier_ = std::make_unique<TokenVerifier>(options_.jwt_secret);
   upstream_ = std::make_unique<Upstream>(options_.chat_target, options_.invite_target,
                                          options_.presence_target, options_.upstream_deadline);
-  topics_ = std::make_unique<TopicRegistry>(
-      ioc_.get_executor(), options_.redis, &metrics_,
-      [upstream = upstream_.get()](const std::string& server, const std::string& channel,
-                                   int64_t after, Done<HistoryResponse> done) {
-        TailRequest req;
-        req.set_server(server);
-        req.set_channel(channel);
-        req.set_after(after);
-        upstream->Tail(std::move(req), std::move(done));
-      });
+  readers_.channel = [upstream = upstream_.get()](const std::string& server,
+                                                  const std::string& channel, int64_t after,
+                                                  Done<TailPage> done) {
+    TailRequest req;
+    req.set_server(server);
+    req.set_channel(channel);
+    req.set_after(after);
+    upstream->Tail(std::move(req),
+                   [topic = keys::ChannelTopic(server, channel),
+                    done = std::move(done)](absl::StatusOr<HistoryResponse> r) mutable {
+                     if (!r.ok()) return done(r.status());
+                     done(PageOfMessages(topic, *std::move(r)));
+                   });
+  };
+  readers_.personal = [upstream = upstream_.get()](const std::string& user, int64_t after,
+                                                   Done<TailPage> done) {
+    PersonalTailRequest req;
+    req.set_user_id(user);
+    req.set_after(after);
+    upstream->PersonalTail(std::move(req), [topic = keys::UserTopic(user), done = std::move(done)](
+                                               absl::StatusOr<PersonalTailResponse> r) mutable {
+      if (!r.ok()) return done(r.status());
+      done(PageOfPersonal(topic, *std::move(r)));
+    });
+  };
+  topics_ =
+      std::make_unique<TopicRegistry>(ioc_.get_executor(), options_.redis, &metrics_, readers_);
   boost::system::error_code ec;
   auto address = net::ip::make_address(options_.listen_host, ec);
   if (ec) return absl::InvalidArgumentError("bad listen address " + options_.listen_host);

@@ -86,6 +86,8 @@ class Gateway {
   const TokenVerifier& verifier() const { return *verifier_; }
   Upstream& upstream() { return *upstream_; }
   TopicRegistry& topics() { return *topics_; }
+  // log_readers read the channel and personal logs (for catch-up and resume).
+  const LogReaders& log_readers() const { return readers_; }
   Metrics& metrics() { return metrics_; }
   const StaticFiles& static_files() const { return static_files_; }
   boost::asio::io_context& io_context() { return ioc_; }
@@ -127,6 +129,7 @@ class Gateway {
   std::shared_ptr<Listener> listener_;
   std::unique_ptr<TokenVerifier> verifier_;
   std::unique_ptr<Upstream> upstream_;
+  LogReaders readers_;
   std::unique_ptr<TopicRegistry> topics_;
   std::unique_ptr<PresenceReporter> presence_;
 };

@@ -20,10 +20,17 @@ ServerFrame BuildReady(const std::string& session_id, const User& user, UserStat
       static_cast<int32_t>(absl::ToInt64Milliseconds(settings.heartbeat_interval)));
   ready->set_max_frame_bytes(settings.max_frame_bytes);
   ready->set_max_message_chars(settings.max_message_chars);
+  ready->set_chat_rate(settings.chat_rate);
+  ready->set_chat_burst(settings.chat_burst);
+  ready->set_user_seq(state.user_seq());
+  if (settings.token_expires != absl::InfinitePast()) {
+    ready->set_token_expires_at(absl::ToUnixMillis(settings.token_expires));
+  }
   return frame;
 }
 
 void RaiseHeads(const UserState& later, Ready* ready) {
+  if (later.user_seq() > ready->user_seq()) ready->set_user_seq(later.user_seq());
   absl::flat_hash_map<std::string, int64_t> heads;
   for (const Server& s : later.servers()) {
     for (const Channel& c : s.channels()) heads[absl::StrCat(s.id(), "/", c.id())] = c.head_seq();
@@ -33,6 +40,7 @@ void RaiseHeads(const UserState& later, Ready* ready) {
       auto it = heads.find(absl::StrCat(s.id(), "/", c.id()));
       if (it == heads.end() || it->second <= c.head_seq()) continue;
       c.set_unread(c.unread() + it->second - c.head_seq());
+      s.set_unread(s.unread() + it->second - c.head_seq());
       c.set_head_seq(it->second);
     }
   }

@@ -31,6 +31,9 @@ struct ReadySettings {
   absl::Duration heartbeat_interval;
   int max_frame_bytes = 0;
   int max_message_chars = 0;
+  double chat_rate = 0;
+  int chat_burst = 0;
+  absl::Time token_expires = absl::InfinitePast();
 };
 
 // BuildReady assembles the ready frame, moving the servers, friends,
@@ -39,8 +42,9 @@ ServerFrame BuildReady(const std::string& session_id, const User& user, UserStat
                        IdentifyData& data, const ReadySettings& settings);
 
 // RaiseHeads raises every channel's head_seq in ready to what later reports,
-// counting the difference as unread: heads read once the subscriptions were
-// live, so seq <= head_seq is in history and seq > head_seq arrives live.
+// counting the difference as unread, and the personal head (user_seq) too:
+// heads read once the subscriptions were live, so seq <= head_seq is in
+// history and seq > head_seq arrives live.
 void RaiseHeads(const UserState& later, Ready* ready);
 
 }  // namespace chat::gateway

@@ -51,8 +51,12 @@ struct Metrics {
   std::atomic<uint64_t> upstream_errors{0};
   std::atomic<uint64_t> pubsub_messages{0};
   std::atomic<uint64_t> accept_errors{0};
-  std::atomic<uint64_t> gap_fills{0};          // Reads of a channel log to fill a gap.
-  std::atomic<uint64_t> duplicate_events{0};   // Chat messages dropped as already passed on.
+  std::atomic<uint64_t> gap_fills{0};         // Reads of a channel log to fill a gap.
+  std::atomic<uint64_t> duplicate_events{0};  // Sequenced events dropped as already passed on.
+  std::atomic<uint64_t> trimmed_gaps{0};      // Gaps the logs no longer held.
+  std::atomic<uint64_t> resumes{0};           // Identifies with resume cursors.
+  std::atomic<uint64_t> resync_required{0};   // resync_required frames sent.
+  std::atomic<uint64_t> token_refreshes{0};
   std::atomic<uint64_t> origin_rejections{0};  // Upgrades refused by the Origin check.
   std::atomic<int64_t> topics{0};              // Subscribed Redis topics (gauge).
   LabeledCounter errors;                       // Error frames by code.

@@ -31,8 +31,17 @@ HistoryRequest BuildHistory(const std::string& user_id, const GetHistory& frame)
   req.set_server(frame.server());
   req.set_channel(frame.channel());
   req.set_before(frame.before());
-  req.set_after(frame.after());
+  if (frame.has_after()) req.set_after(frame.after());  // "0" pages from the start.
   req.set_limit(frame.limit());
+  return req;
+}
+
+MarkReadRequest BuildMarkRead(const std::string& user_id, const ReadFrame& frame) {
+  MarkReadRequest req;
+  req.set_user_id(user_id);
+  req.set_server(frame.server());
+  req.set_channel(frame.channel());
+  req.set_seq(frame.seq());
   return req;
 }
 

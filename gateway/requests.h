@@ -25,6 +25,9 @@ absl::StatusOr<SendRequest> BuildSend(const User& author, SendChat frame, int ma
 // BuildHistory turns a history frame into the chat service's request.
 HistoryRequest BuildHistory(const std::string& user_id, const GetHistory& frame);
 
+// BuildMarkRead turns a read frame into the chat service's request.
+MarkReadRequest BuildMarkRead(const std::string& user_id, const ReadFrame& frame);
+
 // InvitationCall is the invite service call one invitation frame asks for.
 struct InvitationCall {
   enum class Kind { kInvite, kAccept, kCancel };

@@ -5,12 +5,13 @@
 #include <boost/asio/post.hpp>
 
 #include "absl/time/clock.h"
+#include "common/keys.h"
 
 namespace chat::gateway {
 
 TopicRegistry::TopicRegistry(boost::asio::any_io_executor executor, redis::Options redis,
-                             Metrics* metrics, ChannelSequencer::FetchTail fetch_tail)
-    : metrics_(metrics), fetch_tail_(std::move(fetch_tail)) {
+                             Metrics* metrics, LogReaders readers)
+    : metrics_(metrics), readers_(std::move(readers)) {
   redis_ = std::make_shared<redis::RedisSubscriber>(
       executor, std::move(redis),
       [this](const std::string& topic, std::string payload) { Dispatch(topic, payload); },
@@ -91,27 +92,43 @@ size_t TopicRegistry::topic_count() const {
 
 void TopicRegistry::Dispatch(const std::string& topic, const std::string& payload) {
   metrics_->pubsub_messages.fetch_add(1, std::memory_order_relaxed);
-  absl::StatusOr<Event> event = ParseTopicPayload(payload);
+  absl::StatusOr<std::shared_ptr<const EncodedEvent>> event = DecodeTopicPayload(topic, payload);
   if (!event.ok()) {
     spdlog::error("event=bad_topic_payload topic={} error=\"{}\"", topic,
                   std::string(event.status().message()));
     return;
   }
-  if (event->has_chat_message()) {
+  const Event& e = (*event)->event();
+  if (e.has_chat_message()) {
     metrics_->fanout_ms.Observe(static_cast<double>(absl::ToUnixMicros(absl::Now())) / 1000.0 -
-                                static_cast<double>(event->chat_message().sent_at()));
+                                static_cast<double>(e.chat_message().sent_at()));
   }
-  auto encoded = std::make_shared<const EncodedEvent>(topic, *std::move(event));
-  if (encoded->event().has_chat_message() && fetch_tail_) return Sequence(std::move(encoded));
-  Fanout(encoded);
+  if ((*event)->seq() > 0) return Sequence(*std::move(event));
+  Fanout(*event);
 }
 
 void TopicRegistry::Sequence(std::shared_ptr<const EncodedEvent> event) {
   std::unique_ptr<ChannelSequencer>& sequencer = sequencers_[event->topic()];
   if (sequencer == nullptr) {
-    const ChatMessage& m = event->event().chat_message();
+    ChannelSequencer::FetchTail fetch;
+    const std::string topic = event->topic();
+    if (event->event().has_chat_message() && readers_.channel) {
+      const ChatMessage& m = event->event().chat_message();
+      fetch = [read = readers_.channel, server = m.server(), channel = m.channel()](
+                  int64_t after, Done<TailPage> done) {
+        read(server, channel, after, std::move(done));
+      };
+    } else if (std::string user = keys::ParseUserTopic(topic); !user.empty() && readers_.personal) {
+      fetch = [read = readers_.personal, user](int64_t after, Done<TailPage> done) {
+        read(user, after, std::move(done));
+      };
+    }
+    if (!fetch) {  // Nothing to fill gaps from: pass events through.
+      sequencers_.erase(topic);
+      return Fanout(event);
+    }
     sequencer = std::make_unique<ChannelSequencer>(
-        redis_->strand(), event->topic(), m.server(), m.channel(), fetch_tail_,
+        redis_->strand(), topic, std::move(fetch),
         [this](const std::shared_ptr<const EncodedEvent>& e) { Fanout(e); }, metrics_);
   }
   sequencer->Offer(std::move(event));

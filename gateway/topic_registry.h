@@ -29,14 +29,24 @@ class Subscriber {
   virtual void Deliver(const std::shared_ptr<const EncodedEvent>& event) = 0;
 };
 
+// LogReaders read the logs behind sequenced topics (the chat service's Tail
+// and PersonalTail); done may run on any thread.
+struct LogReaders {
+  std::function<void(const std::string& server, const std::string& channel, int64_t after,
+                     Done<TailPage> done)>
+      channel;
+  std::function<void(const std::string& user, int64_t after, Done<TailPage> done)> personal;
+};
+
 class TopicRegistry {
  public:
-  // With fetch_tail, chat messages are sequenced per channel topic: repeats
-  // are dropped, and a gap (a lost pub/sub message, or everything published
-  // while the subscription was down) is filled from the channel's log before
-  // later events are passed on, so sessions see each channel in seq order.
+  // With readers, sequenced events are put in order per topic: a channel
+  // topic's chat messages and a user topic's personal events. Repeats are
+  // dropped, and a gap (a lost pub/sub message, or everything published
+  // while the subscription was down) is filled from the log before later
+  // events are passed on, so sessions see each stream in seq order.
   TopicRegistry(boost::asio::any_io_executor executor, redis::Options redis, Metrics* metrics,
-                ChannelSequencer::FetchTail fetch_tail = nullptr);
+                LogReaders readers = LogReaders());
 
   void Start();
   void Stop();
@@ -74,7 +84,7 @@ class TopicRegistry {
   void Sequence(std::shared_ptr<const EncodedEvent> event);
 
   Metrics* metrics_;
-  ChannelSequencer::FetchTail fetch_tail_;
+  LogReaders readers_;
   std::shared_ptr<redis::RedisSubscriber> redis_;
   // One per channel topic with traffic; on the subscriber's strand only.
   absl::flat_hash_map<std::string, std::unique_ptr<ChannelSequencer>> sequencers_;

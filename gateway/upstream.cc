@@ -49,6 +49,8 @@ CHAT_UPSTREAM_CALL(History, chat_, History, HistoryRequest, HistoryResponse)
 CHAT_UPSTREAM_CALL(GetUserState, chat_, GetUserState, GetUserStateRequest, UserState)
 CHAT_UPSTREAM_CALL(Typing, chat_, Typing, TypingRequest, TypingResponse)
 CHAT_UPSTREAM_CALL(Tail, chat_, Tail, TailRequest, HistoryResponse)
+CHAT_UPSTREAM_CALL(PersonalTail, chat_, PersonalTail, PersonalTailRequest, PersonalTailResponse)
+CHAT_UPSTREAM_CALL(MarkRead, chat_, MarkRead, MarkReadRequest, MarkReadResponse)
 CHAT_UPSTREAM_CALL(UpsertUser, admin_, UpsertUser, User, User)
 CHAT_UPSTREAM_CALL(AddMember, admin_, AddMember, AddMemberRequest, AddMemberResponse)
 

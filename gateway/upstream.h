@@ -33,6 +33,8 @@ class Upstream {
   void GetUserState(GetUserStateRequest req, Done<UserState> done);
   void Typing(TypingRequest req, Done<TypingResponse> done);
   void Tail(TailRequest req, Done<HistoryResponse> done);
+  void PersonalTail(PersonalTailRequest req, Done<PersonalTailResponse> done);
+  void MarkRead(MarkReadRequest req, Done<MarkReadResponse> done);
   void UpsertUser(User req, Done<User> done);
   void AddMember(AddMemberRequest req, Done<AddMemberResponse> done);
 

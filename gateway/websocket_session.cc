@@ -121,7 +121,12 @@ void WebsocketSession::OnWrite(beast::error_code ec, size_t) {
   }
   queued_bytes_ -= queue_.front().bytes->size();
   queue_.pop_front();
-  if (!queue_.empty() && !closing_) DoWrite();
+  if (!queue_.empty() && (!closing_ || close_after_flush_)) return DoWrite();
+  if (queue_.empty() && close_after_flush_) {
+    auto [code, reason] = *std::move(close_after_flush_);
+    close_after_flush_.reset();
+    DoClose(code, reason);
+  }
 }
 
 void WebsocketSession::CloseAfter(absl::Duration delay, uint16_t code, std::string reason) {
@@ -130,24 +135,18 @@ void WebsocketSession::CloseAfter(absl::Duration delay, uint16_t code, std::stri
               if (self->closing_) return;
               self->close_timer_.expires_after(absl::ToChronoNanoseconds(delay));
               self->close_timer_.async_wait([self, code, reason](beast::error_code ec) {
-                if (!ec) self->Close(code, reason);
+                if (!ec) self->Close(code, reason, /*flush=*/true);
               });
             });
 }
 
-void WebsocketSession::Close(uint16_t code, const std::string& reason) {
+void WebsocketSession::Close(uint16_t code, const std::string& reason, bool flush) {
   if (closing_) return;
   closing_ = true;
   gateway_->metrics().closes.Inc(std::to_string(code));
   client_.OnClosing();
-  // Frames not yet on the wire are dropped; one already being written finishes.
-  while (queue_.size() > (writing_ ? 1u : 0u)) {
-    queued_bytes_ -= queue_.back().bytes->size();
-    queue_.pop_back();
-  }
-  ws_.async_close(websocket::close_reason(static_cast<websocket::close_code>(code), reason),
-                  [self = shared_from_this()](beast::error_code) {});
-  // A peer that never completes the close handshake is cut off.
+  // A peer that never completes the close handshake (or never reads what is
+  // flushed) is cut off.
   close_timer_.expires_after(std::chrono::seconds(5));
   close_timer_.async_wait([weak = weak_from_this()](beast::error_code ec) {
     auto self = weak.lock();
@@ -155,6 +154,21 @@ void WebsocketSession::Close(uint16_t code, const std::string& reason) {
     beast::error_code ignored;
     beast::get_lowest_layer(self->ws_).socket().close(ignored);
   });
+  if (flush && writing_) {
+    close_after_flush_.emplace(code, reason);
+    return;
+  }
+  // Frames not yet on the wire are dropped; one already being written finishes.
+  while (queue_.size() > (writing_ ? 1u : 0u)) {
+    queued_bytes_ -= queue_.back().bytes->size();
+    queue_.pop_back();
+  }
+  DoClose(code, reason);
+}
+
+void WebsocketSession::DoClose(uint16_t code, const std::string& reason) {
+  ws_.async_close(websocket::close_reason(static_cast<websocket::close_code>(code), reason),
+                  [self = shared_from_this()](beast::error_code) {});
 }
 
 }  // namespace chat::gateway

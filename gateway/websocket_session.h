@@ -13,7 +13,9 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
+#include <utility>
 
 #include "absl/time/time.h"
 #include "gateway/client_session.h"
@@ -44,9 +46,10 @@ class WebsocketSession : public Subscriber, public std::enable_shared_from_this<
   // pressure (above half of the outbound limit); a queue that would exceed
   // the limit closes the session with kSlowConsumer instead.
   void Send(std::shared_ptr<const std::string> bytes, bool binary, bool droppable);
-  // Close sends a close frame with code and ends the session; frames not yet
-  // on the wire are dropped. Idempotent.
-  void Close(uint16_t code, const std::string& reason);
+  // Close sends a close frame with code and ends the session. Frames not yet
+  // on the wire are dropped, or with flush written first (within the 5 s the
+  // close handshake gets). Idempotent.
+  void Close(uint16_t code, const std::string& reason, bool flush = false);
   bool closing() const { return closing_; }
   boost::asio::any_io_executor executor() { return ws_.get_executor(); }
 
@@ -61,6 +64,7 @@ class WebsocketSession : public Subscriber, public std::enable_shared_from_this<
   void OnRead(boost::beast::error_code ec, size_t bytes);
   void DoWrite();
   void OnWrite(boost::beast::error_code ec, size_t bytes);
+  void DoClose(uint16_t code, const std::string& reason);
 
   boost::beast::websocket::stream<boost::beast::tcp_stream> ws_;
   Gateway* gateway_;
@@ -73,6 +77,8 @@ class WebsocketSession : public Subscriber, public std::enable_shared_from_this<
   size_t queued_bytes_ = 0;
   bool writing_ = false;
   bool closing_ = false;
+  // A flushing Close waits for the queue to drain: the close to send then.
+  std::optional<std::pair<uint16_t, std::string>> close_after_flush_;
   ClientSession client_;
 };
 

@@ -56,7 +56,8 @@ class InviteStore {
   virtual void MarkEffectApplied(const Invitation& inv, Done<bool> done) = 0;
   // AddFriends records a friendship in both directions (idempotent).
   virtual void AddFriends(const std::string& a, const std::string& b, Done<bool> done) = 0;
-  // Publish sends the invitation event to both parties' user topics.
+  // Publish appends the invitation event to both parties' personal logs, which
+  // publishes it on their user topics.
   virtual void Publish(const Invitation& event, Done<bool> done) = 0;
   // ListPending: the user's pending invitations, sent and received.
   virtual void ListPending(const std::string& user, int64_t now_ms,

@@ -295,14 +295,23 @@ void RedisInviteStore::AddFriends(const std::string& a, const std::string& b, Do
 void RedisInviteStore::Publish(const Invitation& event, Done<bool> done) {
   Event e;
   *e.mutable_invitation() = event;
-  std::string payload = absl::StrCat("0 ", e.SerializeAsString());
-  redis::Batch(*client_,
-               {{"PUBLISH", keys::UserTopic(event.inviting()), payload},
-                {"PUBLISH", keys::UserTopic(event.invited()), payload}},
-               [done = std::move(done)](absl::StatusOr<std::vector<Reply>> r) mutable {
-                 if (!r.ok()) return done(r.status());
-                 done(true);
-               });
+  // Each party's log gets its own entry (two users: two slots); done waits
+  // for both, and fails if either append did.
+  struct Pending {
+    int remaining = 2;
+    absl::Status status;
+    Done<bool> done;
+  };
+  auto pending = std::make_shared<Pending>();
+  pending->done = std::move(done);
+  auto one = [pending](absl::StatusOr<int64_t> r) {
+    if (!r.ok() && pending->status.ok()) pending->status = r.status();
+    if (--pending->remaining > 0) return;
+    if (!pending->status.ok()) return pending->done(pending->status);
+    pending->done(true);
+  };
+  personal_.Append(event.inviting(), e, one);
+  personal_.Append(event.invited(), e, one);
 }
 
 void RedisInviteStore::ListPending(const std::string& user, int64_t now_ms,

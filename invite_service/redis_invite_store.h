@@ -9,6 +9,7 @@
 
 #include <memory>
 
+#include "common/personal_log.h"
 #include "common/redis_client.h"
 #include "invite_service/invite_store.h"
 
@@ -16,8 +17,9 @@ namespace chat::invite_service {
 
 class RedisInviteStore : public InviteStore {
  public:
-  explicit RedisInviteStore(std::shared_ptr<redis::RedisClient> client)
-      : client_(std::move(client)) {}
+  explicit RedisInviteStore(std::shared_ptr<redis::RedisClient> client,
+                            PersonalLogOptions personal = PersonalLogOptions())
+      : client_(std::move(client)), personal_(client_, personal) {}
 
   void GetUser(const std::string& id, Done<User> done) override;
   void GetServerName(const std::string& id, Done<std::string> done) override;
@@ -37,6 +39,7 @@ class RedisInviteStore : public InviteStore {
 
  private:
   std::shared_ptr<redis::RedisClient> client_;
+  PersonalLog personal_;  // Invitation events go to both parties' logs.
 };
 
 }  // namespace chat::invite_service
