@@ -85,13 +85,14 @@ void ChannelSequencer::OnTail(absl::StatusOr<TailPage> tail) {
     return Drain();
   }
   attempts_ = 0;
-  if (last_seq_ >= 0 && tail->oldest_seq > last_seq_ + 1) {
+  // The oldest seq the log still holds; an empty log holds nothing up to its head.
+  const int64_t oldest = tail->oldest_seq > 0 ? tail->oldest_seq : tail->head_seq + 1;
+  if (last_seq_ >= 0 && oldest > last_seq_ + 1 && tail->head_seq > last_seq_) {
     // What lies between was trimmed: say so, and go on from what is kept.
-    spdlog::warn("event=stream_trimmed topic={} from={} oldest={}", topic_, last_seq_ + 1,
-                 tail->oldest_seq);
+    spdlog::warn("event=stream_trimmed topic={} from={} oldest={}", topic_, last_seq_ + 1, oldest);
     if (metrics_ != nullptr) metrics_->trimmed_gaps.fetch_add(1, std::memory_order_relaxed);
-    if (lost_) lost_(last_seq_ + 1, tail->oldest_seq);
-    last_seq_ = tail->oldest_seq - 1;
+    if (lost_) lost_(last_seq_ + 1, oldest);
+    last_seq_ = oldest - 1;
   }
   for (std::shared_ptr<const EncodedEvent>& e : tail->events) {
     if (e->seq() <= last_seq_) continue;

@@ -381,6 +381,15 @@ void ClientSession::OnResumeStreamDone() {
 
 // ---- requests -------------------------------------------------------------
 
+void ClientSession::EndRequest() {
+  --inflight_;
+  // After the handler that called this has queued its reply.
+  if (socket_->closing()) {
+    net::post(socket_->executor(),
+              [self = socket_->shared_from_this()] { self->MaybeFinishClose(); });
+  }
+}
+
 bool ClientSession::AtRequestLimit() const {
   return inflight_ >= gateway_->options().max_inflight_requests;
 }
@@ -399,7 +408,7 @@ void ClientSession::OnSendChat(SendChat frame) {
       *std::move(req),
       OnStrand<SendResponse>([this, id = std::move(id), server = std::move(server),
                               channel = std::move(channel)](absl::StatusOr<SendResponse> r) {
-        --inflight_;
+        EndRequest();
         if (!r.ok()) return SendStatusError(r.status(), id);
         if (route_.mode == SessionMode::kSeedChat) return;  // The seed has no acks.
         SendFrame(AckFrame(id, server, channel, *r));
@@ -439,7 +448,7 @@ void ClientSession::StartHistory(GetHistory frame) {
   gateway_->upstream().History(
       std::move(req), OnStrand<HistoryResponse>([this, need, frame = std::move(frame)](
                                                     absl::StatusOr<HistoryResponse> r) mutable {
-        --inflight_;
+        EndRequest();
         reserved_reply_bytes_ -= need;
         if (!r.ok()) {
           SendStatusError(r.status(), frame.id());
@@ -465,7 +474,7 @@ void ClientSession::OnRead(const ReadFrame& frame) {
   gateway_->upstream().MarkRead(
       BuildMarkRead(identity_.user.id(), frame),
       OnStrand<MarkReadResponse>([this, id = frame.id()](absl::StatusOr<MarkReadResponse> r) {
-        --inflight_;
+        EndRequest();
         if (!r.ok()) SendStatusError(r.status(), id);
       }));
 }
@@ -476,7 +485,7 @@ void ClientSession::OnInvitationFrame(ClientFrame::FrameCase kind, const Invitat
   // Success is reported by the event both parties receive.
   auto reply =
       OnStrand<InvitationResponse>([this, id = frame.id()](absl::StatusOr<InvitationResponse> r) {
-        --inflight_;
+        EndRequest();
         if (!r.ok()) SendStatusError(r.status(), id);
       });
   ++inflight_;
@@ -502,7 +511,7 @@ void ClientSession::OnTyping(const TypingFrame& frame) {
   ++inflight_;
   gateway_->upstream().Typing(BuildTyping(identity_.user, frame),
                               OnStrand<TypingResponse>([this](absl::StatusOr<TypingResponse> r) {
-                                --inflight_;
+                                EndRequest();
                                 if (!r.ok()) SendStatusError(r.status(), "");
                               }));
 }

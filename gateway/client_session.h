@@ -54,6 +54,9 @@ class ClientSession {
   // OnClosing: the socket is closing; timers stop.
   void OnClosing();
 
+  // requests_in_flight: upstream requests whose replies are still to come.
+  int requests_in_flight() const { return inflight_; }
+
   // binary: the client speaks binary protobuf (decided by its identify).
   bool binary() const { return binary_; }
 
@@ -113,6 +116,8 @@ class ClientSession {
   void SendStatusError(const absl::Status& status, const std::string& id);
   // Reject answers a frame refused by a rate limit; sustained abuse closes.
   void Reject(const std::string& id, absl::Duration retry_after);
+  // EndRequest counts a reply in; a closing socket may be waiting for it.
+  void EndRequest();
   // AtRequestLimit: as many upstream requests in flight as allowed.
   bool AtRequestLimit() const;
 

@@ -88,6 +88,8 @@ google::protobuf::Message* FrameMessage(absl::string_view type, ClientFrame* fra
   if (type == "invitation") return frame->mutable_invitation();
   if (type == "cancel_invitation") return frame->mutable_cancel_invitation();
   if (type == "accept_invitation") return frame->mutable_accept_invitation();
+  if (type == "read") return frame->mutable_read();
+  if (type == "refresh") return frame->mutable_refresh();
   return nullptr;
 }
 

@@ -86,7 +86,8 @@ void WebsocketSession::Deliver(const std::shared_ptr<const EncodedEvent>& event)
 }
 
 void WebsocketSession::Send(std::shared_ptr<const std::string> bytes, bool binary, bool droppable) {
-  if (closing_) return;
+  // A flushing close still takes the replies it waits for, nothing else.
+  if (closing_ && (!close_after_flush_ || droppable)) return;
   const size_t limit = gateway_->options().max_outbound_bytes;
   if (droppable && queued_bytes_ + bytes->size() > limit / 2) {
     gateway_->metrics().dropped_events.fetch_add(1, std::memory_order_relaxed);
@@ -122,11 +123,16 @@ void WebsocketSession::OnWrite(beast::error_code ec, size_t) {
   queued_bytes_ -= queue_.front().bytes->size();
   queue_.pop_front();
   if (!queue_.empty() && (!closing_ || close_after_flush_)) return DoWrite();
-  if (queue_.empty() && close_after_flush_) {
-    auto [code, reason] = *std::move(close_after_flush_);
-    close_after_flush_.reset();
-    DoClose(code, reason);
+  MaybeFinishClose();
+}
+
+void WebsocketSession::MaybeFinishClose() {
+  if (!close_after_flush_ || writing_ || !queue_.empty() || client_.requests_in_flight() > 0) {
+    return;
   }
+  auto [code, reason] = *std::move(close_after_flush_);
+  close_after_flush_.reset();
+  DoClose(code, reason);
 }
 
 void WebsocketSession::CloseAfter(absl::Duration delay, uint16_t code, std::string reason) {
@@ -154,9 +160,9 @@ void WebsocketSession::Close(uint16_t code, const std::string& reason, bool flus
     beast::error_code ignored;
     beast::get_lowest_layer(self->ws_).socket().close(ignored);
   });
-  if (flush && writing_) {
+  if (flush) {
     close_after_flush_.emplace(code, reason);
-    return;
+    return MaybeFinishClose();
   }
   // Frames not yet on the wire are dropped; one already being written finishes.
   while (queue_.size() > (writing_ ? 1u : 0u)) {

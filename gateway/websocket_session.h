@@ -47,9 +47,15 @@ class WebsocketSession : public Subscriber, public std::enable_shared_from_this<
   // the limit closes the session with kSlowConsumer instead.
   void Send(std::shared_ptr<const std::string> bytes, bool binary, bool droppable);
   // Close sends a close frame with code and ends the session. Frames not yet
-  // on the wire are dropped, or with flush written first (within the 5 s the
-  // close handshake gets). Idempotent.
+  // on the wire are dropped; with flush, the replies to requests still in
+  // flight and everything queued are written first (within the 5 s the close
+  // gets). Idempotent.
   void Close(uint16_t code, const std::string& reason, bool flush = false);
+  // MaybeFinishClose sends a flushing close once nothing is left to write
+  // and no request is in flight; the client session calls it as replies land.
+  void MaybeFinishClose();
+  // closing: no more frames are read or events sent; replies may still be
+  // while a flushing close waits.
   bool closing() const { return closing_; }
   boost::asio::any_io_executor executor() { return ws_.get_executor(); }
 
