@@ -77,11 +77,13 @@ absl::Status RedisTestServer::TryStart() {
   if (pid_ == 0) {
     int devnull = open("/dev/null", 1);
     dup2(devnull, 1);
+    const char* aof = appendonly_ ? "yes" : "no";
     execlp("redis-server", "redis-server", "--port", port.c_str(), "--bind", "127.0.0.1", "--save",
-           "", "--appendonly", "no", "--dir", dir_.c_str(), "--daemonize", "no",
-           static_cast<char*>(nullptr));
+           "", "--appendonly", aof, "--appendfsync", "always", "--dir", dir_.c_str(), "--daemonize",
+           "no", static_cast<char*>(nullptr));
     execl("/usr/bin/redis-server", "redis-server", "--port", port.c_str(), "--bind", "127.0.0.1",
-          "--save", "", "--appendonly", "no", "--dir", dir_.c_str(), static_cast<char*>(nullptr));
+          "--save", "", "--appendonly", aof, "--appendfsync", "always", "--dir", dir_.c_str(),
+          static_cast<char*>(nullptr));
     _exit(127);
   }
   // Wait for readiness: poll the port, bounded to ~10 s.

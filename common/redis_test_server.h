@@ -26,11 +26,15 @@ class RedisTestServer {
   void Stop(bool hard = false);
 
   int port() const { return port_; }
+  // set_appendonly turns on the AOF with fsync on every write (before Start):
+  // a killed server restarted by Start then has every acknowledged write.
+  void set_appendonly(bool on) { appendonly_ = on; }
 
  private:
   absl::Status TryStart();
 
   pid_t pid_ = -1;
+  bool appendonly_ = false;
   int port_ = 0;
   std::string dir_;
 };

@@ -4,6 +4,8 @@
 #include <google/protobuf/util/json_util.h>
 #include <grpcpp/create_channel.h>
 #include <hiredis/hiredis.h>
+#include <signal.h>
+#include <sys/wait.h>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -284,6 +286,56 @@ std::unique_ptr<WsClient> Stack::Identified(const std::string& user, std::string
   if (!frame) return nullptr;
   if (ready) *ready = *frame;
   return client;
+}
+
+GatewayProcess::GatewayProcess(Stack& stack, std::vector<std::string> extra_flags)
+    : port_(FreePort()) {
+  const char* srcdir = std::getenv("TEST_SRCDIR");
+  std::string binary = absl::StrCat(srcdir ? srcdir : ".", "/chatsuite/gateway/gateway");
+  std::vector<std::string> args = {
+      binary,
+      absl::StrCat("--listen=127.0.0.1:", port_),
+      absl::StrCat("--chat=127.0.0.1:", stack.chat_port()),
+      absl::StrCat("--invite=127.0.0.1:", stack.invite_port()),
+      absl::StrCat("--presence=127.0.0.1:", stack.presence_port()),
+      absl::StrCat("--redis=127.0.0.1:", stack.redis().port()),
+      "--web_root=",
+      "--presence_heartbeat_ms=250",
+      "--log_level=warn",
+  };
+  for (std::string& f : extra_flags) args.push_back(std::move(f));
+  pid_ = fork();
+  if (pid_ == 0) {
+    setenv("CHAT_JWT_SECRET", kSecret, 1);
+    std::vector<char*> argv;
+    for (std::string& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+}
+
+void GatewayProcess::Kill() {
+  if (pid_ <= 0) return;
+  kill(pid_, SIGKILL);
+  int status;
+  waitpid(pid_, &status, 0);
+  pid_ = -1;
+}
+
+bool GatewayProcess::Terminate(absl::Duration timeout) {
+  if (pid_ <= 0) return true;
+  kill(pid_, SIGTERM);
+  const absl::Time deadline = absl::Now() + timeout;
+  int status;
+  while (absl::Now() < deadline) {
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
 }
 
 }  // namespace chat::testing

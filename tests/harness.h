@@ -109,6 +109,24 @@ class Stack {
   std::unique_ptr<ChatAdmin::Stub> admin_;
 };
 
+// GatewayProcess runs the real gateway binary (a data dependency of the
+// test) against the stack's services, so a test can kill it for real.
+class GatewayProcess {
+ public:
+  explicit GatewayProcess(Stack& stack, std::vector<std::string> extra_flags = {});
+  ~GatewayProcess() { Kill(); }
+  // Kill sends SIGKILL and reaps the process.
+  void Kill();
+  // Terminate sends SIGTERM (a drain) and waits up to timeout for the exit;
+  // true if it exited.
+  bool Terminate(absl::Duration timeout);
+  int port() const { return port_; }
+
+ private:
+  int port_;
+  pid_t pid_ = -1;
+};
+
 // JsonField extracts a top-level string or number field from a JSON object
 // (numbers and strings both come back as their text). Test convenience.
 std::string JsonField(const std::string& json, const std::string& field);

@@ -15,48 +15,6 @@
 namespace chat::testing {
 namespace {
 
-// GatewayProcess runs the real gateway binary against the stack's services.
-class GatewayProcess {
- public:
-  explicit GatewayProcess(Stack& stack) : port_(FreePort()) {
-    const char* srcdir = std::getenv("TEST_SRCDIR");
-    std::string binary = absl::StrCat(srcdir ? srcdir : ".", "/chatsuite/gateway/gateway");
-    std::vector<std::string> args = {
-        binary,
-        absl::StrCat("--listen=127.0.0.1:", port_),
-        absl::StrCat("--chat=127.0.0.1:", stack.chat_port()),
-        absl::StrCat("--invite=127.0.0.1:", stack.invite_port()),
-        absl::StrCat("--presence=127.0.0.1:", stack.presence_port()),
-        absl::StrCat("--redis=127.0.0.1:", stack.redis().port()),
-        "--web_root=",
-        "--presence_heartbeat_ms=250",
-        "--log_level=warn",
-    };
-    pid_ = fork();
-    if (pid_ == 0) {
-      setenv("CHAT_JWT_SECRET", kSecret, 1);
-      std::vector<char*> argv;
-      for (std::string& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      execv(argv[0], argv.data());
-      _exit(127);
-    }
-  }
-  ~GatewayProcess() { Kill(); }
-  void Kill() {
-    if (pid_ <= 0) return;
-    kill(pid_, SIGKILL);
-    int status;
-    waitpid(pid_, &status, 0);
-    pid_ = -1;
-  }
-  int port() const { return port_; }
-
- private:
-  int port_;
-  pid_t pid_ = -1;
-};
-
 std::unique_ptr<WsClient> IdentifyOn(Stack& stack, int port, const std::string& user,
                                      const std::string& status = "", std::string* ready = nullptr) {
   // The process may still be starting: retry the connection for a while.
