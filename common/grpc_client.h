@@ -7,12 +7,16 @@
 
 #include <grpcpp/channel.h>
 #include <grpcpp/client_context.h>
+#include <grpcpp/completion_queue.h>
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 #include <utility>
+#include <vector>
 
 #include "absl/time/time.h"
 #include "common/async.h"
@@ -23,13 +27,39 @@ namespace chat {
 // NewChannel returns a channel to target ("host:port" or "dns:///name:port"),
 // or null for an empty target. Calls are spread round-robin over every
 // address the name resolves to (a headless Kubernetes Service lists every
-// pod; pick_first would pin one), and it starts connecting at once, so the
-// first call and the first readiness probe need not wait for it.
+// pod; pick_first would pin one). It starts connecting at once, and retries
+// a peer that is not up with a backoff capped at 1 s (gRPC's default grows
+// to minutes: a gateway started before its chat service stayed unready for
+// many seconds after the service came up).
 std::shared_ptr<grpc::Channel> NewChannel(const std::string& target);
 
 // ChannelReady reports whether channel is connected and nudges an idle or
 // failed one to (re)connect. False for a null channel.
 bool ChannelReady(const std::shared_ptr<grpc::Channel>& channel);
+
+// ChannelWatcher drives channels to (re)connect. A channel used only through
+// the callback API makes connection progress (including its reconnect
+// backoff timers) only when some thread polls gRPC: with no call in flight
+// that is gRPC's backup poller, every 5 s. Watching the channels' state on a
+// completion queue that a thread of its own polls makes a peer that comes
+// up usable at once. Destruction stops the thread within kWatchPeriod.
+class ChannelWatcher {
+ public:
+  static constexpr absl::Duration kWatchPeriod = absl::Milliseconds(250);
+  explicit ChannelWatcher(std::vector<std::shared_ptr<grpc::Channel>> channels);
+  ~ChannelWatcher();
+  ChannelWatcher(const ChannelWatcher&) = delete;
+  ChannelWatcher& operator=(const ChannelWatcher&) = delete;
+
+ private:
+  void Watch(size_t i);
+  void Run();
+
+  std::vector<std::shared_ptr<grpc::Channel>> channels_;
+  grpc::CompletionQueue cq_;
+  std::atomic<bool> stopping_{false};
+  std::thread thread_;
+};
 
 // CallUnary runs one unary call started by start(ctx, req, resp, on_done)
 // (typically a lambda over stub->async()->Method) with a deadline, and calls

@@ -22,7 +22,8 @@ Upstream::Upstream(const std::string& chat_target, const std::string& invite_tar
       admin_(StubOn<ChatAdmin>(chat_channel_)),
       invite_(StubOn<InviteService>(invite_channel_)),
       presence_(StubOn<PresenceService>(presence_channel_)),
-      deadline_(deadline) {}
+      deadline_(deadline),
+      watcher_({chat_channel_, invite_channel_, presence_channel_}) {}
 
 // Each call below only names its stub method; CallUnary does the rest.
 #define CHAT_UPSTREAM_CALL(Method, Stub, Rpc, Req, Resp)                                  \

@@ -12,6 +12,7 @@
 
 #include "absl/time/time.h"
 #include "common/async.h"
+#include "common/grpc_client.h"
 #include "proto/chat.grpc.pb.h"
 #include "proto/invite.grpc.pb.h"
 #include "proto/presence.grpc.pb.h"
@@ -69,6 +70,7 @@ class Upstream {
   std::unique_ptr<InviteService::Stub> invite_;
   std::unique_ptr<PresenceService::Stub> presence_;
   absl::Duration deadline_;
+  ChannelWatcher watcher_;  // Keeps the channels connecting.
 };
 
 }  // namespace chat::gateway

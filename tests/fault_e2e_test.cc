@@ -8,6 +8,9 @@
 // exactly once, in seq order, and no nonce is stored twice.
 #include <gtest/gtest.h>
 
+#include <boost/asio/connect.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
 #include <map>
 #include <set>
 
@@ -207,6 +210,56 @@ TEST_P(FaultE2eTest, NoAcknowledgedMessageIsLostOrDuplicated) {
   }
   std::cerr << "acked=" << alice.acked().size() << " bob_received=" << bob.received().size()
             << " bob_connects=" << bob.connects() << "\n";
+}
+
+// ReadyzStatus returns the HTTP status of GET /readyz on port, 0 when the
+// gateway does not answer.
+int ReadyzStatus(int port) {
+  namespace beast = boost::beast;
+  namespace http = beast::http;
+  boost::asio::io_context ioc;
+  beast::tcp_stream stream(ioc);
+  beast::error_code ec;
+  stream.connect({boost::asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)},
+                 ec);
+  if (ec) return 0;
+  http::request<http::empty_body> req(http::verb::get, "/readyz", 11);
+  req.set(http::field::host, "127.0.0.1");
+  http::write(stream, req, ec);
+  if (ec) return 0;
+  beast::flat_buffer buffer;
+  http::response<http::string_body> res;
+  http::read(stream, buffer, res, ec);
+  return ec ? 0 : static_cast<int>(res.result_int());
+}
+
+TEST(GatewayStartTest, AGatewayStartedBeforeItsChatServiceIsReadySoonAfterIt) {
+  // gRPC's default reconnect backoff grows 1 s, 1.6 s, 2.6 s, 4.1 s...: a
+  // gateway that came up before its chat service stayed unready for seconds
+  // after the service was up (about 15 s in the local launcher).
+  Stack stack(0);
+  ASSERT_TRUE(stack.Start().ok());
+  const int chat_port = FreePort();
+  GatewayProcess gateway(
+      stack, {absl::StrCat("--chat=127.0.0.1:", chat_port), "--presence=", "--invite="});
+  // The chat service comes up 5.5 s later (time passing is the scenario).
+  std::this_thread::sleep_for(std::chrono::milliseconds(5500));
+  EXPECT_NE(ReadyzStatus(gateway.port()), 200);
+  chat_service::ChatServerOptions o;
+  o.listen = absl::StrCat("127.0.0.1:", chat_port);
+  o.redis = {"127.0.0.1", stack.redis().port()};
+  chat_service::ChatServer chat(o);
+  ASSERT_TRUE(chat.Start().ok());
+  const absl::Time start = absl::Now();
+  bool ready = false;
+  while (!ready && absl::Now() - start < absl::Milliseconds(2500)) {
+    ready = ReadyzStatus(gateway.port()) == 200;
+    if (!ready) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_TRUE(ready) << "not ready 2.5 s after the chat service came up";
+  std::cerr << "ready " << absl::FormatDuration(absl::Now() - start)
+            << " after the chat service came up\n";
+  chat.Shutdown(absl::ZeroDuration());
 }
 
 INSTANTIATE_TEST_SUITE_P(Faults, FaultE2eTest,

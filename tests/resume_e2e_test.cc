@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <boost/asio/connect.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/websocket.hpp>
@@ -55,7 +56,7 @@ class ResumeE2eTest : public ::testing::Test {
   }
 
   // SendAcked sends n messages from c to channel and waits for their acks;
-  // returns the acked seqs.
+  // returns the acked seqs, ascending.
   std::vector<int64_t> SendAcked(WsClient& c, const std::string& channel, int n,
                                  const std::string& prefix) {
     for (int i = 0; i < n; ++i) c.Send(ChatFrame(channel, "m", absl::StrCat(prefix, i)));
@@ -66,6 +67,7 @@ class ResumeE2eTest : public ::testing::Test {
       if (!ack) break;
       seqs.push_back(std::stoll(JsonField(*ack, "seq")));
     }
+    std::sort(seqs.begin(), seqs.end());  // Acks may overtake each other.
     return seqs;
   }
 
