@@ -375,11 +375,18 @@ TEST_F(LimitsE2eTest, AcksAnsweredBeforeA4008CloseStillArrive) {
 TEST_F(LimitsE2eTest, AReaderThatStopsIsClosedWith4009AndDelaysNoOne) {
   Start([](gateway::GatewayOptions& o) {
     Fast(o);
-    o.max_outbound_bytes = 256 * 1024;
+    o.max_outbound_bytes = 1 << 20;
     o.max_frame_bytes = 64 * 1024;
   });
-  // A client that identifies and then never reads again, with a small
-  // receive buffer so the gateway's queue fills.
+  // mallory joins the channel the others use; then she identifies, reads
+  // her ready, and never reads again, with a small receive buffer so the
+  // gateway's queue fills.
+  AddMemberRequest add;
+  add.set_server("demo");
+  add.set_user_id("mallory");
+  AddMemberResponse resp;
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(stack_->admin().AddMember(&ctx, add, &resp).ok());
   namespace beast = boost::beast;
   boost::asio::io_context ioc;
   beast::websocket::stream<beast::tcp_stream> stalled(ioc);
@@ -391,13 +398,12 @@ TEST_F(LimitsE2eTest, AReaderThatStopsIsClosedWith4009AndDelaysNoOne) {
   stalled.handshake("127.0.0.1", "/ws");
   stalled.write(boost::asio::buffer(
       absl::StrCat(R"({"type":"identify","token":")", stack_->Token("mallory"), R"("})")));
-  // mallory reads nothing; she is added to the channel the others use.
-  AddMemberRequest add;
-  add.set_server("demo");
-  add.set_user_id("mallory");
-  AddMemberResponse resp;
-  grpc::ClientContext ctx;
-  ASSERT_TRUE(stack_->admin().AddMember(&ctx, add, &resp).ok());
+  for (;;) {
+    beast::flat_buffer frame;
+    stalled.read(frame);
+    if (beast::buffers_to_string(frame.data()).find(R"("type":"ready")") != std::string::npos)
+      break;
+  }
   auto alice = stack_->Identified("alice");
   auto bob = stack_->Identified("bob");
   ASSERT_TRUE(alice && bob);
