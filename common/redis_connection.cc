@@ -3,6 +3,7 @@
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/post.hpp>
@@ -72,6 +73,18 @@ void Connection::Stop() {
     self->stopped_ = true;
     self->reconnect_timer_.cancel();
     if (self->ac_ != nullptr) redisAsyncDisconnect(self->ac_);
+  });
+}
+
+void Connection::Reconnect() {
+  asio::post(strand_, [self = shared_from_this()] {
+    if (self->stopped_ || self->ac_ == nullptr) return;
+    spdlog::warn("event=redis_forced_reconnect host={} port={}", self->options_.host,
+                 self->options_.port);
+    // Shutting the socket down makes hiredis read EOF: pending callbacks get
+    // kUnavailable and the usual reconnect follows, even on a connection
+    // whose peer has gone silent (a disconnect would wait for its replies).
+    ::shutdown(self->ac_->c.fd, SHUT_RDWR);
   });
 }
 

@@ -72,6 +72,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void SetStateHandler(StateHandler handler) { on_state_ = std::move(handler); }
   // Start connects (and keeps reconnecting until Stop). Thread-safe.
   void Start();
+  // Reconnect drops the connection (however silent its peer) and connects
+  // again. Thread-safe.
+  void Reconnect();
   // Stop disconnects for good; pending callbacks get kUnavailable. Thread-safe.
   void Stop();
   // connected reports whether the connection is up (racy by nature; for

@@ -224,10 +224,10 @@ void ClientSession::OnIdentifyData(IdentifyData& data) {
     }
   }
   const GatewayOptions& o = gateway_->options();
-  pending_ready_ = std::make_unique<ServerFrame>(
-      BuildReady(session_id_, identity_.user, *std::move(state), data,
-                 ReadySettings{o.heartbeat_interval, static_cast<int>(o.max_frame_bytes),
-                               o.max_message_chars}));
+  pending_ready_ = std::make_unique<ServerFrame>(BuildReady(
+      session_id_, identity_.user, *std::move(state), data,
+      ReadySettings{o.heartbeat_interval, static_cast<int>(o.max_frame_bytes), o.max_message_chars,
+                    o.chat_rate, static_cast<int>(o.chat_burst), identity_.expires}));
   OnTopicLive();
 }
 
@@ -502,12 +502,17 @@ void ClientSession::OnInvitationFrame(ClientFrame::FrameCase kind, const Invitat
 void ClientSession::OnTyping(const TypingFrame& frame) {
   // Typing is best-effort: repeats within the interval and overload drop it.
   const absl::Time now = absl::Now();
-  absl::Time& last = last_typing_[absl::StrCat(frame.server(), "/", frame.channel())];
-  if (now - last < gateway_->options().typing_interval || AtRequestLimit() ||
-      last_typing_.size() > kMaxTypingChannels) {
-    return;
+  if (AtRequestLimit()) return;
+  // Only channels the session is subscribed to are remembered, so names the
+  // client makes up take no memory here; the service refuses those (its
+  // error comes back as usual).
+  if (topics_.contains(keys::ChannelTopic(frame.server(), frame.channel()))) {
+    std::string key = absl::StrCat(frame.server(), "/", frame.channel());
+    if (last_typing_.size() >= kMaxTypingChannels && !last_typing_.contains(key)) return;
+    absl::Time& last = last_typing_[key];
+    if (now - last < gateway_->options().typing_interval) return;
+    last = now;
   }
-  last = now;
   ++inflight_;
   gateway_->upstream().Typing(BuildTyping(identity_.user, frame),
                               OnStrand<TypingResponse>([this](absl::StatusOr<TypingResponse> r) {

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "absl/random/random.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/keys.h"
 #include "gateway/errors.h"
@@ -61,6 +62,10 @@ absl::Status Gateway::Start() {
   };
   topics_ =
       std::make_unique<TopicRegistry>(ioc_.get_executor(), options_.redis, &metrics_, readers_);
+  if (options_.canary_interval > absl::ZeroDuration()) {
+    topics_->EnableCanary(std::make_shared<redis::RedisClient>(ioc_.get_executor(), options_.redis),
+                          absl::StrCat("{g:", gateway_id_, "}:canary"), options_.canary_interval);
+  }
   boost::system::error_code ec;
   auto address = net::ip::make_address(options_.listen_host, ec);
   if (ec) return absl::InvalidArgumentError("bad listen address " + options_.listen_host);
@@ -82,7 +87,7 @@ absl::Status Gateway::Start() {
 }
 
 bool Gateway::Ready() const {
-  return !draining_ && topics_ != nullptr && topics_->connected() && upstream_->Ready();
+  return !draining_ && topics_ != nullptr && topics_->delivering() && upstream_->Ready();
 }
 
 void Gateway::AddSession(const std::shared_ptr<WebsocketSession>& s) {

@@ -62,6 +62,8 @@ struct GatewayOptions {
   absl::Duration typing_interval = absl::Seconds(3);  // Typing relays per channel.
   absl::Duration upstream_deadline = absl::Seconds(5);
   absl::Duration drain_window = absl::Seconds(5);
+  // How often the pub/sub canary proves the delivery path; zero turns it off.
+  absl::Duration canary_interval = absl::Seconds(1);
 };
 
 class Gateway {
@@ -79,7 +81,8 @@ class Gateway {
   void Stop();
 
   int port() const { return port_; }
-  // Ready: not draining, pub/sub connected, the chat service connected.
+  // Ready: not draining, the delivery path proven by the canary (pub/sub
+  // connected and its canary coming back), the chat service connected.
   bool Ready() const;
 
   const GatewayOptions& options() const { return options_; }

@@ -54,6 +54,9 @@ ABSL_FLAG(double, frame_rate, chat::EnvOrInt("GATEWAY_FRAME_RATE", 20),
           "frames of any kind per second per connection (env GATEWAY_FRAME_RATE)");
 ABSL_FLAG(double, frame_burst, chat::EnvOrInt("GATEWAY_FRAME_BURST", 50),
           "frame burst per connection (env GATEWAY_FRAME_BURST)");
+ABSL_FLAG(int32_t, canary_interval_ms, chat::EnvOrInt("GATEWAY_CANARY_INTERVAL_MS", 1000),
+          "how often a canary proves the pub/sub delivery path; /readyz fails and the path "
+          "restarts after three silent intervals; 0 turns it off");
 ABSL_FLAG(std::string, log_level, chat::EnvOr("CHAT_LOG_LEVEL", "info"), "log level");
 
 namespace {
@@ -98,6 +101,7 @@ int main(int argc, char** argv) {
   o.chat_burst = absl::GetFlag(FLAGS_chat_burst);
   o.frame_rate = absl::GetFlag(FLAGS_frame_rate);
   o.frame_burst = absl::GetFlag(FLAGS_frame_burst);
+  o.canary_interval = absl::Milliseconds(absl::GetFlag(FLAGS_canary_interval_ms));
   chat::gateway::Gateway gateway(o);
   if (absl::Status s = gateway.Start(); !s.ok()) {
     spdlog::critical("event=start_failed error=\"{}\"", std::string(s.message()));

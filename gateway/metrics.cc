@@ -78,7 +78,21 @@ std::string Metrics::Render() const {
   Scalar(&out, "chat_gateway_gap_fills_total", "counter",
          "Channel log reads that filled a gap in the pub/sub stream.", gap_fills.load());
   Scalar(&out, "chat_gateway_duplicate_events_total", "counter",
-         "Chat messages dropped because their seq was already passed on.", duplicate_events.load());
+         "Sequenced events dropped because their seq was already passed on.",
+         duplicate_events.load());
+  Scalar(&out, "chat_gateway_trimmed_gaps_total", "counter",
+         "Gaps in a stream that its log no longer held (trimmed by retention).",
+         trimmed_gaps.load());
+  Scalar(&out, "chat_gateway_resumes_total", "counter", "Identifies that resumed from cursors.",
+         resumes.load());
+  Scalar(&out, "chat_gateway_resync_required_total", "counter",
+         "resync_required frames sent: a cursor older than what the logs retain.",
+         resync_required.load());
+  Scalar(&out, "chat_gateway_token_refreshes_total", "counter",
+         "Sessions that refreshed their token.", token_refreshes.load());
+  Scalar(&out, "chat_gateway_canary_failures_total", "counter",
+         "Times the pub/sub canary did not come back and the delivery path was restarted.",
+         canary_failures.load());
   Scalar(&out, "chat_gateway_origin_rejections_total", "counter",
          "WebSocket upgrades refused by the Origin allow-list.", origin_rejections.load());
   Scalar(&out, "chat_gateway_topics", "gauge", "Redis topics subscribed by this gateway.",

@@ -57,6 +57,7 @@ struct Metrics {
   std::atomic<uint64_t> resumes{0};           // Identifies with resume cursors.
   std::atomic<uint64_t> resync_required{0};   // resync_required frames sent.
   std::atomic<uint64_t> token_refreshes{0};
+  std::atomic<uint64_t> canary_failures{0};    // Delivery path found dead and restarted.
   std::atomic<uint64_t> origin_rejections{0};  // Upgrades refused by the Origin check.
   std::atomic<int64_t> topics{0};              // Subscribed Redis topics (gauge).
   LabeledCounter errors;                       // Error frames by code.

@@ -22,13 +22,58 @@ TopicRegistry::TopicRegistry(boost::asio::any_io_executor executor, redis::Optio
       },
       [this](const std::string& topic) { OnSubscribed(topic); },
       [this] {
+        canary_ok_ = false;  // Until one comes back over the new connection.
         absl::MutexLock lock(&mu_);
         for (auto& [name, topic] : topics_) topic.live = false;
       });
 }
 
-void TopicRegistry::Start() { redis_->Start(); }
-void TopicRegistry::Stop() { redis_->Stop(); }
+void TopicRegistry::EnableCanary(std::shared_ptr<redis::RedisClient> publisher, std::string topic,
+                                 absl::Duration interval) {
+  publisher_ = std::move(publisher);
+  canary_topic_ = std::move(topic);
+  canary_interval_ = interval;
+  canary_timer_ = std::make_unique<boost::asio::steady_timer>(redis_->strand());
+}
+
+void TopicRegistry::Start() {
+  redis_->Start();
+  if (publisher_ == nullptr) return;
+  publisher_->Start();
+  redis_->Subscribe(canary_topic_);
+  boost::asio::post(redis_->strand(), [this] {
+    canary_since_ = absl::Now();
+    CanaryTick();
+  });
+}
+
+void TopicRegistry::Stop() {
+  if (publisher_ != nullptr) {
+    boost::asio::post(redis_->strand(), [this] { canary_timer_->cancel(); });
+    publisher_->Stop();
+  }
+  redis_->Stop();
+}
+
+void TopicRegistry::CanaryTick() {
+  const absl::Time now = absl::Now();
+  publisher_->Command({"PUBLISH", canary_topic_, "0 "}, [](absl::StatusOr<redis::Reply>) {});
+  const absl::Time last = std::max(canary_seen_, canary_since_);
+  if (now - last > 3 * canary_interval_) {
+    // The path is dead, however healthy the connection looks: start over.
+    canary_ok_ = false;
+    metrics_->canary_failures.fetch_add(1, std::memory_order_relaxed);
+    spdlog::error("event=canary_lost topic={} silent_ms={}", canary_topic_,
+                  absl::ToInt64Milliseconds(now - last));
+    canary_since_ = now;
+    redis_->Reconnect();
+    publisher_->Reconnect();
+  }
+  canary_timer_->expires_after(absl::ToChronoNanoseconds(canary_interval_));
+  canary_timer_->async_wait([this](boost::system::error_code ec) {
+    if (!ec) CanaryTick();
+  });
+}
 
 void TopicRegistry::Add(const std::string& topic, const std::shared_ptr<Subscriber>& s,
                         absl::AnyInvocable<void()> on_live) {
@@ -91,6 +136,11 @@ size_t TopicRegistry::topic_count() const {
 }
 
 void TopicRegistry::Dispatch(const std::string& topic, const std::string& payload) {
+  if (publisher_ != nullptr && topic == canary_topic_) {
+    canary_seen_ = absl::Now();
+    canary_ok_ = true;
+    return;
+  }
   metrics_->pubsub_messages.fetch_add(1, std::memory_order_relaxed);
   absl::StatusOr<std::shared_ptr<const EncodedEvent>> event = DecodeTopicPayload(topic, payload);
   if (!event.ok()) {

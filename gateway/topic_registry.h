@@ -6,6 +6,8 @@
 #ifndef CHATSUITE_GATEWAY_TOPIC_REGISTRY_H_
 #define CHATSUITE_GATEWAY_TOPIC_REGISTRY_H_
 
+#include <atomic>
+#include <boost/asio/steady_timer.hpp>
 #include <memory>
 #include <string>
 #include <vector>
@@ -13,6 +15,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/functional/any_invocable.h"
 #include "absl/synchronization/mutex.h"
+#include "common/redis_client.h"
 #include "common/redis_subscriber.h"
 #include "gateway/channel_sequencer.h"
 #include "gateway/encoded_event.h"
@@ -61,8 +64,22 @@ class TopicRegistry {
   // Remove undoes Add; the last one unsubscribes in Redis. Thread-safe.
   void Remove(const std::string& topic, Subscriber* s) ABSL_LOCKS_EXCLUDED(mu_);
 
-  // connected: whether the pub/sub connection is up (for /readyz).
+  // EnableCanary proves the delivery path end to end (call before Start):
+  // every interval it publishes on topic through publisher, and the
+  // subscription must bring it back. When none has come back for three
+  // intervals, delivering() turns false, both connections are dropped and
+  // re-established, and every sequencer refills from its log what the dead
+  // subscription missed.
+  void EnableCanary(std::shared_ptr<redis::RedisClient> publisher, std::string topic,
+                    absl::Duration interval);
+
+  // connected: whether the pub/sub connection is up.
   bool connected() const { return redis_->connected(); }
+  // delivering: connected and, with a canary, the canary came back lately
+  // (for /readyz).
+  bool delivering() const {
+    return redis_->connected() && (publisher_ == nullptr || canary_ok_.load());
+  }
   size_t topic_count() const ABSL_LOCKS_EXCLUDED(mu_);
 
   // Dispatch fans one payload out; public for tests. Runs on the subscriber's strand.
@@ -82,12 +99,21 @@ class TopicRegistry {
   void OnSubscribed(const std::string& topic) ABSL_LOCKS_EXCLUDED(mu_);
   void Fanout(const std::shared_ptr<const EncodedEvent>& event) ABSL_LOCKS_EXCLUDED(mu_);
   void Sequence(std::shared_ptr<const EncodedEvent> event);
+  void CanaryTick();
 
   Metrics* metrics_;
   LogReaders readers_;
   std::shared_ptr<redis::RedisSubscriber> redis_;
   // One per channel topic with traffic; on the subscriber's strand only.
   absl::flat_hash_map<std::string, std::unique_ptr<ChannelSequencer>> sequencers_;
+  // The canary; on the subscriber's strand apart from the atomic.
+  std::shared_ptr<redis::RedisClient> publisher_;
+  std::string canary_topic_;
+  absl::Duration canary_interval_;
+  std::unique_ptr<boost::asio::steady_timer> canary_timer_;
+  absl::Time canary_seen_ = absl::InfinitePast();
+  absl::Time canary_since_ = absl::InfinitePast();  // The check starts counting here.
+  std::atomic<bool> canary_ok_{false};
   mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, Topic> topics_ ABSL_GUARDED_BY(mu_);
 };

@@ -6,12 +6,17 @@
 // cursors, resend unacknowledged messages with the same nonce. The test
 // counts: every message acknowledged to its sender reaches every member
 // exactly once, in seq order, and no nonce is stored twice.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <boost/asio/connect.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <map>
+#include <mutex>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -260,6 +265,128 @@ TEST(GatewayStartTest, AGatewayStartedBeforeItsChatServiceIsReadySoonAfterIt) {
   std::cerr << "ready " << absl::FormatDuration(absl::Now() - start)
             << " after the chat service came up\n";
   chat.Shutdown(absl::ZeroDuration());
+}
+
+// Blackhole is a TCP proxy to 127.0.0.1:target() that can make its current
+// connections silent: they stay open, but nothing gets through any more, as
+// with a peer or middlebox that stopped forwarding without a reset. New
+// connections work.
+class Blackhole {
+ public:
+  explicit Blackhole(std::function<int()> target) : target_(std::move(target)) {
+    listen_fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(addr);
+    if (bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+        listen(listen_fd_, 16) != 0 ||
+        getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+      ADD_FAILURE() << "proxy cannot listen";
+    }
+    port_ = ntohs(addr.sin_port);
+    threads_.emplace_back([this] { Accept(); });
+  }
+  ~Blackhole() {
+    stopping_ = true;
+    shutdown(listen_fd_, SHUT_RDWR);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (int fd : fds_) shutdown(fd, SHUT_RDWR);
+    }
+    for (std::thread& t : threads_) t.join();
+    std::lock_guard<std::mutex> lock(mu_);
+    for (int fd : fds_) close(fd);
+    close(listen_fd_);
+  }
+  int port() const { return port_; }
+  // SilenceExisting makes every connection made so far silent.
+  void SilenceExisting() { silent_below_ = generation_.load(); }
+
+ private:
+  void Accept() {
+    while (!stopping_) {
+      int client = accept(listen_fd_, nullptr, nullptr);
+      if (client < 0) return;
+      int server = socket(AF_INET, SOCK_STREAM, 0);
+      sockaddr_in addr{};
+      addr.sin_family = AF_INET;
+      addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      addr.sin_port = htons(static_cast<uint16_t>(target_()));
+      if (connect(server, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+        close(client);
+        close(server);
+        continue;
+      }
+      const int generation = ++generation_;
+      std::lock_guard<std::mutex> lock(mu_);
+      fds_.push_back(client);
+      fds_.push_back(server);
+      threads_.emplace_back([=] { Pump(client, server, generation); });
+      threads_.emplace_back([=] { Pump(server, client, generation); });
+    }
+  }
+  void Pump(int from, int to, int generation) {
+    char buf[16384];
+    for (;;) {
+      ssize_t n = read(from, buf, sizeof(buf));
+      if (n <= 0) break;
+      if (generation <= silent_below_) continue;  // Swallowed.
+      if (write(to, buf, static_cast<size_t>(n)) != n) break;
+    }
+    shutdown(to, SHUT_RDWR);
+  }
+
+  std::function<int()> target_;
+  int listen_fd_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stopping_{false};
+  std::atomic<int> generation_{0}, silent_below_{0};
+  std::mutex mu_;
+  std::vector<int> fds_;
+  std::vector<std::thread> threads_;
+};
+
+TEST(CanaryTest, ASilentlyDeadSubscriptionIsNoticedRestartedAndItsGapFilled) {
+  std::unique_ptr<Stack> stack;
+  Blackhole proxy([&] { return stack->redis().port(); });
+  stack = std::make_unique<Stack>(1, [&](gateway::GatewayOptions& o) {
+    o.redis.port = proxy.port();  // Pub/sub and the canary go through the proxy.
+    o.canary_interval = absl::Milliseconds(100);
+  });
+  ASSERT_TRUE(stack->Start().ok());
+  auto alice = stack->Identified("alice");
+  auto bob = stack->Identified("bob");
+  ASSERT_TRUE(alice && bob);
+  alice->Send(ChatFrame("before", "c0"));
+  ASSERT_TRUE(alice->NextOfType("ack"));
+  auto first = bob->NextOfType("chat_message");
+  ASSERT_TRUE(first);
+  const int64_t seq0 = std::stoll(JsonField(*first, "seq"));
+  auto await = [&](bool want, absl::Duration timeout) {
+    const absl::Time deadline = absl::Now() + timeout;
+    while (stack->gateway().Ready() != want && absl::Now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return stack->gateway().Ready() == want;
+  };
+  ASSERT_TRUE(await(true, absl::Seconds(3)));
+  proxy.SilenceExisting();
+  // Stored and acknowledged (the chat service reaches Redis directly), but
+  // the gateway's subscription hears nothing and its connection looks fine.
+  for (int i = 1; i <= 3; ++i) alice->Send(ChatFrame("during", absl::StrCat("c", i)));
+  for (int i = 1; i <= 3; ++i) ASSERT_TRUE(alice->NextOfType("ack"));
+  EXPECT_TRUE(await(false, absl::Seconds(3))) << "/readyz stayed green on a dead subscription";
+  EXPECT_TRUE(await(true, absl::Seconds(5))) << "the delivery path was not restarted";
+  for (int i = 1; i <= 3; ++i) {
+    auto m = bob->NextOfType("chat_message");
+    ASSERT_TRUE(m) << "message " << i << " of the silent period never arrived";
+    EXPECT_EQ(std::stoll(JsonField(*m, "seq")), seq0 + i);
+  }
+  EXPECT_GE(stack->gateway().metrics().canary_failures.load(), 1u);
+  alice.reset();
+  bob.reset();
+  stack.reset();  // Before the proxy it goes through.
 }
 
 INSTANTIATE_TEST_SUITE_P(Faults, FaultE2eTest,

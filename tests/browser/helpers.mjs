@@ -43,10 +43,13 @@ export async function withBrowser(body) {
 
 // Logs a new user in, in its own browser context (own sessionStorage and
 // localStorage). The user's id is the one the page shows for itself.
-export async function login(browser, name) {
+// setup(context), if given, runs before the first page opens (to route its
+// WebSockets, for example).
+export async function login(browser, name, { setup } = {}) {
   const context = await browser.newContext({
     viewport: { width: 1100, height: 700 },
   });
+  if (setup) await setup(context);
   const user = { name, context, errors: [], dialogs: [] };
   user.page = await loginPage(user, await context.newPage());
   user.id = await user.page.getByTestId("me-name").getAttribute("data-user-id");
@@ -142,6 +145,32 @@ export function unreadCount(user, server, channel) {
     const badge = document.querySelector(`[data-testid="${testid}"]`);
     return !badge || badge.hidden ? 0 : Number(badge.textContent);
   }, `unread-${server}-${channel}`);
+}
+
+// Polls until the badge with this test id on `page` shows `count` (0: the
+// badge is hidden), e.g. "unread-demo-random" or "server-unread-demo".
+export async function waitForBadge(page, testid, count) {
+  try {
+    await page.waitForFunction(
+      ([id, wanted]) => {
+        const badge = document.querySelector(`[data-testid="${id}"]`);
+        if (!badge) return false;
+        return wanted === 0
+          ? badge.hidden
+          : !badge.hidden && Number(badge.textContent) === wanted;
+      },
+      [testid, count],
+      { timeout: WAIT_MS },
+    );
+  } catch (err) {
+    const now = await page.evaluate((id) => {
+      const badge = document.querySelector(`[data-testid="${id}"]`);
+      return !badge ? "(absent)" : badge.hidden ? "0" : badge.textContent;
+    }, testid);
+    throw new Error(`${testid} never showed ${count}; it shows ${now}`, {
+      cause: err,
+    });
+  }
 }
 
 // Polls until the element with this test id has data-status `status`.
