@@ -1,9 +1,11 @@
 // The web client: development login, server and channel list with unread
-// badges, a message pane with scroll-back, a composer with optimistic send,
-// typing indicators, a status picker, and a people panel (friends,
-// invitations, members with presence). Every message is keyed by
-// server/channel/seq and shown at most once. Untrusted text (messages, names)
-// is only ever set with textContent.
+// badges (read markers kept on the server, shared by every tab), a message
+// pane with scroll-back, a composer with optimistic send, typing indicators,
+// a status picker, and a people panel (friends, invitations, members with
+// presence). A reconnect resumes from the newest seq held per channel and the
+// newest user_seq; the server replays what was missed. Every message is keyed
+// by server/channel/seq and shown at most once. Untrusted text (messages,
+// names) is only ever set with textContent.
 import { GatewaySocket, gatewayUrl } from "./protocol.js";
 
 const TOKEN_KEY = "chat.token";
@@ -11,7 +13,8 @@ const OPEN_KEY = "chat.open";
 const STATUS_KEY = "chat.status";
 const ACK_TIMEOUT_MS = 10_000;
 const PAGE_SIZE = 50;
-const CATCH_UP_PAGE_SIZE = 100;
+// Read markers go to the server at most this often (one frame per channel).
+const READ_SEND_INTERVAL_MS = 250;
 const TOAST_MS = 5_000;
 // Send "typing" at most this often per channel (the server relays no more).
 const TYPING_SEND_INTERVAL_MS = 3_000;
@@ -66,11 +69,16 @@ function freshState() {
     socket: null,
     user: null,
     maxMessageChars: 0,
-    servers: [], // [{id, name, channels: [channel]}] in server order.
-    channels: new Map(), // "server/channel" -> {id, server, name, headSeq, unread, button, badge}
+    servers: [], // [{id, name, channels: [channel], badge}] in server order.
+    channels: new Map(), // "server/channel" -> channel (see addChannel)
     logs: new Map(), // "server/channel" -> log (see logFor)
     open: null, // "server/channel" of the channel in the pane.
-    requests: new Map(), // history request id -> {key, kind: "initial" | "older" | "after"}
+    requests: new Map(), // history request id -> {key, kind: "initial" | "older", limit}
+    sessionId: "", // of the last ready: a reconnect resumes from it
+    userSeq: 0, // newest user_seq seen: the personal stream's cursor
+    cursors: new Map(), // "server/channel" -> newest seq held with none missing before it
+    resuming: null, // Set of the keys the pending identify resumes, or null
+    readTimer: 0,
     outbox: new Map(), // nonce -> {key, entry} for own messages not yet acked.
     nextRequest: 1,
     status: savedStatus(), // this tab's chosen status (sent with identify)
@@ -142,6 +150,7 @@ function startSession(token, user) {
     url: gatewayUrl(),
     token,
     status: state.status,
+    resume: resumeCursors,
     onReady,
     onFrame,
     onDown: () => {
@@ -158,6 +167,7 @@ function startSession(token, user) {
 function endSession(message) {
   state.socket?.stop();
   for (const { entry } of state.outbox.values()) clearTimeout(entry.timer);
+  clearTimeout(state.readTimer);
   for (const typers of state.typing.values())
     for (const { timer } of typers.values()) clearTimeout(timer);
   sessionStorage.removeItem(TOKEN_KEY);
@@ -191,20 +201,57 @@ function showIdentity() {
 
 // ---- frames -----------------------------------------------------------------
 
+// The "resume" block of identify: nothing before the first ready of this
+// page; after it, the previous session, the personal cursor, and a cursor for
+// every channel with messages on hand (the others are loaded on opening, and
+// their unread counts come with ready).
+function resumeCursors() {
+  state.resuming = null;
+  if (!state.sessionId) return null;
+  const channels = [];
+  for (const [key, channel] of state.channels) {
+    if (!state.logs.has(key) || !state.cursors.has(key)) continue;
+    channels.push({
+      server: channel.server,
+      channel: channel.id,
+      seq: String(state.cursors.get(key)),
+    });
+  }
+  state.resuming = new Set(channels.map((c) => keyOf(c.server, c.channel)));
+  return {
+    session_id: state.sessionId,
+    channels,
+    user_seq: String(state.userSeq),
+  };
+}
+
 function onReady(frame) {
   ui.banner.hidden = true;
+  const resumed = state.resuming;
+  state.resuming = null;
+  state.sessionId = frame.session_id ?? "";
   state.user = frame.user ?? state.user;
   state.maxMessageChars = toInt(frame.max_message_chars);
   if (state.maxMessageChars > 0) ui.input.maxLength = state.maxMessageChars;
   showIdentity();
 
+  // A resumed stream continues from its cursor: the server replays every
+  // event after it. Every other one starts at ready's heads (older messages
+  // are in history, newer ones arrive live).
+  const kept = new Map();
+  for (const key of resumed ?? [])
+    if (state.cursors.has(key)) kept.set(key, state.cursors.get(key));
   state.servers = [];
   state.channels = new Map();
   for (const server of frame.servers ?? []) addServer(server);
+  for (const [key, seq] of kept) state.cursors.set(key, seq);
+  for (const key of state.channels.keys()) advanceCursor(key);
+  const userSeq = toInt(frame.user_seq);
+  if (!resumed || userSeq < state.userSeq) state.userSeq = userSeq;
   renderSidebar();
 
-  // Friends, invitations and presences: ready is the whole truth, so events
-  // missed while disconnected need no replay.
+  // Friends, invitations and presences: ready is the whole truth; a resume
+  // replays the personal events missed since too (their toasts).
   state.friends = new Map();
   for (const friend of frame.friends ?? []) {
     if (!friend?.id) continue;
@@ -234,12 +281,8 @@ function onReady(frame) {
     : first
       ? keyOf(first.server, first.id)
       : null;
-
-  // Logs kept from before a disconnect may have missed messages.
-  for (const [logKey, log] of state.logs)
-    log.stale = log.loaded && logKey !== key;
   state.open = null;
-  if (key) openChannel(key, { catchUp: true });
+  if (key) openChannel(key);
   else renderPane();
 
   // Messages sent while we were away are resent with the same nonce; the
@@ -263,18 +306,27 @@ function onFrame(frame) {
     case "error":
       onError(frame);
       break;
+    case "read_state":
+      if (freshPersonal(frame)) onReadState(frame);
+      break;
     case "server_joined":
-      if (frame.server) {
+      if (freshPersonal(frame) && frame.server) {
         addServer(frame.server);
         renderSidebar();
         renderInviteServers();
       }
       break;
+    case "channel_created":
+      if (freshPersonal(frame)) onChannelCreated(frame);
+      break;
     case "invitation":
     case "cancel_invitation":
     case "accept_invitation":
     case "invitation_expired":
-      onInvitationEvent(frame);
+      if (freshPersonal(frame)) onInvitationEvent(frame);
+      break;
+    case "resync_required":
+      onResync(frame);
       break;
     case "presence":
       if (applyPresence(frame)) {
@@ -286,32 +338,133 @@ function onFrame(frame) {
       onTyping(frame);
       break;
     default:
-      break; // Frames this client does not use.
+      break; // Frames this client does not use ("resumed" among them).
   }
 }
 
+// Personal events carry their user_seq. One at or below the newest seen has
+// been applied already (or is in ready's state) and is dropped; otherwise it
+// becomes the personal cursor.
+function freshPersonal(frame) {
+  const seq = toInt(frame.user_seq);
+  if (!(seq > 0)) return true; // Not from the personal log.
+  if (seq <= state.userSeq) return false;
+  state.userSeq = seq;
+  return true;
+}
+
 function addServer(server) {
-  const entry = { id: server.id, name: server.name || server.id, channels: [] };
-  for (const ch of server.channels ?? []) {
-    const key = keyOf(server.id, ch.id);
-    const channel = {
-      id: ch.id,
-      server: server.id,
-      name: ch.name || ch.id,
-      headSeq: toInt(ch.head_seq),
-      unread: Math.max(0, toInt(ch.unread)),
-      button: null,
-      badge: null,
-    };
-    // Never let a fresh server count hide messages we already hold locally.
-    const log = state.logs.get(key);
-    if (log) channel.headSeq = Math.max(channel.headSeq, newestSeq(log));
-    entry.channels.push(channel);
-    state.channels.set(key, channel);
-  }
+  const entry = {
+    id: server.id,
+    name: server.name || server.id,
+    channels: [],
+    badge: null,
+  };
+  for (const ch of server.channels ?? [])
+    entry.channels.push(addChannel(server.id, ch));
   const existing = state.servers.findIndex((s) => s.id === entry.id);
-  if (existing >= 0) state.servers[existing] = entry;
-  else state.servers.push(entry);
+  if (existing < 0) {
+    state.servers.push(entry);
+    return;
+  }
+  // A repeated server_joined (a resume replays it) may predate channels
+  // created since: keep those.
+  const listed = new Set(entry.channels.map((ch) => ch.id));
+  for (const ch of state.servers[existing].channels)
+    if (!listed.has(ch.id)) entry.channels.push(ch);
+  state.servers[existing] = entry;
+}
+
+// Records a channel from ready, server_joined or channel_created. Its unread
+// count is the server's: head_seq - last_read_seq (see unreadOf).
+function addChannel(serverId, ch) {
+  const key = keyOf(serverId, ch.id);
+  const known = state.channels.get(key);
+  const lastRead = toInt(ch.last_read_seq);
+  const channel = {
+    id: ch.id,
+    server: serverId,
+    name: ch.name || ch.id,
+    headSeq: Math.max(
+      toInt(ch.head_seq),
+      lastRead + Math.max(0, toInt(ch.unread)),
+    ),
+    lastRead, // the read marker: never moves backwards
+    mentions: Math.max(0, toInt(ch.mentions)), // after lastRead
+    readSent: lastRead, // the newest marker the server has or was sent
+    button: null,
+    badge: null,
+  };
+  if (known) {
+    // A repeated event (server_joined says last_read_seq 0): markers and
+    // heads only ever grow.
+    channel.headSeq = Math.max(channel.headSeq, known.headSeq);
+    if (known.lastRead >= lastRead) channel.mentions = known.mentions;
+    channel.lastRead = Math.max(lastRead, known.lastRead);
+    channel.readSent = Math.max(channel.readSent, known.readSent);
+  }
+  // Never let a fresh server count hide messages we already hold locally.
+  const log = state.logs.get(key);
+  if (log) channel.headSeq = Math.max(channel.headSeq, newestSeq(log));
+  state.channels.set(key, channel);
+  // Messages after the head arrive live; older ones are in history.
+  if (!known) state.cursors.set(key, channel.headSeq);
+  return channel;
+}
+
+function onChannelCreated(frame) {
+  const ch = frame.channel;
+  const server = state.servers.find((s) => s.id === ch?.server);
+  if (!ch?.id || !server || state.channels.has(keyOf(server.id, ch.id))) return;
+  server.channels.push(addChannel(server.id, ch));
+  renderSidebar();
+}
+
+// Another session (or this one) moved a read marker.
+function onReadState(frame) {
+  const channel = state.channels.get(keyOf(frame.server, frame.channel));
+  if (!channel) return;
+  const marker = toInt(frame.last_read_seq);
+  // unread was head_seq - marker when the marker moved: messages up to that
+  // head are already counted, whether or not they have reached this tab.
+  channel.headSeq = Math.max(
+    channel.headSeq,
+    marker + Math.max(0, toInt(frame.unread)),
+  );
+  if (marker >= channel.lastRead)
+    channel.mentions = Math.max(0, toInt(frame.mentions));
+  channel.lastRead = Math.max(channel.lastRead, marker);
+  channel.readSent = Math.max(channel.readSent, marker);
+  renderBadge(channel);
+}
+
+// A resume cursor was older than the log retains. For a channel: drop what
+// we hold and load it again (the replay goes on from oldest_seq). For the
+// personal stream, ready's state already holds what the lost events did.
+function onResync(frame) {
+  const oldest = toInt(frame.oldest_seq);
+  if (frame.scope !== "channel") {
+    state.userSeq = Math.max(state.userSeq, oldest - 1);
+    return;
+  }
+  const key = keyOf(frame.server, frame.channel);
+  const log = state.logs.get(key);
+  if (log) {
+    for (const [id, entry] of log.own)
+      if (entry.seq !== null) log.own.delete(id); // Unsent ones stay.
+    log.bySeq.clear();
+    log.newest = 0;
+    log.loaded = false;
+    log.hasOlder = false;
+    log.loadingOlder = false;
+  }
+  for (const [id, request] of state.requests)
+    if (request.key === key) state.requests.delete(id);
+  if (state.channels.has(key)) state.cursors.set(key, Math.max(0, oldest - 1));
+  if (key === state.open) {
+    requestHistory(key, "initial");
+    renderPane();
+  }
 }
 
 function onChatMessage(frame) {
@@ -321,16 +474,26 @@ function onChatMessage(frame) {
   if (learnAuthor(frame)) renderPeople();
   const entry = ingest(key, frame);
   if (!entry) return;
+  advanceCursor(key);
   const channel = state.channels.get(key);
   if (channel) {
+    // A seq at or below the head is already in the count (ready's or an
+    // earlier message's): every message counts once.
     const seq = entry.seq;
-    if (key !== state.open && seq > channel.headSeq && !isMine(frame)) {
-      channel.unread += 1;
-      renderBadge(channel);
-    }
+    if (
+      seq > channel.headSeq &&
+      seq > channel.lastRead &&
+      !isMine(frame) &&
+      mentionsMe(frame.message)
+    )
+      channel.mentions += 1;
     channel.headSeq = Math.max(channel.headSeq, seq);
+    renderBadge(channel);
   }
-  if (key === state.open) renderPane({ stickToBottom: true });
+  if (key === state.open) {
+    renderPane({ stickToBottom: true });
+    markViewed(key);
+  }
 }
 
 function onAck(frame) {
@@ -347,12 +510,19 @@ function onAck(frame) {
       clearTimeout(entry.timer);
     } else {
       settle(entry, seq, frame.sent_at);
-      log.bySeq.set(seq, entry);
+      putEntry(log, entry);
     }
   }
+  advanceCursor(key);
   const channel = state.channels.get(key);
-  if (channel) channel.headSeq = Math.max(channel.headSeq, seq);
-  if (key === state.open) renderPane({ stickToBottom: true });
+  if (channel) {
+    channel.headSeq = Math.max(channel.headSeq, seq);
+    renderBadge(channel);
+  }
+  if (key === state.open) {
+    renderPane({ stickToBottom: true });
+    markViewed(key);
+  }
 }
 
 function onHistory(frame) {
@@ -370,30 +540,33 @@ function onHistory(frame) {
     learned = learnAuthor(message) || learned;
   }
   if (learned) renderPeople();
+  advanceCursor(key);
   const lowest = seqs.length ? Math.min(...seqs) : 0;
   const channel = state.channels.get(key);
-  if (channel)
+  if (channel) {
     channel.headSeq = Math.max(
       channel.headSeq,
       toInt(frame.head_seq),
       newestSeq(log),
     );
-
-  if (kind === "initial" || kind === "older") {
-    log.loaded = true;
-    log.hasOlder = messages.length >= limit && lowest > 1;
-    log.loadingOlder = false;
-  } else if (kind === "after" && messages.length >= limit) {
-    requestHistory(key, "after"); // More to catch up on.
+    renderBadge(channel);
   }
-  if (key === state.open)
+
+  log.loaded = true;
+  log.hasOlder =
+    messages.length >= limit && lowest > Math.max(1, toInt(frame.oldest_seq));
+  log.loadingOlder = false;
+  if (key === state.open) {
     renderPane({
       keepOffset: kind === "older",
       stickToBottom: kind !== "older",
     });
+    markViewed(key);
+  }
 }
 
 function onError(frame) {
+  if (frame.id?.startsWith("read-")) return; // A marker lost: the next view resends it.
   const invitationRequest = frame.id
     ? state.invitationRequests.get(frame.id)
     : null;
@@ -427,7 +600,7 @@ function logFor(key) {
       bySeq: new Map(), // seq -> entry
       own: new Map(), // nonce -> entry, in send order
       loaded: false, // the first history page has arrived
-      stale: false, // may have missed messages while disconnected
+      newest: 0, // the highest seq in bySeq
       hasOlder: false,
       loadingOlder: false,
     };
@@ -437,9 +610,21 @@ function logFor(key) {
 }
 
 function newestSeq(log) {
-  let max = 0;
-  for (const seq of log.bySeq.keys()) if (seq > max) max = seq;
-  return max;
+  return log.newest;
+}
+
+function putEntry(log, entry) {
+  log.bySeq.set(entry.seq, entry);
+  log.newest = Math.max(log.newest, entry.seq);
+}
+
+// Moves a channel's resume cursor over the messages now held right after it.
+function advanceCursor(key) {
+  const log = state.logs.get(key);
+  if (!log || !state.cursors.has(key)) return;
+  let seq = state.cursors.get(key);
+  while (log.bySeq.has(seq + 1)) seq += 1;
+  state.cursors.set(key, seq);
 }
 
 function oldestSeq(log) {
@@ -453,6 +638,12 @@ function isMine(message) {
   return message.author_id
     ? message.author_id === state.user.id
     : message.author === state.user.name;
+}
+
+// A message mentions a user when its text holds "<@user_id>".
+function mentionsMe(text) {
+  const id = state.user?.id;
+  return Boolean(id) && String(text ?? "").includes(`<@${id}>`);
 }
 
 // Adds a stored message (live or from history). Returns the new entry, or
@@ -480,7 +671,7 @@ function ingest(key, message) {
       row: null,
     };
   }
-  log.bySeq.set(seq, entry);
+  putEntry(log, entry);
   return entry;
 }
 
@@ -502,39 +693,36 @@ function fail(key, entry, error) {
 
 // ---- channels and history ---------------------------------------------------
 
-function openChannel(key, { catchUp = false } = {}) {
+function openChannel(key) {
   const channel = state.channels.get(key);
   if (!channel) return;
   const switched = state.open !== key;
   state.open = key;
   sessionStorage.setItem(OPEN_KEY, key);
-  channel.unread = 0;
   for (const ch of state.channels.values()) {
     ch.button?.classList.toggle("active", ch === channel);
     if (ch.button)
       ch.button.setAttribute("aria-current", ch === channel ? "true" : "false");
   }
-  renderBadge(channel);
   renderTyping();
   ui.title.textContent = `# ${channel.name}`;
   ui.input.disabled = false;
   ui.send.disabled = false;
   ui.input.placeholder = `Message #${channel.name}`;
 
+  // A loaded log is kept complete: by live events while connected and by the
+  // resume replay after a reconnect.
   const log = logFor(key);
-  if (!log.loaded) {
-    if (
-      ![...state.requests.values()].some(
-        (r) => r.key === key && r.kind === "initial",
-      )
-    ) {
-      requestHistory(key, "initial");
-    }
-  } else if (log.stale || catchUp) {
-    log.stale = false;
-    requestHistory(key, "after");
+  if (
+    !log.loaded &&
+    ![...state.requests.values()].some(
+      (r) => r.key === key && r.kind === "initial",
+    )
+  ) {
+    requestHistory(key, "initial");
   }
-  renderPane({ stickToBottom: switched || catchUp, forceBottom: switched });
+  renderPane({ stickToBottom: switched, forceBottom: switched });
+  markViewed(key);
   if (switched) ui.input.focus();
 }
 
@@ -542,7 +730,7 @@ function requestHistory(key, kind) {
   const channel = state.channels.get(key);
   if (!channel || !state.socket?.ready) return;
   const log = logFor(key);
-  const limit = kind === "after" ? CATCH_UP_PAGE_SIZE : PAGE_SIZE;
+  const limit = PAGE_SIZE;
   const id = `h${state.nextRequest++}`;
   const frame = {
     type: "history",
@@ -552,12 +740,49 @@ function requestHistory(key, kind) {
     id,
   };
   if (kind === "older") frame.before = oldestSeq(log);
-  if (kind === "after") frame.after = newestSeq(log);
   if (state.socket.send(frame)) {
     state.requests.set(id, { key, kind, limit });
     if (kind === "older") log.loadingOlder = true;
   }
 }
+
+// The user sees the open channel's newest messages while the tab is visible:
+// its read marker moves there, on screen at once and on the server shortly
+// (every tab of the user then gets read_state).
+function markViewed(key) {
+  if (key !== state.open || document.visibilityState !== "visible") return;
+  const channel = state.channels.get(key);
+  const log = state.logs.get(key);
+  if (!channel || !log?.loaded) return;
+  const seq = newestSeq(log);
+  if (seq > channel.lastRead) {
+    channel.lastRead = seq;
+    if (seq >= channel.headSeq) channel.mentions = 0;
+    renderBadge(channel);
+  }
+  if (channel.lastRead > channel.readSent && !state.readTimer)
+    state.readTimer = setTimeout(sendReads, READ_SEND_INTERVAL_MS);
+}
+
+// Sends one "read" per channel whose marker moved since the last one.
+function sendReads() {
+  state.readTimer = 0;
+  for (const channel of state.channels.values()) {
+    if (channel.lastRead <= channel.readSent) continue;
+    const sent = state.socket?.send({
+      type: "read",
+      server: channel.server,
+      channel: channel.id,
+      seq: String(channel.lastRead),
+      id: `read-${state.nextRequest++}`,
+    });
+    if (sent) channel.readSent = channel.lastRead;
+  }
+}
+
+document.addEventListener("visibilitychange", () => {
+  if (state.open) markViewed(state.open);
+});
 
 function loadOlder() {
   const log = state.open ? logFor(state.open) : null;
@@ -650,7 +875,14 @@ function renderSidebar() {
     const section = document.createElement("section");
     section.className = "server";
     const heading = document.createElement("h2");
-    heading.textContent = server.name;
+    const title = document.createElement("span");
+    title.className = "server-name";
+    title.textContent = server.name;
+    const serverBadge = document.createElement("span");
+    serverBadge.className = "badge";
+    serverBadge.dataset.testid = `server-unread-${server.id}`;
+    heading.append(title, serverBadge);
+    server.badge = serverBadge;
     const list = document.createElement("ul");
     for (const channel of server.channels) {
       const key = keyOf(channel.server, channel.id);
@@ -675,17 +907,48 @@ function renderSidebar() {
       list.append(item);
     }
     section.append(heading, list);
+    renderServerBadge(server);
     return section;
   });
   ui.serverList.replaceChildren(...sections);
 }
 
+// What the server counts as unread: head_seq - last_read_seq. Each message
+// counts once, however many times (live, replayed, in history) it arrives.
+function unreadOf(channel) {
+  return Math.max(0, channel.headSeq - channel.lastRead);
+}
+
 function renderBadge(channel) {
   if (!channel.badge) return;
-  channel.badge.textContent = String(channel.unread);
-  channel.badge.dataset.count = String(channel.unread);
-  channel.badge.hidden = channel.unread <= 0;
-  channel.button.classList.toggle("unread", channel.unread > 0);
+  const unread = unreadOf(channel);
+  paintBadge(channel.badge, unread, unread > 0 ? channel.mentions : 0);
+  channel.button.classList.toggle("unread", unread > 0);
+  renderServerBadge(state.servers.find((s) => s.id === channel.server));
+}
+
+// A server's badge: the sum over its channels.
+function renderServerBadge(server) {
+  if (!server?.badge) return;
+  let unread = 0;
+  let mentions = 0;
+  for (const channel of server.channels) {
+    const count = unreadOf(channel);
+    unread += count;
+    if (count > 0) mentions += channel.mentions;
+  }
+  paintBadge(server.badge, unread, mentions);
+}
+
+function paintBadge(badge, unread, mentions) {
+  badge.textContent = String(unread);
+  badge.dataset.count = String(unread);
+  badge.dataset.mentions = String(mentions);
+  badge.title =
+    mentions > 0
+      ? `${unread} unread, ${mentions} mentioning you`
+      : `${unread} unread`;
+  badge.hidden = unread <= 0;
 }
 
 // Redraws the open channel's messages, reusing each message's row element.

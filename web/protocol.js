@@ -20,15 +20,26 @@ export function gatewayUrl() {
 // GatewaySocket keeps one live connection. `status` (online, idle, dnd or
 // invisible) is sent with every identify, so a reconnect keeps the presence
 // the user picked. Callbacks:
+//   resume()            the "resume" cursors for the next identify, or null
 //   onReady(frame)      every time a connection is identified ("ready" frame)
 //   onFrame(frame)      every other frame, in arrival order
 //   onDown(closeEvent)  the connection dropped; a reconnect is scheduled
 //   onAuthLost(code)    the token was refused; the socket stops for good
 export class GatewaySocket {
-  constructor({ url, token, status, onReady, onFrame, onDown, onAuthLost }) {
+  constructor({
+    url,
+    token,
+    status,
+    resume,
+    onReady,
+    onFrame,
+    onDown,
+    onAuthLost,
+  }) {
     this.url = url;
     this.token = token;
     this.status = status || "online";
+    this.resume = resume;
     this.onReady = onReady;
     this.onFrame = onFrame;
     this.onDown = onDown;
@@ -70,14 +81,17 @@ export class GatewaySocket {
     const ws = new WebSocket(this.url);
     this.ws = ws;
     this.identified = false;
-    ws.onopen = () =>
-      ws.send(
-        JSON.stringify({
-          type: "identify",
-          token: this.token,
-          status: this.status,
-        }),
-      );
+    ws.onopen = () => {
+      const identify = {
+        type: "identify",
+        token: this.token,
+        status: this.status,
+      };
+      // A reconnect names what it has seen; the server replays the rest.
+      const resume = this.resume?.();
+      if (resume) identify.resume = resume;
+      ws.send(JSON.stringify(identify));
+    };
     ws.onmessage = (event) => {
       if (this.ws !== ws || typeof event.data !== "string") return;
       let frame;
