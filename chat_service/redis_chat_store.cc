@@ -113,13 +113,6 @@ return 1
   return *script;
 }
 
-// SeqOfId parses a stream entry id "<seq>-0".
-int64_t SeqOfId(const std::string& id) {
-  int64_t seq = 0;
-  (void)absl::SimpleAtoi(absl::string_view(id).substr(0, id.find('-')), &seq);
-  return seq;
-}
-
 }  // namespace
 
 RedisChatStore::RedisChatStore(std::shared_ptr<redis::RedisClient> client,
@@ -195,14 +188,14 @@ void RedisChatStore::History(const HistoryQuery& q, Done<HistoryPage> done) {
         if (r->elements.size() != 3) return done(absl::InternalError("history: bad reply"));
         HistoryPage page;
         page.head_seq = r->elements[0].integer;
-        page.oldest_seq = SeqOfId(r->elements[1].str);
+        page.oldest_seq = redis::StreamSeq(r->elements[1].str);
         for (const Reply& entry : r->elements[2].elements) {
           if (entry.elements.size() != 2) continue;
           ChatMessage m;
           if (!m.ParseFromString(HashField(entry.elements[1], "m"))) {
             return done(absl::DataLossError("history: undecodable stream entry"));
           }
-          m.set_seq(SeqOfId(entry.elements[0].str));
+          m.set_seq(redis::StreamSeq(entry.elements[0].str));
           page.messages.push_back(std::move(m));
         }
         if (!ascending) std::reverse(page.messages.begin(), page.messages.end());

@@ -40,12 +40,6 @@ return {head, oldest, entries}
   return *script;
 }
 
-int64_t SeqOfId(const std::string& id) {
-  int64_t seq = 0;
-  (void)absl::SimpleAtoi(absl::string_view(id).substr(0, id.find('-')), &seq);
-  return seq;
-}
-
 }  // namespace
 
 const char* PersonalLog::AppendLua() { return kAppendLua; }
@@ -73,14 +67,15 @@ void PersonalLog::Read(const std::string& user, int64_t after, int limit,
                        return done(absl::InternalError("personal log: bad reply"));
                      PersonalPage page;
                      page.head_seq = r->elements[0].integer;
-                     page.oldest_seq = SeqOfId(r->elements[1].str);
+                     page.oldest_seq = redis::StreamSeq(r->elements[1].str);
                      for (const redis::Reply& entry : r->elements[2].elements) {
                        if (entry.elements.size() != 2) continue;
                        Event e;
                        if (!e.ParseFromString(redis::HashField(entry.elements[1], "e"))) {
                          return done(absl::DataLossError("personal log: undecodable entry"));
                        }
-                       page.events.emplace_back(SeqOfId(entry.elements[0].str), std::move(e));
+                       page.events.emplace_back(redis::StreamSeq(entry.elements[0].str),
+                                                std::move(e));
                      }
                      done(std::move(page));
                    });

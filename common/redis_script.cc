@@ -49,6 +49,12 @@ std::string HashField(const Reply& hash, absl::string_view field) {
   return "";
 }
 
+int64_t StreamSeq(absl::string_view id) {
+  int64_t seq = 0;
+  (void)absl::SimpleAtoi(id.substr(0, id.find('-')), &seq);
+  return seq;
+}
+
 absl::StatusOr<int64_t> ReplyInt(const Reply& reply) {
   if (reply.type == Reply::Type::kInteger) return reply.integer;
   if (reply.type == Reply::Type::kNil) return 0;

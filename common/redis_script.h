@@ -32,6 +32,10 @@ class RedisScript {
 // field, value pairs); empty if absent.
 std::string HashField(const Reply& hash, absl::string_view field);
 
+// StreamSeq returns the sequence number of a stream entry id "<seq>-0" (the
+// channel and personal logs use their seq as the entry id); 0 if malformed.
+int64_t StreamSeq(absl::string_view id);
+
 // ReplyInt parses a Redis integer or bulk-string reply holding an integer.
 absl::StatusOr<int64_t> ReplyInt(const Reply& reply);
 
