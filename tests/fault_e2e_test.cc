@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <boost/asio/connect.hpp>
@@ -143,7 +144,43 @@ class Member {
   bool retry_ = false;
 };
 
-enum class Fault { kKillGateway, kDrainGateway, kKillRedis };
+// ChatProcess runs the real chat_service binary on a fixed port against the
+// stack's Redis, so a test can kill it with SIGKILL and start it again.
+class ChatProcess {
+ public:
+  ChatProcess(Stack& stack, int port) : stack_(stack), port_(port) { Start(); }
+  ~ChatProcess() { Kill(); }
+  void Start() {
+    const char* srcdir = std::getenv("TEST_SRCDIR");
+    std::vector<std::string> args = {
+        absl::StrCat(srcdir ? srcdir : ".", "/chatsuite/chat_service/chat_service"),
+        absl::StrCat("--listen=127.0.0.1:", port_),
+        absl::StrCat("--redis=127.0.0.1:", stack_.redis().port()), "--log_level=warn"};
+    pid_ = fork();
+    if (pid_ == 0) {
+      std::vector<char*> argv;
+      for (std::string& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      execv(argv[0], argv.data());
+      _exit(127);
+    }
+  }
+  void Kill() {
+    if (pid_ <= 0) return;
+    kill(pid_, SIGKILL);
+    int status;
+    waitpid(pid_, &status, 0);
+    pid_ = -1;
+  }
+  int port() const { return port_; }
+
+ private:
+  Stack& stack_;
+  int port_;
+  pid_t pid_ = -1;
+};
+
+enum class Fault { kKillGateway, kDrainGateway, kKillRedis, kKillChatService };
 
 class FaultE2eTest : public ::testing::TestWithParam<Fault> {};
 
@@ -151,8 +188,12 @@ TEST_P(FaultE2eTest, NoAcknowledgedMessageIsLostOrDuplicated) {
   Stack stack(0);
   stack.redis().set_appendonly(true);
   ASSERT_TRUE(stack.Start().ok());
+  // The gateways talk to a chat service process of their own, which the
+  // chat-service fault kills and starts again on the same port.
+  ChatProcess chat(stack, FreePort());
   const std::vector<std::string> fast = {"--chat_rate=1000", "--chat_burst=1000",
-                                         "--frame_rate=1000", "--frame_burst=1000"};
+                                         "--frame_rate=1000", "--frame_burst=1000",
+                                         absl::StrCat("--chat=127.0.0.1:", chat.port())};
   auto a = std::make_unique<GatewayProcess>(stack, fast);
   auto b = std::make_unique<GatewayProcess>(stack, fast);
   // Both start on gateway a, which the fault hits when it hits a gateway.
@@ -180,6 +221,10 @@ TEST_P(FaultE2eTest, NoAcknowledgedMessageIsLostOrDuplicated) {
         case Fault::kKillRedis:
           stack.redis().Stop(/*hard=*/true);
           ASSERT_TRUE(stack.redis().Start().ok());
+          break;
+        case Fault::kKillChatService:
+          chat.Kill();
+          chat.Start();
           break;
       }
     }
@@ -210,7 +255,7 @@ TEST_P(FaultE2eTest, NoAcknowledgedMessageIsLostOrDuplicated) {
     EXPECT_EQ(std::vector<int64_t>(acked_seqs.begin(), acked_seqs.end()), m->received());
     EXPECT_TRUE(m->gaps().empty()) << "gap before seq " << m->gaps().front();
   }
-  if (GetParam() != Fault::kKillRedis) {
+  if (GetParam() == Fault::kKillGateway || GetParam() == Fault::kDrainGateway) {
     EXPECT_GE(bob.connects(), 2);  // Bob really moved to the other replica.
   }
   std::cerr << "acked=" << alice.acked().size() << " bob_received=" << bob.received().size()
@@ -391,7 +436,7 @@ TEST(CanaryTest, ASilentlyDeadSubscriptionIsNoticedRestartedAndItsGapFilled) {
 
 INSTANTIATE_TEST_SUITE_P(Faults, FaultE2eTest,
                          ::testing::Values(Fault::kKillGateway, Fault::kDrainGateway,
-                                           Fault::kKillRedis),
+                                           Fault::kKillRedis, Fault::kKillChatService),
                          [](const ::testing::TestParamInfo<Fault>& info) {
                            switch (info.param) {
                              case Fault::kKillGateway:
@@ -400,6 +445,8 @@ INSTANTIATE_TEST_SUITE_P(Faults, FaultE2eTest,
                                return std::string("DrainGateway");
                              case Fault::kKillRedis:
                                return std::string("KillRedisRestartOnAof");
+                             case Fault::kKillChatService:
+                               return std::string("KillChatServiceAndRestart");
                            }
                            return std::string();
                          });
