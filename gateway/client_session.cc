@@ -333,6 +333,15 @@ ChannelSequencer* ClientSession::CatchUp(const std::string& topic,
   return raw;
 }
 
+void ClientSession::EndCatchUp(const std::string& topic) {
+  // Later: the sequencer is still on the stack of the call that ended the
+  // fill. Once caught up, the registry's own sequencing suffices.
+  net::post(socket_->executor(), [this, topic, self = socket_->shared_from_this()] {
+    auto it = catch_ups_.find(topic);
+    if (it != catch_ups_.end() && !it->second->filling()) catch_ups_.erase(it);
+  });
+}
+
 void ClientSession::StartResume() {
   if (!resume_) return;
   gateway_->metrics().resumes.fetch_add(1, std::memory_order_relaxed);
@@ -354,7 +363,10 @@ void ClientSession::StartResume() {
         lost.set_channel(c.id());
         ++resume_pending_;
         CatchUp(topic, ChannelFetch(s.id(), c.id()), cursor.seq(), std::move(lost))
-            ->CatchUpFrom(cursor.seq(), [this] { OnResumeStreamDone(); });
+            ->CatchUpFrom(cursor.seq(), [this, topic] {
+              EndCatchUp(topic);
+              OnResumeStreamDone();
+            });
       }
     }
   }
@@ -362,9 +374,12 @@ void ClientSession::StartResume() {
     ResyncRequired lost;
     lost.set_scope("personal");
     ++resume_pending_;
-    CatchUp(keys::UserTopic(identity_.user.id()), PersonalFetch(), resume_->user_seq(),
-            std::move(lost))
-        ->CatchUpFrom(resume_->user_seq(), [this] { OnResumeStreamDone(); });
+    const std::string topic = keys::UserTopic(identity_.user.id());
+    CatchUp(topic, PersonalFetch(), resume_->user_seq(), std::move(lost))
+        ->CatchUpFrom(resume_->user_seq(), [this, topic] {
+          EndCatchUp(topic);
+          OnResumeStreamDone();
+        });
   }
   OnResumeStreamDone();
 }
@@ -565,7 +580,8 @@ void ClientSession::OnEvent(const std::shared_ptr<const EncodedEvent>& event) {
     }
     return;
   }
-  if (event->seq() > 0 && route_.mode == SessionMode::kNative) {
+  // The hot path: almost every session has no catch-up under way.
+  if (!catch_ups_.empty() && event->seq() > 0) {
     auto it = catch_ups_.find(event->topic());
     if (it != catch_ups_.end()) return it->second->Offer(event);
   }
@@ -598,14 +614,16 @@ void ClientSession::OnChannelCreated(const Channel& c) {
   lost.set_channel(c.id());
   ChannelSequencer* sequencer =
       CatchUp(topic, ChannelFetch(c.server(), c.id()), c.head_seq(), std::move(lost));
-  gateway_->topics().Add(topic, socket_->shared_from_this(),
-                         [this, sequencer, head = c.head_seq(), weak = socket_->weak_from_this()] {
-                           auto self = weak.lock();
-                           if (!self) return;
-                           net::post(self->executor(), [this, sequencer, head, self] {
-                             if (!socket_->closing()) sequencer->CatchUpFrom(head);
-                           });
-                         });
+  gateway_->topics().Add(
+      topic, socket_->shared_from_this(),
+      [this, sequencer, topic, head = c.head_seq(), weak = socket_->weak_from_this()] {
+        auto self = weak.lock();
+        if (!self) return;
+        net::post(self->executor(), [this, sequencer, topic, head, self] {
+          if (socket_->closing()) return;
+          sequencer->CatchUpFrom(head, [this, topic] { EndCatchUp(topic); });
+        });
+      });
 }
 
 void ClientSession::OnInvitationEvent(const Invitation& inv) {

@@ -107,6 +107,9 @@ class ClientSession {
   // "resumed" follows once all have caught up.
   void StartResume();
   void OnResumeStreamDone();
+  // EndCatchUp drops topic's sequencer once it has caught up, so later
+  // events of that topic go straight through.
+  void EndCatchUp(const std::string& topic);
   // SendFrame encodes frame in the session's format and queues it.
   void SendFrame(const ServerFrame& frame);
   // SendError queues an error frame (code as in docs/protocol.md).
@@ -147,8 +150,9 @@ class ClientSession {
   std::string presence_status_ = "online";
   std::string session_id_;
   absl::flat_hash_set<std::string> topics_;
-  // Channels joined during the session catch up from the head they were
-  // announced with: their messages pass through a sequencer of their own.
+  // Streams catching up (a channel joined or created during the session, a
+  // stream resumed from a cursor) pass through a sequencer of their own
+  // until they have caught up.
   absl::flat_hash_map<std::string, std::unique_ptr<ChannelSequencer>> catch_ups_;
   // Last typing relay per "server/channel": typing is dropped, not queued,
   // within the interval. Bounded by kMaxTypingChannels.
