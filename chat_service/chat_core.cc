@@ -115,12 +115,12 @@ void ChatCore::Send(const SendRequest& req, Done<SendResponse> done) {
       ParseMentions(msg.message(), msg.author_id(), options_.max_mentions_per_message);
   CheckAccess(req.server(), req.channel(), req.author().id(),
               [this, server = req.server(), msg = std::move(msg), mentioned = std::move(mentioned),
-               done = std::move(done)](absl::StatusOr<bool> ok) mutable {
+               seen = req.seen_seq(), done = std::move(done)](absl::StatusOr<bool> ok) mutable {
                 if (!ok.ok()) return done(ok.status());
-                auto append = [this, msg = std::move(msg), done = std::move(done)](
+                auto append = [this, msg = std::move(msg), seen, done = std::move(done)](
                                   absl::StatusOr<std::vector<std::string>> members) mutable {
                   if (!members.ok()) return done(members.status());
-                  store_->Append(msg, *members,
+                  store_->Append(msg, *members, seen,
                                  [done = std::move(done)](absl::StatusOr<AppendResult> r) mutable {
                                    if (!r.ok()) return done(r.status());
                                    SendResponse resp;

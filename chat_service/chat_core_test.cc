@@ -23,7 +23,7 @@ class FakeStore : public ChatStore {
   int64_t head = 0, marker = 0;
   std::vector<ReadState> marked;
 
-  void Append(const ChatMessage& msg, const std::vector<std::string>& m,
+  void Append(const ChatMessage& msg, const std::vector<std::string>& m, int64_t,
               Done<AppendResult> done) override {
     appended.push_back(msg);
     mentioned.push_back(m);

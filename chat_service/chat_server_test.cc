@@ -385,5 +385,136 @@ TEST_F(ChatServerTest, HistoryAfterZeroStartsAtTheOldest) {
   EXPECT_EQ(out.messages(1).seq(), 2);
 }
 
+// RollBack makes a log look as Redis leaves it after a restart on an
+// append-only file that missed its last writes: only the first `keep`
+// entries remain, and the counter is back at the last of them.
+void RollBack(redisContext* c, const std::string& log, const std::string& counter, int keep) {
+  redisReply* r =
+      static_cast<redisReply*>(redisCommand(c, "XRANGE %s - + COUNT %d", log.c_str(), keep));
+  ASSERT_NE(r, nullptr);
+  std::vector<std::vector<std::string>> entries;
+  for (size_t i = 0; i < r->elements; ++i) {
+    redisReply* e = r->element[i];
+    std::vector<std::string> entry = {std::string(e->element[0]->str, e->element[0]->len)};
+    for (size_t f = 0; f < e->element[1]->elements; ++f) {
+      entry.emplace_back(e->element[1]->element[f]->str, e->element[1]->element[f]->len);
+    }
+    entries.push_back(std::move(entry));
+  }
+  freeReplyObject(r);
+  freeReplyObject(redisCommand(c, "DEL %s", log.c_str()));
+  for (const auto& e : entries) {
+    std::vector<const char*> argv = {"XADD", log.c_str()};
+    std::vector<size_t> lens = {4, log.size()};
+    for (const std::string& s : e) {
+      argv.push_back(s.data());
+      lens.push_back(s.size());
+    }
+    freeReplyObject(redisCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lens.data()));
+  }
+  freeReplyObject(redisCommand(c, "SET %s %d", counter.c_str(), keep));
+}
+
+// NextPayload reads the next publication on sub: its seq and Event.
+std::pair<int64_t, Event> NextPayload(redisContext* sub) {
+  redisReply* r = nullptr;
+  if (redisGetReply(sub, reinterpret_cast<void**>(&r)) != REDIS_OK || r->elements != 3) return {};
+  std::string payload(r->element[2]->str, r->element[2]->len);
+  freeReplyObject(r);
+  const size_t space = payload.find(' ');
+  int64_t seq = 0;
+  (void)absl::SimpleAtoi(payload.substr(0, space), &seq);
+  Event event;
+  (void)event.ParseFromString(payload.substr(space + 1));
+  return {seq, std::move(event)};
+}
+
+// Redis lost acknowledged messages: the next message gets a seq above every
+// seq handed out, never a reused one, and the loss is announced.
+TEST_F(ChatServerTest, ARolledBackLogNeverReusesASeqAndAnnouncesTheLoss) {
+  redisContext* sub = redisConnect("127.0.0.1", redis_.port());
+  redisContext* cmd = redisConnect("127.0.0.1", redis_.port());
+  ASSERT_TRUE(sub != nullptr && cmd != nullptr);
+  const std::string topic = keys::ChannelTopic("demo", "general");
+  freeReplyObject(redisCommand(sub, "SUBSCRIBE %s", topic.c_str()));
+  SendResponse resp;
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(Send("alice", "m" + std::to_string(i), "b" + std::to_string(i), &resp).ok());
+  }
+  ASSERT_EQ(resp.seq(), 5);
+  for (int i = 1; i <= 5; ++i) EXPECT_EQ(NextPayload(sub).first, i);
+  RollBack(cmd, keys::ChannelLog("demo", "general"), keys::ChannelSeq("demo", "general"), 2);
+
+  ASSERT_TRUE(Send("alice", "after", "b-after", &resp).ok());
+  EXPECT_EQ(resp.seq(), 6);  // Not 3: seqs 3..5 were delivered already.
+  auto [seq, message] = NextPayload(sub);
+  EXPECT_EQ(seq, 6);
+  EXPECT_EQ(message.chat_message().message(), "after");
+  auto [zero, notice] = NextPayload(sub);
+  EXPECT_EQ(zero, 0);
+  ASSERT_TRUE(notice.has_log_rollback());
+  EXPECT_EQ(notice.log_rollback().server(), "demo");
+  EXPECT_EQ(notice.log_rollback().channel(), "general");
+  EXPECT_EQ(notice.log_rollback().from_seq(), 3);
+  EXPECT_EQ(notice.log_rollback().to_seq(), 5);
+  HistoryResponse h = History(0, 0, 50);
+  std::vector<int64_t> seqs;
+  for (const ChatMessage& m : h.messages()) seqs.push_back(m.seq());
+  EXPECT_EQ(seqs, (std::vector<int64_t>{1, 2, 6}));
+  EXPECT_EQ(h.head_seq(), 6);
+
+  // A channel this service never wrote: the gateway's seen_seq is the floor.
+  SendRequest r;
+  r.mutable_author()->set_id("alice");
+  r.set_server("demo");
+  r.set_channel("random");
+  r.set_message("hint");
+  r.set_nonce("b-hint");
+  r.set_seen_seq(40);
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(chat_->Send(&ctx, r, &resp).ok());
+  EXPECT_EQ(resp.seq(), 41);
+
+  // A user's personal log likewise: bob's read marker after his log lost
+  // everything but server_joined.
+  const std::string log = keys::UserLog("bob"), counter = keys::UserLogSeq("bob");
+  for (int64_t s = 1; s <= 3; ++s) {
+    MarkReadRequest m;
+    m.set_user_id("bob");
+    m.set_server("demo");
+    m.set_channel("general");
+    m.set_seq(s);
+    MarkReadResponse out;
+    grpc::ClientContext mctx;
+    ASSERT_TRUE(chat_->MarkRead(&mctx, m, &out).ok());
+  }
+  PersonalTailRequest tail;
+  tail.set_user_id("bob");
+  PersonalTailResponse events;
+  grpc::ClientContext tctx;
+  ASSERT_TRUE(chat_->PersonalTail(&tctx, tail, &events).ok());
+  const int64_t before = events.head_seq();
+  RollBack(cmd, log, counter, 1);
+  freeReplyObject(redisCommand(cmd, "HSET %s %s 1", keys::UserReadState("bob").c_str(),
+                               keys::ReadField("demo", "general").c_str()));
+  MarkReadRequest m;
+  m.set_user_id("bob");
+  m.set_server("demo");
+  m.set_channel("general");
+  m.set_seq(6);
+  MarkReadResponse out;
+  grpc::ClientContext mctx;
+  ASSERT_TRUE(chat_->MarkRead(&mctx, m, &out).ok());
+  ASSERT_TRUE(out.changed());
+  PersonalTailResponse after;
+  grpc::ClientContext actx;
+  ASSERT_TRUE(chat_->PersonalTail(&actx, tail, &after).ok());
+  EXPECT_EQ(after.head_seq(), before + 1);  // Not 2: 2..before were handed out.
+  ASSERT_GE(after.events_size(), 1);
+  EXPECT_EQ(after.events(after.events_size() - 1).user_seq(), before + 1);
+  redisFree(sub);
+  redisFree(cmd);
+}
+
 }  // namespace
 }  // namespace chat::chat_service

@@ -54,9 +54,11 @@ class ChatStore {
   // Append stores msg (its seq is ignored) unless (author_id, id) was stored
   // within the dedup window, assigns the next seq of the channel, records it
   // as a mention of each user in mentioned (members, validated ids), and
-  // publishes it on the channel topic; all atomically.
+  // publishes it on the channel topic; all atomically. The seq is above
+  // seen_seq and above every seq this store handed out for the channel,
+  // even if Redis lost those messages (then a LogRollback is published).
   virtual void Append(const ChatMessage& msg, const std::vector<std::string>& mentioned,
-                      Done<AppendResult> done) = 0;
+                      int64_t seen_seq, Done<AppendResult> done) = 0;
 
   // Members returns those of ids that are members of server, in order.
   virtual void Members(const std::string& server, const std::vector<std::string>& ids,

@@ -1,6 +1,7 @@
 #include "chat_service/redis_chat_store.h"
 
 #include <google/protobuf/io/coded_stream.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <utility>
@@ -32,14 +33,24 @@ return 0
 // KEYS: nonce key, seq counter, log stream, then one mentions set per
 // mentioned user. ARGV: nonce ttl (s), retention, ChatMessage bytes (without
 // seq), topic, sent_at, the bytes that turn the message into an Event (its
-// field's tag and length) for the publication, mentions kept per user.
-// Returns {1, seq} when stored, {0, "seq:sent_at"} for a duplicate nonce.
-// Publishing inside the script makes topic order equal seq order.
+// field's tag and length) for the publication, mentions kept per user, the
+// floor (the highest seq known to have been handed out). Returns {1, seq,
+// first lost seq or 0} when stored, {0, "seq:sent_at"} for a duplicate
+// nonce. Publishing inside the script makes topic order equal seq order. A
+// counter at or below the floor means Redis lost acknowledged messages: the
+// log continues above the floor, so no seq is handed out twice.
 const redis::RedisScript& AppendScript() {
   static const auto* script = new redis::RedisScript(R"lua(
 local prev = redis.call('GET', KEYS[1])
 if prev then return {0, prev} end
 local seq = redis.call('INCR', KEYS[2])
+local lost = 0
+local floor = tonumber(ARGV[8]) or 0
+if seq <= floor then
+  lost = seq
+  seq = floor + 1
+  redis.call('SET', KEYS[2], seq)
+end
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], seq .. '-0', 'm', ARGV[3])
 redis.call('SET', KEYS[1], seq .. ':' .. ARGV[5], 'EX', ARGV[1])
 for i = 4, #KEYS do
@@ -47,22 +58,23 @@ for i = 4, #KEYS do
   redis.call('ZREMRANGEBYRANK', KEYS[i], 0, -(tonumber(ARGV[7]) + 1))
 end
 redis.call('PUBLISH', ARGV[4], seq .. ' ' .. ARGV[6] .. ARGV[3])
-return {1, seq}
+return {1, seq, lost}
 )lua");
   return *script;
 }
 
 // KEYS: the user's read markers, personal log seq, personal log. ARGV: the
 // channel's field, the new marker, log retention, the user's topic, the
-// read_state Event bytes. Returns {1, marker} when it moved, {0, stored
-// marker} when it already was there or beyond.
+// read_state Event bytes, the personal log's floor. Returns {1, marker,
+// user_seq, first lost user_seq or 0} when it moved, {0, stored marker}
+// when it already was there or beyond.
 const redis::RedisScript& MarkReadScript() {
   static const auto* script = new redis::RedisScript(absl::StrCat(PersonalLog::AppendLua(), R"lua(
 local cur = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
 if tonumber(ARGV[2]) <= cur then return {0, cur} end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-append_personal(KEYS[2], KEYS[3], ARGV[3], ARGV[4], ARGV[5])
-return {1, tonumber(ARGV[2])}
+local seq, lost = append_personal(KEYS[2], KEYS[3], ARGV[3], ARGV[4], ARGV[5], ARGV[6])
+return {1, tonumber(ARGV[2]), seq, lost}
 )lua"));
   return *script;
 }
@@ -133,16 +145,18 @@ void RedisChatStore::CheckAccess(const std::string& server, const std::string& c
 }
 
 void RedisChatStore::Append(const ChatMessage& msg, const std::vector<std::string>& mentioned,
-                            Done<AppendResult> done) {
+                            int64_t seen_seq, Done<AppendResult> done) {
   ChatMessage stored = msg;
   stored.clear_type();
   stored.clear_seq();
   const int64_t sent_at = msg.sent_at();
   std::string bytes = stored.SerializeAsString();
   std::string prefix = EventPrefix(bytes.size());
+  std::string log = keys::ChannelLog(msg.server(), msg.channel());
+  const int64_t floor = std::max(seen_seq, seqs_.Get(log));
   std::vector<std::string> script_keys = {
       keys::ChannelNonce(msg.server(), msg.channel(), msg.author_id(), msg.id()),
-      keys::ChannelSeq(msg.server(), msg.channel()), keys::ChannelLog(msg.server(), msg.channel())};
+      keys::ChannelSeq(msg.server(), msg.channel()), log};
   for (const std::string& user : mentioned) {
     script_keys.push_back(keys::ChannelMentions(msg.server(), msg.channel(), user));
   }
@@ -150,14 +164,18 @@ void RedisChatStore::Append(const ChatMessage& msg, const std::vector<std::strin
       *client_, std::move(script_keys),
       {std::to_string(absl::ToInt64Seconds(options_.nonce_ttl)), std::to_string(options_.retention),
        std::move(bytes), keys::ChannelTopic(msg.server(), msg.channel()), std::to_string(sent_at),
-       std::move(prefix), std::to_string(options_.max_mentions)},
-      [sent_at, done = std::move(done)](absl::StatusOr<Reply> r) mutable {
+       std::move(prefix), std::to_string(options_.max_mentions), std::to_string(floor)},
+      [this, sent_at, floor, log = std::move(log), server = msg.server(), channel = msg.channel(),
+       done = std::move(done)](absl::StatusOr<Reply> r) mutable {
         if (!r.ok()) return done(r.status());
-        if (r->elements.size() != 2) return done(absl::InternalError("append: bad reply"));
+        if (r->elements.size() < 2) return done(absl::InternalError("append: bad reply"));
         AppendResult result;
         if (r->elements[0].integer == 1) {
           result.seq = r->elements[1].integer;
           result.sent_at = sent_at;
+          seqs_.Raise(log, result.seq);
+          const int64_t lost = r->elements.size() > 2 ? r->elements[2].integer : 0;
+          if (lost > 0) AnnounceRollback(server, channel, lost, floor);
         } else {
           const std::string& prev = r->elements[1].str;
           size_t colon = prev.find(':');
@@ -169,6 +187,21 @@ void RedisChatStore::Append(const ChatMessage& msg, const std::vector<std::strin
         }
         done(result);
       });
+}
+
+void RedisChatStore::AnnounceRollback(const std::string& server, const std::string& channel,
+                                      int64_t from, int64_t to) {
+  spdlog::warn("event=log_rolled_back log=channel server={} channel={} lost_from={} lost_to={}",
+               server, channel, from, to);
+  Event notice;
+  LogRollback* rollback = notice.mutable_log_rollback();
+  rollback->set_server(server);
+  rollback->set_channel(channel);
+  rollback->set_from_seq(from);
+  rollback->set_to_seq(to);
+  client_->Command({"PUBLISH", keys::ChannelTopic(server, channel),
+                    absl::StrCat("0 ", notice.SerializeAsString())},
+                   [](absl::StatusOr<Reply>) {});
 }
 
 void RedisChatStore::History(const HistoryQuery& q, Done<HistoryPage> done) {
@@ -458,13 +491,17 @@ void RedisChatStore::MarkRead(const std::string& user, const ReadState& state,
   MarkReadScript().Run(
       *client_, {keys::UserReadState(user), keys::UserLogSeq(user), keys::UserLog(user)},
       {keys::ReadField(state.server(), state.channel()), std::to_string(state.last_read_seq()),
-       std::to_string(personal_.retention()), keys::UserTopic(user), event.SerializeAsString()},
-      [done = std::move(done)](absl::StatusOr<Reply> r) mutable {
+       std::to_string(personal_.retention()), keys::UserTopic(user), event.SerializeAsString(),
+       std::to_string(personal_.Floor(user))},
+      [this, user, done = std::move(done)](absl::StatusOr<Reply> r) mutable {
         if (!r.ok()) return done(r.status());
-        if (r->elements.size() != 2) return done(absl::InternalError("mark read: bad reply"));
+        if (r->elements.size() < 2) return done(absl::InternalError("mark read: bad reply"));
         MarkReadResult result;
         result.changed = r->elements[0].integer == 1;
         result.last_read_seq = r->elements[1].integer;
+        if (result.changed && r->elements.size() == 4) {
+          personal_.Appended(user, r->elements[2].integer, r->elements[3].integer);
+        }
         done(result);
       });
 }

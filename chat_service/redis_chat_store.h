@@ -31,7 +31,7 @@ class RedisChatStore : public ChatStore {
 
   void CheckAccess(const std::string& server, const std::string& channel, const std::string& user,
                    Done<bool> done) override;
-  void Append(const ChatMessage& msg, const std::vector<std::string>& mentioned,
+  void Append(const ChatMessage& msg, const std::vector<std::string>& mentioned, int64_t seen_seq,
               Done<AppendResult> done) override;
   void Members(const std::string& server, const std::vector<std::string>& ids,
                Done<std::vector<std::string>> done) override;
@@ -63,8 +63,13 @@ class RedisChatStore : public ChatStore {
   void LoadReadState(const std::string& user, UserState state, Done<UserState> done);
 
   std::shared_ptr<redis::RedisClient> client_;
+  // AnnounceRollback publishes that seqs from..to of a channel were lost.
+  void AnnounceRollback(const std::string& server, const std::string& channel, int64_t from,
+                        int64_t to);
+
   RedisChatStoreOptions options_;
   PersonalLog personal_;
+  HighWater seqs_;  // Highest seq handed out per channel log.
 };
 
 }  // namespace chat::chat_service

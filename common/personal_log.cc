@@ -1,5 +1,9 @@
 #include "common/personal_log.h"
 
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/keys.h"
@@ -9,21 +13,34 @@ namespace chat {
 
 namespace {
 
-// append_personal(seq key, log key, retention, topic, Event bytes) appends
-// the event with the next user_seq, publishes it, and returns the user_seq.
+// append_personal(seq key, log key, retention, topic, Event bytes, floor)
+// appends the event with the next user_seq, publishes it, and returns the
+// user_seq and, when the counter was at or below floor (Redis lost appends
+// it had acknowledged), the first lost user_seq: the log then continues
+// above floor, so no user_seq is handed out twice.
 constexpr char kAppendLua[] = R"lua(
-local function append_personal(seq_key, log_key, retention, topic, bytes)
+local function append_personal(seq_key, log_key, retention, topic, bytes, floor)
   local seq = redis.call('INCR', seq_key)
+  local lost = 0
+  floor = tonumber(floor) or 0
+  if seq <= floor then
+    lost = seq
+    seq = floor + 1
+    redis.call('SET', seq_key, seq)
+  end
   redis.call('XADD', log_key, 'MAXLEN', '~', retention, seq .. '-0', 'e', bytes)
   redis.call('PUBLISH', topic, seq .. ' ' .. bytes)
-  return seq
+  return seq, lost
 end
 )lua";
 
-// KEYS: log seq, log stream. ARGV: retention, topic, Event bytes.
+// KEYS: log seq, log stream. ARGV: retention, topic, Event bytes, floor.
+// Returns {user_seq, first lost user_seq or 0}.
 const redis::RedisScript& AppendScript() {
-  static const auto* script = new redis::RedisScript(absl::StrCat(
-      kAppendLua, "return append_personal(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3])\n"));
+  static const auto* script = new redis::RedisScript(absl::StrCat(kAppendLua, R"lua(
+local seq, lost = append_personal(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4])
+return {seq, lost}
+)lua"));
   return *script;
 }
 
@@ -45,16 +62,50 @@ return {head, oldest, entries}
 const char* PersonalLog::AppendLua() { return kAppendLua; }
 
 PersonalLog::PersonalLog(std::shared_ptr<redis::RedisClient> client, PersonalLogOptions options)
-    : client_(std::move(client)), options_(options) {}
+    : client_(std::move(client)), options_(options), marks_(std::make_shared<HighWater>()) {}
+
+namespace {
+
+// NoteAppended raises user's mark to seq; with lost_from > 0 it logs the
+// rollback and publishes a LogRollback on the user's topic.
+void NoteAppended(HighWater& marks, redis::RedisClient& client, const std::string& user,
+                  int64_t seq, int64_t lost_from) {
+  const int64_t floor = marks.Get(user);
+  marks.Raise(user, seq);
+  if (lost_from <= 0) return;
+  spdlog::warn("event=log_rolled_back log=user user={} lost_from={} lost_to={}", user, lost_from,
+               seq - 1);
+  Event notice;
+  LogRollback* rollback = notice.mutable_log_rollback();
+  rollback->set_user_id(user);
+  rollback->set_from_seq(lost_from);
+  rollback->set_to_seq(std::max(floor, seq - 1));
+  client.Command({"PUBLISH", keys::UserTopic(user), absl::StrCat("0 ", notice.SerializeAsString())},
+                 [](absl::StatusOr<redis::Reply>) {});
+}
+
+}  // namespace
 
 void PersonalLog::Append(const std::string& user, const Event& event, Done<int64_t> done) const {
-  AppendScript().Run(
-      *client_, {keys::UserLogSeq(user), keys::UserLog(user)},
-      {std::to_string(options_.retention), keys::UserTopic(user), event.SerializeAsString()},
-      [done = std::move(done)](absl::StatusOr<redis::Reply> r) mutable {
-        if (!r.ok()) return done(r.status());
-        done(r->integer);
-      });
+  AppendScript().Run(*client_, {keys::UserLogSeq(user), keys::UserLog(user)},
+                     {std::to_string(options_.retention), keys::UserTopic(user),
+                      event.SerializeAsString(), std::to_string(Floor(user))},
+                     [marks = marks_, client = client_, user,
+                      done = std::move(done)](absl::StatusOr<redis::Reply> r) mutable {
+                       if (!r.ok()) return done(r.status());
+                       if (r->elements.size() != 2) {
+                         return done(absl::InternalError("personal log: bad append reply"));
+                       }
+                       const int64_t seq = r->elements[0].integer;
+                       NoteAppended(*marks, *client, user, seq, r->elements[1].integer);
+                       done(seq);
+                     });
+}
+
+int64_t PersonalLog::Floor(const std::string& user) const { return marks_->Get(user); }
+
+void PersonalLog::Appended(const std::string& user, int64_t seq, int64_t lost_from) const {
+  NoteAppended(*marks_, *client_, user, seq, lost_from);
 }
 
 void PersonalLog::Read(const std::string& user, int64_t after, int limit,

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common/async.h"
+#include "common/high_water.h"
 #include "common/redis_client.h"
 #include "proto/events.pb.h"
 
@@ -46,16 +47,24 @@ class PersonalLog {
   void Read(const std::string& user, int64_t after, int limit, Done<PersonalPage> done) const;
 
   // AppendLua defines the Lua function append_personal(seq_key, log_key,
-  // retention, topic, event_bytes) -> user_seq. Scripts that must append
-  // atomically with a change of their own (a read marker) embed it; their
-  // keys must then include the user's log seq and log (same hash tag).
+  // retention, topic, event_bytes, floor) -> user_seq, lost_from. Scripts
+  // that must append atomically with a change of their own (a read marker)
+  // embed it, pass Floor(user), and report what it returned to Appended;
+  // their keys must then include the user's log seq and log (same hash tag).
   static const char* AppendLua();
+  // Floor: the highest user_seq this process handed out for user.
+  int64_t Floor(const std::string& user) const;
+  // Appended records an append's result; with lost_from > 0 (the log was
+  // behind what had been handed out: Redis lost acknowledged appends) it
+  // logs it and publishes a LogRollback on the user's topic.
+  void Appended(const std::string& user, int64_t seq, int64_t lost_from) const;
 
   int64_t retention() const { return options_.retention; }
 
  private:
   std::shared_ptr<redis::RedisClient> client_;
   PersonalLogOptions options_;
+  std::shared_ptr<HighWater> marks_;  // Highest user_seq handed out, per user.
 };
 
 }  // namespace chat

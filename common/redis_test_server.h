@@ -26,6 +26,9 @@ class RedisTestServer {
   void Stop(bool hard = false);
 
   int port() const { return port_; }
+  // dir: the server's working directory (its append-only files), set by
+  // the first Start.
+  const std::string& dir() const { return dir_; }
   // set_appendonly turns on the AOF with fsync on every write (before Start):
   // a killed server restarted by Start then has every acknowledged write.
   void set_appendonly(bool on) { appendonly_ = on; }

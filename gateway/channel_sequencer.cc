@@ -87,15 +87,21 @@ void ChannelSequencer::OnTail(absl::StatusOr<TailPage> tail) {
   attempts_ = 0;
   // The oldest seq the log still holds; an empty log holds nothing up to its head.
   const int64_t oldest = tail->oldest_seq > 0 ? tail->oldest_seq : tail->head_seq + 1;
+  if (last_seq_ > tail->head_seq) {
+    // The log is behind what was passed on (or named by a cursor): Redis
+    // lost acknowledged events. Say so; the services continue the log above
+    // what they and the gateways saw, so what comes next is above last_seq_.
+    Report({tail->head_seq + 1, last_seq_, true});
+  }
   if (last_seq_ >= 0 && oldest > last_seq_ + 1 && tail->head_seq > last_seq_) {
     // What lies between was trimmed: say so, and go on from what is kept.
-    spdlog::warn("event=stream_trimmed topic={} from={} oldest={}", topic_, last_seq_ + 1, oldest);
-    if (metrics_ != nullptr) metrics_->trimmed_gaps.fetch_add(1, std::memory_order_relaxed);
-    if (lost_) lost_(last_seq_ + 1, oldest);
+    Report({last_seq_ + 1, oldest - 1, false});
     last_seq_ = oldest - 1;
   }
   for (std::shared_ptr<const EncodedEvent>& e : tail->events) {
     if (e->seq() <= last_seq_) continue;
+    // Seqs are consecutive in a log but for those a rolled-back log skipped.
+    if (last_seq_ >= 0 && e->seq() > last_seq_ + 1) Report({last_seq_ + 1, e->seq() - 1, true});
     Pass(e);
   }
   if (!tail->events.empty() && last_seq_ < tail->head_seq) return Fill();
@@ -119,6 +125,17 @@ void ChannelSequencer::Drain() {
   std::vector<absl::AnyInvocable<void()>> done;
   done.swap(caught_up_);
   for (auto& f : done) f();
+}
+
+void ChannelSequencer::Report(const LostRange& range) {
+  spdlog::warn("event={} topic={} from={} to={}",
+               range.rolled_back ? "stream_rolled_back" : "stream_trimmed", topic_, range.from,
+               range.to);
+  if (metrics_ != nullptr) {
+    (range.rolled_back ? metrics_->log_rollbacks : metrics_->trimmed_gaps)
+        .fetch_add(1, std::memory_order_relaxed);
+  }
+  if (lost_) lost_(range);
 }
 
 void ChannelSequencer::Pass(const std::shared_ptr<const EncodedEvent>& event) {

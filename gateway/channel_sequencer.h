@@ -38,9 +38,17 @@ class ChannelSequencer {
  public:
   // FetchTail reads the stream's log after a seq; done may run on any thread.
   using FetchTail = std::function<void(int64_t after, Done<TailPage> done)>;
-  // Lost is told when events from `from` on were trimmed from the log before
-  // they could be passed on; the stream continues at oldest.
-  using Lost = std::function<void(int64_t from, int64_t oldest)>;
+  // LostRange: events from..to will never be passed on. Trimmed: older than
+  // the log retains (the stream continues at to + 1). Rolled back: Redis lost
+  // them after they were handed out (the log is behind a seq already passed
+  // on or named by a cursor, or has a hole where the service skipped them).
+  struct LostRange {
+    int64_t from = 0;
+    int64_t to = 0;
+    bool rolled_back = false;
+  };
+  // Lost is told of each range of events that will never be passed on.
+  using Lost = std::function<void(const LostRange&)>;
   // Emit receives each message passed on, in seq order.
   using Emit = std::function<void(const std::shared_ptr<const EncodedEvent>&)>;
 
@@ -62,8 +70,8 @@ class ChannelSequencer {
   // log (unless a fill is already under way) before passing later ones on;
   // caught_up (may be null) runs once that fill has ended.
   void CatchUpFrom(int64_t after, absl::AnyInvocable<void()> caught_up = nullptr);
-  // SetLost installs the handler of events trimmed before they were passed
-  // on (default: logged and counted only).
+  // SetLost installs the handler of events lost before they were passed on
+  // (default: logged and counted only).
   void SetLost(Lost lost) { lost_ = std::move(lost); }
   // Resync: messages may have been missed (the subscription was down): fill
   // from the last one passed on. No-op before the first or during a fill.
@@ -77,6 +85,7 @@ class ChannelSequencer {
   void OnTail(absl::StatusOr<TailPage> tail);
   void Drain();
   void Pass(const std::shared_ptr<const EncodedEvent>& event);
+  void Report(const LostRange& range);
 
   boost::asio::any_io_executor strand_;
   std::string topic_;

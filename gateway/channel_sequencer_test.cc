@@ -181,13 +181,54 @@ TEST_F(SequencerTest, CaughtUpRunsOnceTheFillHasEnded) {
 TEST_F(SequencerTest, ACursorOlderThanTheLogIsReportedAsLost) {
   Log(10, 12);  // 1..9 were trimmed.
   auto seq = Make(3);
-  std::vector<std::pair<int64_t, int64_t>> lost;
-  seq->SetLost([&](int64_t from, int64_t oldest) { lost.emplace_back(from, oldest); });
+  std::vector<ChannelSequencer::LostRange> lost;
+  seq->SetLost([&](const ChannelSequencer::LostRange& r) { lost.push_back(r); });
   seq->CatchUpFrom(3);
   Settle();
-  EXPECT_EQ(lost, (std::vector<std::pair<int64_t, int64_t>>{{4, 10}}));
+  ASSERT_EQ(lost.size(), 1u);
+  EXPECT_EQ(lost[0].from, 4);
+  EXPECT_EQ(lost[0].to, 9);
+  EXPECT_FALSE(lost[0].rolled_back);
   EXPECT_EQ(out_, (std::vector<int64_t>{10, 11, 12}));
   EXPECT_EQ(metrics_.trimmed_gaps.load(), 1u);
+}
+
+// Redis restarted on an append-only file that missed its last writes: the
+// log ends before seqs already passed on.
+TEST_F(SequencerTest, ALogBehindTheLastPassedOnIsReportedRolledBack) {
+  Log(1, 5);
+  auto seq = Make(9);
+  std::vector<ChannelSequencer::LostRange> lost;
+  seq->SetLost([&](const ChannelSequencer::LostRange& r) { lost.push_back(r); });
+  seq->CatchUpFrom(9);
+  Settle();
+  ASSERT_EQ(lost.size(), 1u);
+  EXPECT_EQ(lost[0].from, 6);
+  EXPECT_EQ(lost[0].to, 9);
+  EXPECT_TRUE(lost[0].rolled_back);
+  EXPECT_EQ(metrics_.log_rollbacks.load(), 1u);
+  // The service went on above what was handed out: 10 is next, no gap.
+  log_[10] = "after the rollback";
+  seq->Offer(Live(10));
+  Settle();
+  EXPECT_EQ(out_, (std::vector<int64_t>{10}));
+  EXPECT_EQ(lost.size(), 1u);
+}
+
+// The seqs a rolled-back log skipped leave a hole: reported, not waited for.
+TEST_F(SequencerTest, AHoleInTheLogIsReportedRolledBack) {
+  Log(1, 3);
+  log_[7] = "above the floor";
+  auto seq = Make(1);
+  std::vector<ChannelSequencer::LostRange> lost;
+  seq->SetLost([&](const ChannelSequencer::LostRange& r) { lost.push_back(r); });
+  seq->CatchUpFrom(1);
+  Settle();
+  EXPECT_EQ(out_, (std::vector<int64_t>{2, 3, 7}));
+  ASSERT_EQ(lost.size(), 1u);
+  EXPECT_EQ(lost[0].from, 4);
+  EXPECT_EQ(lost[0].to, 6);
+  EXPECT_TRUE(lost[0].rolled_back);
 }
 
 }  // namespace

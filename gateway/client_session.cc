@@ -319,13 +319,20 @@ ChannelSequencer* ClientSession::CatchUp(const std::string& topic,
         Deliver(e);
       },
       &gateway_->metrics(), from);
-  sequencer->SetLost([this, lost_template](int64_t lost_from, int64_t oldest) {
+  sequencer->SetLost([this, lost_template](const ChannelSequencer::LostRange& lost) {
     gateway_->metrics().resync_required.fetch_add(1, std::memory_order_relaxed);
     ServerFrame frame;
-    *frame.mutable_resync_required() = lost_template;
-    frame.mutable_resync_required()->set_type("resync_required");
-    frame.mutable_resync_required()->set_from_seq(lost_from);
-    frame.mutable_resync_required()->set_oldest_seq(oldest);
+    ResyncRequired* resync = frame.mutable_resync_required();
+    *resync = lost_template;
+    resync->set_type("resync_required");
+    resync->set_from_seq(lost.from);
+    if (lost.rolled_back) {
+      resync->set_reason("rolled_back");
+      resync->set_to_seq(lost.to);
+    } else {
+      resync->set_reason("trimmed");
+      resync->set_oldest_seq(lost.to + 1);
+    }
     SendFrame(frame);
   });
   ChannelSequencer* raw = sequencer.get();
@@ -418,6 +425,7 @@ void ClientSession::OnSendChat(SendChat frame) {
       BuildSend(identity_.user, std::move(frame), gateway_->options().max_message_chars);
   if (!req.ok()) return SendStatusError(req.status(), id);
   if (AtRequestLimit()) return Reject(id, absl::Milliseconds(100));
+  req->set_seen_seq(gateway_->topics().SeenSeq(keys::ChannelTopic(server, channel)));
   ++inflight_;
   gateway_->upstream().Send(
       *std::move(req),
@@ -445,14 +453,33 @@ void ClientSession::OnGetHistory(const GetHistory& frame) {
       history_waiting_.size() >= static_cast<size_t>(gateway_->options().max_inflight_requests)) {
     return Reject(frame.id(), absl::Milliseconds(100));
   }
-  const size_t budget = gateway_->options().max_outbound_bytes / 2;
   const size_t need = ReplyReserve(frame, gateway_->options().max_message_chars);
-  if (!history_waiting_.empty() ||
-      (reserved_reply_bytes_ > 0 && reserved_reply_bytes_ + need > budget)) {
+  if (!history_waiting_.empty() || !HistoryFits(need)) {
     history_waiting_.push_back(frame);  // Starts when earlier replies are out.
     return;
   }
   StartHistory(frame);
+}
+
+bool ClientSession::HistoryFits(size_t need) const {
+  const size_t budget = gateway_->options().max_outbound_bytes / 2;
+  const size_t queued = socket_->queued_bytes();
+  if (reserved_reply_bytes_ == 0) return queued <= budget;  // Always one may run.
+  return queued + reserved_reply_bytes_ + need <= budget;
+}
+
+void ClientSession::StartWaitingHistory() {
+  while (
+      !history_waiting_.empty() && !socket_->closing() &&
+      HistoryFits(ReplyReserve(history_waiting_.front(), gateway_->options().max_message_chars))) {
+    GetHistory waiting = std::move(history_waiting_.front());
+    history_waiting_.pop_front();
+    StartHistory(std::move(waiting));
+  }
+}
+
+void ClientSession::OnWritten() {
+  if (!history_waiting_.empty()) StartWaitingHistory();
 }
 
 void ClientSession::StartHistory(GetHistory frame) {
@@ -470,15 +497,7 @@ void ClientSession::StartHistory(GetHistory frame) {
         } else {
           SendFrame(HistoryFrame(frame, *std::move(r)));
         }
-        const size_t budget = gateway_->options().max_outbound_bytes / 2;
-        while (!history_waiting_.empty() && !socket_->closing()) {
-          const size_t next =
-              ReplyReserve(history_waiting_.front(), gateway_->options().max_message_chars);
-          if (reserved_reply_bytes_ > 0 && reserved_reply_bytes_ + next > budget) break;
-          GetHistory waiting = std::move(history_waiting_.front());
-          history_waiting_.pop_front();
-          StartHistory(std::move(waiting));
-        }
+        StartWaitingHistory();
       }));
 }
 

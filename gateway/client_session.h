@@ -53,6 +53,9 @@ class ClientSession {
   void Leave();
   // OnClosing: the socket is closing; timers stop.
   void OnClosing();
+  // OnWritten: a queued frame went out; history requests waiting for room
+  // in the outbound queue may start.
+  void OnWritten();
 
   // requests_in_flight: upstream requests whose replies are still to come.
   int requests_in_flight() const { return inflight_; }
@@ -80,8 +83,13 @@ class ClientSession {
   void OnStatus(const StatusFrame& frame);
   void OnRead(const ReadFrame& frame);
   void OnRefresh(const RefreshFrame& frame);
+  // HistoryFits: a history reply that may take need bytes can start now.
+  bool HistoryFits(size_t need) const;
   // StartHistory runs a history request whose reply bytes fit the budget.
   void StartHistory(GetHistory frame);
+  // StartWaitingHistory starts waiting history requests, in order, while
+  // they fit.
+  void StartWaitingHistory();
   void OnServerJoined(const Server& server);
   void OnChannelCreated(const Channel& channel);
   void OnInvitationEvent(const Invitation& invitation);
@@ -135,7 +143,10 @@ class ClientSession {
   bool binary_ = false;  // The client spoke binary protobuf.
   int inflight_ = 0;
   // History replies may be large: the bytes they may take are reserved up
-  // front (at most half the outbound limit); requests beyond wait, in order.
+  // front, and a request starts only while the outbound queue plus the
+  // reservations stay within half the outbound limit (one at a time when
+  // the queue is at most half full); requests beyond wait, in order, until
+  // replies are written out.
   size_t reserved_reply_bytes_ = 0;
   std::deque<GetHistory> history_waiting_;
   // Resume: the cursors the client sent, and the streams still catching up.

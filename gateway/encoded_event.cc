@@ -54,6 +54,18 @@ bool EncodedEvent::ToFrame(ServerFrame* frame) const {
     case Event::kTyping:
       *frame->mutable_typing() = event_.typing();
       return true;
+    case Event::kLogRollback: {
+      const LogRollback& r = event_.log_rollback();
+      ResyncRequired* resync = frame->mutable_resync_required();
+      resync->set_type("resync_required");
+      resync->set_scope(r.user_id().empty() ? "channel" : "personal");
+      resync->set_server(r.server());
+      resync->set_channel(r.channel());
+      resync->set_from_seq(r.from_seq());
+      resync->set_to_seq(r.to_seq());
+      resync->set_reason("rolled_back");
+      return true;
+    }
     default:
       return false;
   }

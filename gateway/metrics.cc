@@ -83,10 +83,13 @@ std::string Metrics::Render() const {
   Scalar(&out, "chat_gateway_trimmed_gaps_total", "counter",
          "Gaps in a stream that its log no longer held (trimmed by retention).",
          trimmed_gaps.load());
+  Scalar(&out, "chat_gateway_log_rollbacks_total", "counter",
+         "Logs Redis rolled back: acknowledged events lost (announced, or found behind a cursor).",
+         log_rollbacks.load());
   Scalar(&out, "chat_gateway_resumes_total", "counter", "Identifies that resumed from cursors.",
          resumes.load());
   Scalar(&out, "chat_gateway_resync_required_total", "counter",
-         "resync_required frames sent: a cursor older than what the logs retain.",
+         "resync_required frames sent: a cursor older than what the logs retain, or a rollback.",
          resync_required.load());
   Scalar(&out, "chat_gateway_token_refreshes_total", "counter",
          "Sessions that refreshed their token.", token_refreshes.load());

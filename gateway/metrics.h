@@ -54,6 +54,7 @@ struct Metrics {
   std::atomic<uint64_t> gap_fills{0};         // Reads of a channel log to fill a gap.
   std::atomic<uint64_t> duplicate_events{0};  // Sequenced events dropped as already passed on.
   std::atomic<uint64_t> trimmed_gaps{0};      // Gaps the logs no longer held.
+  std::atomic<uint64_t> log_rollbacks{0};     // Logs found behind seqs already passed on.
   std::atomic<uint64_t> resumes{0};           // Identifies with resume cursors.
   std::atomic<uint64_t> resync_required{0};   // resync_required frames sent.
   std::atomic<uint64_t> token_refreshes{0};

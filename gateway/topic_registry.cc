@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <boost/asio/post.hpp>
 
 #include "absl/time/clock.h"
@@ -130,6 +131,12 @@ void TopicRegistry::OnSubscribed(const std::string& topic) {
   for (auto& w : waiters) w();
 }
 
+int64_t TopicRegistry::SeenSeq(const std::string& topic) const {
+  absl::MutexLock lock(&mu_);
+  auto it = topics_.find(topic);
+  return it == topics_.end() ? 0 : it->second.high_seq;
+}
+
 size_t TopicRegistry::topic_count() const {
   absl::MutexLock lock(&mu_);
   return topics_.size();
@@ -154,6 +161,11 @@ void TopicRegistry::Dispatch(const std::string& topic, const std::string& payloa
                                 static_cast<double>(e.chat_message().sent_at()));
   }
   if ((*event)->seq() > 0) return Sequence(*std::move(event));
+  if (e.has_log_rollback()) {
+    metrics_->log_rollbacks.fetch_add(1, std::memory_order_relaxed);
+    spdlog::warn("event=log_rolled_back topic={} lost_from={} lost_to={}", topic,
+                 e.log_rollback().from_seq(), e.log_rollback().to_seq());
+  }
   Fanout(*event);
 }
 
@@ -192,6 +204,7 @@ void TopicRegistry::Fanout(const std::shared_ptr<const EncodedEvent>& encoded) {
     auto it = topics_.find(topic);
     if (it == topics_.end()) return;
     Topic& t = it->second;
+    t.high_seq = std::max(t.high_seq, encoded->seq());
     if (t.dirty) {
       auto list = std::make_shared<std::vector<std::weak_ptr<Subscriber>>>();
       list->reserve(t.members.size());

@@ -81,6 +81,10 @@ class TopicRegistry {
     return redis_->connected() && (publisher_ == nullptr || canary_ok_.load());
   }
   size_t topic_count() const ABSL_LOCKS_EXCLUDED(mu_);
+  // SeenSeq: the highest seq passed on for topic while subscribed (0 if none
+  // or not subscribed). Sends pass it to the chat service as a floor, so a
+  // log Redis rolled back does not hand out a seq this gateway delivered.
+  int64_t SeenSeq(const std::string& topic) const ABSL_LOCKS_EXCLUDED(mu_);
 
   // Dispatch fans one payload out; public for tests. Runs on the subscriber's strand.
   void Dispatch(const std::string& topic, const std::string& payload) ABSL_LOCKS_EXCLUDED(mu_);
@@ -92,7 +96,8 @@ class TopicRegistry {
     // leaves cost O(1) and each event walks a stable list outside the lock.
     std::shared_ptr<const std::vector<std::weak_ptr<Subscriber>>> snapshot;
     bool dirty = true;
-    bool live = false;  // Redis confirmed the subscription.
+    bool live = false;     // Redis confirmed the subscription.
+    int64_t high_seq = 0;  // The highest seq fanned out.
     std::vector<absl::AnyInvocable<void()>> live_waiters;
   };
 

@@ -122,6 +122,8 @@ void WebsocketSession::OnWrite(beast::error_code ec, size_t) {
   }
   queued_bytes_ -= queue_.front().bytes->size();
   queue_.pop_front();
+  if (!closing_) client_.OnWritten();
+  if (writing_) return;  // OnWritten queued a frame, and its write started.
   if (!queue_.empty() && (!closing_ || close_after_flush_)) return DoWrite();
   MaybeFinishClose();
 }

@@ -57,6 +57,8 @@ class WebsocketSession : public Subscriber, public std::enable_shared_from_this<
   // closing: no more frames are read or events sent; replies may still be
   // while a flushing close waits.
   bool closing() const { return closing_; }
+  // queued_bytes: bytes queued for the client and not yet written.
+  size_t queued_bytes() const { return queued_bytes_; }
   boost::asio::any_io_executor executor() { return ws_.get_executor(); }
 
  private:

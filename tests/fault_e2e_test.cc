@@ -451,5 +451,90 @@ INSTANTIATE_TEST_SUITE_P(Faults, FaultE2eTest,
                            return std::string();
                          });
 
+// OpenAs connects to a gateway process and identifies; null if it does not
+// answer with ready.
+std::unique_ptr<WsClient> OpenAs(Stack& stack, int port, const std::string& user) {
+  auto ws = std::make_unique<WsClient>();
+  if (!ws->Connect(port, "/ws").ok()) return nullptr;
+  ws->Send(absl::StrCat(R"({"type":"identify","token":")", stack.Token(user), R"("})"));
+  if (!ws->NextOfType("ready", absl::Seconds(3))) return nullptr;
+  return ws;
+}
+
+// SendUntilAcked sends one message, resending it under the same nonce after
+// an error (Redis or the chat service restarting), and returns its seq (0
+// when no ack came within 15 s).
+int64_t SendUntilAcked(WsClient& ws, const std::string& nonce) {
+  const absl::Time deadline = absl::Now() + absl::Seconds(15);
+  while (absl::Now() < deadline) {
+    ws.Send(ChatFrame("m", nonce));
+    const absl::Time wait_until = absl::Now() + absl::Seconds(2);
+    while (absl::Now() < wait_until) {
+      auto f = ws.Next(absl::Milliseconds(200));
+      if (!f) continue;
+      const std::string type = JsonField(*f, "type");
+      if (type == "ack" && JsonField(*f, "id") == nonce) return std::stoll(JsonField(*f, "seq"));
+      if (type == "error") break;  // unavailable: resend.
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return 0;
+}
+
+// Redis restarted on an append-only file that lost its last writes (copied
+// back from before them), and the chat service restarted with it, so only
+// the gateways remember the seqs handed out: the next messages get seqs
+// above them, reach every member, and the loss is announced.
+TEST(RollbackTest, SeqsLostByRedisAreNeverReusedAndTheLossIsAnnounced) {
+  Stack stack(0);
+  stack.redis().set_appendonly(true);
+  ASSERT_TRUE(stack.Start().ok());
+  ChatProcess chat(stack, FreePort());
+  const std::vector<std::string> flags = {"--chat_rate=1000", "--chat_burst=1000",
+                                          absl::StrCat("--chat=127.0.0.1:", chat.port())};
+  GatewayProcess a(stack, flags), b(stack, flags);
+  std::unique_ptr<WsClient> alice, bob;
+  for (int i = 0; i < 100 && !(alice && bob); ++i) {
+    if (!alice) alice = OpenAs(stack, a.port(), "alice");
+    if (!bob) bob = OpenAs(stack, b.port(), "bob");
+    if (!(alice && bob)) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_TRUE(alice && bob);
+  auto bob_receives = [&](int64_t seq) {
+    for (;;) {
+      auto m = bob->NextOfType("chat_message", absl::Seconds(5));
+      if (!m) return false;
+      if (std::stoll(JsonField(*m, "seq")) == seq) return true;
+    }
+  };
+  std::vector<int64_t> acked;
+  for (int i = 0; i < 10; ++i) acked.push_back(SendUntilAcked(*alice, absl::StrCat("k", i)));
+  ASSERT_TRUE(bob_receives(acked.back()));
+  const std::string aof = stack.redis().dir() + "/appendonlydir";
+  const std::string saved = stack.redis().dir() + "/saved";
+  ASSERT_EQ(std::system(absl::StrCat("cp -r '", aof, "' '", saved, "'").c_str()), 0);
+  for (int i = 10; i < 20; ++i) acked.push_back(SendUntilAcked(*alice, absl::StrCat("k", i)));
+  ASSERT_TRUE(bob_receives(acked.back()));
+  const int64_t high = acked.back();
+
+  stack.redis().Stop(/*hard=*/true);
+  chat.Kill();
+  ASSERT_EQ(std::system(absl::StrCat("rm -rf '", aof, "' && mv '", saved, "' '", aof, "'").c_str()),
+            0);
+  ASSERT_TRUE(stack.redis().Start().ok());
+  chat.Start();
+  for (int i = 0; i < 5; ++i) {
+    const int64_t seq = SendUntilAcked(*alice, absl::StrCat("after", i));
+    ASSERT_GT(seq, high) << "a seq handed out before the rollback was reused";
+    EXPECT_TRUE(bob_receives(seq)) << "seq " << seq << " never reached bob";
+  }
+  auto resync = bob->NextOfType("resync_required", absl::Seconds(5));
+  ASSERT_TRUE(resync);
+  EXPECT_EQ(JsonField(*resync, "reason"), "rolled_back");
+  EXPECT_EQ(JsonField(*resync, "scope"), "channel");
+  EXPECT_EQ(JsonField(*resync, "from_seq"), std::to_string(acked[10]));
+  EXPECT_EQ(JsonField(*resync, "to_seq"), std::to_string(high));
+}
+
 }  // namespace
 }  // namespace chat::testing

@@ -442,9 +442,14 @@ function onReadState(frame) {
 // we hold and load it again (the replay goes on from oldest_seq). For the
 // personal stream, ready's state already holds what the lost events did.
 function onResync(frame) {
-  const oldest = toInt(frame.oldest_seq);
+  // "trimmed": the stream goes on at oldest_seq. "rolled_back": the server
+  // lost from_seq..to_seq; what follows is above to_seq.
+  const after =
+    frame.reason === "rolled_back"
+      ? toInt(frame.to_seq)
+      : toInt(frame.oldest_seq) - 1;
   if (frame.scope !== "channel") {
-    state.userSeq = Math.max(state.userSeq, oldest - 1);
+    state.userSeq = Math.max(state.userSeq, after);
     return;
   }
   const key = keyOf(frame.server, frame.channel);
@@ -460,7 +465,8 @@ function onResync(frame) {
   }
   for (const [id, request] of state.requests)
     if (request.key === key) state.requests.delete(id);
-  if (state.channels.has(key)) state.cursors.set(key, Math.max(0, oldest - 1));
+  if (state.channels.has(key))
+    state.cursors.set(key, Math.max(state.cursors.get(key) ?? 0, after, 0));
   if (key === state.open) {
     requestHistory(key, "initial");
     renderPane();
