@@ -288,11 +288,30 @@ std::unique_ptr<WsClient> Stack::Identified(const std::string& user, std::string
   return client;
 }
 
+absl::Status Stack::AddUser(const std::string& user) {
+  User u, out;
+  u.set_id(user);
+  u.set_name(user);
+  grpc::ClientContext uctx;
+  if (grpc::Status s = admin_->UpsertUser(&uctx, u, &out); !s.ok()) {
+    return absl::InternalError(s.error_message());
+  }
+  AddMemberRequest am;
+  am.set_server("demo");
+  am.set_user_id(user);
+  AddMemberResponse resp;
+  grpc::ClientContext actx;
+  if (grpc::Status s = admin_->AddMember(&actx, am, &resp); !s.ok()) {
+    return absl::InternalError(s.error_message());
+  }
+  return absl::OkStatus();
+}
+
 GatewayProcess::GatewayProcess(Stack& stack, std::vector<std::string> extra_flags)
     : port_(FreePort()) {
   const char* srcdir = std::getenv("TEST_SRCDIR");
   std::string binary = absl::StrCat(srcdir ? srcdir : ".", "/chatsuite/gateway/gateway");
-  std::vector<std::string> args = {
+  args_ = {
       binary,
       absl::StrCat("--listen=127.0.0.1:", port_),
       absl::StrCat("--chat=127.0.0.1:", stack.chat_port()),
@@ -303,12 +322,17 @@ GatewayProcess::GatewayProcess(Stack& stack, std::vector<std::string> extra_flag
       "--presence_heartbeat_ms=250",
       "--log_level=warn",
   };
-  for (std::string& f : extra_flags) args.push_back(std::move(f));
+  for (std::string& f : extra_flags) args_.push_back(std::move(f));
+  Start();
+}
+
+void GatewayProcess::Start() {
+  if (pid_ > 0) return;
   pid_ = fork();
   if (pid_ == 0) {
     setenv("CHAT_JWT_SECRET", kSecret, 1);
     std::vector<char*> argv;
-    for (std::string& a : args) argv.push_back(a.data());
+    for (std::string& a : args_) argv.push_back(a.data());
     argv.push_back(nullptr);
     execv(argv[0], argv.data());
     _exit(127);

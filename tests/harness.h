@@ -80,6 +80,8 @@ class Stack {
   int gateway_port(int i = 0) const { return gateways_[i]->port(); }
   gateway::Gateway& gateway(int i = 0) { return *gateways_[i]; }
   ChatAdmin::Stub& admin() { return *admin_; }
+  // AddUser creates user (named after its id) as a member of demo.
+  absl::Status AddUser(const std::string& user);
   RedisTestServer& redis() { return redis_; }
   // Presence is tuned for tests: 1 s session TTL, 300 ms offline grace,
   // 50 ms sweeps; gateways heartbeat every 250 ms. Typing relays at most once
@@ -120,10 +122,14 @@ class GatewayProcess {
   // Terminate sends SIGTERM (a drain) and waits up to timeout for the exit;
   // true if it exited.
   bool Terminate(absl::Duration timeout);
+  // Start runs the binary again, on the same port with the same flags,
+  // after Kill or Terminate.
+  void Start();
   int port() const { return port_; }
 
  private:
   int port_;
+  std::vector<std::string> args_;
   pid_t pid_ = -1;
 };
 

@@ -1,0 +1,117 @@
+#include "tests/fault_clients.h"
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+namespace chat::testing {
+
+std::string ChatFrame(const std::string& text, const std::string& id) {
+  return absl::StrCat(R"({"type":"chat_message","server":"demo","channel":"general","message":")",
+                      text, R"(","id":")", id, R"("})");
+}
+
+Member::Member(Stack& stack, std::string user, std::vector<int> ports)
+    : stack_(stack), user_(std::move(user)), ports_(std::move(ports)) {}
+
+bool Member::Connect() {
+  auto ws = std::make_unique<WsClient>();
+  if (!ws->Connect(ports_[gw_], "/ws").ok()) return false;
+  std::string resume;
+  if (have_cursor_) {
+    resume = absl::StrCat(R"(,"resume":{"channels":[{"server":"demo","channel":"general","seq":")",
+                          last_seq_, R"("}]})");
+  }
+  ws->Send(
+      absl::StrCat(R"({"type":"identify","token":")", stack_.Token(user_), R"(")", resume, "}"));
+  auto ready = ws->NextOfType("ready", absl::Seconds(3));
+  if (!ready) return false;
+  // Without a cursor, everything up to ready's head is history, not traffic
+  // the caller counts.
+  have_cursor_ = true;
+  ws_ = std::move(ws);
+  ++connects_;
+  for (const auto& [nonce, text] : pending_) ws_->Send(ChatFrame(text, nonce));  // Resend.
+  return true;
+}
+
+void Member::Send(const std::string& nonce) {
+  pending_[nonce] = "m";
+  if (ws_) ws_->Send(ChatFrame("m", nonce));
+}
+
+void Member::Pump(absl::Duration timeout) {
+  if (!ws_) return Reconnect();
+  while (auto f = ws_->Next(timeout)) {
+    timeout = absl::ZeroDuration();
+    const std::string type = JsonField(*f, "type");
+    if (type == "chat_message") {
+      const int64_t seq = std::stoll(JsonField(*f, "seq"));
+      if (seq <= last_seq_) {
+        ++repeats_;  // Allowed (at least once); de-duplicated by seq.
+        continue;
+      }
+      if (last_seq_ > 0 && seq != last_seq_ + 1) gaps_.push_back(seq);
+      last_seq_ = seq;
+      received_.push_back(seq);
+    } else if (type == "ack") {
+      const std::string nonce = JsonField(*f, "id");
+      const int64_t seq = std::stoll(JsonField(*f, "seq"));
+      auto [it, fresh] = acked_.emplace(nonce, seq);
+      if (!fresh && it->second != seq) ++duplicated_;  // Stored twice under one nonce.
+      pending_.erase(nonce);
+    } else if (type == "error") {
+      retry_ = true;  // unavailable while Redis restarts, rate_limited: resend later.
+    }
+  }
+  if (ws_->WaitClosed(absl::ZeroDuration()) != -1) {
+    ws_.reset();
+    gw_ = (gw_ + 1) % ports_.size();
+    Reconnect();
+  }
+}
+
+void Member::ResendIfAsked() {
+  if (!retry_ || !ws_) return;
+  retry_ = false;
+  for (const auto& [nonce, text] : pending_) ws_->Send(ChatFrame(text, nonce));
+}
+
+void Member::Reconnect() {
+  for (size_t tries = 0; tries < 2 * ports_.size() && !Connect(); ++tries) {
+    gw_ = (gw_ + 1) % ports_.size();
+  }
+}
+
+ChatProcess::ChatProcess(Stack& stack, int port) : stack_(stack), port_(port) { Start(); }
+
+void ChatProcess::Start() {
+  const char* srcdir = std::getenv("TEST_SRCDIR");
+  std::vector<std::string> args = {
+      absl::StrCat(srcdir ? srcdir : ".", "/chatsuite/chat_service/chat_service"),
+      absl::StrCat("--listen=127.0.0.1:", port_),
+      absl::StrCat("--redis=127.0.0.1:", stack_.redis().port()), "--log_level=warn"};
+  pid_ = fork();
+  if (pid_ == 0) {
+    std::vector<char*> argv;
+    for (std::string& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+}
+
+void ChatProcess::Kill() {
+  if (pid_ <= 0) return;
+  kill(pid_, SIGKILL);
+  int status;
+  waitpid(pid_, &status, 0);
+  pid_ = -1;
+}
+
+}  // namespace chat::testing
