@@ -7,7 +7,15 @@
 // message carries its send time; sender and receivers share this process's
 // clock). Prints one line of results.
 //
+// --endpoint=seed drives the seed-compatible endpoint instead
+// (/ws/chat/<server>/<channel>/?token=, the seed's frames; bench/peers serve
+// the same), so ours and the peers get the same load: with no acks there, a
+// sender's own copy of its message counts as its ack, and every message sent
+// must reach every member. --pids names the server processes whose CPU time
+// (from /proc) is reported per delivery, beside the load generator's own.
+//
 // The members must exist and belong to --server (bench/run creates them).
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -20,6 +28,8 @@
 #include <chrono>
 #include <cstdio>
 #include <deque>
+#include <fstream>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <vector>
@@ -28,6 +38,7 @@
 #include "absl/flags/parse.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "common/config.h"
 #include "gateway/auth.h"
 
@@ -42,6 +53,9 @@ ABSL_FLAG(double, rate, 50, "messages per second per sender; 0 = as fast as --wi
 ABSL_FLAG(int32_t, window, 64, "unacknowledged messages per sender when --rate=0");
 ABSL_FLAG(int32_t, duration_s, 10, "seconds of sending");
 ABSL_FLAG(int32_t, size, 100, "approximate message text size in bytes");
+ABSL_FLAG(std::string, endpoint, "native",
+          "native: /ws with identify and acks; seed: /ws/chat/<server>/<channel>/?token=");
+ABSL_FLAG(std::string, pids, "", "comma-separated server process ids whose CPU time to report");
 ABSL_FLAG(int32_t, hold_s, 0,
           "idle mode: identify every member, print \"ready N\", hold the connections this long "
           "without sending, exit");
@@ -66,6 +80,30 @@ int64_t NowNs() {
       .count();
 }
 
+bool SeedMode() { return absl::GetFlag(FLAGS_endpoint) == "seed"; }
+
+// CpuSeconds is the user + system CPU time of process pid so far (0 if gone).
+double CpuSeconds(int pid) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // Fields after the command name (which may hold spaces) start after ')'.
+  size_t close = stat.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::vector<std::string> f = absl::StrSplit(stat.substr(close + 2), ' ');
+  double utime = 0, stime = 0;
+  if (f.size() < 13 || !absl::SimpleAtod(f[11], &utime) || !absl::SimpleAtod(f[12], &stime)) {
+    return 0;
+  }
+  return (utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+double SelfCpuSeconds() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
 struct Stats {
   int64_t sent = 0, acked = 0, errors = 0, delivered = 0;
   std::vector<int64_t> latency_us;  // Sampled deliveries.
@@ -84,8 +122,17 @@ class Client : public std::enable_shared_from_this<Client> {
     auto results = resolver.resolve(host, port);
     beast::get_lowest_layer(ws_).connect(*results.begin());
     beast::get_lowest_layer(ws_).socket().set_option(net::ip::tcp::no_delay(true));
-    ws_.handshake(host, "/ws");
     ws_.text(true);
+    if (SeedMode()) {
+      // The seed endpoint authenticates from the URL and sends nothing
+      // until traffic: the caller waits a moment before sending.
+      ws_.handshake(host, absl::StrCat("/ws/chat/", absl::GetFlag(FLAGS_server), "/",
+                                       absl::GetFlag(FLAGS_channel), "/?token=", token));
+      DoRead();
+      if (on_ready_) on_ready_();
+      return;
+    }
+    ws_.handshake(host, "/ws");
     Write(absl::StrCat(R"({"type":"identify","token":")", token, R"("})"));
     DoRead();
   }
@@ -124,9 +171,14 @@ class Client : public std::enable_shared_from_this<Client> {
     int pad = std::max(0, absl::GetFlag(FLAGS_size) - static_cast<int>(stamp.size()));
     Write(absl::StrCat(R"({"type":"chat_message","server":")", absl::GetFlag(FLAGS_server),
                        R"(","channel":")", absl::GetFlag(FLAGS_channel), R"(","message":")", stamp,
-                       std::string(pad, '.'), R"(","id":")", RunId(), "-", index_, "-", seq_++,
-                       R"("})"));
+                       std::string(pad, '.'), R"(","id":")", MyIdPrefix(), seq_++, R"("})"));
     ++stats_->sent;
+  }
+
+  // MyIdPrefix starts the id of each message this client sends.
+  const std::string& MyIdPrefix() {
+    if (id_prefix_.empty()) id_prefix_ = absl::StrCat(RunId(), "-", index_, "-");
+    return id_prefix_;
   }
 
   void Write(std::string frame) {
@@ -153,9 +205,15 @@ class Client : public std::enable_shared_from_this<Client> {
 
   void OnFrame(const std::string& f) {
     // Only the type and the stamp matter: cheap string probes, no JSON parse.
-    if (f.compare(0, 24, R"({"type":"chat_message","})") == 0 ||
-        f.find(R"("type":"chat_message")") == 1) {
+    if (f.find(R"("type":"chat_message")") != std::string::npos &&
+        f.find(R"("type":"chat_message")") < 16) {
       ++stats_->delivered;
+      // The seed endpoints have no acks: a sender's own copy stands for one.
+      if (SeedMode() && sender_ &&
+          f.find(absl::StrCat(R"("id":")", MyIdPrefix())) != std::string::npos) {
+        ++stats_->acked;
+        if (absl::GetFlag(FLAGS_rate) <= 0) SendOne();
+      }
       size_t t = f.find(R"("message":"t)");
       int64_t sent_ns = 0;
       if (t != std::string::npos) {
@@ -185,6 +243,7 @@ class Client : public std::enable_shared_from_this<Client> {
   int index_;
   bool sender_;
   int64_t seq_ = 0;
+  std::string id_prefix_;
   Clock::time_point next_{};
   std::function<void()> on_ready_;
 };
@@ -216,6 +275,9 @@ int main(int argc, char** argv) {
   }
   // Identify everyone, then send for the duration, then drain for 2 s.
   while (ready < members) ioc.run_one();
+  // The seed endpoint gives no ready frame: let authentication and the
+  // channel subscriptions settle.
+  if (SeedMode()) ioc.run_for(std::chrono::seconds(2));
   if (absl::GetFlag(FLAGS_hold_s) > 0) {
     std::printf("ready %d\n", members);
     std::fflush(stdout);
@@ -223,6 +285,17 @@ int main(int argc, char** argv) {
     return 0;
   }
   stats.latency_us.reserve(1 << 20);
+  std::vector<int> pids;
+  for (absl::string_view p : absl::StrSplit(absl::GetFlag(FLAGS_pids), ',', absl::SkipEmpty())) {
+    int pid = 0;
+    if (absl::SimpleAtoi(p, &pid)) pids.push_back(pid);
+  }
+  auto server_cpu = [&pids] {
+    double total = 0;
+    for (int pid : pids) total += CpuSeconds(pid);
+    return total;
+  };
+  const double server_cpu0 = server_cpu(), self_cpu0 = SelfCpuSeconds();
   auto start = Clock::now();
   for (auto& c : clients) c->StartSending();
   ioc.run_until(start + std::chrono::seconds(absl::GetFlag(FLAGS_duration_s)));
@@ -230,6 +303,8 @@ int main(int argc, char** argv) {
   const double send_s = std::chrono::duration<double>(Clock::now() - start).count();
   const int64_t delivered_while_sending = stats.delivered;
   ioc.run_until(Clock::now() + std::chrono::seconds(2));
+  const double server_cpu_s = server_cpu() - server_cpu0;
+  const double self_cpu_s = SelfCpuSeconds() - self_cpu0;
   std::sort(stats.latency_us.begin(), stats.latency_us.end());
   auto pct = [&](double p) -> double {
     if (stats.latency_us.empty()) return 0;
@@ -237,15 +312,20 @@ int main(int argc, char** argv) {
                                      static_cast<size_t>(p * stats.latency_us.size()))] /
            1000.0;
   };
-  const int64_t expected = stats.acked * members;
+  // Every acknowledged message must reach every member; on the seed
+  // endpoint, with no acks, every message sent.
+  const int64_t expected = (SeedMode() ? stats.sent : stats.acked) * members;
+  const double per_delivery = stats.delivered > 0 ? 1e6 / static_cast<double>(stats.delivered) : 0;
   std::printf(
       "members=%d senders=%d offered_msgs_per_s=%.0f accepted_msgs_per_s=%.0f "
       "deliveries_per_s=%.0f expected_deliveries=%lld delivered=%lld lost=%lld errors=%lld "
-      "p50_ms=%.2f p99_ms=%.2f max_ms=%.2f\n",
+      "p50_ms=%.2f p99_ms=%.2f max_ms=%.2f server_cpu_s=%.2f server_cpu_us_per_delivery=%.2f "
+      "loadgen_cpu_us_per_delivery=%.2f\n",
       members, senders, stats.sent / send_s, stats.acked / send_s, delivered_while_sending / send_s,
       static_cast<long long>(expected), static_cast<long long>(stats.delivered),
       static_cast<long long>(std::max<int64_t>(0, expected - stats.delivered)),
       static_cast<long long>(stats.errors), pct(0.50), pct(0.99),
-      stats.latency_us.empty() ? 0.0 : stats.latency_us.back() / 1000.0);
+      stats.latency_us.empty() ? 0.0 : stats.latency_us.back() / 1000.0, server_cpu_s,
+      server_cpu_s * per_delivery, self_cpu_s * per_delivery);
   return 0;
 }
