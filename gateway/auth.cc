@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <memory>
+#include <optional>
 
 #include "common/keys.h"
 
@@ -19,17 +20,37 @@ using JwtPtr = std::unique_ptr<jwt_t, JwtDeleter>;
 
 }  // namespace
 
+namespace {
+
+// Decode returns the token's claims if it is signed with secret, else null.
+JwtPtr Decode(const std::string& token, const std::string& secret) {
+  jwt_t* raw = nullptr;
+  if (secret.empty() ||
+      jwt_decode(&raw, token.c_str(), reinterpret_cast<const unsigned char*>(secret.data()),
+                 static_cast<int>(secret.size())) != 0) {
+    if (raw != nullptr) jwt_free(raw);
+    return nullptr;
+  }
+  return JwtPtr(raw);
+}
+
+// IntClaim reads a numeric claim; nullopt when absent or not a number.
+std::optional<long> IntClaim(jwt_t* jwt, const char* name) {
+  errno = 0;
+  long value = jwt_get_grant_int(jwt, name);
+  if (errno != 0) return std::nullopt;
+  return value;
+}
+
+}  // namespace
+
 absl::StatusOr<Identity> TokenVerifier::Verify(const std::string& token) const {
   if (token.empty() || token.size() > 8192) {
     return absl::UnauthenticatedError("missing or oversized token");
   }
-  jwt_t* raw = nullptr;
-  if (jwt_decode(&raw, token.c_str(), reinterpret_cast<const unsigned char*>(secret_.data()),
-                 static_cast<int>(secret_.size())) != 0 ||
-      raw == nullptr) {
-    return absl::UnauthenticatedError("invalid token");
-  }
-  JwtPtr jwt(raw);
+  JwtPtr jwt = Decode(token, options_.secret);
+  if (jwt == nullptr) jwt = Decode(token, options_.previous_secret);
+  if (jwt == nullptr) return absl::UnauthenticatedError("invalid token");
   // A token whose header says "none" decodes without a signature check.
   if (jwt_get_alg(jwt.get()) != JWT_ALG_HS256) {
     return absl::UnauthenticatedError("token must be signed with HS256");
@@ -38,12 +59,20 @@ absl::StatusOr<Identity> TokenVerifier::Verify(const std::string& token) const {
   if (sub == nullptr || !keys::IsValidId(sub)) {
     return absl::UnauthenticatedError("token has no valid sub claim");
   }
-  errno = 0;
-  long exp = jwt_get_grant_int(jwt.get(), "exp");
-  if (errno != 0 || exp <= 0) return absl::UnauthenticatedError("token has no exp claim");
+  std::optional<long> exp = IntClaim(jwt.get(), "exp");
+  if (!exp || *exp <= 0) return absl::UnauthenticatedError("token has no exp claim");
+  const absl::Time now = now_();
+  if (jwt_get_grant(jwt.get(), "nbf") != nullptr) {
+    return absl::UnauthenticatedError("token nbf must be a number");
+  }
+  if (std::optional<long> nbf = IntClaim(jwt.get(), "nbf");
+      nbf && absl::FromUnixSeconds(*nbf) > now + options_.clock_skew) {
+    return absl::UnauthenticatedError("token not valid yet (nbf)");
+  }
   Identity id;
-  id.expires = absl::FromUnixSeconds(exp);
-  if (id.expires <= now_()) return absl::DeadlineExceededError("token expired");
+  id.expires = absl::FromUnixSeconds(*exp);
+  id.deadline = id.expires + options_.clock_skew;
+  if (id.deadline <= now) return absl::DeadlineExceededError("token expired");
   id.user.set_id(sub);
   const char* name = jwt_get_grant(jwt.get(), "name");
   id.user.set_name(name != nullptr && *name != '\0' ? name : sub);
@@ -60,8 +89,9 @@ absl::StatusOr<std::string> TokenVerifier::Mint(const User& user, absl::Duration
   jwt_add_grant(jwt.get(), "name", user.name().c_str());
   jwt_add_grant(jwt.get(), "img", user.image().c_str());
   jwt_add_grant_int(jwt.get(), "exp", static_cast<long>(absl::ToUnixSeconds(now_() + ttl)));
-  if (jwt_set_alg(jwt.get(), JWT_ALG_HS256, reinterpret_cast<const unsigned char*>(secret_.data()),
-                  static_cast<int>(secret_.size())) != 0) {
+  const std::string& secret = options_.secret;
+  if (jwt_set_alg(jwt.get(), JWT_ALG_HS256, reinterpret_cast<const unsigned char*>(secret.data()),
+                  static_cast<int>(secret.size())) != 0) {
     return absl::InternalError("jwt_set_alg failed");
   }
   char* encoded = jwt_encode_str(jwt.get());

@@ -16,7 +16,18 @@ namespace chat::gateway {
 // Identity is what a verified token says.
 struct Identity {
   User user;
-  absl::Time expires;
+  absl::Time expires;   // The token's exp.
+  absl::Time deadline;  // exp plus the allowed clock skew: when the session must end.
+};
+
+struct TokenVerifierOptions {
+  std::string secret;  // The HS256 key tokens are signed and minted with; not empty.
+  // During a rotation, tokens signed with the previous key are still
+  // accepted until they expire (empty: none).
+  std::string previous_secret;
+  // How far the issuer's clock may be off: exp and nbf are checked with
+  // this much leeway, and an open session is closed this long after exp.
+  absl::Duration clock_skew = absl::Seconds(30);
 };
 
 class TokenVerifier {
@@ -24,12 +35,17 @@ class TokenVerifier {
   // secret: the shared HS256 key; must not be empty.
   explicit TokenVerifier(
       std::string secret, std::function<absl::Time()> now = [] { return absl::Now(); })
-      : secret_(std::move(secret)), now_(std::move(now)) {}
+      : TokenVerifier(TokenVerifierOptions{std::move(secret), "", absl::Seconds(30)},
+                      std::move(now)) {}
+  explicit TokenVerifier(
+      TokenVerifierOptions options, std::function<absl::Time()> now = [] { return absl::Now(); })
+      : options_(std::move(options)), now_(std::move(now)) {}
 
-  // Verify checks signature (HS256 only; "none" and other algorithms are
-  // refused), exp and the claims. kDeadlineExceeded: the token has expired.
-  // kUnauthenticated: anything else wrong (bad signature, malformed, missing
-  // or invalid sub, missing exp). Thread-safe.
+  // Verify checks the signature (HS256 only, with the secret or the previous
+  // one; "none" and other algorithms are refused), exp and nbf (with the
+  // clock skew) and the claims. kDeadlineExceeded: the token has expired.
+  // kUnauthenticated: anything else wrong (bad signature, malformed, not yet
+  // valid, missing or invalid sub, missing exp). Thread-safe.
   absl::StatusOr<Identity> Verify(const std::string& token) const;
 
   // Mint issues a token for user valid for ttl (for the development login and
@@ -37,7 +53,7 @@ class TokenVerifier {
   absl::StatusOr<std::string> Mint(const User& user, absl::Duration ttl) const;
 
  private:
-  std::string secret_;
+  TokenVerifierOptions options_;
   std::function<absl::Time()> now_;
 };
 

@@ -1,6 +1,11 @@
 #include "gateway/auth.h"
 
 #include <gtest/gtest.h>
+#include <jwt.h>
+
+#include <cstdlib>
+#include <functional>
+#include <string>
 
 namespace chat::gateway {
 namespace {
@@ -61,6 +66,106 @@ TEST(TokenVerifierTest, RejectsInvalidSubject) {
   TokenVerifier v("secret");
   EXPECT_EQ(v.Verify(*v.Mint(u, absl::Hours(1))).status().code(),
             absl::StatusCode::kUnauthenticated);
+}
+
+constexpr long kNow = 1700000000;
+
+// Token signs claims (set by fill on top of sub and exp) with alg and secret.
+std::string Token(jwt_alg_t alg, const std::string& secret,
+                  const std::function<void(jwt_t*)>& fill = nullptr, long exp = kNow + 3600) {
+  jwt_t* jwt = nullptr;
+  EXPECT_EQ(jwt_new(&jwt), 0);
+  jwt_add_grant(jwt, "sub", "alice");
+  if (exp != 0) jwt_add_grant_int(jwt, "exp", exp);
+  if (fill) fill(jwt);
+  EXPECT_EQ(jwt_set_alg(jwt, alg, reinterpret_cast<const unsigned char*>(secret.data()),
+                        static_cast<int>(secret.size())),
+            0);
+  char* encoded = jwt_encode_str(jwt);
+  std::string out = encoded != nullptr ? encoded : "";
+  free(encoded);
+  jwt_free(jwt);
+  return out;
+}
+
+TokenVerifier At(long now, std::string previous = "") {
+  return TokenVerifier(TokenVerifierOptions{"secret", std::move(previous), absl::Seconds(30)},
+                       [now] { return absl::FromUnixSeconds(now); });
+}
+
+absl::StatusCode CodeOf(const TokenVerifier& v, const std::string& token) {
+  return v.Verify(token).status().code();
+}
+
+TEST(TokenVerifierTest, OnlyHs256IsAccepted) {
+  EXPECT_EQ(CodeOf(At(kNow), Token(JWT_ALG_HS256, "secret")), absl::StatusCode::kOk);
+  EXPECT_EQ(CodeOf(At(kNow), Token(JWT_ALG_HS384, "secret")), absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(CodeOf(At(kNow), Token(JWT_ALG_HS512, "secret")), absl::StatusCode::kUnauthenticated);
+}
+
+TEST(TokenVerifierTest, ExpiryAndNotBeforeAllowTheClockSkewAndNoMore) {
+  const std::string expired_10s_ago = Token(JWT_ALG_HS256, "secret", nullptr, kNow - 10);
+  EXPECT_EQ(CodeOf(At(kNow), expired_10s_ago), absl::StatusCode::kOk);  // Within 30 s.
+  EXPECT_EQ(CodeOf(At(kNow + 25), expired_10s_ago), absl::StatusCode::kDeadlineExceeded);
+  // The session ends at exp plus the skew; ready still reports exp.
+  absl::StatusOr<Identity> id = At(kNow).Verify(expired_10s_ago);
+  ASSERT_TRUE(id.ok());
+  EXPECT_EQ(id->expires, absl::FromUnixSeconds(kNow - 10));
+  EXPECT_EQ(id->deadline, absl::FromUnixSeconds(kNow + 20));
+
+  auto nbf = [](long at) { return [at](jwt_t* j) { jwt_add_grant_int(j, "nbf", at); }; };
+  EXPECT_EQ(CodeOf(At(kNow), Token(JWT_ALG_HS256, "secret", nbf(kNow + 20))),
+            absl::StatusCode::kOk);
+  EXPECT_EQ(CodeOf(At(kNow), Token(JWT_ALG_HS256, "secret", nbf(kNow + 60))),
+            absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(CodeOf(At(kNow), Token(JWT_ALG_HS256, "secret",
+                                   [](jwt_t* j) { jwt_add_grant(j, "nbf", "soon"); })),
+            absl::StatusCode::kUnauthenticated);
+}
+
+TEST(TokenVerifierTest, MissingOrMistypedClaimsAreRefused) {
+  EXPECT_EQ(CodeOf(At(kNow), Token(JWT_ALG_HS256, "secret", nullptr, 0)),
+            absl::StatusCode::kUnauthenticated);  // No exp.
+  EXPECT_EQ(CodeOf(At(kNow), Token(
+                                 JWT_ALG_HS256, "secret",
+                                 [](jwt_t* j) { jwt_add_grant(j, "exp", "tomorrow"); }, 0)),
+            absl::StatusCode::kUnauthenticated);
+  for (const char* sub : {"", "a b", "../etc", "x}y", "{u:bob}"}) {
+    const std::string token = Token(JWT_ALG_HS256, "secret", [sub](jwt_t* j) {
+      jwt_del_grants(j, "sub");
+      jwt_add_grant(j, "sub", sub);
+    });
+    EXPECT_EQ(CodeOf(At(kNow), token), absl::StatusCode::kUnauthenticated) << sub;
+  }
+  const std::string numeric_sub = Token(JWT_ALG_HS256, "secret", [](jwt_t* j) {
+    jwt_del_grants(j, "sub");
+    jwt_add_grant_int(j, "sub", 42);
+  });
+  EXPECT_EQ(CodeOf(At(kNow), numeric_sub), absl::StatusCode::kUnauthenticated);
+}
+
+TEST(TokenVerifierTest, TruncatedAndOversizedTokensAreRefused) {
+  const std::string good = Token(JWT_ALG_HS256, "secret");
+  for (size_t cut : {good.size() - 1, good.size() / 2, good.rfind('.'), size_t{1}}) {
+    EXPECT_EQ(CodeOf(At(kNow), good.substr(0, cut)), absl::StatusCode::kUnauthenticated) << cut;
+  }
+  const std::string big = Token(JWT_ALG_HS256, "secret", [](jwt_t* j) {
+    jwt_add_grant(j, "pad", std::string(9000, 'p').c_str());
+  });
+  EXPECT_EQ(CodeOf(At(kNow), big), absl::StatusCode::kUnauthenticated);
+}
+
+TEST(TokenVerifierTest, ARotationAcceptsThePreviousSecretUntilItsTokensExpire) {
+  const std::string old_token = Token(JWT_ALG_HS256, "old-secret");
+  EXPECT_EQ(CodeOf(At(kNow), old_token), absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(CodeOf(At(kNow, "old-secret"), old_token), absl::StatusCode::kOk);
+  EXPECT_EQ(CodeOf(At(kNow, "old-secret"), Token(JWT_ALG_HS256, "secret")), absl::StatusCode::kOk);
+  EXPECT_EQ(CodeOf(At(kNow, "old-secret"), Token(JWT_ALG_HS256, "third")),
+            absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(CodeOf(At(kNow + 7200, "old-secret"), old_token), absl::StatusCode::kDeadlineExceeded);
+  // New tokens are minted with the current secret only.
+  const std::string minted = *At(kNow, "old-secret").Mint(Alice(), absl::Hours(1));
+  EXPECT_EQ(CodeOf(At(kNow), minted), absl::StatusCode::kOk);
 }
 
 }  // namespace

@@ -266,8 +266,8 @@ void ClientSession::FinishIdentify() {
 }
 
 void ClientSession::ArmTokenTimer() {
-  const absl::Duration left = identity_.expires - absl::Now();
-  if (identity_.expires == absl::InfiniteFuture()) return;
+  const absl::Duration left = identity_.deadline - absl::Now();
+  if (identity_.deadline == absl::InfiniteFuture()) return;
   token_timer_.expires_after(absl::ToChronoNanoseconds(std::max(left, absl::ZeroDuration())));
   token_timer_.async_wait([this, weak = socket_->weak_from_this()](boost::system::error_code ec) {
     auto self = weak.lock();

@@ -32,7 +32,8 @@ absl::Status Gateway::Start() {
   if (!options_.web_root.empty()) {
     if (absl::Status s = static_files_.Load(options_.web_root); !s.ok()) return s;
   }
-  verifier_ = std::make_unique<TokenVerifier>(options_.jwt_secret);
+  verifier_ = std::make_unique<TokenVerifier>(TokenVerifierOptions{
+      options_.jwt_secret, options_.jwt_previous_secret, options_.jwt_clock_skew});
   upstream_ = std::make_unique<Upstream>(options_.chat_target, options_.invite_target,
                                          options_.presence_target, options_.upstream_deadline);
   readers_.channel = [upstream = upstream_.get()](const std::string& server,

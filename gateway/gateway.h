@@ -43,6 +43,9 @@ struct GatewayOptions {
   absl::Duration presence_heartbeat = absl::Seconds(10);
   redis::Options redis;
   std::string jwt_secret;
+  // A rotation's old key: tokens signed with it stay valid until their exp.
+  std::string jwt_previous_secret;
+  absl::Duration jwt_clock_skew = absl::Seconds(30);  // Leeway on exp and nbf.
   bool dev_login = false;
   std::vector<std::string> dev_join_servers = {"demo"};
   absl::Duration dev_token_ttl = absl::Hours(24);

@@ -2,6 +2,8 @@
 // environment variables named in each flag's help.
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/strings/str_split.h"
@@ -27,6 +29,11 @@ ABSL_FLAG(std::string, redis, chat::EnvOr("CHAT_REDIS", "127.0.0.1:6379"),
           "Redis host:port for pub/sub (env CHAT_REDIS)");
 ABSL_FLAG(std::string, jwt_secret, chat::EnvOr("CHAT_JWT_SECRET", ""),
           "HS256 secret shared with the token issuer (env CHAT_JWT_SECRET)");
+ABSL_FLAG(std::string, jwt_previous_secret, chat::EnvOr("CHAT_JWT_PREVIOUS_SECRET", ""),
+          "during a key rotation, the old HS256 secret: its tokens stay valid until they expire "
+          "(env CHAT_JWT_PREVIOUS_SECRET)");
+ABSL_FLAG(int32_t, jwt_clock_skew_s, chat::EnvOrInt("CHAT_JWT_CLOCK_SKEW_S", 30),
+          "seconds of leeway on a token's exp and nbf (env CHAT_JWT_CLOCK_SKEW_S)");
 ABSL_FLAG(bool, dev_login, chat::EnvOr("GATEWAY_DEV_LOGIN", "") == "1",
           "enable POST /api/dev/login (env GATEWAY_DEV_LOGIN=1); never in production");
 ABSL_FLAG(std::string, dev_join_servers, chat::EnvOr("GATEWAY_DEV_JOIN_SERVERS", "demo"),
@@ -87,6 +94,8 @@ int main(int argc, char** argv) {
   o.gateway_id = absl::GetFlag(FLAGS_gateway_id);
   o.presence_heartbeat = absl::Milliseconds(absl::GetFlag(FLAGS_presence_heartbeat_ms));
   o.jwt_secret = absl::GetFlag(FLAGS_jwt_secret);
+  o.jwt_previous_secret = absl::GetFlag(FLAGS_jwt_previous_secret);
+  o.jwt_clock_skew = absl::Seconds(std::max(0, absl::GetFlag(FLAGS_jwt_clock_skew_s)));
   o.dev_login = absl::GetFlag(FLAGS_dev_login);
   o.dev_join_servers = SplitList(absl::GetFlag(FLAGS_dev_join_servers));
   o.allowed_origins = SplitList(absl::GetFlag(FLAGS_allowed_origins));

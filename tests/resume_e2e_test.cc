@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/keys.h"
+#include "gateway/auth.h"
 #include "gateway/errors.h"
 #include "proto/client.pb.h"
 #include "tests/harness.h"
@@ -33,6 +34,7 @@ std::string ChatFrame(const std::string& channel, const std::string& text, const
 void Fast(gateway::GatewayOptions& o) {
   o.chat_rate = o.chat_burst = o.frame_rate = o.frame_burst = 1e6;
   o.max_inflight_requests = 1000;
+  o.jwt_clock_skew = absl::ZeroDuration();  // Tokens of a few seconds expire on time.
 }
 
 class ResumeE2eTest : public ::testing::Test {
@@ -375,6 +377,30 @@ TEST_F(LimitsE2eTest, ManyLargeHistoryPagesInFlightAreServedNotClosed) {
     ++next;
   }
   EXPECT_EQ(stack_->gateway().metrics().slow_consumer_closes.load(), 0u);
+}
+
+// A key rotation: tokens signed with the previous secret are still
+// admitted, tokens signed with any other key are not.
+TEST_F(LimitsE2eTest, ARotatedSecretStillAdmitsItsTokens) {
+  Start([](gateway::GatewayOptions& o) {
+    Fast(o);
+    o.jwt_previous_secret = "the-old-secret";
+  });
+  auto identify = [&](const std::string& token) {
+    auto ws = std::make_unique<WsClient>();
+    EXPECT_TRUE(ws->Connect(stack_->gateway_port(), "/ws").ok());
+    ws->Send(absl::StrCat(R"({"type":"identify","token":")", token, R"("})"));
+    return ws;
+  };
+  User alice;
+  alice.set_id("alice");
+  alice.set_name("Alice");
+  auto old_key = identify(*gateway::TokenVerifier("the-old-secret").Mint(alice, absl::Hours(1)));
+  EXPECT_TRUE(old_key->NextOfType("ready"));
+  auto current = identify(stack_->Token("alice"));
+  EXPECT_TRUE(current->NextOfType("ready"));
+  auto other = identify(*gateway::TokenVerifier("some-other-key").Mint(alice, absl::Hours(1)));
+  EXPECT_EQ(other->WaitClosed(), cc::kInvalidToken);
 }
 
 TEST_F(LimitsE2eTest, AcksAnsweredBeforeA4008CloseStillArrive) {
