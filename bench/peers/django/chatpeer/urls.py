@@ -1,0 +1,2 @@
+"""No HTTP pages: the peer only serves the chat WebSocket."""
+urlpatterns = []
