@@ -21,6 +21,8 @@ Done<HistoryPage> RespondWithPage(Done<HistoryResponse> done) {
     for (ChatMessage& m : page->messages) *resp.add_messages() = std::move(m);
     resp.set_head_seq(page->head_seq);
     resp.set_oldest_seq(page->oldest_seq);
+    resp.set_lost_from(page->lost_from);
+    resp.set_lost_to(page->lost_to);
     done(std::move(resp));
   };
 }
@@ -317,6 +319,8 @@ void ChatCore::PersonalTail(const PersonalTailRequest& req, Done<PersonalTailRes
                          }
                          resp.set_head_seq(page->head_seq);
                          resp.set_oldest_seq(page->oldest_seq);
+                         resp.set_lost_from(page->lost_from);
+                         resp.set_lost_to(page->lost_to);
                          done(std::move(resp));
                        });
 }

@@ -462,6 +462,8 @@ TEST_F(ChatServerTest, ARolledBackLogNeverReusesASeqAndAnnouncesTheLoss) {
   for (const ChatMessage& m : h.messages()) seqs.push_back(m.seq());
   EXPECT_EQ(seqs, (std::vector<int64_t>{1, 2, 6}));
   EXPECT_EQ(h.head_seq(), 6);
+  EXPECT_EQ(h.lost_from(), 3);  // Recorded for readers that come later.
+  EXPECT_EQ(h.lost_to(), 5);
 
   // A channel this service never wrote: the gateway's seen_seq is the floor.
   SendRequest r;

@@ -30,7 +30,8 @@ struct AppendResult {
 struct HistoryPage {
   std::vector<ChatMessage> messages;
   int64_t head_seq = 0;
-  int64_t oldest_seq = 0;  // 0 when the log is empty.
+  int64_t oldest_seq = 0;              // 0 when the log is empty.
+  int64_t lost_from = 0, lost_to = 0;  // The last range Redis lost (0, 0: none).
 };
 
 // HistoryQuery selects a page: forward (or after > 0) pages forward from

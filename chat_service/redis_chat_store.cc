@@ -30,15 +30,16 @@ return 0
   return *script;
 }
 
-// KEYS: nonce key, seq counter, log stream, then one mentions set per
-// mentioned user. ARGV: nonce ttl (s), retention, ChatMessage bytes (without
+// KEYS: nonce key, seq counter, log stream, rollback record, then one
+// mentions set per mentioned user. ARGV: nonce ttl (s), retention, ChatMessage bytes (without
 // seq), topic, sent_at, the bytes that turn the message into an Event (its
 // field's tag and length) for the publication, mentions kept per user, the
 // floor (the highest seq known to have been handed out). Returns {1, seq,
 // first lost seq or 0} when stored, {0, "seq:sent_at"} for a duplicate
 // nonce. Publishing inside the script makes topic order equal seq order. A
 // counter at or below the floor means Redis lost acknowledged messages: the
-// log continues above the floor, so no seq is handed out twice.
+// log continues above the floor, so no seq is handed out twice, and the
+// lost range is recorded for the log's readers.
 const redis::RedisScript& AppendScript() {
   static const auto* script = new redis::RedisScript(R"lua(
 local prev = redis.call('GET', KEYS[1])
@@ -50,10 +51,11 @@ if seq <= floor then
   lost = seq
   seq = floor + 1
   redis.call('SET', KEYS[2], seq)
+  redis.call('SET', KEYS[4], lost .. ':' .. floor)
 end
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], seq .. '-0', 'm', ARGV[3])
 redis.call('SET', KEYS[1], seq .. ':' .. ARGV[5], 'EX', ARGV[1])
-for i = 4, #KEYS do
+for i = 5, #KEYS do
   redis.call('ZADD', KEYS[i], seq, seq)
   redis.call('ZREMRANGEBYRANK', KEYS[i], 0, -(tonumber(ARGV[7]) + 1))
 end
@@ -63,7 +65,8 @@ return {1, seq, lost}
   return *script;
 }
 
-// KEYS: the user's read markers, personal log seq, personal log. ARGV: the
+// KEYS: the user's read markers, personal log seq, personal log, its
+// rollback record. ARGV: the
 // channel's field, the new marker, log retention, the user's topic, the
 // read_state Event bytes, the personal log's floor. Returns {1, marker,
 // user_seq, first lost user_seq or 0} when it moved, {0, stored marker}
@@ -73,7 +76,7 @@ const redis::RedisScript& MarkReadScript() {
 local cur = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
 if tonumber(ARGV[2]) <= cur then return {0, cur} end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-local seq, lost = append_personal(KEYS[2], KEYS[3], ARGV[3], ARGV[4], ARGV[5], ARGV[6])
+local seq, lost = append_personal(KEYS[2], KEYS[3], KEYS[4], ARGV[3], ARGV[4], ARGV[5], ARGV[6])
 return {1, tonumber(ARGV[2]), seq, lost}
 )lua"));
   return *script;
@@ -93,11 +96,13 @@ std::string EventPrefix(size_t size) {
   return std::string(reinterpret_cast<const char*>(buf), end - buf);
 }
 
-// KEYS: log stream, seq counter. ARGV: mode (after|before|latest), bound, limit.
-// Returns {head_seq, oldest entry id, entries}.
+// KEYS: log stream, seq counter, rollback record. ARGV: mode
+// (after|before|latest), bound, limit. Returns {head_seq, oldest entry id,
+// entries, rollback record or ""}.
 const redis::RedisScript& HistoryScript() {
   static const auto* script = new redis::RedisScript(R"lua(
 local head = tonumber(redis.call('GET', KEYS[2]) or '0')
+local rolled = redis.call('GET', KEYS[3]) or ''
 local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)
 local oldest = '0-0'
 if #first > 0 then oldest = first[1][1] end
@@ -109,7 +114,7 @@ elseif ARGV[1] == 'before' then
 else
   entries = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', ARGV[3])
 end
-return {head, oldest, entries}
+return {head, oldest, entries, rolled}
 )lua");
   return *script;
 }
@@ -156,7 +161,8 @@ void RedisChatStore::Append(const ChatMessage& msg, const std::vector<std::strin
   const int64_t floor = std::max(seen_seq, seqs_.Get(log));
   std::vector<std::string> script_keys = {
       keys::ChannelNonce(msg.server(), msg.channel(), msg.author_id(), msg.id()),
-      keys::ChannelSeq(msg.server(), msg.channel()), log};
+      keys::ChannelSeq(msg.server(), msg.channel()), log,
+      keys::ChannelRollback(msg.server(), msg.channel())};
   for (const std::string& user : mentioned) {
     script_keys.push_back(keys::ChannelMentions(msg.server(), msg.channel(), user));
   }
@@ -214,14 +220,17 @@ void RedisChatStore::History(const HistoryQuery& q, Done<HistoryPage> done) {
     bound = std::to_string(q.before);
   }
   HistoryScript().Run(
-      *client_, {keys::ChannelLog(q.server, q.channel), keys::ChannelSeq(q.server, q.channel)},
+      *client_,
+      {keys::ChannelLog(q.server, q.channel), keys::ChannelSeq(q.server, q.channel),
+       keys::ChannelRollback(q.server, q.channel)},
       {mode, bound, std::to_string(q.limit)},
       [ascending = (mode == "after"), done = std::move(done)](absl::StatusOr<Reply> r) mutable {
         if (!r.ok()) return done(r.status());
-        if (r->elements.size() != 3) return done(absl::InternalError("history: bad reply"));
+        if (r->elements.size() != 4) return done(absl::InternalError("history: bad reply"));
         HistoryPage page;
         page.head_seq = r->elements[0].integer;
         page.oldest_seq = redis::StreamSeq(r->elements[1].str);
+        ParseRollback(r->elements[3].str, &page.lost_from, &page.lost_to);
         for (const Reply& entry : r->elements[2].elements) {
           if (entry.elements.size() != 2) continue;
           ChatMessage m;
@@ -489,7 +498,9 @@ void RedisChatStore::MarkRead(const std::string& user, const ReadState& state,
   Event event;
   *event.mutable_read_state() = state;
   MarkReadScript().Run(
-      *client_, {keys::UserReadState(user), keys::UserLogSeq(user), keys::UserLog(user)},
+      *client_,
+      {keys::UserReadState(user), keys::UserLogSeq(user), keys::UserLog(user),
+       keys::UserRollback(user)},
       {keys::ReadField(state.server(), state.channel()), std::to_string(state.last_read_seq()),
        std::to_string(personal_.retention()), keys::UserTopic(user), event.SerializeAsString(),
        std::to_string(personal_.Floor(user))},

@@ -23,6 +23,7 @@ std::string UserPresence(absl::string_view u) { return absl::StrCat("{u:", u, "}
 std::string UserSessions(absl::string_view u) { return absl::StrCat("{u:", u, "}:sessions"); }
 std::string UserLog(absl::string_view u) { return absl::StrCat("{u:", u, "}:log"); }
 std::string UserLogSeq(absl::string_view u) { return absl::StrCat("{u:", u, "}:logseq"); }
+std::string UserRollback(absl::string_view u) { return absl::StrCat("{u:", u, "}:rolledback"); }
 std::string UserReadState(absl::string_view u) { return absl::StrCat("{u:", u, "}:read"); }
 std::string ParseUserTopic(absl::string_view topic) {
   constexpr absl::string_view kPrefix = "{u:", kSuffix = "}:events";
@@ -45,6 +46,9 @@ std::string ChannelLog(absl::string_view s, absl::string_view c) {
 }
 std::string ChannelSeq(absl::string_view s, absl::string_view c) {
   return absl::StrCat(ChannelTag(s, c), ":seq");
+}
+std::string ChannelRollback(absl::string_view s, absl::string_view c) {
+  return absl::StrCat(ChannelTag(s, c), ":rolledback");
 }
 std::string ChannelNonce(absl::string_view s, absl::string_view c, absl::string_view u,
                          absl::string_view nonce) {

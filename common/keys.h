@@ -27,6 +27,7 @@ std::string UserPresence(absl::string_view user);   // hash: status, last_seen (
 std::string UserSessions(absl::string_view user);   // hash: session -> status|gateway|expiry
 std::string UserLog(absl::string_view user);        // stream: personal events, id <user_seq>-0
 std::string UserLogSeq(absl::string_view user);     // counter: the personal log's user_seq
+std::string UserRollback(absl::string_view user);   // string "<from>:<to>": user_seqs lost
 std::string UserReadState(absl::string_view user);  // hash: "<server>/<channel>" -> read seq
 // ParseUserTopic returns the user id of a UserTopic, or "" for another topic.
 std::string ParseUserTopic(absl::string_view topic);
@@ -41,6 +42,8 @@ std::string ServerPresenceTopic(absl::string_view server);  // topic: members' p
 std::string ChannelTag(absl::string_view server, absl::string_view channel);
 std::string ChannelLog(absl::string_view server, absl::string_view channel);  // stream
 std::string ChannelSeq(absl::string_view server, absl::string_view channel);  // counter
+// string "<from>:<to>": the last range of seqs Redis lost (see HighWater).
+std::string ChannelRollback(absl::string_view server, absl::string_view channel);
 std::string ChannelNonce(absl::string_view server, absl::string_view channel,
                          absl::string_view user, absl::string_view nonce);  // dedup
 std::string ChannelTopic(absl::string_view server, absl::string_view channel);

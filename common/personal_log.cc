@@ -13,13 +13,15 @@ namespace chat {
 
 namespace {
 
-// append_personal(seq key, log key, retention, topic, Event bytes, floor)
+// append_personal(seq key, log key, rollback key, retention, topic, Event
+// bytes, floor)
 // appends the event with the next user_seq, publishes it, and returns the
 // user_seq and, when the counter was at or below floor (Redis lost appends
 // it had acknowledged), the first lost user_seq: the log then continues
-// above floor, so no user_seq is handed out twice.
+// above floor, so no user_seq is handed out twice, and the lost range is
+// recorded under the rollback key for the log's readers.
 constexpr char kAppendLua[] = R"lua(
-local function append_personal(seq_key, log_key, retention, topic, bytes, floor)
+local function append_personal(seq_key, log_key, rollback_key, retention, topic, bytes, floor)
   local seq = redis.call('INCR', seq_key)
   local lost = 0
   floor = tonumber(floor) or 0
@@ -27,6 +29,7 @@ local function append_personal(seq_key, log_key, retention, topic, bytes, floor)
     lost = seq
     seq = floor + 1
     redis.call('SET', seq_key, seq)
+    redis.call('SET', rollback_key, lost .. ':' .. floor)
   end
   redis.call('XADD', log_key, 'MAXLEN', '~', retention, seq .. '-0', 'e', bytes)
   redis.call('PUBLISH', topic, seq .. ' ' .. bytes)
@@ -34,25 +37,27 @@ local function append_personal(seq_key, log_key, retention, topic, bytes, floor)
 end
 )lua";
 
-// KEYS: log seq, log stream. ARGV: retention, topic, Event bytes, floor.
-// Returns {user_seq, first lost user_seq or 0}.
+// KEYS: log seq, log stream, rollback record. ARGV: retention, topic, Event
+// bytes, floor. Returns {user_seq, first lost user_seq or 0}.
 const redis::RedisScript& AppendScript() {
   static const auto* script = new redis::RedisScript(absl::StrCat(kAppendLua, R"lua(
-local seq, lost = append_personal(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4])
+local seq, lost = append_personal(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3], ARGV[4])
 return {seq, lost}
 )lua"));
   return *script;
 }
 
-// KEYS: log stream, log seq. ARGV: after, limit. Returns {head, oldest id, entries}.
+// KEYS: log stream, log seq, rollback record. ARGV: after, limit. Returns
+// {head, oldest id, entries, rollback record or ""}.
 const redis::RedisScript& ReadScript() {
   static const auto* script = new redis::RedisScript(R"lua(
 local head = tonumber(redis.call('GET', KEYS[2]) or '0')
+local rolled = redis.call('GET', KEYS[3]) or ''
 local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)
 local oldest = '0-0'
 if #first > 0 then oldest = first[1][1] end
 local entries = redis.call('XRANGE', KEYS[1], '(' .. ARGV[1] .. '-0', '+', 'COUNT', ARGV[2])
-return {head, oldest, entries}
+return {head, oldest, entries, rolled}
 )lua");
   return *script;
 }
@@ -60,6 +65,16 @@ return {head, oldest, entries}
 }  // namespace
 
 const char* PersonalLog::AppendLua() { return kAppendLua; }
+
+void ParseRollback(absl::string_view record, int64_t* from, int64_t* to) {
+  *from = *to = 0;
+  const size_t colon = record.find(':');
+  if (colon == absl::string_view::npos) return;
+  if (!absl::SimpleAtoi(record.substr(0, colon), from) ||
+      !absl::SimpleAtoi(record.substr(colon + 1), to)) {
+    *from = *to = 0;
+  }
+}
 
 PersonalLog::PersonalLog(std::shared_ptr<redis::RedisClient> client, PersonalLogOptions options)
     : client_(std::move(client)), options_(options), marks_(std::make_shared<HighWater>()) {}
@@ -87,7 +102,8 @@ void NoteAppended(HighWater& marks, redis::RedisClient& client, const std::strin
 }  // namespace
 
 void PersonalLog::Append(const std::string& user, const Event& event, Done<int64_t> done) const {
-  AppendScript().Run(*client_, {keys::UserLogSeq(user), keys::UserLog(user)},
+  AppendScript().Run(*client_,
+                     {keys::UserLogSeq(user), keys::UserLog(user), keys::UserRollback(user)},
                      {std::to_string(options_.retention), keys::UserTopic(user),
                       event.SerializeAsString(), std::to_string(Floor(user))},
                      [marks = marks_, client = client_, user,
@@ -110,26 +126,26 @@ void PersonalLog::Appended(const std::string& user, int64_t seq, int64_t lost_fr
 
 void PersonalLog::Read(const std::string& user, int64_t after, int limit,
                        Done<PersonalPage> done) const {
-  ReadScript().Run(*client_, {keys::UserLog(user), keys::UserLogSeq(user)},
-                   {std::to_string(after), std::to_string(limit)},
-                   [done = std::move(done)](absl::StatusOr<redis::Reply> r) mutable {
-                     if (!r.ok()) return done(r.status());
-                     if (r->elements.size() != 3)
-                       return done(absl::InternalError("personal log: bad reply"));
-                     PersonalPage page;
-                     page.head_seq = r->elements[0].integer;
-                     page.oldest_seq = redis::StreamSeq(r->elements[1].str);
-                     for (const redis::Reply& entry : r->elements[2].elements) {
-                       if (entry.elements.size() != 2) continue;
-                       Event e;
-                       if (!e.ParseFromString(redis::HashField(entry.elements[1], "e"))) {
-                         return done(absl::DataLossError("personal log: undecodable entry"));
-                       }
-                       page.events.emplace_back(redis::StreamSeq(entry.elements[0].str),
-                                                std::move(e));
-                     }
-                     done(std::move(page));
-                   });
+  ReadScript().Run(
+      *client_, {keys::UserLog(user), keys::UserLogSeq(user), keys::UserRollback(user)},
+      {std::to_string(after), std::to_string(limit)},
+      [done = std::move(done)](absl::StatusOr<redis::Reply> r) mutable {
+        if (!r.ok()) return done(r.status());
+        if (r->elements.size() != 4) return done(absl::InternalError("personal log: bad reply"));
+        PersonalPage page;
+        page.head_seq = r->elements[0].integer;
+        page.oldest_seq = redis::StreamSeq(r->elements[1].str);
+        ParseRollback(r->elements[3].str, &page.lost_from, &page.lost_to);
+        for (const redis::Reply& entry : r->elements[2].elements) {
+          if (entry.elements.size() != 2) continue;
+          Event e;
+          if (!e.ParseFromString(redis::HashField(entry.elements[1], "e"))) {
+            return done(absl::DataLossError("personal log: undecodable entry"));
+          }
+          page.events.emplace_back(redis::StreamSeq(entry.elements[0].str), std::move(e));
+        }
+        done(std::move(page));
+      });
 }
 
 }  // namespace chat

@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/string_view.h"
 #include "common/async.h"
 #include "common/high_water.h"
 #include "common/redis_client.h"
@@ -31,7 +32,12 @@ struct PersonalPage {
   std::vector<std::pair<int64_t, Event>> events;
   int64_t head_seq = 0;
   int64_t oldest_seq = 0;  // 0 when the log is empty.
+  // The last range Redis lost (0, 0: none): see AppendLua.
+  int64_t lost_from = 0, lost_to = 0;
 };
+
+// ParseRollback reads a log's rollback record ("<from>:<to>", or empty).
+void ParseRollback(absl::string_view record, int64_t* from, int64_t* to);
 
 class PersonalLog {
  public:
@@ -47,10 +53,11 @@ class PersonalLog {
   void Read(const std::string& user, int64_t after, int limit, Done<PersonalPage> done) const;
 
   // AppendLua defines the Lua function append_personal(seq_key, log_key,
-  // retention, topic, event_bytes, floor) -> user_seq, lost_from. Scripts
-  // that must append atomically with a change of their own (a read marker)
-  // embed it, pass Floor(user), and report what it returned to Appended;
-  // their keys must then include the user's log seq and log (same hash tag).
+  // rollback_key, retention, topic, event_bytes, floor) -> user_seq,
+  // lost_from. Scripts that must append atomically with a change of their
+  // own (a read marker) embed it, pass Floor(user), and report what it
+  // returned to Appended; their keys must then include the user's log seq,
+  // log and rollback record (same hash tag).
   static const char* AppendLua();
   // Floor: the highest user_seq this process handed out for user.
   int64_t Floor(const std::string& user) const;

@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <optional>
 
@@ -32,6 +33,16 @@ JwtPtr Decode(const std::string& token, const std::string& secret) {
     return nullptr;
   }
   return JwtPtr(raw);
+}
+
+constexpr size_t kMaxNameChars = 100;    // As the chat service allows for names.
+constexpr size_t kMaxImageBytes = 2048;  // As the chat service allows for image URLs.
+
+// CodePoints counts the UTF-8 code points of s (claims are valid UTF-8 JSON).
+size_t CodePoints(const char* s) {
+  size_t n = 0;
+  for (; *s != '\0'; ++s) n += (static_cast<unsigned char>(*s) & 0xC0) != 0x80;
+  return n;
 }
 
 // IntClaim reads a numeric claim; nullopt when absent or not a number.
@@ -74,9 +85,16 @@ absl::StatusOr<Identity> TokenVerifier::Verify(const std::string& token) const {
   id.deadline = id.expires + options_.clock_skew;
   if (id.deadline <= now) return absl::DeadlineExceededError("token expired");
   id.user.set_id(sub);
+  // name and img travel with every message and invitation: bounded here.
   const char* name = jwt_get_grant(jwt.get(), "name");
+  if (name != nullptr && CodePoints(name) > kMaxNameChars) {
+    return absl::UnauthenticatedError("token name claim is longer than 100 characters");
+  }
   id.user.set_name(name != nullptr && *name != '\0' ? name : sub);
   const char* img = jwt_get_grant(jwt.get(), "img");
+  if (img != nullptr && std::strlen(img) > kMaxImageBytes) {
+    return absl::UnauthenticatedError("token img claim is longer than 2048 bytes");
+  }
   if (img != nullptr) id.user.set_image(img);
   return id;
 }

@@ -144,6 +144,20 @@ TEST(TokenVerifierTest, MissingOrMistypedClaimsAreRefused) {
   EXPECT_EQ(CodeOf(At(kNow), numeric_sub), absl::StatusCode::kUnauthenticated);
 }
 
+TEST(TokenVerifierTest, NameAndImageClaimsAreBounded) {
+  auto with = [](const char* claim, const std::string& value) {
+    return Token(JWT_ALG_HS256, "secret",
+                 [claim, value](jwt_t* j) { jwt_add_grant(j, claim, value.c_str()); });
+  };
+  std::string hundred;
+  for (int i = 0; i < 100; ++i) hundred += "\xc3\xa9";  // 100 code points, 200 bytes.
+  EXPECT_EQ(CodeOf(At(kNow), with("name", hundred)), absl::StatusCode::kOk);
+  EXPECT_EQ(CodeOf(At(kNow), with("name", hundred + "e")), absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(CodeOf(At(kNow), with("img", std::string(2048, 'i'))), absl::StatusCode::kOk);
+  EXPECT_EQ(CodeOf(At(kNow), with("img", std::string(2049, 'i'))),
+            absl::StatusCode::kUnauthenticated);
+}
+
 TEST(TokenVerifierTest, TruncatedAndOversizedTokensAreRefused) {
   const std::string good = Token(JWT_ALG_HS256, "secret");
   for (size_t cut : {good.size() - 1, good.size() / 2, good.rfind('.'), size_t{1}}) {

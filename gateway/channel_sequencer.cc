@@ -87,6 +87,14 @@ void ChannelSequencer::OnTail(absl::StatusOr<TailPage> tail) {
   attempts_ = 0;
   // The oldest seq the log still holds; an empty log holds nothing up to its head.
   const int64_t oldest = tail->oldest_seq > 0 ? tail->oldest_seq : tail->head_seq + 1;
+  // The log's record of the last range Redis lost: told once to a stream
+  // whose position lies in it (it passed some of those events on, or its
+  // cursor names one).
+  if (tail->lost_to > reported_to_ && last_seq_ >= tail->lost_from && last_seq_ <= tail->lost_to) {
+    reported_from_ = tail->lost_from;
+    reported_to_ = tail->lost_to;
+    Report({tail->lost_from, tail->lost_to, true});
+  }
   if (last_seq_ > tail->head_seq) {
     // The log is behind what was passed on (or named by a cursor): Redis
     // lost acknowledged events. Say so; the services continue the log above
@@ -101,7 +109,10 @@ void ChannelSequencer::OnTail(absl::StatusOr<TailPage> tail) {
   for (std::shared_ptr<const EncodedEvent>& e : tail->events) {
     if (e->seq() <= last_seq_) continue;
     // Seqs are consecutive in a log but for those a rolled-back log skipped.
-    if (last_seq_ >= 0 && e->seq() > last_seq_ + 1) Report({last_seq_ + 1, e->seq() - 1, true});
+    if (last_seq_ >= 0 && e->seq() > last_seq_ + 1 &&
+        !(last_seq_ + 1 >= reported_from_ && e->seq() - 1 <= reported_to_)) {
+      Report({last_seq_ + 1, e->seq() - 1, true});
+    }
     Pass(e);
   }
   if (!tail->events.empty() && last_seq_ < tail->head_seq) return Fill();

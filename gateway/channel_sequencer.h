@@ -98,6 +98,7 @@ class ChannelSequencer {
   int64_t last_seq_;
   bool filling_ = false;  // A log read is under way; live messages wait in held_.
   int attempts_ = 0;      // Failed log reads in a row.
+  int64_t reported_from_ = 0, reported_to_ = 0;  // The lost range last reported.
   std::deque<std::shared_ptr<const EncodedEvent>> held_;
   boost::asio::steady_timer retry_timer_;
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);  // Expires with this object.

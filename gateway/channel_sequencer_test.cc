@@ -40,6 +40,8 @@ class SequencerTest : public ::testing::Test {
           TailPage page;
           page.head_seq = log_.empty() ? 0 : log_.rbegin()->first;
           page.oldest_seq = log_.empty() ? 0 : log_.begin()->first;
+          page.lost_from = lost_from_;
+          page.lost_to = lost_to_;
           for (auto it = log_.upper_bound(after); it != log_.end() && page.events.size() < 2;
                ++it) {
             ChatMessage m;
@@ -66,6 +68,7 @@ class SequencerTest : public ::testing::Test {
   std::map<int64_t, std::string> log_;
   std::vector<int64_t> fetches_;
   int fail_next_ = 0;
+  int64_t lost_from_ = 0, lost_to_ = 0;  // The log's rollback record.
   std::vector<int64_t> out_;
   std::vector<std::string> text_;
 };
@@ -213,6 +216,28 @@ TEST_F(SequencerTest, ALogBehindTheLastPassedOnIsReportedRolledBack) {
   Settle();
   EXPECT_EQ(out_, (std::vector<int64_t>{10}));
   EXPECT_EQ(lost.size(), 1u);
+}
+
+// After a Redis restart the sequencer refills from its last seq, which lies
+// in the range the log records as lost: reported once, however often it
+// reads the log again.
+TEST_F(SequencerTest, TheLogsRollbackRecordIsReportedOnceToAStreamInsideIt) {
+  Log(1, 2);
+  log_[6] = "above the floor";
+  lost_from_ = 3;
+  lost_to_ = 5;
+  auto seq = Make(4);
+  std::vector<ChannelSequencer::LostRange> lost;
+  seq->SetLost([&](const ChannelSequencer::LostRange& r) { lost.push_back(r); });
+  seq->Resync();
+  Settle();
+  seq->Resync();
+  Settle();
+  ASSERT_EQ(lost.size(), 1u);
+  EXPECT_EQ(lost[0].from, 3);
+  EXPECT_EQ(lost[0].to, 5);
+  EXPECT_TRUE(lost[0].rolled_back);
+  EXPECT_EQ(out_, (std::vector<int64_t>{6}));
 }
 
 // The seqs a rolled-back log skipped leave a hole: reported, not waited for.

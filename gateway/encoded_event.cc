@@ -124,6 +124,8 @@ TailPage PageOfMessages(const std::string& topic, HistoryResponse reply) {
   TailPage page;
   page.head_seq = reply.head_seq();
   page.oldest_seq = reply.oldest_seq();
+  page.lost_from = reply.lost_from();
+  page.lost_to = reply.lost_to();
   page.events.reserve(reply.messages_size());
   for (ChatMessage& m : *reply.mutable_messages()) {
     page.events.push_back(EncodedEvent::ForMessage(topic, std::move(m)));
@@ -135,6 +137,8 @@ TailPage PageOfPersonal(const std::string& topic, PersonalTailResponse reply) {
   TailPage page;
   page.head_seq = reply.head_seq();
   page.oldest_seq = reply.oldest_seq();
+  page.lost_from = reply.lost_from();
+  page.lost_to = reply.lost_to();
   page.events.reserve(reply.events_size());
   for (PersonalEvent& e : *reply.mutable_events()) {
     page.events.push_back(

@@ -62,7 +62,8 @@ absl::StatusOr<std::shared_ptr<const EncodedEvent>> DecodeTopicPayload(std::stri
 struct TailPage {
   std::vector<std::shared_ptr<const EncodedEvent>> events;
   int64_t head_seq = 0;
-  int64_t oldest_seq = 0;  // 0 when the log is empty.
+  int64_t oldest_seq = 0;              // 0 when the log is empty.
+  int64_t lost_from = 0, lost_to = 0;  // The last range Redis lost (0, 0: none).
 };
 
 // PageOfMessages and PageOfPersonal turn the chat service's log reads into

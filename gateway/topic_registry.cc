@@ -192,6 +192,23 @@ void TopicRegistry::Sequence(std::shared_ptr<const EncodedEvent> event) {
     sequencer = std::make_unique<ChannelSequencer>(
         redis_->strand(), topic, std::move(fetch),
         [this](const std::shared_ptr<const EncodedEvent>& e) { Fanout(e); }, metrics_);
+    // Events Redis lost after they were passed on: every local subscriber
+    // is told (resync_required), as by the service's own announcement.
+    LogRollback named;
+    if (event->event().has_chat_message()) {
+      named.set_server(event->event().chat_message().server());
+      named.set_channel(event->event().chat_message().channel());
+    } else {
+      named.set_user_id(keys::ParseUserTopic(topic));
+    }
+    sequencer->SetLost([this, topic, named](const ChannelSequencer::LostRange& lost) {
+      if (!lost.rolled_back) return;
+      Event e;
+      *e.mutable_log_rollback() = named;
+      e.mutable_log_rollback()->set_from_seq(lost.from);
+      e.mutable_log_rollback()->set_to_seq(lost.to);
+      Fanout(std::make_shared<const EncodedEvent>(topic, std::move(e), 0));
+    });
   }
   sequencer->Offer(std::move(event));
 }

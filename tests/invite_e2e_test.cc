@@ -1,9 +1,12 @@
 // Invitations and friendships end to end: real Redis, the real chat and invite
 // services, real gateways, real WebSocket clients (native and seed-shaped).
+#include <grpcpp/create_channel.h>
 #include <gtest/gtest.h>
 
 #include "absl/strings/str_cat.h"
+#include "common/status.h"
 #include "proto/client.pb.h"
+#include "proto/invite.grpc.pb.h"
 #include "tests/harness.h"
 
 namespace chat::testing {
@@ -362,6 +365,34 @@ TEST_F(InviteE2eTest, SeedPersonalEndpointAnswersBadFramesAndStaysOpen) {
   // Still serving: a real invitation goes through.
   seed.Send(R"({"type":"invitation","invited":"bob","inviting":"alice"})");
   EXPECT_TRUE(seed.NextOfType("invitation"));
+}
+
+// Only the invitee may accept: the inviter calling the invite service's
+// gRPC API directly as the accepting actor is refused with not_invitee,
+// nothing is announced, and the invitation stays pending for the invitee.
+TEST_F(InviteE2eTest, OnlyTheInviteeMayAcceptEvenThroughTheServiceApi) {
+  auto alice = stack_->Identified("alice");
+  auto bob = stack_->Identified("bob");
+  alice->Send(Frame("invitation", R"("invited":"bob")"));
+  ASSERT_TRUE(alice->NextOfType("invitation"));
+  ASSERT_TRUE(bob->NextOfType("invitation"));
+  auto invite = InviteService::NewStub(grpc::CreateChannel(
+      absl::StrCat("127.0.0.1:", stack_->invite_port()), grpc::InsecureChannelCredentials()));
+  TransitionRequest req;
+  req.mutable_actor()->set_id("alice");
+  req.set_inviting("alice");
+  req.set_invited("bob");
+  InvitationResponse resp;
+  grpc::ClientContext ctx;
+  grpc::Status s = invite->Accept(&ctx, req, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(ReasonOf(FromGrpcStatus(s)), "not_invitee") << s.error_message();
+  EXPECT_FALSE(alice->NextOfType("accept_invitation", absl::Milliseconds(300)));
+  EXPECT_FALSE(bob->NextOfType("accept_invitation", absl::Milliseconds(100)));
+  bob->Send(Frame("accept_invitation", R"("inviting":"alice")"));
+  auto accepted = bob->NextOfType("accept_invitation");
+  ASSERT_TRUE(accepted);
+  EXPECT_EQ(ParseInvitation(*accepted).state(), "accepted");
 }
 
 }  // namespace
