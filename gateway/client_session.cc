@@ -140,6 +140,11 @@ void ClientSession::Identify(const std::string& token) {
   if (!id.ok()) {
     return socket_->Close(CloseCodeForToken(id.status()), std::string(id.status().message()));
   }
+  user_slot_ = gateway_->limits().AdmitUser(id->user.id());
+  if (user_slot_ == nullptr) {
+    return socket_->Close(close_code::kTooManySessions,
+                          "too many sessions for this user on this gateway");
+  }
   identifying_ = true;
   identity_ = *std::move(id);
   ArmTokenTimer();

@@ -29,6 +29,7 @@
 #include "gateway/identify.h"
 #include "gateway/rate_limiter.h"
 #include "gateway/seed_endpoints.h"
+#include "gateway/session_limits.h"
 #include "proto/client.pb.h"
 
 namespace chat::gateway {
@@ -158,6 +159,7 @@ class ClientSession {
   static constexpr size_t kMaxEarlyEvents = 1024;
   std::vector<std::shared_ptr<const EncodedEvent>> early_events_;  // Before ready.
   Identity identity_;
+  std::unique_ptr<SessionLimits::Slot> user_slot_;  // Held while identified.
   std::string presence_status_ = "online";
   std::string session_id_;
   absl::flat_hash_set<std::string> topics_;

@@ -19,10 +19,11 @@ inline constexpr uint16_t kTryAgainLater = 1013;  // Upstream unavailable at ide
 inline constexpr uint16_t kIdentifyTimeout = 4001;
 inline constexpr uint16_t kInvalidToken = 4002;
 inline constexpr uint16_t kTokenExpired = 4003;
-inline constexpr uint16_t kForbidden = 4004;     // Seed endpoint: not a member.
-inline constexpr uint16_t kRateLimited = 4008;   // Sustained abuse.
-inline constexpr uint16_t kSlowConsumer = 4009;  // Outbound queue overflow: resume.
-inline constexpr uint16_t kDraining = 4010;      // Gateway shutting down: reconnect.
+inline constexpr uint16_t kForbidden = 4004;        // Seed endpoint: not a member.
+inline constexpr uint16_t kRateLimited = 4008;      // Sustained abuse.
+inline constexpr uint16_t kSlowConsumer = 4009;     // Outbound queue overflow: resume.
+inline constexpr uint16_t kDraining = 4010;         // Gateway shutting down: reconnect.
+inline constexpr uint16_t kTooManySessions = 4011;  // The user holds the most sessions allowed.
 }  // namespace close_code
 
 // ErrorFrameFields is what an error frame says about a failed request.

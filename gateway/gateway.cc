@@ -15,7 +15,9 @@ namespace chat::gateway {
 namespace net = boost::asio;
 
 Gateway::Gateway(GatewayOptions options)
-    : options_(std::move(options)), chat_budgets_(options_.chat_rate, options_.chat_burst) {
+    : options_(std::move(options)),
+      chat_budgets_(options_.chat_rate, options_.chat_burst),
+      limits_(options_.max_connections_per_address, options_.max_sessions_per_user) {
   gateway_id_ = options_.gateway_id;
   if (gateway_id_.empty()) {
     absl::BitGen gen;

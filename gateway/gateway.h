@@ -21,6 +21,7 @@
 #include "gateway/metrics.h"
 #include "gateway/presence_reporter.h"
 #include "gateway/rate_limiter.h"
+#include "gateway/session_limits.h"
 #include "gateway/static_files.h"
 #include "gateway/topic_registry.h"
 #include "gateway/upstream.h"
@@ -58,10 +59,14 @@ struct GatewayOptions {
   size_t max_frame_bytes = 16 * 1024;
   int max_message_chars = 2000;
   size_t max_outbound_bytes = 4 * 1024 * 1024;
-  double chat_rate = 5, chat_burst = 10;              // chat_message per second per user.
-  double frame_rate = 20, frame_burst = 50;           // Any frame, per connection.
-  double abuse_rate = 1, abuse_burst = 50;            // Rejected frames before close 4008.
-  int max_inflight_requests = 32;                     // Upstream calls per connection.
+  double chat_rate = 5, chat_burst = 10;     // chat_message per second per user.
+  double frame_rate = 20, frame_burst = 50;  // Any frame, per connection.
+  double abuse_rate = 1, abuse_burst = 50;   // Rejected frames before close 4008.
+  int max_inflight_requests = 32;            // Upstream calls per connection.
+  // WebSocket connections one client address may hold on this gateway (0:
+  // no limit; behind a proxy every client shares the proxy's address).
+  int max_connections_per_address = 0;
+  int max_sessions_per_user = 32;  // Identified sessions per user on this gateway (0: no limit).
   absl::Duration typing_interval = absl::Seconds(3);  // Typing relays per channel.
   absl::Duration upstream_deadline = absl::Seconds(5);
   absl::Duration drain_window = absl::Seconds(5);
@@ -100,6 +105,7 @@ class Gateway {
 
   // chat_budgets: the per-user chat budgets. presence: null when presence is off.
   ChatBudgets& chat_budgets() { return chat_budgets_; }
+  SessionLimits& limits() { return limits_; }
   PresenceReporter* presence() { return presence_.get(); }
   bool presence_enabled() const { return presence_ != nullptr; }
   const std::string& gateway_id() const { return gateway_id_; }
@@ -123,6 +129,7 @@ class Gateway {
   Metrics metrics_;
   StaticFiles static_files_;
   ChatBudgets chat_budgets_;
+  SessionLimits limits_;
   absl::Mutex mu_;
   absl::flat_hash_map<WebsocketSession*, std::weak_ptr<WebsocketSession>> sessions_
       ABSL_GUARDED_BY(mu_);

@@ -136,9 +136,17 @@ void HttpSession::HandleUpgrade(Request req) {
   if (!route) {
     return Reply(req, http::status::not_found, "no such WebSocket endpoint\n", "text/plain");
   }
+  beast::error_code ec;
+  const std::string address = stream_.socket().remote_endpoint(ec).address().to_string();
+  std::unique_ptr<SessionLimits::Slot> slot = gateway_->limits().AdmitAddress(address);
+  if (slot == nullptr) {
+    return Reply(req, http::status::too_many_requests, "too many connections from this address\n",
+                 "text/plain");
+  }
   stream_.expires_never();
   auto session =
       std::make_shared<WebsocketSession>(stream_.release_socket(), gateway_, *std::move(route));
+  session->HoldSlot(std::move(slot));
   gateway_->AddSession(session);
   session->Run(std::move(req));
 }

@@ -34,6 +34,13 @@ ABSL_FLAG(std::string, jwt_previous_secret, chat::EnvOr("CHAT_JWT_PREVIOUS_SECRE
           "(env CHAT_JWT_PREVIOUS_SECRET)");
 ABSL_FLAG(int32_t, jwt_clock_skew_s, chat::EnvOrInt("CHAT_JWT_CLOCK_SKEW_S", 30),
           "seconds of leeway on a token's exp and nbf (env CHAT_JWT_CLOCK_SKEW_S)");
+ABSL_FLAG(int32_t, max_connections_per_address,
+          chat::EnvOrInt("GATEWAY_MAX_CONNECTIONS_PER_ADDRESS", 0),
+          "WebSocket connections one client address may hold; more get HTTP 429 (0: no limit; "
+          "leave 0 behind a proxy, whose address every client shares)");
+ABSL_FLAG(int32_t, max_sessions_per_user, chat::EnvOrInt("GATEWAY_MAX_SESSIONS_PER_USER", 32),
+          "identified sessions one user may hold on this gateway; more are closed with 4011 (0: "
+          "no limit)");
 ABSL_FLAG(bool, dev_login, chat::EnvOr("GATEWAY_DEV_LOGIN", "") == "1",
           "enable POST /api/dev/login (env GATEWAY_DEV_LOGIN=1); never in production");
 ABSL_FLAG(std::string, dev_join_servers, chat::EnvOr("GATEWAY_DEV_JOIN_SERVERS", "demo"),
@@ -93,6 +100,8 @@ int main(int argc, char** argv) {
   o.presence_target = absl::GetFlag(FLAGS_presence);
   o.gateway_id = absl::GetFlag(FLAGS_gateway_id);
   o.presence_heartbeat = absl::Milliseconds(absl::GetFlag(FLAGS_presence_heartbeat_ms));
+  o.max_connections_per_address = absl::GetFlag(FLAGS_max_connections_per_address);
+  o.max_sessions_per_user = absl::GetFlag(FLAGS_max_sessions_per_user);
   o.jwt_secret = absl::GetFlag(FLAGS_jwt_secret);
   o.jwt_previous_secret = absl::GetFlag(FLAGS_jwt_previous_secret);
   o.jwt_clock_skew = absl::Seconds(std::max(0, absl::GetFlag(FLAGS_jwt_clock_skew_s)));

@@ -60,6 +60,8 @@ class WebsocketSession : public Subscriber, public std::enable_shared_from_this<
   // queued_bytes: bytes queued for the client and not yet written.
   size_t queued_bytes() const { return queued_bytes_; }
   boost::asio::any_io_executor executor() { return ws_.get_executor(); }
+  // HoldSlot keeps the client address's connection slot for the session's life.
+  void HoldSlot(std::unique_ptr<SessionLimits::Slot> slot) { address_slot_ = std::move(slot); }
 
  private:
   struct Outgoing {
@@ -87,6 +89,7 @@ class WebsocketSession : public Subscriber, public std::enable_shared_from_this<
   bool closing_ = false;
   // A flushing Close waits for the queue to drain: the close to send then.
   std::optional<std::pair<uint16_t, std::string>> close_after_flush_;
+  std::unique_ptr<SessionLimits::Slot> address_slot_;
   ClientSession client_;
 };
 

@@ -403,6 +403,39 @@ TEST_F(LimitsE2eTest, ARotatedSecretStillAdmitsItsTokens) {
   EXPECT_EQ(other->WaitClosed(), cc::kInvalidToken);
 }
 
+// One user's sessions and one address's connections are bounded; the
+// others are still served, and a freed slot can be taken again.
+TEST_F(LimitsE2eTest, SessionsPerUserAndConnectionsPerAddressAreBounded) {
+  Start([](gateway::GatewayOptions& o) {
+    Fast(o);
+    o.max_sessions_per_user = 2;
+    o.max_connections_per_address = 4;
+  });
+  auto first = stack_->Identified("alice");
+  auto second = stack_->Identified("alice");
+  ASSERT_TRUE(first && second);
+  auto third = std::make_unique<WsClient>();
+  ASSERT_TRUE(third->Connect(stack_->gateway_port(), "/ws").ok());
+  third->Send(absl::StrCat(R"({"type":"identify","token":")", stack_->Token("alice"), R"("})"));
+  EXPECT_EQ(third->WaitClosed(), cc::kTooManySessions);
+  absl::SleepFor(absl::Milliseconds(300));  // The gateway sees the closed socket end.
+  auto bob = stack_->Identified("bob");
+  ASSERT_TRUE(bob);  // Another user is not limited by alice's sessions.
+  // Four connections from 127.0.0.1 are open (third has closed): the fifth
+  // upgrade is refused with 429, before any WebSocket exists.
+  auto extra = std::make_unique<WsClient>();
+  ASSERT_TRUE(extra->Connect(stack_->gateway_port(), "/ws").ok());
+  auto refused = std::make_unique<WsClient>();
+  EXPECT_FALSE(refused->Connect(stack_->gateway_port(), "/ws").ok());
+  extra.reset();
+  second.reset();
+  absl::SleepFor(absl::Milliseconds(300));  // The gateway sees both sockets end.
+  auto again = stack_->Identified("alice");
+  EXPECT_TRUE(again);  // Both freed slots can be taken again.
+  first->Send(ChatFrame("general", "still served", "lim1"));
+  EXPECT_TRUE(first->NextOfType("ack"));
+}
+
 TEST_F(LimitsE2eTest, AcksAnsweredBeforeA4008CloseStillArrive) {
   Start([](gateway::GatewayOptions& o) {
     o.chat_rate = 0.001;
