@@ -565,6 +565,8 @@ void ClientSession::OnStatus(const StatusFrame& frame) {
     return SendError("invalid_argument", "status must be online, idle, dnd or invisible", "");
   }
   if (frame.status() == presence_status_) return;
+  absl::Duration retry;
+  if (!status_bucket_.Take(absl::Now(), &retry)) return Reject("", retry);
   presence_status_ = frame.status();
   if (PresenceReporter* presence = gateway_->presence()) presence->Status(socket_, PresenceRef());
 }

@@ -172,6 +172,9 @@ class ClientSession {
   absl::flat_hash_map<std::string, absl::Time> last_typing_;
   static constexpr size_t kMaxTypingChannels = 1024;
   TokenBucket frame_bucket_, abuse_bucket_;
+  // Status changes fan out to every friend and fellow member: at most one a
+  // second, after a burst of five.
+  TokenBucket status_bucket_{1.0, 5.0};
   std::shared_ptr<SharedTokenBucket> chat_budget_;  // Per user, shared by their sessions.
 };
 

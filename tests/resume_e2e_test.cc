@@ -436,6 +436,31 @@ TEST_F(LimitsE2eTest, SessionsPerUserAndConnectionsPerAddressAreBounded) {
   EXPECT_TRUE(first->NextOfType("ack"));
 }
 
+// Each status change fans out to every friend and fellow member: a session
+// gets a burst of five, then one a second; more are refused, not relayed.
+TEST_F(LimitsE2eTest, StatusChangesAreThrottled) {
+  Start(Fast);
+  auto alice = stack_->Identified("alice");
+  ASSERT_TRUE(alice);
+  for (int i = 0; i < 8; ++i) {
+    alice->Send(
+        absl::StrCat(R"({"type":"status","status":")", i % 2 == 0 ? "dnd" : "online", R"("})"));
+  }
+  int refused = 0;
+  while (auto err = alice->NextOfType("error", absl::Milliseconds(500))) {
+    EXPECT_EQ(JsonField(*err, "code"), "rate_limited");
+    EXPECT_GT(std::stoll(JsonField(*err, "retry_after_ms")), 0);
+    ++refused;
+  }
+  // dnd, online, dnd, online, dnd pass (the burst); online is refused, so
+  // the status stays dnd and the next dnd changes nothing; the last online
+  // is refused.
+  EXPECT_EQ(refused, 2);
+  absl::SleepFor(absl::Milliseconds(1100));
+  alice->Send(R"({"type":"status","status":"idle"})");
+  EXPECT_FALSE(alice->NextOfType("error", absl::Milliseconds(300)));  // Accepted again.
+}
+
 TEST_F(LimitsE2eTest, AcksAnsweredBeforeA4008CloseStillArrive) {
   Start([](gateway::GatewayOptions& o) {
     o.chat_rate = 0.001;
