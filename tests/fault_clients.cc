@@ -25,14 +25,18 @@ bool Member::Connect() {
   std::string resume;
   if (have_cursor_) {
     resume = absl::StrCat(R"(,"resume":{"channels":[{"server":"demo","channel":"general","seq":")",
-                          last_seq_, R"("}]})");
+                          last_seq_, R"("}],"user_seq":")", last_user_seq_, R"("})");
   }
   ws->Send(
       absl::StrCat(R"({"type":"identify","token":")", stack_.Token(user_), R"(")", resume, "}"));
   auto ready = ws->NextOfType("ready", absl::Seconds(3));
   if (!ready) return false;
   // Without a cursor, everything up to ready's head is history, not traffic
-  // the caller counts.
+  // the caller counts; ready's user_seq starts the personal stream.
+  if (!have_cursor_) {
+    const std::string user_seq = JsonField(*ready, "user_seq");
+    last_user_seq_ = user_seq.empty() ? 0 : std::stoll(user_seq);
+  }
   have_cursor_ = true;
   ws_ = std::move(ws);
   ++connects_;
@@ -68,6 +72,18 @@ void Member::Pump(absl::Duration timeout) {
     } else if (type == "error") {
       retry_ = true;  // unavailable while Redis restarts, rate_limited: resend later.
     }
+    if (type == "read_state" || type == "invitation" || type == "server_joined" ||
+        type == "channel_created") {
+      const std::string field = JsonField(*f, "user_seq");
+      const int64_t user_seq = field.empty() ? 0 : std::stoll(field);
+      if (user_seq > 0 && user_seq <= last_user_seq_) {
+        ++repeats_;
+      } else if (user_seq > 0) {
+        if (user_seq != last_user_seq_ + 1) personal_gaps_.push_back(user_seq);
+        last_user_seq_ = user_seq;
+        personal_received_.push_back(user_seq);
+      }
+    }
   }
   if (ws_->WaitClosed(absl::ZeroDuration()) != -1) {
     ws_.reset();
@@ -80,6 +96,13 @@ void Member::ResendIfAsked() {
   if (!retry_ || !ws_) return;
   retry_ = false;
   for (const auto& [nonce, text] : pending_) ws_->Send(ChatFrame(text, nonce));
+}
+
+void Member::MarkRead() {
+  if (!ws_ || last_seq_ <= marked_) return;
+  marked_ = last_seq_;
+  ws_->Send(absl::StrCat(R"({"type":"read","server":"demo","channel":"general","seq":")", last_seq_,
+                         R"("})"));
 }
 
 void Member::Reconnect() {

@@ -41,6 +41,9 @@ class Member {
   void Pump(absl::Duration timeout);
   // ResendIfAsked resends pending messages after an error frame.
   void ResendIfAsked();
+  // MarkRead moves the member's read marker to the last seq received: a
+  // personal event (read_state) for every session of the member.
+  void MarkRead();
 
   const std::map<std::string, int64_t>& acked() const { return acked_; }
   const std::vector<int64_t>& received() const { return received_; }
@@ -49,6 +52,11 @@ class Member {
   int duplicated() const { return duplicated_; }
   int repeats() const { return repeats_; }
   int connects() const { return connects_; }
+  // Personal events (user_seq) received, in order, and the user_seqs that
+  // did not follow the previous one.
+  const std::vector<int64_t>& personal_received() const { return personal_received_; }
+  const std::vector<int64_t>& personal_gaps() const { return personal_gaps_; }
+  int64_t last_user_seq() const { return last_user_seq_; }
   void set_cursor(int64_t seq) {
     last_seq_ = seq;
     have_cursor_ = true;
@@ -64,6 +72,9 @@ class Member {
   std::unique_ptr<WsClient> ws_;
   bool have_cursor_ = false;
   int64_t last_seq_ = 0;
+  int64_t last_user_seq_ = 0;  // The personal stream's cursor.
+  int64_t marked_ = 0;
+  std::vector<int64_t> personal_received_, personal_gaps_;
   std::map<std::string, std::string> pending_;  // nonce -> text
   std::map<std::string, int64_t> acked_;
   std::vector<int64_t> received_, gaps_;

@@ -79,6 +79,7 @@ TEST_P(FaultE2eTest, NoAcknowledgedMessageIsLostOrDuplicated) {
     alice.Pump(absl::Milliseconds(2));
     bob.Pump(absl::Milliseconds(2));
     if (i % 10 == 0) alice.ResendIfAsked();
+    if (i % 10 == 5) bob.MarkRead();  // Personal events, through the same faults.
   }
   // Until every message is acknowledged and every member has all of them.
   const absl::Time deadline = absl::Now() + absl::Seconds(30);
@@ -105,7 +106,24 @@ TEST_P(FaultE2eTest, NoAcknowledgedMessageIsLostOrDuplicated) {
   if (GetParam() == Fault::kKillGateway || GetParam() == Fault::kDrainGateway) {
     EXPECT_GE(bob.connects(), 2);  // Bob really moved to the other replica.
   }
+  // Bob's personal stream: every read_state his marker's moves produced
+  // reached him once, in user_seq order, up to the head of his log.
+  EXPECT_FALSE(bob.personal_received().empty());
+  EXPECT_TRUE(bob.personal_gaps().empty()) << "gap before user_seq " << bob.personal_gaps().front();
+  WsClient probe;
+  ASSERT_TRUE(probe.Connect(b->port(), "/ws").ok());
+  probe.Send(absl::StrCat(R"({"type":"identify","token":")", stack.Token("bob"), R"("})"));
+  auto ready = probe.NextOfType("ready");
+  ASSERT_TRUE(ready);
+  const int64_t head = std::stoll(JsonField(*ready, "user_seq"));
+  for (absl::Time until = absl::Now() + absl::Seconds(5);
+       bob.last_user_seq() < head && absl::Now() < until;) {
+    bob.Pump(absl::Milliseconds(50));  // The last read_state may still be on its way.
+  }
+  EXPECT_EQ(bob.last_user_seq(), head) << "personal events missing at the end of the stream";
+  EXPECT_TRUE(bob.personal_gaps().empty());
   std::cerr << "acked=" << alice.acked().size() << " bob_received=" << bob.received().size()
+            << " bob_personal=" << bob.personal_received().size()
             << " bob_connects=" << bob.connects() << "\n";
 }
 
