@@ -99,7 +99,10 @@ void ChannelSequencer::OnTail(absl::StatusOr<TailPage> tail) {
     // The log is behind what was passed on (or named by a cursor): Redis
     // lost acknowledged events. Say so; the services continue the log above
     // what they and the gateways saw, so what comes next is above last_seq_.
-    Report({tail->head_seq + 1, last_seq_, true});
+    // The first append after the loss records this same range: not again.
+    reported_from_ = tail->head_seq + 1;
+    reported_to_ = last_seq_;
+    Report({reported_from_, reported_to_, true});
   }
   if (last_seq_ >= 0 && oldest > last_seq_ + 1 && tail->head_seq > last_seq_) {
     // What lies between was trimmed: say so, and go on from what is kept.

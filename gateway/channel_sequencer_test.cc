@@ -210,9 +210,13 @@ TEST_F(SequencerTest, ALogBehindTheLastPassedOnIsReportedRolledBack) {
   EXPECT_EQ(lost[0].to, 9);
   EXPECT_TRUE(lost[0].rolled_back);
   EXPECT_EQ(metrics_.log_rollbacks.load(), 1u);
-  // The service went on above what was handed out: 10 is next, no gap.
+  // The service went on above what was handed out, and recorded the range:
+  // 10 is next, no gap, and the record is not a second loss.
   log_[10] = "after the rollback";
+  lost_from_ = 6;
+  lost_to_ = 9;
   seq->Offer(Live(10));
+  seq->Resync();
   Settle();
   EXPECT_EQ(out_, (std::vector<int64_t>{10}));
   EXPECT_EQ(lost.size(), 1u);

@@ -1,9 +1,5 @@
 #include "tests/fault_clients.h"
 
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <cstdlib>
 #include <utility>
 
@@ -115,26 +111,11 @@ ChatProcess::ChatProcess(Stack& stack, int port) : stack_(stack), port_(port) { 
 
 void ChatProcess::Start() {
   const char* srcdir = std::getenv("TEST_SRCDIR");
-  std::vector<std::string> args = {
-      absl::StrCat(srcdir ? srcdir : ".", "/chatsuite/chat_service/chat_service"),
-      absl::StrCat("--listen=127.0.0.1:", port_),
-      absl::StrCat("--redis=127.0.0.1:", stack_.redis().port()), "--log_level=warn"};
-  pid_ = fork();
-  if (pid_ == 0) {
-    std::vector<char*> argv;
-    for (std::string& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
+  pid_ = Spawn({absl::StrCat(srcdir ? srcdir : ".", "/chatsuite/chat_service/chat_service"),
+                absl::StrCat("--listen=127.0.0.1:", port_),
+                absl::StrCat("--redis=127.0.0.1:", stack_.redis().port()), "--log_level=warn"});
 }
 
-void ChatProcess::Kill() {
-  if (pid_ <= 0) return;
-  kill(pid_, SIGKILL);
-  int status;
-  waitpid(pid_, &status, 0);
-  pid_ = -1;
-}
+void ChatProcess::Kill() { KillAndReap(&pid_); }
 
 }  // namespace chat::testing

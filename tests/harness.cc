@@ -326,26 +326,32 @@ GatewayProcess::GatewayProcess(Stack& stack, std::vector<std::string> extra_flag
   Start();
 }
 
-void GatewayProcess::Start() {
-  if (pid_ > 0) return;
-  pid_ = fork();
-  if (pid_ == 0) {
+pid_t Spawn(std::vector<std::string> args) {
+  pid_t pid = fork();
+  if (pid == 0) {
     setenv("CHAT_JWT_SECRET", kSecret, 1);
     std::vector<char*> argv;
-    for (std::string& a : args_) argv.push_back(a.data());
+    for (std::string& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
     execv(argv[0], argv.data());
     _exit(127);
   }
+  return pid;
 }
 
-void GatewayProcess::Kill() {
-  if (pid_ <= 0) return;
-  kill(pid_, SIGKILL);
+void KillAndReap(pid_t* pid) {
+  if (*pid <= 0) return;
+  kill(*pid, SIGKILL);
   int status;
-  waitpid(pid_, &status, 0);
-  pid_ = -1;
+  waitpid(*pid, &status, 0);
+  *pid = -1;
 }
+
+void GatewayProcess::Start() {
+  if (pid_ <= 0) pid_ = Spawn(args_);
+}
+
+void GatewayProcess::Kill() { KillAndReap(&pid_); }
 
 bool GatewayProcess::Terminate(absl::Duration timeout) {
   if (pid_ <= 0) return true;

@@ -3,6 +3,8 @@
 #ifndef CHATSUITE_TESTS_HARNESS_H_
 #define CHATSUITE_TESTS_HARNESS_H_
 
+#include <sys/types.h>
+
 #include <boost/asio/io_context.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/websocket.hpp>
@@ -110,6 +112,12 @@ class Stack {
   std::vector<std::unique_ptr<gateway::Gateway>> gateways_;
   std::unique_ptr<ChatAdmin::Stub> admin_;
 };
+
+// Spawn starts args[0] with args in a child process (CHAT_JWT_SECRET set to
+// the stack's secret); KillAndReap sends it SIGKILL, waits for it and sets
+// *pid to -1 (nothing if it is not running).
+pid_t Spawn(std::vector<std::string> args);
+void KillAndReap(pid_t* pid);
 
 // GatewayProcess runs the real gateway binary (a data dependency of the
 // test) against the stack's services, so a test can kill it for real.

@@ -324,6 +324,21 @@ TEST_F(ResumeE2eTest, ReadyAfterAPubSubReconnectMissesNothing) {
   }
 }
 
+using RawWebSocket = boost::beast::websocket::stream<boost::beast::tcp_stream>;
+
+// OpenWithSmallBuffer connects ws to the gateway on port with a 4 KiB receive
+// buffer, so the gateway's queue fills as soon as the test stops reading,
+// and identifies with token. Blocking: the test reads when it chooses.
+void OpenWithSmallBuffer(RawWebSocket& ws, int port, const std::string& token) {
+  auto& sock = boost::beast::get_lowest_layer(ws).socket();
+  sock.open(boost::asio::ip::tcp::v4());
+  sock.set_option(boost::asio::socket_base::receive_buffer_size(4096));
+  boost::beast::get_lowest_layer(ws).connect(
+      {boost::asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)});
+  ws.handshake("127.0.0.1", "/ws");
+  ws.write(boost::asio::buffer(absl::StrCat(R"({"type":"identify","token":")", token, R"("})")));
+}
+
 class LimitsE2eTest : public ::testing::Test {
  protected:
   void Start(std::function<void(gateway::GatewayOptions&)> tune) {
@@ -348,16 +363,9 @@ TEST_F(LimitsE2eTest, ManyLargeHistoryPagesInFlightAreServedNotClosed) {
   // receive buffer): replies must wait for room, not overflow the queue.
   namespace beast = boost::beast;
   boost::asio::io_context ioc;
-  beast::websocket::stream<beast::tcp_stream> slow(ioc);
-  auto& sock = beast::get_lowest_layer(slow).socket();
-  sock.open(boost::asio::ip::tcp::v4());
-  sock.set_option(boost::asio::socket_base::receive_buffer_size(4096));
-  beast::get_lowest_layer(slow).connect({boost::asio::ip::make_address("127.0.0.1"),
-                                         static_cast<unsigned short>(stack_->gateway_port())});
-  slow.handshake("127.0.0.1", "/ws");
+  RawWebSocket slow(ioc);
+  OpenWithSmallBuffer(slow, stack_->gateway_port(), stack_->Token("alice"));
   slow.read_message_max(0);
-  slow.write(boost::asio::buffer(
-      absl::StrCat(R"({"type":"identify","token":")", stack_->Token("alice"), R"("})")));
   for (int i = 0; i < 32; ++i) {
     slow.write(boost::asio::buffer(
         absl::StrCat(R"({"type":"history","server":"demo","channel":"general","limit":100,)",
@@ -496,15 +504,8 @@ TEST_F(LimitsE2eTest, AReaderThatStopsIsClosedWith4009AndDelaysNoOne) {
   ASSERT_TRUE(stack_->admin().AddMember(&ctx, add, &resp).ok());
   namespace beast = boost::beast;
   boost::asio::io_context ioc;
-  beast::websocket::stream<beast::tcp_stream> stalled(ioc);
-  auto& sock = beast::get_lowest_layer(stalled).socket();
-  sock.open(boost::asio::ip::tcp::v4());
-  sock.set_option(boost::asio::socket_base::receive_buffer_size(4096));
-  beast::get_lowest_layer(stalled).connect({boost::asio::ip::make_address("127.0.0.1"),
-                                            static_cast<unsigned short>(stack_->gateway_port())});
-  stalled.handshake("127.0.0.1", "/ws");
-  stalled.write(boost::asio::buffer(
-      absl::StrCat(R"({"type":"identify","token":")", stack_->Token("mallory"), R"("})")));
+  RawWebSocket stalled(ioc);
+  OpenWithSmallBuffer(stalled, stack_->gateway_port(), stack_->Token("mallory"));
   for (;;) {
     beast::flat_buffer frame;
     stalled.read(frame);
