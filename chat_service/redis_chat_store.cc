@@ -21,10 +21,13 @@ namespace {
 
 // KEYS: server channels hash, server members set. ARGV: channel, user.
 // Returns 0 = ok, 1 = no such channel, 2 = not a member.
+// Membership is checked first: a non-member gets "not a member" whether or
+// not the server and channel exist, so only members learn which channels
+// there are.
 const redis::RedisScript& AccessScript() {
   static const auto* script = new redis::RedisScript(R"lua(
-if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 1 end
 if redis.call('SISMEMBER', KEYS[2], ARGV[2]) == 0 then return 2 end
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 1 end
 return 0
 )lua");
   return *script;
@@ -226,23 +229,27 @@ void RedisChatStore::History(const HistoryQuery& q, Done<HistoryPage> done) {
       {mode, bound, std::to_string(q.limit)},
       [ascending = (mode == "after"), done = std::move(done)](absl::StatusOr<Reply> r) mutable {
         if (!r.ok()) return done(r.status());
-        if (r->elements.size() != 4) return done(absl::InternalError("history: bad reply"));
-        HistoryPage page;
-        page.head_seq = r->elements[0].integer;
-        page.oldest_seq = redis::StreamSeq(r->elements[1].str);
-        ParseRollback(r->elements[3].str, &page.lost_from, &page.lost_to);
-        for (const Reply& entry : r->elements[2].elements) {
-          if (entry.elements.size() != 2) continue;
-          ChatMessage m;
-          if (!m.ParseFromString(HashField(entry.elements[1], "m"))) {
-            return done(absl::DataLossError("history: undecodable stream entry"));
-          }
-          m.set_seq(redis::StreamSeq(entry.elements[0].str));
-          page.messages.push_back(std::move(m));
-        }
-        if (!ascending) std::reverse(page.messages.begin(), page.messages.end());
-        done(std::move(page));
+        done(DecodeHistoryPage(*r, ascending));
       });
+}
+
+absl::StatusOr<HistoryPage> DecodeHistoryPage(const Reply& reply, bool ascending) {
+  if (reply.elements.size() != 4) return absl::InternalError("history: bad reply");
+  HistoryPage page;
+  page.head_seq = reply.elements[0].integer;
+  page.oldest_seq = redis::StreamSeq(reply.elements[1].str);
+  ParseRollback(reply.elements[3].str, &page.lost_from, &page.lost_to);
+  for (const Reply& entry : reply.elements[2].elements) {
+    if (entry.elements.size() != 2) continue;
+    ChatMessage m;
+    if (!m.ParseFromString(HashField(entry.elements[1], "m"))) {
+      return absl::DataLossError("history: undecodable stream entry");
+    }
+    m.set_seq(redis::StreamSeq(entry.elements[0].str));
+    page.messages.push_back(std::move(m));
+  }
+  if (!ascending) std::reverse(page.messages.begin(), page.messages.end());
+  return page;
 }
 
 void RedisChatStore::RelayTyping(const Typing& typing, absl::Duration interval, Done<bool> done) {

@@ -72,6 +72,11 @@ class RedisChatStore : public ChatStore {
   HighWater seqs_;  // Highest seq handed out per channel log.
 };
 
+// DecodeHistoryPage reads the history script's reply (head seq, oldest
+// stream id, stream entries, rollback record); ascending is the order the
+// entries came in. kDataLoss for an entry that does not decode.
+absl::StatusOr<HistoryPage> DecodeHistoryPage(const redis::Reply& reply, bool ascending);
+
 }  // namespace chat::chat_service
 
 #endif  // CHATSUITE_CHAT_SERVICE_REDIS_CHAT_STORE_H_

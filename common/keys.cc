@@ -77,5 +77,11 @@ std::string PairThrottle(absl::string_view a, absl::string_view b, absl::string_
   return absl::StrCat(PairTag(a, b), ":throttle:", actor, ":", action);
 }
 std::string UserInvitations(absl::string_view u) { return absl::StrCat("{u:", u, "}:invitations"); }
+std::string UserSentInvitations(absl::string_view u) {
+  return absl::StrCat("{u:", u, "}:invitations:sent");
+}
+std::string UserInviteRate(absl::string_view u) {
+  return absl::StrCat("{u:", u, "}:invitations:rate");
+}
 
 }  // namespace chat::keys

@@ -64,6 +64,10 @@ std::string PairInvitation(absl::string_view a, absl::string_view b, absl::strin
 std::string PairThrottle(absl::string_view a, absl::string_view b, absl::string_view actor,
                          absl::string_view action);
 std::string UserInvitations(absl::string_view user);  // set of PairInvitation keys
+// The user's pending sent invitations (zset: PairInvitation key -> expires_at
+// ms) and their creations this minute (a counter): the inviter's quota.
+std::string UserSentInvitations(absl::string_view user);
+std::string UserInviteRate(absl::string_view user);
 
 // Global: invitation keys scored by expiry (ms), for the invite sweeper.
 inline constexpr absl::string_view kInvitationExpiry = "invitations:expiry";

@@ -126,26 +126,30 @@ void PersonalLog::Appended(const std::string& user, int64_t seq, int64_t lost_fr
 
 void PersonalLog::Read(const std::string& user, int64_t after, int limit,
                        Done<PersonalPage> done) const {
-  ReadScript().Run(
-      *client_, {keys::UserLog(user), keys::UserLogSeq(user), keys::UserRollback(user)},
-      {std::to_string(after), std::to_string(limit)},
-      [done = std::move(done)](absl::StatusOr<redis::Reply> r) mutable {
-        if (!r.ok()) return done(r.status());
-        if (r->elements.size() != 4) return done(absl::InternalError("personal log: bad reply"));
-        PersonalPage page;
-        page.head_seq = r->elements[0].integer;
-        page.oldest_seq = redis::StreamSeq(r->elements[1].str);
-        ParseRollback(r->elements[3].str, &page.lost_from, &page.lost_to);
-        for (const redis::Reply& entry : r->elements[2].elements) {
-          if (entry.elements.size() != 2) continue;
-          Event e;
-          if (!e.ParseFromString(redis::HashField(entry.elements[1], "e"))) {
-            return done(absl::DataLossError("personal log: undecodable entry"));
-          }
-          page.events.emplace_back(redis::StreamSeq(entry.elements[0].str), std::move(e));
-        }
-        done(std::move(page));
-      });
+  ReadScript().Run(*client_,
+                   {keys::UserLog(user), keys::UserLogSeq(user), keys::UserRollback(user)},
+                   {std::to_string(after), std::to_string(limit)},
+                   [done = std::move(done)](absl::StatusOr<redis::Reply> r) mutable {
+                     if (!r.ok()) return done(r.status());
+                     done(DecodePersonalPage(*r));
+                   });
+}
+
+absl::StatusOr<PersonalPage> DecodePersonalPage(const redis::Reply& reply) {
+  if (reply.elements.size() != 4) return absl::InternalError("personal log: bad reply");
+  PersonalPage page;
+  page.head_seq = reply.elements[0].integer;
+  page.oldest_seq = redis::StreamSeq(reply.elements[1].str);
+  ParseRollback(reply.elements[3].str, &page.lost_from, &page.lost_to);
+  for (const redis::Reply& entry : reply.elements[2].elements) {
+    if (entry.elements.size() != 2) continue;
+    Event e;
+    if (!e.ParseFromString(redis::HashField(entry.elements[1], "e"))) {
+      return absl::DataLossError("personal log: undecodable entry");
+    }
+    page.events.emplace_back(redis::StreamSeq(entry.elements[0].str), std::move(e));
+  }
+  return page;
 }
 
 }  // namespace chat

@@ -74,6 +74,11 @@ class PersonalLog {
   std::shared_ptr<HighWater> marks_;  // Highest user_seq handed out, per user.
 };
 
+// DecodePersonalPage reads the log read script's reply (head seq, oldest
+// stream id, stream entries, rollback record). kDataLoss for an entry that
+// does not decode.
+absl::StatusOr<PersonalPage> DecodePersonalPage(const redis::Reply& reply);
+
 }  // namespace chat
 
 #endif  // CHATSUITE_COMMON_PERSONAL_LOG_H_

@@ -582,8 +582,20 @@ SessionRef ClientSession::PresenceRef() const {
 
 // ---- events ---------------------------------------------------------------
 
+bool ClientSession::TakeTopic(const std::string& topic) {
+  if (topics_.contains(topic)) return false;
+  const int limit = gateway_->options().max_topics_per_session;
+  if (limit > 0 && topics_.size() >= static_cast<size_t>(limit)) {
+    socket_->Close(close_code::kTooManyTopics,
+                   "member of more channels than one session may follow");
+    return false;
+  }
+  topics_.insert(topic);
+  return true;
+}
+
 void ClientSession::Subscribe(const std::string& topic, bool await_live) {
-  if (!topics_.insert(topic).second) return;
+  if (socket_->closing() || !TakeTopic(topic)) return;
   if (!await_live) return gateway_->topics().Add(topic, socket_->shared_from_this());
   ++awaiting_topics_;
   gateway_->topics().Add(topic, socket_->shared_from_this(),
@@ -631,7 +643,7 @@ void ClientSession::OnServerJoined(const Server& server) {
 
 void ClientSession::OnChannelCreated(const Channel& c) {
   std::string topic = keys::ChannelTopic(c.server(), c.id());
-  if (!topics_.insert(topic).second) return;
+  if (socket_->closing() || !TakeTopic(topic)) return;
   // The event's head was read before this subscription: once it is live,
   // whatever came in between is read from the log, before later messages.
   ResyncRequired lost;

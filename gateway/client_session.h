@@ -99,6 +99,9 @@ class ClientSession {
   // Subscribe adds the session to topic. With await_live, the pending ready
   // (or seed identification) waits until Redis has confirmed the topic.
   void Subscribe(const std::string& topic, bool await_live = false);
+  // TakeTopic records topic as followed; false when it already is, or when
+  // the session is at --max_topics_per_session (then it is closed with 4012).
+  bool TakeTopic(const std::string& topic);
   // Deliver acts on an event in stream order (new servers and channels are
   // subscribed) and forwards it.
   void Deliver(const std::shared_ptr<const EncodedEvent>& event);

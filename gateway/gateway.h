@@ -55,6 +55,9 @@ struct GatewayOptions {
   std::vector<std::string> allowed_origins;
   std::string web_root;  // Directory served at "/"; empty serves nothing.
   absl::Duration identify_timeout = absl::Seconds(10);
+  // The longest one HTTP request (the upgrade included) may take to arrive,
+  // and the longest an idle keep-alive connection stays open.
+  absl::Duration http_request_timeout = absl::Seconds(10);
   absl::Duration heartbeat_interval = absl::Seconds(15);
   size_t max_frame_bytes = 16 * 1024;
   int max_message_chars = 2000;
@@ -67,6 +70,10 @@ struct GatewayOptions {
   // no limit; behind a proxy every client shares the proxy's address).
   int max_connections_per_address = 0;
   int max_sessions_per_user = 32;  // Identified sessions per user on this gateway (0: no limit).
+  // Topics (channels, the user's own, server presence) one session may
+  // follow; a user in more servers and channels is closed with 4012. 0: no
+  // limit.
+  int max_topics_per_session = 5000;
   absl::Duration typing_interval = absl::Seconds(3);  // Typing relays per channel.
   absl::Duration upstream_deadline = absl::Seconds(5);
   absl::Duration drain_window = absl::Seconds(5);

@@ -22,11 +22,10 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 namespace net = boost::asio;
 
-namespace {
-
-constexpr size_t kMaxRequestBody = 64 * 1024;
-
-}  // namespace
+void LimitRequest(http::request_parser<http::string_body>& parser) {
+  parser.header_limit(kMaxRequestHeaderBytes);
+  parser.body_limit(kMaxRequestBodyBytes);
+}
 
 bool OriginAllowed(const std::string& origin, const std::string& host,
                    const std::vector<std::string>& allowed) {
@@ -61,22 +60,66 @@ HttpSession::HttpSession(net::ip::tcp::socket&& socket, Gateway* gateway)
     : stream_(std::move(socket)), gateway_(gateway) {}
 
 void HttpSession::Run() {
+  beast::error_code ec;
+  const auto endpoint = stream_.socket().remote_endpoint(ec);
+  if (!ec) address_slot_ = gateway_->limits().AdmitAddress(endpoint.address().to_string());
   net::dispatch(stream_.get_executor(),
                 beast::bind_front_handler(&HttpSession::DoRead, shared_from_this()));
 }
 
+std::optional<http::status> RefuseHeader(const http::request_parser<http::string_body>& parser) {
+  if (parser.chunked()) return http::status::length_required;
+  return std::nullopt;
+}
+
 void HttpSession::DoRead() {
   parser_.emplace();
-  parser_->body_limit(kMaxRequestBody);
-  parser_->header_limit(16 * 1024);
-  stream_.expires_after(std::chrono::seconds(30));
+  LimitRequest(*parser_);
+  stream_.expires_after(absl::ToChronoNanoseconds(gateway_->options().http_request_timeout));
+  http::async_read_header(stream_, buffer_, *parser_,
+                          beast::bind_front_handler(&HttpSession::OnHeader, shared_from_this()));
+}
+
+bool HttpSession::Refused(beast::error_code ec) {
+  if (ec == http::error::header_limit) {
+    RefuseAndClose(http::status::request_header_fields_too_large, "request headers too large\n");
+    return true;
+  }
+  if (ec == http::error::body_limit) {
+    RefuseAndClose(http::status::payload_too_large, "request body too large\n");
+    return true;
+  }
+  if (ec != http::error::end_of_stream && ec != http::error::partial_message &&
+      ec.category() == http::make_error_code(http::error::bad_method).category()) {
+    RefuseAndClose(http::status::bad_request, "malformed request\n");
+    return true;
+  }
+  return false;
+}
+
+void HttpSession::OnHeader(beast::error_code ec, size_t) {
+  if (ec == http::error::end_of_stream) return DoClose();
+  // Timeouts (the stream is already closed) and resets end the connection.
+  if (ec) {
+    Refused(ec);
+    return;
+  }
+  if (std::optional<http::status> refusal = RefuseHeader(*parser_)) {
+    return RefuseAndClose(*refusal, "request bodies must have a Content-Length\n");
+  }
   http::async_read(stream_, buffer_, *parser_,
                    beast::bind_front_handler(&HttpSession::OnRead, shared_from_this()));
 }
 
 void HttpSession::OnRead(beast::error_code ec, size_t) {
-  if (ec == http::error::end_of_stream) return DoClose();
-  if (ec) return;  // Timeouts and resets are routine on idle keep-alive sockets.
+  if (ec) {
+    Refused(ec);
+    return;
+  }
+  if (address_slot_ == nullptr) {
+    return RefuseAndClose(http::status::too_many_requests,
+                          "too many connections from this address\n");
+  }
   Request req = parser_->release();
   if (beast::websocket::is_upgrade(req)) return HandleUpgrade(std::move(req));
   Handle(std::move(req));
@@ -136,17 +179,10 @@ void HttpSession::HandleUpgrade(Request req) {
   if (!route) {
     return Reply(req, http::status::not_found, "no such WebSocket endpoint\n", "text/plain");
   }
-  beast::error_code ec;
-  const std::string address = stream_.socket().remote_endpoint(ec).address().to_string();
-  std::unique_ptr<SessionLimits::Slot> slot = gateway_->limits().AdmitAddress(address);
-  if (slot == nullptr) {
-    return Reply(req, http::status::too_many_requests, "too many connections from this address\n",
-                 "text/plain");
-  }
   stream_.expires_never();
   auto session =
       std::make_shared<WebsocketSession>(stream_.release_socket(), gateway_, *std::move(route));
-  session->HoldSlot(std::move(slot));
+  session->HoldSlot(std::move(address_slot_));
   gateway_->AddSession(session);
   session->Run(std::move(req));
 }
@@ -240,6 +276,13 @@ void HttpSession::Reply(const Request& req, http::status status, std::string bod
   DoWrite(std::move(res));
 }
 
+void HttpSession::RefuseAndClose(http::status status, std::string body) {
+  Request shape;
+  shape.version(11);
+  shape.keep_alive(false);
+  Reply(shape, status, std::move(body), "text/plain");
+}
+
 void HttpSession::DoWrite(std::shared_ptr<Response> res) {
   http::async_write(stream_, *res, [self = shared_from_this(), res](beast::error_code ec, size_t) {
     if (ec) return;
@@ -251,6 +294,19 @@ void HttpSession::DoWrite(std::shared_ptr<Response> res) {
 void HttpSession::DoClose() {
   beast::error_code ec;
   stream_.socket().shutdown(net::ip::tcp::socket::shutdown_send, ec);
+  // A refused request may still be arriving: read it away for a moment, so
+  // that closing with unread bytes (a reset) cannot destroy the reply before
+  // the client has read it.
+  stream_.expires_after(std::chrono::seconds(2));
+  Discard();
+}
+
+void HttpSession::Discard() {
+  buffer_.clear();
+  stream_.async_read_some(buffer_.prepare(16 * 1024),
+                          [self = shared_from_this()](beast::error_code ec, size_t) {
+                            if (!ec) self->Discard();
+                          });
 }
 
 }  // namespace chat::gateway

@@ -41,6 +41,9 @@ ABSL_FLAG(int32_t, max_connections_per_address,
 ABSL_FLAG(int32_t, max_sessions_per_user, chat::EnvOrInt("GATEWAY_MAX_SESSIONS_PER_USER", 32),
           "identified sessions one user may hold on this gateway; more are closed with 4011 (0: "
           "no limit)");
+ABSL_FLAG(int32_t, max_topics_per_session, chat::EnvOrInt("GATEWAY_MAX_TOPICS_PER_SESSION", 5000),
+          "topics (channels, the user's own, server presence) one session may follow; more "
+          "close it with 4012");
 ABSL_FLAG(bool, dev_login, chat::EnvOr("GATEWAY_DEV_LOGIN", "") == "1",
           "enable POST /api/dev/login (env GATEWAY_DEV_LOGIN=1); never in production");
 ABSL_FLAG(std::string, dev_join_servers, chat::EnvOr("GATEWAY_DEV_JOIN_SERVERS", "demo"),
@@ -58,6 +61,9 @@ ABSL_FLAG(int32_t, heartbeat_s, chat::EnvOrInt("GATEWAY_HEARTBEAT_S", 15),
           "seconds between server pings; a peer silent for twice this is closed");
 ABSL_FLAG(int32_t, identify_timeout_s, chat::EnvOrInt("GATEWAY_IDENTIFY_TIMEOUT_S", 10),
           "seconds a socket may stay unidentified");
+ABSL_FLAG(int32_t, http_request_timeout_s, chat::EnvOrInt("GATEWAY_HTTP_REQUEST_TIMEOUT_S", 10),
+          "seconds one HTTP request (the upgrade included) may take to arrive; slower ones and "
+          "idle keep-alive connections are closed");
 ABSL_FLAG(int64_t, max_outbound_bytes, chat::EnvOrInt("GATEWAY_MAX_OUTBOUND_BYTES", 4 << 20),
           "bytes queued per connection before it is closed as a slow consumer");
 ABSL_FLAG(double, chat_rate, chat::EnvOrInt("GATEWAY_CHAT_RATE", 5),
@@ -114,6 +120,8 @@ int main(int argc, char** argv) {
   o.max_message_chars = absl::GetFlag(FLAGS_max_message_chars);
   o.heartbeat_interval = absl::Seconds(absl::GetFlag(FLAGS_heartbeat_s));
   o.identify_timeout = absl::Seconds(absl::GetFlag(FLAGS_identify_timeout_s));
+  o.max_topics_per_session = absl::GetFlag(FLAGS_max_topics_per_session);
+  o.http_request_timeout = absl::Seconds(absl::GetFlag(FLAGS_http_request_timeout_s));
   o.max_outbound_bytes = absl::GetFlag(FLAGS_max_outbound_bytes);
   o.chat_rate = absl::GetFlag(FLAGS_chat_rate);
   o.chat_burst = absl::GetFlag(FLAGS_chat_burst);

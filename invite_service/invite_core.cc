@@ -55,7 +55,8 @@ void InviteCore::Invite(const InviteRequest& req, Done<InvitationResponse> done)
 
   // Create runs once every relationship check has passed.
   auto create = [this, inv](Done<InvitationResponse> done) {
-    store_->Create(*inv, options_.throttle,
+    store_->Create(*inv,
+                   {options_.throttle, options_.max_pending_sent, options_.invites_per_minute},
                    [this, done = std::move(done)](absl::StatusOr<Invitation> r) mutable {
                      if (!r.ok()) return done(r.status());
                      Finish(*std::move(r), true, "invitation", std::move(done));
@@ -86,8 +87,10 @@ void InviteCore::Invite(const InviteRequest& req, Done<InvitationResponse> done)
     store_->GetServerName(inv->server(), [this, inv, create, done = std::move(done)](
                                              absl::StatusOr<std::string> name) mutable {
       if (!name.ok()) {
+        // As for a server the inviter is not in: no one learns which servers exist.
         if (name.status().code() == absl::StatusCode::kNotFound) {
-          return done(Rejected(absl::StatusCode::kNotFound, "unknown_server", "no such server"));
+          return done(Rejected(absl::StatusCode::kPermissionDenied, "not_member",
+                               "only members can invite into a server"));
         }
         return done(name.status());
       }
@@ -134,6 +137,8 @@ void InviteCore::Accept(const TransitionRequest& req, Done<InvitationResponse> d
   if (absl::Status s = CheckPair(req.inviting(), req.invited(), req.server()); !s.ok()) {
     return done(s);
   }
+  // The actor names a throttle key: checked like every id that reaches Redis.
+  if (!keys::IsValidId(req.actor().id())) return done(absl::InvalidArgumentError("bad actor id"));
   store_->Apply(
       Transition::kAccept, req.actor().id(), req.inviting(), req.invited(), req.server(),
       options_.now_ms(), absl::ZeroDuration(),

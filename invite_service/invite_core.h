@@ -15,6 +15,8 @@ namespace chat::invite_service {
 struct InviteCoreOptions {
   absl::Duration ttl = absl::Hours(24 * 7);            // Pending invitations expire after this.
   absl::Duration throttle = absl::Milliseconds(1500);  // Per (actor, other) pair.
+  int max_pending_sent = 100;   // Pending invitations one user may have sent (0: no limit).
+  int invites_per_minute = 20;  // Invitations one user may create per minute (0: no limit).
   std::function<int64_t()> now_ms = [] { return absl::ToUnixMillis(absl::Now()); };
 };
 

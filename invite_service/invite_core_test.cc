@@ -33,7 +33,7 @@ class FakeStore : public InviteStore {
   void IsMember(const std::string&, const std::string& user, Done<bool> done) override {
     done(user == "alice" ? inviter_member : invited_member);
   }
-  void Create(const Invitation& inv, absl::Duration, Done<Invitation> done) override {
+  void Create(const Invitation& inv, const CreateLimits&, Done<Invitation> done) override {
     created.push_back(inv);
     done(inv);
   }
@@ -131,7 +131,8 @@ TEST_F(InviteCoreTest, InviteFillsBothPartiesAndPublishes) {
 TEST_F(InviteCoreTest, RejectionsCarryReasonsAndChangeNothing) {
   EXPECT_EQ(ReasonOf(Invite("alice").status()), "cannot_invite_self");
   EXPECT_EQ(ReasonOf(Invite("ghost").status()), "unknown_user");
-  EXPECT_EQ(ReasonOf(Invite("bob", "nowhere").status()), "unknown_server");
+  // A missing server answers as one the inviter is not in.
+  EXPECT_EQ(ReasonOf(Invite("bob", "nowhere").status()), "not_member");
   store_.friends = true;
   EXPECT_EQ(ReasonOf(Invite("bob").status()), "already_friends");
   store_.invited_member = true;

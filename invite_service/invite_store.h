@@ -36,11 +36,20 @@ class InviteStore {
   virtual void IsFriend(const std::string& a, const std::string& b, Done<bool> done) = 0;
   virtual void IsMember(const std::string& server, const std::string& user, Done<bool> done) = 0;
 
+  // CreateLimits bound what one inviter can create.
+  struct CreateLimits {
+    absl::Duration throttle;  // Per (inviter, invitee) pair, after each change.
+    int max_pending = 0;      // Pending invitations one user has sent (0: no limit).
+    int per_minute = 0;       // Invitations one user may create per minute (0: no limit).
+  };
+
   // Create makes inv the pair's live invitation in its scope and starts the
-  // inviter's throttle. kResourceExhausted (reason rate_limited, retry delay)
-  // while throttled; kAlreadyExists (already_pending) if one is pending.
+  // inviter's throttle. kResourceExhausted with reason rate_limited (and the
+  // retry delay) while the pair is throttled or the inviter has created
+  // per_minute this minute, too_many_pending when the inviter already has
+  // max_pending pending; kAlreadyExists (already_pending) if one is pending.
   // Nothing changes when it fails.
-  virtual void Create(const Invitation& inv, absl::Duration throttle, Done<Invitation> done) = 0;
+  virtual void Create(const Invitation& inv, const CreateLimits& limits, Done<Invitation> done) = 0;
 
   // Apply moves the pair's invitation out of pending: kAccept by the invitee;
   // kCancel by the inviter (-> cancelled) or the invitee (-> declined), which

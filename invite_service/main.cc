@@ -18,6 +18,10 @@ ABSL_FLAG(int64_t, throttle_ms, chat::EnvOrInt("INVITE_THROTTLE_MS", 1500),
           "minimum interval between invitation/cancel actions of one user towards another");
 ABSL_FLAG(int64_t, ttl_s, chat::EnvOrInt("INVITE_TTL_S", 7 * 24 * 3600),
           "seconds until a pending invitation expires (env INVITE_TTL_S)");
+ABSL_FLAG(int32_t, max_pending_sent, chat::EnvOrInt("INVITE_MAX_PENDING_SENT", 100),
+          "pending invitations one user may have sent; more get too_many_pending (0: no limit)");
+ABSL_FLAG(int32_t, invites_per_minute, chat::EnvOrInt("INVITE_PER_MINUTE", 20),
+          "invitations one user may create per minute; more get rate_limited (0: no limit)");
 ABSL_FLAG(std::string, log_level, chat::EnvOr("CHAT_LOG_LEVEL", "info"), "log level");
 
 int main(int argc, char** argv) {
@@ -36,6 +40,8 @@ int main(int argc, char** argv) {
   o.chat_target = absl::GetFlag(FLAGS_chat);
   o.core.throttle = absl::Milliseconds(absl::GetFlag(FLAGS_throttle_ms));
   o.core.ttl = absl::Seconds(absl::GetFlag(FLAGS_ttl_s));
+  o.core.max_pending_sent = absl::GetFlag(FLAGS_max_pending_sent);
+  o.core.invites_per_minute = absl::GetFlag(FLAGS_invites_per_minute);
   chat::invite_service::InviteServer server(o);
   if (absl::Status s = server.Start(); !s.ok()) {
     spdlog::critical("event=start_failed error=\"{}\"", std::string(s.message()));

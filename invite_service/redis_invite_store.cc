@@ -41,6 +41,31 @@ return {'ok', 0}
 // KEYS: invitation hash, actor throttle. ARGV: actor, "accept"|"cancel", now,
 // throttle ms. Returns {outcome, pttl, hash...}: outcome is ok | unchanged |
 // not_found | not_invitee | throttled | conflict (the hash says the state).
+// The inviter's quota, on the inviter's own slot. KEYS: the pending sent
+// zset, the per-minute counter. ARGV: now ms, the new invitation's
+// expires_at, its pair key, max pending, max per minute (0: no limit).
+// Returns {"present"} when that pair is already counted, {"added"} when it
+// now is, {"too_many_pending"}, or {"rate_limited", ms until the minute ends}.
+const redis::RedisScript& QuotaScript() {
+  static const auto* script = new redis::RedisScript(R"lua(
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+if redis.call('ZSCORE', KEYS[1], ARGV[3]) then return {'present'} end
+local max_pending, per_minute = tonumber(ARGV[4]), tonumber(ARGV[5])
+if max_pending > 0 and redis.call('ZCARD', KEYS[1]) >= max_pending then
+  return {'too_many_pending'}
+end
+if per_minute > 0 then
+  local n = redis.call('INCR', KEYS[2])
+  if n == 1 then redis.call('PEXPIRE', KEYS[2], 60000) end
+  if n > per_minute then return {'rate_limited', redis.call('PTTL', KEYS[2])} end
+end
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
+redis.call('PEXPIREAT', KEYS[1], ARGV[2])
+return {'added'}
+)lua");
+  return *script;
+}
+
 const redis::RedisScript& ApplyScript() {
   static const auto* script = new redis::RedisScript(R"lua(
 local h = redis.call('HGETALL', KEYS[1])
@@ -119,7 +144,14 @@ std::vector<std::string> Fields(const Invitation& i) {
           std::to_string(i.expires_at())};
 }
 
-Invitation FromHash(const Reply& hash) {
+absl::Status Rejected(absl::StatusCode code, absl::string_view reason, absl::string_view message,
+                      int64_t retry_ms = 0) {
+  return WithReason(absl::Status(code, message), reason, absl::Milliseconds(retry_ms));
+}
+
+}  // namespace
+
+Invitation InvitationFromHash(const Reply& hash) {
   Invitation i;
   for (size_t k = 0; k + 1 < hash.elements.size(); k += 2) {
     const std::string& f = hash.elements[k].str;
@@ -154,13 +186,6 @@ Invitation FromHash(const Reply& hash) {
   }
   return i;
 }
-
-absl::Status Rejected(absl::StatusCode code, absl::string_view reason, absl::string_view message,
-                      int64_t retry_ms = 0) {
-  return WithReason(absl::Status(code, message), reason, absl::Milliseconds(retry_ms));
-}
-
-}  // namespace
 
 void RedisInviteStore::GetUser(const std::string& id, Done<User> done) {
   client_->Command({"HGETALL", keys::UserProfile(id)},
@@ -201,9 +226,33 @@ void RedisInviteStore::IsMember(const std::string& server, const std::string& us
                    });
 }
 
-void RedisInviteStore::Create(const Invitation& inv, absl::Duration throttle,
+void RedisInviteStore::Create(const Invitation& inv, const CreateLimits& limits,
                               Done<Invitation> done) {
   const std::string key = keys::PairInvitation(inv.inviting(), inv.invited(), inv.server());
+  QuotaScript().Run(
+      *client_, {keys::UserSentInvitations(inv.inviting()), keys::UserInviteRate(inv.inviting())},
+      {std::to_string(inv.created_at()), std::to_string(inv.expires_at()), key,
+       std::to_string(limits.max_pending), std::to_string(limits.per_minute)},
+      [this, key, inv, throttle = limits.throttle,
+       done = std::move(done)](absl::StatusOr<Reply> r) mutable {
+        if (!r.ok()) return done(r.status());
+        const std::string& outcome = r->elements.empty() ? "" : r->elements[0].str;
+        if (outcome == "too_many_pending") {
+          return done(Rejected(absl::StatusCode::kResourceExhausted, "too_many_pending",
+                               "you have too many pending invitations; cancel some first"));
+        }
+        if (outcome == "rate_limited") {
+          return done(Rejected(absl::StatusCode::kResourceExhausted, "rate_limited",
+                               "too many invitations this minute",
+                               r->elements.size() > 1 ? r->elements[1].integer : 60000));
+        }
+        CreateCounted(key, inv, throttle, outcome == "added", std::move(done));
+      });
+}
+
+void RedisInviteStore::CreateCounted(const std::string& key, const Invitation& inv,
+                                     absl::Duration throttle, bool counted_now,
+                                     Done<Invitation> done) {
   // Index first: an index entry without a live invitation is dropped on read,
   // while an invitation without its index entry would be invisible.
   redis::Batch(
@@ -212,7 +261,7 @@ void RedisInviteStore::Create(const Invitation& inv, absl::Duration throttle,
        {"SADD", keys::UserInvitations(inv.invited()), key},
        // LT: a refused create must not postpone a pending invitation's expiry.
        {"ZADD", std::string(keys::kInvitationExpiry), "LT", std::to_string(inv.expires_at()), key}},
-      [this, key, inv, throttle,
+      [this, key, inv, throttle, counted_now,
        done = std::move(done)](absl::StatusOr<std::vector<Reply>> r) mutable {
         if (!r.ok()) return done(r.status());
         std::vector<std::string> args = {std::to_string(inv.updated_at()),
@@ -221,9 +270,12 @@ void RedisInviteStore::Create(const Invitation& inv, absl::Duration throttle,
         CreateScript().Run(
             *client_,
             {key, keys::PairThrottle(inv.inviting(), inv.invited(), inv.inviting(), "invitation")},
-            std::move(args), [inv, done = std::move(done)](absl::StatusOr<Reply> r) mutable {
+            std::move(args),
+            [this, key, inv, counted_now, done = std::move(done)](absl::StatusOr<Reply> r) mutable {
               if (!r.ok()) return done(r.status());
               const std::string& outcome = r->elements.at(0).str;
+              // Not created: the quota must not keep counting it.
+              if (outcome == "throttled" && counted_now) Uncount(inv.inviting(), key);
               if (outcome == "throttled") {
                 return done(Rejected(absl::StatusCode::kResourceExhausted, "rate_limited",
                                      "one invitation per person every 1.5 s",
@@ -248,7 +300,8 @@ void RedisInviteStore::Apply(Transition t, const std::string& actor, const std::
        keys::PairThrottle(actor, other, actor, "cancel_invitation")},
       {actor, t == Transition::kAccept ? "accept" : "cancel", std::to_string(now_ms),
        std::to_string(absl::ToInt64Milliseconds(throttle))},
-      [done = std::move(done)](absl::StatusOr<Reply> r) mutable {
+      [this, inviting, key = keys::PairInvitation(inviting, invited, server),
+       done = std::move(done)](absl::StatusOr<Reply> r) mutable {
         if (!r.ok()) return done(r.status());
         const std::string& outcome = r->elements.at(0).str;
         if (outcome == "not_found") {
@@ -263,7 +316,7 @@ void RedisInviteStore::Apply(Transition t, const std::string& actor, const std::
                                "one change per person every 1.5 s", r->elements.at(1).integer));
         }
         TransitionResult result;
-        result.invitation = FromHash(r->elements.at(2));
+        result.invitation = InvitationFromHash(r->elements.at(2));
         result.effect_applied = HashField(r->elements.at(2), "effect_applied") == "1";
         if (outcome == "conflict") {
           const std::string& state = result.invitation.state();
@@ -271,8 +324,13 @@ void RedisInviteStore::Apply(Transition t, const std::string& actor, const std::
                                "the invitation is already " + state));
         }
         result.changed = outcome == "ok";
+        if (result.changed) Uncount(inviting, key);  // No longer pending.
         done(std::move(result));
       });
+}
+
+void RedisInviteStore::Uncount(const std::string& inviter, const std::string& key) {
+  client_->Command({"ZREM", keys::UserSentInvitations(inviter), key}, [](absl::StatusOr<Reply>) {});
 }
 
 void RedisInviteStore::MarkEffectApplied(const Invitation& inv, Done<bool> done) {
@@ -333,7 +391,7 @@ void RedisInviteStore::ListPending(const std::string& user, int64_t now_ms,
                        std::vector<Invitation> out;
                        std::vector<std::string> stale = {"SREM", keys::UserInvitations(user)};
                        for (size_t i = 0; i < hashes->size(); ++i) {
-                         Invitation inv = FromHash((*hashes)[i]);
+                         Invitation inv = InvitationFromHash((*hashes)[i]);
                          if (inv.state() == "pending" && inv.expires_at() > now_ms) {
                            out.push_back(std::move(inv));
                          } else {
@@ -400,7 +458,7 @@ void RedisInviteStore::ExpireDue(int64_t now_ms, Done<std::vector<Invitation>> d
                            [this, key, state](absl::StatusOr<Reply> h) {
                              // Callbacks share the client's strand: State needs no lock.
                              if (h.ok() && !h->elements.empty())
-                               state->expired.push_back(FromHash(*h));
+                               state->expired.push_back(InvitationFromHash(*h));
                              if (h.ok() && h->type == Reply::Type::kInteger) {
                                // Renewed: sweep it when the new invitation is due.
                                client_->Command({"ZADD", std::string(keys::kInvitationExpiry),

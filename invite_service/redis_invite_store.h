@@ -25,7 +25,7 @@ class RedisInviteStore : public InviteStore {
   void GetServerName(const std::string& id, Done<std::string> done) override;
   void IsFriend(const std::string& a, const std::string& b, Done<bool> done) override;
   void IsMember(const std::string& server, const std::string& user, Done<bool> done) override;
-  void Create(const Invitation& inv, absl::Duration throttle, Done<Invitation> done) override;
+  void Create(const Invitation& inv, const CreateLimits& limits, Done<Invitation> done) override;
   void Apply(Transition t, const std::string& actor, const std::string& inviting,
              const std::string& invited, const std::string& server, int64_t now_ms,
              absl::Duration throttle, Done<TransitionResult> done) override;
@@ -38,9 +38,20 @@ class RedisInviteStore : public InviteStore {
   void ExpireDue(int64_t now_ms, Done<std::vector<Invitation>> done) override;
 
  private:
+  // CreateCounted runs the pair's create script once the inviter's quota
+  // has room; counted_now: the quota counted this pair just now.
+  void CreateCounted(const std::string& key, const Invitation& inv, absl::Duration throttle,
+                     bool counted_now, Done<Invitation> done);
+  // Uncount drops a pair's invitation from its inviter's quota.
+  void Uncount(const std::string& inviter, const std::string& key);
+
   std::shared_ptr<redis::RedisClient> client_;
   PersonalLog personal_;  // Invitation events go to both parties' logs.
 };
+
+// InvitationFromHash reads an invitation's hash (HGETALL's field, value
+// list); unknown fields and numbers that do not parse are skipped.
+Invitation InvitationFromHash(const redis::Reply& hash);
 
 }  // namespace chat::invite_service
 

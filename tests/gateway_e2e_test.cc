@@ -112,6 +112,20 @@ TEST_F(GatewayE2eTest, ANonMemberIsRefusedAndHearsNothing) {
   alice->Send(ChatFrame("general", "secret", "a1"));
   ASSERT_TRUE(alice->NextOfType("chat_message"));
   EXPECT_FALSE(mallory->NextOfType("chat_message", absl::Milliseconds(300)));
+  // The same answer, word for word, for a channel or server that does not
+  // exist: a non-member cannot map what exists.
+  std::string first;
+  for (const char* target :
+       {R"("server":"demo","channel":"general")", R"("server":"demo","channel":"no-such-channel")",
+        R"("server":"no-such-server","channel":"general")"}) {
+    mallory->Send(
+        absl::StrCat(R"({"type":"chat_message",)", target, R"(,"message":"x","id":"p"})"));
+    err = mallory->NextOfType("error");
+    ASSERT_TRUE(err) << target;
+    EXPECT_EQ(JsonField(*err, "code"), "not_member") << target;
+    if (first.empty()) first = JsonField(*err, "message");
+    EXPECT_EQ(JsonField(*err, "message"), first) << target;
+  }
 }
 
 TEST_F(GatewayE2eTest, AForgedAuthorIsReplacedByTheTokens) {

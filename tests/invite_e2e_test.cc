@@ -144,7 +144,7 @@ TEST_F(InviteE2eTest, BadInvitationsGetSpecificErrors) {
   };
   expect_error(Frame("invitation", R"("invited":"alice")"), "cannot_invite_self");
   expect_error(Frame("invitation", R"("invited":"ghost")"), "unknown_user");
-  expect_error(Frame("invitation", R"("invited":"bob","server":"nowhere")"), "unknown_server");
+  expect_error(Frame("invitation", R"("invited":"bob","server":"nowhere")"), "not_member");
   expect_error(Frame("accept_invitation", R"("inviting":"bob")"), "not_found");
   expect_error(Frame("cancel_invitation", R"("invited":"bob")"), "not_found");
   alice->Send(Frame("invitation", R"("invited":"bob")"));
@@ -393,6 +393,56 @@ TEST_F(InviteE2eTest, OnlyTheInviteeMayAcceptEvenThroughTheServiceApi) {
   auto accepted = bob->NextOfType("accept_invitation");
   ASSERT_TRUE(accepted);
   EXPECT_EQ(ParseInvitation(*accepted).state(), "accepted");
+}
+
+// One user cannot pile up invitations: at most max_pending_sent pending at
+// once (a cancelled one frees its place) and invites_per_minute created per
+// minute, with the time to wait. The quota is the inviter's alone.
+TEST(InviteQuotaE2eTest, PendingInvitationsAndTheirRateAreCappedPerSender) {
+  Stack stack(1, nullptr, [](invite_service::InviteServerOptions& o) {
+    o.core.throttle = absl::ZeroDuration();
+    o.core.max_pending_sent = 3;
+    o.core.invites_per_minute = 5;
+  });
+  ASSERT_TRUE(stack.Start().ok());
+  for (const char* u : {"u1", "u2", "u3", "u4", "u5", "u6"}) ASSERT_TRUE(stack.AddUser(u).ok());
+  auto alice = stack.Identified("alice");
+  auto invite = [&](const std::string& who) {
+    alice->Send(Frame("invitation", absl::StrCat(R"("invited":")", who, R"(","id":")", who, "\"")));
+    for (;;) {
+      auto f = alice->Next();
+      if (!f) return std::string("timeout");
+      const std::string type = JsonField(*f, "type");
+      if (type == "invitation" && JsonField(*f, "invited") == who) return std::string("ok");
+      if (type == "error") return JsonField(*f, "code");
+    }
+  };
+  EXPECT_EQ(invite("u1"), "ok");
+  EXPECT_EQ(invite("u2"), "ok");
+  EXPECT_EQ(invite("u3"), "ok");
+  EXPECT_EQ(invite("u4"), "too_many_pending");
+  alice->Send(Frame("cancel_invitation", R"("invited":"u1","id":"c1")"));
+  ASSERT_TRUE(alice->NextOfType("cancel_invitation"));
+  EXPECT_EQ(invite("u4"), "ok");  // The cancelled one's place.
+  // Bob's quota is his own.
+  auto bob = stack.Identified("bob");
+  bob->Send(Frame("invitation", R"("invited":"u1","id":"b1")"));
+  auto ev = bob->NextOfType("invitation");
+  ASSERT_TRUE(ev);
+  // Five created this minute (u1..u4, then u5 after u2 is cancelled): the
+  // sixth waits for the minute to end.
+  alice->Send(Frame("cancel_invitation", R"("invited":"u2","id":"c2")"));
+  ASSERT_TRUE(alice->NextOfType("cancel_invitation"));
+  EXPECT_EQ(invite("u5"), "ok");
+  alice->Send(Frame("cancel_invitation", R"("invited":"u3","id":"c3")"));
+  ASSERT_TRUE(alice->NextOfType("cancel_invitation"));
+  alice->Send(Frame("invitation", R"("invited":"u6","id":"u6")"));
+  auto err = alice->NextOfType("error");
+  ASSERT_TRUE(err);
+  EXPECT_EQ(JsonField(*err, "code"), "rate_limited");
+  const int64_t retry = std::stoll(JsonField(*err, "retry_after_ms"));
+  EXPECT_GT(retry, 0);
+  EXPECT_LE(retry, 60000);
 }
 
 }  // namespace

@@ -1461,7 +1461,6 @@ function sendInvitationFrame(type, fields, context) {
 const INVITATION_ERRORS = {
   cannot_invite_self: () => "You cannot invite yourself.",
   unknown_user: (r) => `There is no user with the id “${r.other}”.`,
-  unknown_server: () => "That server does not exist.",
   already_friends: (r) => `You and ${nameOf(r.other)} are already friends.`,
   already_member: (r) =>
     `${nameOf(r.other)} is already a member of that server.`,

@@ -1,0 +1,159 @@
+// Makes Debian's (uninstrumented) absl::Mutex and absl::CondVar visible to
+// ThreadSanitizer. Preloaded into every test under --config=tsan (run.sh),
+// it interposes their exported entry points — the same symbols our code,
+// gRPC and Abseil itself call through the PLT — calls the real ones, and
+// tells TSan of each acquire and release on the mutex's address. Without
+// it, every absl::Mutex-protected field would be reported as a race.
+#include <dlfcn.h>
+
+#include <cstdio>
+#include <cstdlib>
+
+#include "absl/time/time.h"
+
+extern "C" void __tsan_acquire(void* addr);
+extern "C" void __tsan_release(void* addr);
+
+namespace {
+
+template <typename F>
+F Real(const char* symbol) {
+  void* f = dlsym(RTLD_NEXT, symbol);
+  if (f == nullptr) {
+    std::fprintf(stderr, "absl_sync_annotations: %s not found\n", symbol);
+    std::abort();
+  }
+  return reinterpret_cast<F>(f);
+}
+
+}  // namespace
+
+namespace {
+
+template <typename T>
+T AcquireAfter(void* mu, T result) {
+  __tsan_acquire(mu);
+  return result;
+}
+
+using Cond = const void*;  // absl::Condition, only passed on.
+
+}  // namespace
+
+extern "C" {
+
+void _ZN4absl7debian35Mutex4LockEv(void* mu) {
+  static const auto real = Real<void (*)(void*)>("_ZN4absl7debian35Mutex4LockEv");
+  real(mu);
+  __tsan_acquire(mu);
+}
+void _ZN4absl7debian35Mutex10ReaderLockEv(void* mu) {
+  static const auto real = Real<void (*)(void*)>("_ZN4absl7debian35Mutex10ReaderLockEv");
+  real(mu);
+  __tsan_acquire(mu);
+}
+void _ZN4absl7debian35Mutex6UnlockEv(void* mu) {
+  static const auto real = Real<void (*)(void*)>("_ZN4absl7debian35Mutex6UnlockEv");
+  __tsan_release(mu);
+  real(mu);
+}
+void _ZN4absl7debian35Mutex12ReaderUnlockEv(void* mu) {
+  static const auto real = Real<void (*)(void*)>("_ZN4absl7debian35Mutex12ReaderUnlockEv");
+  __tsan_release(mu);
+  real(mu);
+}
+bool _ZN4absl7debian35Mutex7TryLockEv(void* mu) {
+  static const auto real = Real<bool (*)(void*)>("_ZN4absl7debian35Mutex7TryLockEv");
+  const bool locked = real(mu);
+  if (locked) __tsan_acquire(mu);
+  return locked;
+}
+bool _ZN4absl7debian35Mutex13ReaderTryLockEv(void* mu) {
+  static const auto real = Real<bool (*)(void*)>("_ZN4absl7debian35Mutex13ReaderTryLockEv");
+  const bool locked = real(mu);
+  if (locked) __tsan_acquire(mu);
+  return locked;
+}
+void _ZN4absl7debian35Mutex8LockWhenERKNS0_9ConditionE(void* mu, Cond c) {
+  static const auto real =
+      Real<void (*)(void*, Cond)>("_ZN4absl7debian35Mutex8LockWhenERKNS0_9ConditionE");
+  real(mu, c);
+  __tsan_acquire(mu);
+}
+void _ZN4absl7debian35Mutex14ReaderLockWhenERKNS0_9ConditionE(void* mu, Cond c) {
+  static const auto real =
+      Real<void (*)(void*, Cond)>("_ZN4absl7debian35Mutex14ReaderLockWhenERKNS0_9ConditionE");
+  real(mu, c);
+  __tsan_acquire(mu);
+}
+// The timed locks hold the mutex on return whether or not the condition held.
+bool _ZN4absl7debian35Mutex19LockWhenWithTimeoutERKNS0_9ConditionENS0_8DurationE(void* mu, Cond c,
+                                                                                 absl::Duration d) {
+  static const auto real = Real<bool (*)(void*, Cond, absl::Duration)>(
+      "_ZN4absl7debian35Mutex19LockWhenWithTimeoutERKNS0_9ConditionENS0_8DurationE");
+  return AcquireAfter(mu, real(mu, c, d));
+}
+bool _ZN4absl7debian35Mutex20LockWhenWithDeadlineERKNS0_9ConditionENS0_4TimeE(void* mu, Cond c,
+                                                                              absl::Time t) {
+  static const auto real = Real<bool (*)(void*, Cond, absl::Time)>(
+      "_ZN4absl7debian35Mutex20LockWhenWithDeadlineERKNS0_9ConditionENS0_4TimeE");
+  return AcquireAfter(mu, real(mu, c, t));
+}
+bool _ZN4absl7debian35Mutex25ReaderLockWhenWithTimeoutERKNS0_9ConditionENS0_8DurationE(
+    void* mu, Cond c, absl::Duration d) {
+  static const auto real = Real<bool (*)(void*, Cond, absl::Duration)>(
+      "_ZN4absl7debian35Mutex25ReaderLockWhenWithTimeoutERKNS0_9ConditionENS0_8DurationE");
+  return AcquireAfter(mu, real(mu, c, d));
+}
+bool _ZN4absl7debian35Mutex26ReaderLockWhenWithDeadlineERKNS0_9ConditionENS0_4TimeE(void* mu,
+                                                                                    Cond c,
+                                                                                    absl::Time t) {
+  static const auto real = Real<bool (*)(void*, Cond, absl::Time)>(
+      "_ZN4absl7debian35Mutex26ReaderLockWhenWithDeadlineERKNS0_9ConditionENS0_4TimeE");
+  return AcquireAfter(mu, real(mu, c, t));
+}
+// Await and CondVar waits release the mutex while they wait.
+void _ZN4absl7debian35Mutex5AwaitERKNS0_9ConditionE(void* mu, Cond c) {
+  static const auto real =
+      Real<void (*)(void*, Cond)>("_ZN4absl7debian35Mutex5AwaitERKNS0_9ConditionE");
+  __tsan_release(mu);
+  real(mu, c);
+  __tsan_acquire(mu);
+}
+bool _ZN4absl7debian35Mutex16AwaitWithTimeoutERKNS0_9ConditionENS0_8DurationE(void* mu, Cond c,
+                                                                              absl::Duration d) {
+  static const auto real = Real<bool (*)(void*, Cond, absl::Duration)>(
+      "_ZN4absl7debian35Mutex16AwaitWithTimeoutERKNS0_9ConditionENS0_8DurationE");
+  __tsan_release(mu);
+  return AcquireAfter(mu, real(mu, c, d));
+}
+bool _ZN4absl7debian35Mutex17AwaitWithDeadlineERKNS0_9ConditionENS0_4TimeE(void* mu, Cond c,
+                                                                           absl::Time t) {
+  static const auto real = Real<bool (*)(void*, Cond, absl::Time)>(
+      "_ZN4absl7debian35Mutex17AwaitWithDeadlineERKNS0_9ConditionENS0_4TimeE");
+  __tsan_release(mu);
+  return AcquireAfter(mu, real(mu, c, t));
+}
+void _ZN4absl7debian37CondVar4WaitEPNS0_5MutexE(void* cv, void* mu) {
+  static const auto real =
+      Real<void (*)(void*, void*)>("_ZN4absl7debian37CondVar4WaitEPNS0_5MutexE");
+  __tsan_release(mu);
+  real(cv, mu);
+  __tsan_acquire(mu);
+}
+bool _ZN4absl7debian37CondVar15WaitWithTimeoutEPNS0_5MutexENS0_8DurationE(void* cv, void* mu,
+                                                                          absl::Duration d) {
+  static const auto real = Real<bool (*)(void*, void*, absl::Duration)>(
+      "_ZN4absl7debian37CondVar15WaitWithTimeoutEPNS0_5MutexENS0_8DurationE");
+  __tsan_release(mu);
+  return AcquireAfter(mu, real(cv, mu, d));
+}
+bool _ZN4absl7debian37CondVar16WaitWithDeadlineEPNS0_5MutexENS0_4TimeE(void* cv, void* mu,
+                                                                       absl::Time t) {
+  static const auto real = Real<bool (*)(void*, void*, absl::Time)>(
+      "_ZN4absl7debian37CondVar16WaitWithDeadlineEPNS0_5MutexENS0_4TimeE");
+  __tsan_release(mu);
+  return AcquireAfter(mu, real(cv, mu, t));
+}
+
+}  // extern "C"
