@@ -7,8 +7,8 @@
 #include <google/protobuf/util/message_differencer.h>
 
 #include <cstdint>
-#include <cstdlib>
 
+#include "fuzz/check.h"
 #include "gateway/frame_codec.h"
 #include "gateway/requests.h"
 
@@ -17,9 +17,7 @@ namespace {
 using chat::ClientFrame;
 using chat::User;
 
-void Check(bool ok) {
-  if (!ok) std::abort();
-}
+using chat::fuzz::Check;
 
 const User& Me() {
   static const User* me = [] {

@@ -11,7 +11,7 @@ def fuzz_target(name, srcs, deps):
     native.cc_library(
         name = name + "_lib",
         srcs = srcs,
-        deps = deps,
+        deps = deps + [":check"],
         alwayslink = True,
     )
     native.cc_test(

@@ -8,9 +8,9 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 #include <cstdint>
-#include <cstdlib>
 
 #include "common/keys.h"
+#include "fuzz/check.h"
 #include "gateway/http_session.h"
 #include "gateway/seed_endpoints.h"
 
@@ -18,9 +18,7 @@ namespace {
 
 namespace http = boost::beast::http;
 
-void Check(bool ok) {
-  if (!ok) std::abort();
-}
+using chat::fuzz::Check;
 
 }  // namespace
 

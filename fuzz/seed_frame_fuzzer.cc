@@ -4,16 +4,14 @@
 // checks that a chat frame can only ever post to its socket's own channel,
 // and that a decoded chat text survives the seed's encoding unchanged.
 #include <cstdint>
-#include <cstdlib>
 
+#include "fuzz/check.h"
 #include "gateway/frame_codec.h"
 #include "gateway/seed_endpoints.h"
 
 namespace {
 
-void Check(bool ok) {
-  if (!ok) std::abort();
-}
+using chat::fuzz::Check;
 
 }  // namespace
 

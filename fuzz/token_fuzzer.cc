@@ -12,6 +12,7 @@
 #include <string>
 
 #include "common/keys.h"
+#include "fuzz/check.h"
 #include "gateway/auth.h"
 
 namespace {
@@ -20,9 +21,7 @@ constexpr char kSecret[] = "fuzz-current-secret-0123456789";
 constexpr char kPrevious[] = "fuzz-previous-secret-0123456789";
 const absl::Time kNow = absl::FromUnixSeconds(1800000000);
 
-void Check(bool ok) {
-  if (!ok) std::abort();
-}
+using chat::fuzz::Check;
 
 // Signed returns claims signed with HS256 and kSecret, or "" when libjwt
 // refuses the JSON.

@@ -80,30 +80,24 @@ void HttpSession::DoRead() {
                           beast::bind_front_handler(&HttpSession::OnHeader, shared_from_this()));
 }
 
-bool HttpSession::Refused(beast::error_code ec) {
+void HttpSession::Refuse(beast::error_code ec) {
   if (ec == http::error::header_limit) {
-    RefuseAndClose(http::status::request_header_fields_too_large, "request headers too large\n");
-    return true;
+    return RefuseAndClose(http::status::request_header_fields_too_large,
+                          "request headers too large\n");
   }
   if (ec == http::error::body_limit) {
-    RefuseAndClose(http::status::payload_too_large, "request body too large\n");
-    return true;
+    return RefuseAndClose(http::status::payload_too_large, "request body too large\n");
   }
   if (ec != http::error::end_of_stream && ec != http::error::partial_message &&
       ec.category() == http::make_error_code(http::error::bad_method).category()) {
-    RefuseAndClose(http::status::bad_request, "malformed request\n");
-    return true;
+    return RefuseAndClose(http::status::bad_request, "malformed request\n");
   }
-  return false;
+  // Timeouts (the stream is already closed) and resets end the connection.
 }
 
 void HttpSession::OnHeader(beast::error_code ec, size_t) {
   if (ec == http::error::end_of_stream) return DoClose();
-  // Timeouts (the stream is already closed) and resets end the connection.
-  if (ec) {
-    Refused(ec);
-    return;
-  }
+  if (ec) return Refuse(ec);
   if (std::optional<http::status> refusal = RefuseHeader(*parser_)) {
     return RefuseAndClose(*refusal, "request bodies must have a Content-Length\n");
   }
@@ -112,10 +106,7 @@ void HttpSession::OnHeader(beast::error_code ec, size_t) {
 }
 
 void HttpSession::OnRead(beast::error_code ec, size_t) {
-  if (ec) {
-    Refused(ec);
-    return;
-  }
+  if (ec) return Refuse(ec);
   if (address_slot_ == nullptr) {
     return RefuseAndClose(http::status::too_many_requests,
                           "too many connections from this address\n");

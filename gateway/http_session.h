@@ -36,9 +36,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void DoRead();
   void OnHeader(boost::beast::error_code ec, size_t bytes);
   void OnRead(boost::beast::error_code ec, size_t bytes);
-  // Refused answers a read error with its documented status; false when the
-  // connection simply ended.
-  bool Refused(boost::beast::error_code ec);
+  // Refuse answers a read error with its documented status, or lets the
+  // connection end when there is none (a timeout, a reset).
+  void Refuse(boost::beast::error_code ec);
   void Handle(Request req);
   void HandleUpgrade(Request req);
   void HandleDevLogin(Request req);

@@ -19,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "gateway/errors.h"
+#include "proto/chat.grpc.pb.h"
 #include "tests/harness.h"
 
 namespace chat::testing {
@@ -240,6 +241,22 @@ TEST_F(HttpLimitsE2eTest, ASessionFollowsAtMostMaxTopics) {
   EXPECT_EQ(alice.WaitClosed(), cc::kTooManyTopics);
   // mallory belongs to no server: one topic.
   EXPECT_NE(stack_->Identified("mallory"), nullptr);
+}
+
+// The cap holds after identify too: a channel created in a server the
+// session follows would take it past the limit, so it is closed with 4012.
+TEST_F(HttpLimitsE2eTest, ANewChannelPastMaxTopicsClosesTheSession) {
+  Start([](gateway::GatewayOptions& o) { o.max_topics_per_session = 4; });  // alice's four.
+  auto alice = stack_->Identified("alice");
+  ASSERT_NE(alice, nullptr);
+  CreateChannelRequest req;
+  req.set_server("demo");
+  req.set_id("extra");
+  req.set_name("extra");
+  Channel out;
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(stack_->admin().CreateChannel(&ctx, req, &out).ok());
+  EXPECT_EQ(alice->WaitClosed(), cc::kTooManyTopics);
 }
 
 }  // namespace
