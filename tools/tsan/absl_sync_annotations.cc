@@ -6,6 +6,7 @@
 // it, every absl::Mutex-protected field would be reported as a race.
 #include <dlfcn.h>
 
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 
@@ -154,6 +155,21 @@ bool _ZN4absl7debian37CondVar16WaitWithDeadlineEPNS0_5MutexENS0_4TimeE(void* cv,
       "_ZN4absl7debian37CondVar16WaitWithDeadlineEPNS0_5MutexENS0_4TimeE");
   __tsan_release(mu);
   return AcquireAfter(mu, real(cv, mu, t));
+}
+
+// absl::call_once's waiters (and SpinLock's) wait in the library for a
+// value another thread stored with release order; the store is in our
+// (instrumented) code, the load is not.
+uint32_t
+_ZN4absl7debian313base_internal12SpinLockWaitEPSt6atomicIjEiPKNS1_22SpinLockWaitTransitionENS1_14SchedulingModeE(
+    void* word, int n, const void* transitions, int mode) {
+  static const auto real = Real<uint32_t (*)(void*, int, const void*, int)>(
+      "_ZN4absl7debian313base_internal12SpinLockWaitEPSt6atomicIjEiPKNS1_"
+      "22SpinLockWaitTransitionENS1_"
+      "14SchedulingModeE");
+  const uint32_t value = real(word, n, transitions, mode);
+  __tsan_acquire(word);
+  return value;
 }
 
 }  // extern "C"
