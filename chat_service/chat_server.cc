@@ -3,7 +3,7 @@
 namespace chat::chat_service {
 
 ChatServer::ChatServer(ChatServerOptions options)
-    : host_(options.listen, options.redis, "chat.ChatService"),
+    : host_(options.listen, options.redis, "chat.ChatService", options.tls),
       store_(host_.redis(), options.store),
       core_(&store_, options.core),
       service_(&core_),

@@ -11,6 +11,7 @@
 #include "chat_service/chat_service_impl.h"
 #include "chat_service/redis_chat_store.h"
 #include "common/config.h"
+#include "common/grpc_tls.h"
 #include "common/service_host.h"
 
 namespace chat::chat_service {
@@ -18,6 +19,7 @@ namespace chat::chat_service {
 struct ChatServerOptions {
   std::string listen = "0.0.0.0:50051";  // Port 0 picks a free port.
   HostPort redis{"127.0.0.1", 6379};
+  GrpcTls tls;  // Served with, and (invite) dialled with: grpc_tls.h.
   RedisChatStoreOptions store;
   ChatCoreOptions core;
 };

@@ -6,6 +6,7 @@
 #include "absl/flags/parse.h"
 #include "chat_service/chat_server.h"
 #include "common/config.h"
+#include "common/grpc_tls_flags.h"
 #include "common/signals.h"
 
 ABSL_FLAG(std::string, listen, chat::EnvOr("CHAT_LISTEN", "0.0.0.0:50051"),
@@ -34,6 +35,7 @@ int main(int argc, char** argv) {
   chat::chat_service::ChatServerOptions options;
   options.listen = absl::GetFlag(FLAGS_listen);
   options.redis = *redis;
+  options.tls = chat::GrpcTlsFromFlags();
   options.store.retention = absl::GetFlag(FLAGS_retention);
   options.store.nonce_ttl = absl::Seconds(std::max<int64_t>(300, absl::GetFlag(FLAGS_nonce_ttl_s)));
   options.core.max_message_chars = absl::GetFlag(FLAGS_max_message_chars);

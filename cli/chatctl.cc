@@ -16,6 +16,7 @@
 #include "absl/flags/parse.h"
 #include "absl/strings/numbers.h"
 #include "common/config.h"
+#include "common/grpc_tls_flags.h"
 #include "common/json.h"
 #include "proto/chat.grpc.pb.h"
 
@@ -44,7 +45,12 @@ int Usage() {
 int main(int argc, char** argv) {
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
   if (args.size() < 2) return Usage();
-  auto channel = grpc::CreateChannel(absl::GetFlag(FLAGS_chat), grpc::InsecureChannelCredentials());
+  if (absl::Status s = chat::CheckGrpcTls(chat::GrpcTlsFromFlags()); !s.ok()) {
+    std::cerr << "error: " << s.message() << "\n";
+    return 2;
+  }
+  auto channel = grpc::CreateChannel(absl::GetFlag(FLAGS_chat),
+                                     chat::GrpcChannelCredentials(chat::GrpcTlsFromFlags()));
   auto admin = chat::ChatAdmin::NewStub(channel);
   const std::string cmd = args[1];
   auto arg = [&](size_t i) { return i < args.size() ? std::string(args[i]) : std::string(); };

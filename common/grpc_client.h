@@ -20,6 +20,7 @@
 
 #include "absl/time/time.h"
 #include "common/async.h"
+#include "common/grpc_tls.h"
 #include "common/status.h"
 
 namespace chat {
@@ -30,8 +31,9 @@ namespace chat {
 // pod; pick_first would pin one). It starts connecting at once, and retries
 // a peer that is not up with a backoff capped at 1 s (gRPC's default grows
 // to minutes: a gateway started before its chat service stayed unready for
-// many seconds after the service came up).
-std::shared_ptr<grpc::Channel> NewChannel(const std::string& target);
+// many seconds after the service came up). With tls.ca_file set it speaks
+// TLS (grpc_tls.h).
+std::shared_ptr<grpc::Channel> NewChannel(const std::string& target, const GrpcTls& tls = {});
 
 // ChannelReady reports whether channel is connected and nudges an idle or
 // failed one to (re)connect. False for a null channel.

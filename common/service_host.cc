@@ -6,8 +6,8 @@
 
 namespace chat {
 
-ServiceHost::ServiceHost(std::string listen, HostPort redis, std::string service_name)
-    : listen_(std::move(listen)), service_name_(std::move(service_name)) {
+ServiceHost::ServiceHost(std::string listen, HostPort redis, std::string service_name, GrpcTls tls)
+    : listen_(std::move(listen)), service_name_(std::move(service_name)), tls_(std::move(tls)) {
   redis::Options ro;
   ro.host = redis.host;
   ro.port = redis.port;
@@ -18,6 +18,7 @@ ServiceHost::ServiceHost(std::string listen, HostPort redis, std::string service
 ServiceHost::~ServiceHost() { Shutdown(absl::ZeroDuration()); }
 
 absl::Status ServiceHost::Start(const std::vector<grpc::Service*>& services) {
+  if (absl::Status s = CheckGrpcTls(tls_); !s.ok()) return s;
   work_ =
       std::make_unique<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>(
           ioc_.get_executor());
@@ -25,7 +26,7 @@ absl::Status ServiceHost::Start(const std::vector<grpc::Service*>& services) {
   redis_->Start();
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(listen_, grpc::InsecureServerCredentials(), &port_);
+  builder.AddListeningPort(listen_, GrpcServerCredentials(tls_), &port_);
   for (grpc::Service* s : services) builder.RegisterService(s);
   server_ = builder.BuildAndStart();
   if (server_ == nullptr || port_ == 0) {
@@ -36,7 +37,10 @@ absl::Status ServiceHost::Start(const std::vector<grpc::Service*>& services) {
     serving_ = true;
     ApplyHealth();
   }
-  spdlog::info("event=listening service={} addr={} port={}", service_name_, listen_, port_);
+  spdlog::info("event=listening service={} addr={} port={} tls={}", service_name_, listen_, port_,
+               !tls_.serves_tls() ? "off"
+               : tls_.dials_tls() ? "mutual"
+                                  : "on");
   return absl::OkStatus();
 }
 

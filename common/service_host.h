@@ -20,14 +20,17 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/config.h"
+#include "common/grpc_tls.h"
 #include "common/redis_client.h"
 
 namespace chat {
 
 class ServiceHost {
  public:
-  // listen: "host:port" (port 0 picks one); service_name: for health checks.
-  ServiceHost(std::string listen, HostPort redis, std::string service_name);
+  // listen: "host:port" (port 0 picks one); service_name: for health checks;
+  // tls: the gRPC server's certificate, and the CA its clients must be
+  // signed by (grpc_tls.h); empty serves plaintext.
+  ServiceHost(std::string listen, HostPort redis, std::string service_name, GrpcTls tls = {});
   ~ServiceHost();
   ServiceHost(const ServiceHost&) = delete;
   ServiceHost& operator=(const ServiceHost&) = delete;
@@ -38,7 +41,8 @@ class ServiceHost {
   boost::asio::io_context& io_context() { return ioc_; }
 
   // Start connects Redis and serves services (not owned; they must outlive the
-  // host). kUnavailable if the address cannot be bound.
+  // host). kUnavailable if the address cannot be bound; kInvalidArgument if
+  // a TLS file cannot be used.
   absl::Status Start(const std::vector<grpc::Service*>& services);
   // Shutdown lets running calls finish within grace, then stops. Idempotent.
   void Shutdown(absl::Duration grace);
@@ -53,6 +57,7 @@ class ServiceHost {
 
   std::string listen_;
   std::string service_name_;
+  GrpcTls tls_;
   boost::asio::io_context ioc_;
   std::unique_ptr<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
   std::thread io_thread_;

@@ -8,13 +8,23 @@ namespace chat {
 
 void IgnoreSigpipe() { std::signal(SIGPIPE, SIG_IGN); }
 
-int WaitForSignal() {
+int WaitForSignal(const std::function<void()>& on_hangup) {
   IgnoreSigpipe();
   boost::asio::io_context ioc;
   boost::asio::signal_set signals(ioc, SIGTERM, SIGINT);
+  if (on_hangup) signals.add(SIGHUP);
   int received = 0;
-  signals.async_wait([&](const boost::system::error_code&, int signal) { received = signal; });
-  ioc.run();  // Returns once the wait has completed.
+  std::function<void()> wait = [&] {
+    signals.async_wait([&](const boost::system::error_code& ec, int signal) {
+      if (!ec && signal == SIGHUP) {
+        on_hangup();
+        return wait();
+      }
+      received = signal;
+    });
+  };
+  wait();
+  ioc.run();  // Returns once no wait is pending.
   return received;
 }
 

@@ -2,6 +2,8 @@
 #ifndef CHATSUITE_COMMON_SIGNALS_H_
 #define CHATSUITE_COMMON_SIGNALS_H_
 
+#include <functional>
+
 namespace chat {
 
 // IgnoreSigpipe makes writes to closed sockets return EPIPE instead of
@@ -10,7 +12,8 @@ void IgnoreSigpipe();
 
 // WaitForSignal blocks the calling thread (main's, never an I/O thread) until
 // SIGTERM or SIGINT arrives, and returns its number. It also ignores SIGPIPE.
-int WaitForSignal();
+// With on_hangup, each SIGHUP runs it (on this thread) and the wait goes on.
+int WaitForSignal(const std::function<void()>& on_hangup = nullptr);
 
 }  // namespace chat
 

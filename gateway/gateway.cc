@@ -36,8 +36,16 @@ absl::Status Gateway::Start() {
   }
   verifier_ = std::make_unique<TokenVerifier>(TokenVerifierOptions{
       options_.jwt_secret, options_.jwt_previous_secret, options_.jwt_clock_skew});
+  if (absl::Status s = CheckGrpcTls(options_.grpc_tls); !s.ok()) return s;
+  if (!options_.tls_cert_file.empty() || !options_.tls_key_file.empty()) {
+    absl::StatusOr<TlsServerContext> tls =
+        LoadTlsServerContext(options_.tls_cert_file, options_.tls_key_file);
+    if (!tls.ok()) return tls.status();
+    SetTls(*std::move(tls));
+  }
   upstream_ = std::make_unique<Upstream>(options_.chat_target, options_.invite_target,
-                                         options_.presence_target, options_.upstream_deadline);
+                                         options_.presence_target, options_.upstream_deadline,
+                                         options_.grpc_tls);
   readers_.channel = [upstream = upstream_.get()](const std::string& server,
                                                   const std::string& channel, int64_t after,
                                                   Done<TailPage> done) {
@@ -85,7 +93,36 @@ absl::Status Gateway::Start() {
   int n =
       options_.threads > 0 ? options_.threads : std::max(1u, std::thread::hardware_concurrency());
   for (int i = 0; i < n; ++i) threads_.emplace_back([this] { ioc_.run(); });
-  spdlog::info("event=listening port={} threads={} dev_login={}", port_, n, options_.dev_login);
+  spdlog::info("event=listening port={} threads={} tls={} dev_login={}", port_, n,
+               tls_context() ? "on" : "off", options_.dev_login);
+  return absl::OkStatus();
+}
+
+void Gateway::SetTls(TlsServerContext tls) {
+  metrics_.tls_not_after.store(absl::ToUnixSeconds(tls.not_after), std::memory_order_relaxed);
+  absl::MutexLock lock(&tls_mu_);
+  tls_ = std::move(tls.context);
+}
+
+std::shared_ptr<boost::asio::ssl::context> Gateway::tls_context() const {
+  absl::MutexLock lock(&tls_mu_);
+  return tls_;
+}
+
+absl::Status Gateway::ReloadTls() {
+  if (tls_context() == nullptr) return absl::FailedPreconditionError("TLS is off");
+  absl::StatusOr<TlsServerContext> tls =
+      LoadTlsServerContext(options_.tls_cert_file, options_.tls_key_file);
+  if (!tls.ok()) {
+    metrics_.tls_reloads.Inc("error");
+    spdlog::error("event=tls_reload_failed error=\"{}\" keeping=previous_certificate",
+                  std::string(tls.status().message()));
+    return tls.status();
+  }
+  const absl::Time not_after = tls->not_after;
+  SetTls(*std::move(tls));
+  metrics_.tls_reloads.Inc("ok");
+  spdlog::info("event=tls_reloaded not_after={}", absl::FormatTime(not_after));
   return absl::OkStatus();
 }
 

@@ -16,7 +16,9 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/grpc_tls.h"
 #include "common/redis_connection.h"
+#include "common/tls.h"
 #include "gateway/auth.h"
 #include "gateway/metrics.h"
 #include "gateway/presence_reporter.h"
@@ -54,6 +56,12 @@ struct GatewayOptions {
   // gateway's own origin (the Origin's host equals the Host header).
   std::vector<std::string> allowed_origins;
   std::string web_root;  // Directory served at "/"; empty serves nothing.
+  // PEM certificate chain and key: set, the port speaks only TLS (https and
+  // wss), reloaded by ReloadTls. Empty: plaintext (TLS ends at an ingress).
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  // TLS of the calls to the services (common/grpc_tls.h).
+  GrpcTls grpc_tls;
   absl::Duration identify_timeout = absl::Seconds(10);
   // The longest one HTTP request (the upgrade included) may take to arrive,
   // and the longest an idle keep-alive connection stays open.
@@ -100,6 +108,15 @@ class Gateway {
   // connected and its canary coming back), the chat service connected.
   bool Ready() const;
 
+  // tls_context: the context new connections handshake with; null when TLS
+  // is off. Thread-safe.
+  std::shared_ptr<boost::asio::ssl::context> tls_context() const ABSL_LOCKS_EXCLUDED(tls_mu_);
+  // ReloadTls re-reads the certificate and key files (main calls it on
+  // SIGHUP): connections accepted afterwards use them, open ones keep what
+  // they handshook with. On failure the previous ones stay in use and the
+  // error is logged and counted. kFailedPrecondition when TLS is off.
+  absl::Status ReloadTls() ABSL_LOCKS_EXCLUDED(tls_mu_);
+
   const GatewayOptions& options() const { return options_; }
   const TokenVerifier& verifier() const { return *verifier_; }
   Upstream& upstream() { return *upstream_; }
@@ -129,6 +146,8 @@ class Gateway {
   bool stopping() const { return stopped_.load(std::memory_order_acquire); }
 
  private:
+  void SetTls(TlsServerContext tls) ABSL_LOCKS_EXCLUDED(tls_mu_);
+
   // Declaration order is destruction order in reverse: the io_context goes
   // after the components whose I/O objects it owns handlers for, and before
   // the state that sessions destroyed with its handlers still touch.
@@ -137,6 +156,8 @@ class Gateway {
   StaticFiles static_files_;
   ChatBudgets chat_budgets_;
   SessionLimits limits_;
+  mutable absl::Mutex tls_mu_;
+  std::shared_ptr<boost::asio::ssl::context> tls_ ABSL_GUARDED_BY(tls_mu_);
   absl::Mutex mu_;
   absl::flat_hash_map<WebsocketSession*, std::weak_ptr<WebsocketSession>> sessions_
       ABSL_GUARDED_BY(mu_);

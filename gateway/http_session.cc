@@ -5,6 +5,7 @@
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/beast/core/detect_ssl.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 
 #include "absl/strings/ascii.h"
@@ -56,15 +57,68 @@ std::string DevUserId(const std::string& name) {
   return id;
 }
 
-HttpSession::HttpSession(net::ip::tcp::socket&& socket, Gateway* gateway)
-    : stream_(std::move(socket)), gateway_(gateway) {}
+namespace {
+
+ClientStream MakeStream(net::ip::tcp::socket&& socket, net::ssl::context* tls) {
+  if (tls == nullptr) return ClientStream(std::in_place_type<PlainStream>, std::move(socket));
+  return ClientStream(std::in_place_type<TlsStream>, std::move(socket), *tls);
+}
+
+// The answer to plain HTTP on the TLS port, written under the TLS layer.
+constexpr absl::string_view kPlaintextRefusal =
+    "HTTP/1.1 400 Bad Request\r\nServer: chatsuite-gateway\r\nContent-Type: text/plain\r\n"
+    "Content-Length: 45\r\nConnection: close\r\n\r\n"
+    "this port speaks TLS: use https:// or wss://\n";
+
+}  // namespace
+
+HttpSession::HttpSession(net::ip::tcp::socket&& socket, Gateway* gateway,
+                         std::shared_ptr<net::ssl::context> tls)
+    : tls_(std::move(tls)), stream_(MakeStream(std::move(socket), tls_.get())), gateway_(gateway) {}
 
 void HttpSession::Run() {
   beast::error_code ec;
-  const auto endpoint = stream_.socket().remote_endpoint(ec);
+  const auto endpoint = TcpOf(stream_).socket().remote_endpoint(ec);
   if (!ec) address_slot_ = gateway_->limits().AdmitAddress(endpoint.address().to_string());
-  net::dispatch(stream_.get_executor(),
-                beast::bind_front_handler(&HttpSession::DoRead, shared_from_this()));
+  if (tls_ == nullptr) {
+    return net::dispatch(TcpOf(stream_).get_executor(),
+                         beast::bind_front_handler(&HttpSession::DoRead, shared_from_this()));
+  }
+  // The handshake counts against the request's time: a slow one is cut off.
+  TcpOf(stream_).expires_after(absl::ToChronoNanoseconds(gateway_->options().http_request_timeout));
+  net::dispatch(TcpOf(stream_).get_executor(), [self = shared_from_this()] {
+    beast::async_detect_ssl(TcpOf(self->stream_), self->buffer_,
+                            beast::bind_front_handler(&HttpSession::OnDetect, self));
+  });
+}
+
+void HttpSession::OnDetect(beast::error_code ec, bool tls) {
+  if (ec) {
+    gateway_->metrics().tls_handshake_failures.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  if (!tls) {
+    gateway_->metrics().tls_plaintext_refused.fetch_add(1, std::memory_order_relaxed);
+    net::async_write(TcpOf(stream_),
+                     net::buffer(kPlaintextRefusal.data(), kPlaintextRefusal.size()),
+                     [self = shared_from_this()](beast::error_code ec, size_t) {
+                       if (!ec) self->DoClose();
+                     });
+    return;
+  }
+  std::get<TlsStream>(stream_).async_handshake(
+      net::ssl::stream_base::server, buffer_.data(),
+      beast::bind_front_handler(&HttpSession::OnHandshake, shared_from_this()));
+}
+
+void HttpSession::OnHandshake(beast::error_code ec, size_t used) {
+  if (ec) {
+    gateway_->metrics().tls_handshake_failures.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  handshook_ = true;
+  buffer_.consume(used);
+  DoRead();
 }
 
 std::optional<http::status> RefuseHeader(const http::request_parser<http::string_body>& parser) {
@@ -75,9 +129,14 @@ std::optional<http::status> RefuseHeader(const http::request_parser<http::string
 void HttpSession::DoRead() {
   parser_.emplace();
   LimitRequest(*parser_);
-  stream_.expires_after(absl::ToChronoNanoseconds(gateway_->options().http_request_timeout));
-  http::async_read_header(stream_, buffer_, *parser_,
-                          beast::bind_front_handler(&HttpSession::OnHeader, shared_from_this()));
+  TcpOf(stream_).expires_after(absl::ToChronoNanoseconds(gateway_->options().http_request_timeout));
+  std::visit(
+      [this](auto& s) {
+        http::async_read_header(
+            s, buffer_, *parser_,
+            beast::bind_front_handler(&HttpSession::OnHeader, shared_from_this()));
+      },
+      stream_);
 }
 
 void HttpSession::Refuse(beast::error_code ec) {
@@ -101,8 +160,12 @@ void HttpSession::OnHeader(beast::error_code ec, size_t) {
   if (std::optional<http::status> refusal = RefuseHeader(*parser_)) {
     return RefuseAndClose(*refusal, "request bodies must have a Content-Length\n");
   }
-  http::async_read(stream_, buffer_, *parser_,
-                   beast::bind_front_handler(&HttpSession::OnRead, shared_from_this()));
+  std::visit(
+      [this](auto& s) {
+        http::async_read(s, buffer_, *parser_,
+                         beast::bind_front_handler(&HttpSession::OnRead, shared_from_this()));
+      },
+      stream_);
 }
 
 void HttpSession::OnRead(beast::error_code ec, size_t) {
@@ -170,9 +233,9 @@ void HttpSession::HandleUpgrade(Request req) {
   if (!route) {
     return Reply(req, http::status::not_found, "no such WebSocket endpoint\n", "text/plain");
   }
-  stream_.expires_never();
-  auto session =
-      std::make_shared<WebsocketSession>(stream_.release_socket(), gateway_, *std::move(route));
+  TcpOf(stream_).expires_never();
+  auto session = std::make_shared<WebsocketSession>(std::move(stream_), std::move(tls_), gateway_,
+                                                    *std::move(route));
   session->HoldSlot(std::move(address_slot_));
   gateway_->AddSession(session);
   session->Run(std::move(req));
@@ -200,7 +263,7 @@ void HttpSession::HandleDevLogin(Request req) {
   auto version = req.version();
   // Finish runs on this session's strand with the outcome of the admin calls.
   auto finish = [self, user, keep_alive, version](absl::Status status) {
-    net::post(self->stream_.get_executor(), [self, user, status, keep_alive, version] {
+    net::post(TcpOf(self->stream_).get_executor(), [self, user, status, keep_alive, version] {
       Request shape;
       shape.version(version);
       shape.keep_alive(keep_alive);
@@ -275,29 +338,40 @@ void HttpSession::RefuseAndClose(http::status status, std::string body) {
 }
 
 void HttpSession::DoWrite(std::shared_ptr<Response> res) {
-  http::async_write(stream_, *res, [self = shared_from_this(), res](beast::error_code ec, size_t) {
-    if (ec) return;
-    if (!res->keep_alive()) return self->DoClose();
-    self->DoRead();
-  });
+  std::visit(
+      [this, &res](auto& s) {
+        http::async_write(s, *res, [self = shared_from_this(), res](beast::error_code ec, size_t) {
+          if (ec) return;
+          if (!res->keep_alive()) return self->DoClose();
+          self->DoRead();
+        });
+      },
+      stream_);
 }
 
 void HttpSession::DoClose() {
-  beast::error_code ec;
-  stream_.socket().shutdown(net::ip::tcp::socket::shutdown_send, ec);
   // A refused request may still be arriving: read it away for a moment, so
   // that closing with unread bytes (a reset) cannot destroy the reply before
-  // the client has read it.
-  stream_.expires_after(std::chrono::seconds(2));
+  // the client has read it. A TLS session's shutdown does that reading.
+  TcpOf(stream_).expires_after(std::chrono::seconds(2));
+  if (handshook_) {
+    return std::get<TlsStream>(stream_).async_shutdown(
+        [self = shared_from_this()](beast::error_code) {
+          beast::error_code ignored;
+          TcpOf(self->stream_).socket().close(ignored);
+        });
+  }
+  beast::error_code ec;
+  TcpOf(stream_).socket().shutdown(net::ip::tcp::socket::shutdown_send, ec);
   Discard();
 }
 
 void HttpSession::Discard() {
   buffer_.clear();
-  stream_.async_read_some(buffer_.prepare(16 * 1024),
-                          [self = shared_from_this()](beast::error_code ec, size_t) {
-                            if (!ec) self->Discard();
-                          });
+  TcpOf(stream_).async_read_some(buffer_.prepare(16 * 1024),
+                                 [self = shared_from_this()](beast::error_code ec, size_t) {
+                                   if (!ec) self->Discard();
+                                 });
 }
 
 }  // namespace chat::gateway

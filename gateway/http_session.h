@@ -10,6 +10,10 @@
 // connection from an address over --max_connections_per_address 429 (every
 // accepted connection counts, upgraded or not). A request not complete
 // within --http_request_timeout_s (slowloris) is closed without a reply.
+//
+// With TLS on, the connection's first bytes decide: a TLS handshake (which
+// must also finish within --http_request_timeout_s) or plain HTTP, which gets
+// 400 ("this port speaks TLS") and is closed.
 #ifndef CHATSUITE_GATEWAY_HTTP_SESSION_H_
 #define CHATSUITE_GATEWAY_HTTP_SESSION_H_
 
@@ -18,6 +22,7 @@
 #include <memory>
 #include <optional>
 
+#include "gateway/client_stream.h"
 #include "gateway/session_limits.h"
 
 namespace chat::gateway {
@@ -26,13 +31,17 @@ class Gateway;
 
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
-  HttpSession(boost::asio::ip::tcp::socket&& socket, Gateway* gateway);
+  // tls: the context to handshake with; null serves plaintext.
+  HttpSession(boost::asio::ip::tcp::socket&& socket, Gateway* gateway,
+              std::shared_ptr<boost::asio::ssl::context> tls);
   void Run();
 
  private:
   using Request = boost::beast::http::request<boost::beast::http::string_body>;
   using Response = boost::beast::http::response<boost::beast::http::string_body>;
 
+  void OnDetect(boost::beast::error_code ec, bool tls);
+  void OnHandshake(boost::beast::error_code ec, size_t used);
   void DoRead();
   void OnHeader(boost::beast::error_code ec, size_t bytes);
   void OnRead(boost::beast::error_code ec, size_t bytes);
@@ -50,7 +59,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   // RefuseAndClose answers a request that cannot be served and closes.
   void RefuseAndClose(boost::beast::http::status status, std::string body);
 
-  boost::beast::tcp_stream stream_;
+  std::shared_ptr<boost::asio::ssl::context> tls_;  // Outlives the stream that uses it.
+  ClientStream stream_;
+  bool handshook_ = false;  // A TLS session is up: it ends with a TLS shutdown.
   boost::beast::flat_buffer buffer_;
   Gateway* gateway_;
   std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;

@@ -61,7 +61,7 @@ void Listener::OnAccept(boost::beast::error_code ec, tcp::socket socket) {
     return;
   }
   socket.set_option(tcp::no_delay(true), ec);
-  std::make_shared<HttpSession>(std::move(socket), gateway_)->Run();
+  std::make_shared<HttpSession>(std::move(socket), gateway_, gateway_->tls_context())->Run();
   DoAccept();
 }
 

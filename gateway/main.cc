@@ -8,6 +8,7 @@
 #include "absl/flags/parse.h"
 #include "absl/strings/str_split.h"
 #include "common/config.h"
+#include "common/grpc_tls_flags.h"
 #include "common/signals.h"
 #include "gateway/gateway.h"
 
@@ -77,6 +78,11 @@ ABSL_FLAG(double, frame_burst, chat::EnvOrInt("GATEWAY_FRAME_BURST", 50),
 ABSL_FLAG(int32_t, canary_interval_ms, chat::EnvOrInt("GATEWAY_CANARY_INTERVAL_MS", 1000),
           "how often a canary proves the pub/sub delivery path; /readyz fails and the path "
           "restarts after three silent intervals; 0 turns it off");
+ABSL_FLAG(std::string, tls_cert, chat::EnvOr("GATEWAY_TLS_CERT", ""),
+          "PEM certificate chain: with --tls_key the port speaks only TLS (https, wss); both "
+          "files are re-read on SIGHUP (env GATEWAY_TLS_CERT)");
+ABSL_FLAG(std::string, tls_key, chat::EnvOr("GATEWAY_TLS_KEY", ""),
+          "PEM private key of --tls_cert (env GATEWAY_TLS_KEY)");
 ABSL_FLAG(std::string, log_level, chat::EnvOr("CHAT_LOG_LEVEL", "info"), "log level");
 
 namespace {
@@ -128,12 +134,18 @@ int main(int argc, char** argv) {
   o.frame_rate = absl::GetFlag(FLAGS_frame_rate);
   o.frame_burst = absl::GetFlag(FLAGS_frame_burst);
   o.canary_interval = absl::Milliseconds(absl::GetFlag(FLAGS_canary_interval_ms));
+  o.tls_cert_file = absl::GetFlag(FLAGS_tls_cert);
+  o.tls_key_file = absl::GetFlag(FLAGS_tls_key);
+  o.grpc_tls = chat::GrpcTlsFromFlags();
   chat::gateway::Gateway gateway(o);
   if (absl::Status s = gateway.Start(); !s.ok()) {
     spdlog::critical("event=start_failed error=\"{}\"", std::string(s.message()));
     return 1;
   }
-  chat::WaitForSignal();
+  // SIGHUP reloads the TLS certificate (a failed reload keeps the old one).
+  chat::WaitForSignal([&gateway] {
+    if (gateway.tls_context() != nullptr) (void)gateway.ReloadTls();
+  });
   gateway.Drain();
   // Sessions close over the drain window; a client that never completes the
   // close handshake is cut off 5 s later at the latest.

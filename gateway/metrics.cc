@@ -100,6 +100,14 @@ std::string Metrics::Render() const {
          "WebSocket upgrades refused by the Origin allow-list.", origin_rejections.load());
   Scalar(&out, "chat_gateway_topics", "gauge", "Redis topics subscribed by this gateway.",
          topics.load());
+  Scalar(&out, "chat_gateway_tls_handshake_failures_total", "counter",
+         "TLS handshakes that failed or timed out.", tls_handshake_failures.load());
+  Scalar(&out, "chat_gateway_tls_plaintext_refused_total", "counter",
+         "Plain HTTP requests sent to the TLS port (answered 400).", tls_plaintext_refused.load());
+  Scalar(&out, "chat_gateway_tls_certificate_expiry_timestamp_seconds", "gauge",
+         "When the served certificate expires (Unix time); 0 with TLS off.", tls_not_after.load());
+  tls_reloads.Render("chat_gateway_tls_reloads_total", "result",
+                     "Certificate reloads (SIGHUP), by result.", &out);
   errors.Render("chat_gateway_error_frames_total", "code", "Error frames sent, by code.", &out);
   closes.Render("chat_gateway_closes_total", "code", "Server-initiated closes, by close code.",
                 &out);

@@ -61,8 +61,12 @@ struct Metrics {
   std::atomic<uint64_t> canary_failures{0};    // Delivery path found dead and restarted.
   std::atomic<uint64_t> origin_rejections{0};  // Upgrades refused by the Origin check.
   std::atomic<int64_t> topics{0};              // Subscribed Redis topics (gauge).
-  LabeledCounter errors;                       // Error frames by code.
-  LabeledCounter closes;                       // Server-initiated closes by code.
+  std::atomic<uint64_t> tls_handshake_failures{0};
+  std::atomic<uint64_t> tls_plaintext_refused{0};  // Plain HTTP sent to the TLS port.
+  std::atomic<int64_t> tls_not_after{0};           // Unix seconds; 0 with TLS off.
+  LabeledCounter tls_reloads;                      // By result: ok, error.
+  LabeledCounter errors;                           // Error frames by code.
+  LabeledCounter closes;                           // Server-initiated closes by code.
   // From a message's sent_at (chat service clock) to its arrival at this
   // gateway's pub/sub subscriber, before it is queued to any socket.
   LatencyHistogram fanout_ms;

@@ -14,10 +14,10 @@ std::unique_ptr<typename Stub::Stub> StubOn(const std::shared_ptr<grpc::Channel>
 }  // namespace
 
 Upstream::Upstream(const std::string& chat_target, const std::string& invite_target,
-                   const std::string& presence_target, absl::Duration deadline)
-    : chat_channel_(NewChannel(chat_target)),
-      invite_channel_(NewChannel(invite_target)),
-      presence_channel_(NewChannel(presence_target)),
+                   const std::string& presence_target, absl::Duration deadline, const GrpcTls& tls)
+    : chat_channel_(NewChannel(chat_target, tls)),
+      invite_channel_(NewChannel(invite_target, tls)),
+      presence_channel_(NewChannel(presence_target, tls)),
       chat_(StubOn<ChatService>(chat_channel_)),
       admin_(StubOn<ChatAdmin>(chat_channel_)),
       invite_(StubOn<InviteService>(invite_channel_)),

@@ -13,6 +13,7 @@
 #include "absl/time/time.h"
 #include "common/async.h"
 #include "common/grpc_client.h"
+#include "common/grpc_tls.h"
 #include "proto/chat.grpc.pb.h"
 #include "proto/invite.grpc.pb.h"
 #include "proto/presence.grpc.pb.h"
@@ -25,9 +26,9 @@ class Upstream {
   // round-robin over every address the name resolves to. An empty invite or
   // presence target turns that feature off (its calls fail with
   // kUnavailable). deadline applies to every call. Channels start connecting
-  // at once.
+  // at once. tls: the gRPC links' TLS (grpc_tls.h); empty is plaintext.
   Upstream(const std::string& chat_target, const std::string& invite_target,
-           const std::string& presence_target, absl::Duration deadline);
+           const std::string& presence_target, absl::Duration deadline, const GrpcTls& tls = {});
 
   void Send(SendRequest req, Done<SendResponse> done);
   void History(HistoryRequest req, Done<HistoryResponse> done);

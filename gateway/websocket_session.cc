@@ -2,6 +2,7 @@
 
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/post.hpp>
+#include <type_traits>
 
 #include "gateway/errors.h"
 #include "gateway/gateway.h"
@@ -13,11 +14,21 @@ namespace http = beast::http;
 namespace net = boost::asio;
 namespace websocket = beast::websocket;
 
-WebsocketSession::WebsocketSession(net::ip::tcp::socket&& socket, Gateway* gateway,
-                                   SessionRoute route)
-    : ws_(std::move(socket)),
+WebsocketSession::Stream WebsocketSession::Upgrade(ClientStream&& stream) {
+  return std::visit(
+      [](auto&& s) {
+        using Next = std::decay_t<decltype(s)>;
+        return Stream(std::in_place_type<websocket::stream<Next>>, std::forward<decltype(s)>(s));
+      },
+      std::move(stream));
+}
+
+WebsocketSession::WebsocketSession(ClientStream&& stream, std::shared_ptr<net::ssl::context> tls,
+                                   Gateway* gateway, SessionRoute route)
+    : tls_(std::move(tls)),
+      ws_(Upgrade(std::move(stream))),
       gateway_(gateway),
-      close_timer_(ws_.get_executor()),
+      close_timer_(TcpOf(ws_).get_executor()),
       client_(this, gateway, std::move(route)) {}
 
 WebsocketSession::~WebsocketSession() {
@@ -39,13 +50,15 @@ void WebsocketSession::Run(http::request<http::string_body> req) {
   // Beast pings after half the idle timeout and closes after all of it.
   timeout.idle_timeout = absl::ToChronoNanoseconds(2 * o.heartbeat_interval);
   timeout.keep_alive_pings = true;
-  ws_.set_option(timeout);
-  ws_.set_option(websocket::stream_base::decorator(
-      [](websocket::response_type& res) { res.set(http::field::server, "chatsuite-gateway"); }));
-  ws_.read_message_max(o.max_frame_bytes);
   upgrade_ = std::move(req);
-  ws_.async_accept(upgrade_,
-                   beast::bind_front_handler(&WebsocketSession::OnAccept, shared_from_this()));
+  Ws([&](auto& ws) {
+    ws.set_option(timeout);
+    ws.set_option(websocket::stream_base::decorator(
+        [](websocket::response_type& res) { res.set(http::field::server, "chatsuite-gateway"); }));
+    ws.read_message_max(o.max_frame_bytes);
+    ws.async_accept(upgrade_,
+                    beast::bind_front_handler(&WebsocketSession::OnAccept, shared_from_this()));
+  });
 }
 
 void WebsocketSession::OnAccept(beast::error_code ec) {
@@ -56,7 +69,10 @@ void WebsocketSession::OnAccept(beast::error_code ec) {
 }
 
 void WebsocketSession::DoRead() {
-  ws_.async_read(buffer_, beast::bind_front_handler(&WebsocketSession::OnRead, shared_from_this()));
+  Ws([this](auto& ws) {
+    ws.async_read(buffer_,
+                  beast::bind_front_handler(&WebsocketSession::OnRead, shared_from_this()));
+  });
 }
 
 void WebsocketSession::OnRead(beast::error_code ec, size_t) {
@@ -72,7 +88,7 @@ void WebsocketSession::OnRead(beast::error_code ec, size_t) {
     // The frame is handled in place: the buffer is one contiguous block.
     const auto data = buffer_.cdata();
     client_.OnFrame(absl::string_view(static_cast<const char*>(data.data()), data.size()),
-                    ws_.got_text());
+                    Ws([](auto& ws) { return ws.got_text(); }));
   }
   buffer_.consume(buffer_.size());
   // An idle socket should not pin the largest frame it ever received.
@@ -81,8 +97,7 @@ void WebsocketSession::OnRead(beast::error_code ec, size_t) {
 }
 
 void WebsocketSession::Deliver(const std::shared_ptr<const EncodedEvent>& event) {
-  net::post(ws_.get_executor(),
-            [self = shared_from_this(), event] { self->client_.OnEvent(event); });
+  net::post(executor(), [self = shared_from_this(), event] { self->client_.OnEvent(event); });
 }
 
 void WebsocketSession::Send(std::shared_ptr<const std::string> bytes, bool binary, bool droppable) {
@@ -106,9 +121,11 @@ void WebsocketSession::Send(std::shared_ptr<const std::string> bytes, bool binar
 void WebsocketSession::DoWrite() {
   writing_ = true;
   const Outgoing& front = queue_.front();
-  ws_.binary(front.binary);
-  ws_.async_write(net::buffer(*front.bytes),
-                  beast::bind_front_handler(&WebsocketSession::OnWrite, shared_from_this()));
+  Ws([&](auto& ws) {
+    ws.binary(front.binary);
+    ws.async_write(net::buffer(*front.bytes),
+                   beast::bind_front_handler(&WebsocketSession::OnWrite, shared_from_this()));
+  });
 }
 
 void WebsocketSession::OnWrite(beast::error_code ec, size_t) {
@@ -117,7 +134,7 @@ void WebsocketSession::OnWrite(beast::error_code ec, size_t) {
     queue_.clear();
     queued_bytes_ = 0;
     beast::error_code ignored;
-    beast::get_lowest_layer(ws_).socket().close(ignored);
+    TcpOf(ws_).socket().close(ignored);
     return;
   }
   queued_bytes_ -= queue_.front().bytes->size();
@@ -138,14 +155,13 @@ void WebsocketSession::MaybeFinishClose() {
 }
 
 void WebsocketSession::CloseAfter(absl::Duration delay, uint16_t code, std::string reason) {
-  net::post(ws_.get_executor(),
-            [self = shared_from_this(), delay, code, reason = std::move(reason)] {
-              if (self->closing_) return;
-              self->close_timer_.expires_after(absl::ToChronoNanoseconds(delay));
-              self->close_timer_.async_wait([self, code, reason](beast::error_code ec) {
-                if (!ec) self->Close(code, reason, /*flush=*/true);
-              });
-            });
+  net::post(executor(), [self = shared_from_this(), delay, code, reason = std::move(reason)] {
+    if (self->closing_) return;
+    self->close_timer_.expires_after(absl::ToChronoNanoseconds(delay));
+    self->close_timer_.async_wait([self, code, reason](beast::error_code ec) {
+      if (!ec) self->Close(code, reason, /*flush=*/true);
+    });
+  });
 }
 
 void WebsocketSession::Close(uint16_t code, const std::string& reason, bool flush) {
@@ -160,7 +176,7 @@ void WebsocketSession::Close(uint16_t code, const std::string& reason, bool flus
     auto self = weak.lock();
     if (ec || !self) return;
     beast::error_code ignored;
-    beast::get_lowest_layer(self->ws_).socket().close(ignored);
+    TcpOf(self->ws_).socket().close(ignored);
   });
   if (flush) {
     close_after_flush_.emplace(code, reason);
@@ -175,8 +191,10 @@ void WebsocketSession::Close(uint16_t code, const std::string& reason, bool flus
 }
 
 void WebsocketSession::DoClose(uint16_t code, const std::string& reason) {
-  ws_.async_close(websocket::close_reason(static_cast<websocket::close_code>(code), reason),
-                  [self = shared_from_this()](beast::error_code) {});
+  Ws([&](auto& ws) {
+    ws.async_close(websocket::close_reason(static_cast<websocket::close_code>(code), reason),
+                   [self = shared_from_this()](beast::error_code) {});
+  });
 }
 
 }  // namespace chat::gateway

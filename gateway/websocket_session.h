@@ -10,15 +10,18 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 #include <cstdint>
 #include <deque>
 #include <memory>
 #include <optional>
 #include <string>
 #include <utility>
+#include <variant>
 
 #include "absl/time/time.h"
 #include "gateway/client_session.h"
+#include "gateway/client_stream.h"
 #include "gateway/seed_endpoints.h"
 #include "gateway/topic_registry.h"
 
@@ -28,7 +31,10 @@ class Gateway;
 
 class WebsocketSession : public Subscriber, public std::enable_shared_from_this<WebsocketSession> {
  public:
-  WebsocketSession(boost::asio::ip::tcp::socket&& socket, Gateway* gateway, SessionRoute route);
+  // stream: the upgraded connection (TLS already handshaken, with tls its
+  // context, kept alive for the session's life).
+  WebsocketSession(ClientStream&& stream, std::shared_ptr<boost::asio::ssl::context> tls,
+                   Gateway* gateway, SessionRoute route);
   ~WebsocketSession() override;
 
   // Run accepts the upgrade request and starts the session.
@@ -59,7 +65,7 @@ class WebsocketSession : public Subscriber, public std::enable_shared_from_this<
   bool closing() const { return closing_; }
   // queued_bytes: bytes queued for the client and not yet written.
   size_t queued_bytes() const { return queued_bytes_; }
-  boost::asio::any_io_executor executor() { return ws_.get_executor(); }
+  boost::asio::any_io_executor executor() { return TcpOf(ws_).get_executor(); }
   // HoldSlot keeps the client address's connection slot for the session's life.
   void HoldSlot(std::unique_ptr<SessionLimits::Slot> slot) { address_slot_ = std::move(slot); }
 
@@ -75,8 +81,18 @@ class WebsocketSession : public Subscriber, public std::enable_shared_from_this<
   void DoWrite();
   void OnWrite(boost::beast::error_code ec, size_t bytes);
   void DoClose(uint16_t code, const std::string& reason);
+  // Ws runs f on the WebSocket stream, whichever transport it is over.
+  template <typename F>
+  decltype(auto) Ws(F&& f) {
+    return std::visit(std::forward<F>(f), ws_);
+  }
 
-  boost::beast::websocket::stream<boost::beast::tcp_stream> ws_;
+  using Stream = std::variant<boost::beast::websocket::stream<PlainStream>,
+                              boost::beast::websocket::stream<TlsStream>>;
+  static Stream Upgrade(ClientStream&& stream);
+
+  std::shared_ptr<boost::asio::ssl::context> tls_;  // Outlives ws_.
+  Stream ws_;
   Gateway* gateway_;
   boost::beast::flat_buffer buffer_;
   boost::beast::http::request<boost::beast::http::string_body> upgrade_;

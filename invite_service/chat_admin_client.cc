@@ -4,8 +4,9 @@
 
 namespace chat::invite_service {
 
-ChatAdminClient::ChatAdminClient(const std::string& target, absl::Duration deadline)
-    : admin_(ChatAdmin::NewStub(NewChannel(target))), deadline_(deadline) {}
+ChatAdminClient::ChatAdminClient(const std::string& target, absl::Duration deadline,
+                                 const GrpcTls& tls)
+    : admin_(ChatAdmin::NewStub(NewChannel(target, tls))), deadline_(deadline) {}
 
 void ChatAdminClient::AddMember(const std::string& server, const std::string& user,
                                 Done<bool> done) {

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "absl/time/time.h"
+#include "common/grpc_tls.h"
 #include "invite_service/invite_store.h"
 #include "proto/chat.grpc.pb.h"
 
@@ -17,8 +18,8 @@ namespace chat::invite_service {
 class ChatAdminClient : public Membership {
  public:
   // target: the chat service, "host:port" or "dns:///name:port" (calls are
-  // spread over every address). deadline bounds each call.
-  ChatAdminClient(const std::string& target, absl::Duration deadline);
+  // spread over every address). deadline bounds each call; tls: grpc_tls.h.
+  ChatAdminClient(const std::string& target, absl::Duration deadline, const GrpcTls& tls = {});
 
   // AddMember: true if added, false if already a member; kNotFound for an
   // unknown server or user; kUnavailable / kDeadlineExceeded when the chat

@@ -6,6 +6,7 @@
 
 #include <boost/asio/steady_timer.hpp>
 
+#include "common/grpc_tls.h"
 #include "common/service_host.h"
 #include "invite_service/chat_admin_client.h"
 #include "invite_service/invite_core.h"
@@ -17,6 +18,7 @@ namespace chat::invite_service {
 struct InviteServerOptions {
   std::string listen = "0.0.0.0:50053";
   HostPort redis{"127.0.0.1", 6379};
+  GrpcTls tls;  // Served with, and (invite) dialled with: grpc_tls.h.
   std::string chat_target = "127.0.0.1:50051";      // For memberships.
   absl::Duration chat_deadline = absl::Seconds(5);  // Per call to the chat service.
   InviteCoreOptions core;

@@ -5,6 +5,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "common/config.h"
+#include "common/grpc_tls_flags.h"
 #include "common/signals.h"
 #include "invite_service/invite_server.h"
 
@@ -37,6 +38,7 @@ int main(int argc, char** argv) {
   chat::invite_service::InviteServerOptions o;
   o.listen = absl::GetFlag(FLAGS_listen);
   o.redis = *redis;
+  o.tls = chat::GrpcTlsFromFlags();
   o.chat_target = absl::GetFlag(FLAGS_chat);
   o.core.throttle = absl::Milliseconds(absl::GetFlag(FLAGS_throttle_ms));
   o.core.ttl = absl::Seconds(absl::GetFlag(FLAGS_ttl_s));

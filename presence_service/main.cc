@@ -6,6 +6,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "common/config.h"
+#include "common/grpc_tls_flags.h"
 #include "common/signals.h"
 #include "presence_service/presence_server.h"
 
@@ -45,6 +46,7 @@ int main(int argc, char** argv) {
   chat::presence_service::PresenceServerOptions o;
   o.listen = absl::GetFlag(FLAGS_listen);
   o.redis = *redis;
+  o.tls = chat::GrpcTlsFromFlags();
   o.core.session_ttl = absl::Seconds(ttl_s);
   o.core.offline_grace = absl::Milliseconds(grace_ms);
   o.sweep_interval = absl::Milliseconds(sweep_ms);

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "common/config.h"
+#include "common/grpc_tls.h"
 #include "common/service_host.h"
 #include "presence_service/presence_core.h"
 #include "presence_service/presence_service_impl.h"
@@ -19,6 +20,7 @@ namespace chat::presence_service {
 struct PresenceServerOptions {
   std::string listen = "0.0.0.0:50052";  // Port 0 picks a free port.
   HostPort redis{"127.0.0.1", 6379};
+  GrpcTls tls;  // Served with, and (invite) dialled with: grpc_tls.h.
   PresenceCoreOptions core;
   // store.sweep_lease is raised to at least 2 * (session_ttl + offline_grace).
   RedisPresenceStoreOptions store;

@@ -165,10 +165,11 @@ absl::Status Stack::Start() {
   co.listen = "127.0.0.1:0";
   co.redis = {"127.0.0.1", redis_.port()};
   co.core.typing_interval = absl::Milliseconds(300);
+  co.tls = grpc_tls_;
   chat_ = std::make_unique<chat_service::ChatServer>(co);
   if (absl::Status s = chat_->Start(); !s.ok()) return s;
   auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", chat_->port()),
-                                     grpc::InsecureChannelCredentials());
+                                     GrpcChannelCredentials(grpc_tls_));
   admin_ = ChatAdmin::NewStub(channel);
   // Await the service's Redis connection: admin calls answer UNAVAILABLE until then.
   bool up = false;
@@ -217,6 +218,7 @@ absl::Status Stack::Start() {
   io.listen = "127.0.0.1:0";
   io.redis = {"127.0.0.1", redis_.port()};
   io.chat_target = absl::StrCat("127.0.0.1:", chat_->port());
+  io.tls = grpc_tls_;
   if (tune_invite_) tune_invite_(io);
   invite_ = std::make_unique<invite_service::InviteServer>(io);
   if (absl::Status s = invite_->Start(); !s.ok()) return s;
@@ -226,6 +228,7 @@ absl::Status Stack::Start() {
   po.core.session_ttl = absl::Seconds(1);
   po.core.offline_grace = absl::Milliseconds(300);
   po.sweep_interval = absl::Milliseconds(50);
+  po.tls = grpc_tls_;
   presence_ = std::make_unique<presence_service::PresenceServer>(po);
   if (absl::Status s = presence_->Start(); !s.ok()) return s;
   for (int i = 0; i < gateway_count_; ++i) {
@@ -242,6 +245,7 @@ absl::Status Stack::Start() {
     go.redis.port = redis_.port();
     go.redis.reconnect_delay = absl::Milliseconds(20);
     go.jwt_secret = kSecret;
+    go.grpc_tls = grpc_tls_;
     if (tune_) tune_(go);
     auto g = std::make_unique<gateway::Gateway>(go);
     if (absl::Status s = g->Start(); !s.ok()) return s;

@@ -19,6 +19,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "chat_service/chat_server.h"
+#include "common/grpc_tls.h"
 #include "common/redis_test_server.h"
 #include "gateway/gateway.h"
 #include "invite_service/invite_server.h"
@@ -77,6 +78,10 @@ class Stack {
   explicit Stack(int gateways = 1, std::function<void(gateway::GatewayOptions&)> tune = nullptr,
                  std::function<void(invite_service::InviteServerOptions&)> tune_invite = nullptr);
   ~Stack();
+  // UseGrpcTls puts every gRPC link of the stack on tls (before Start):
+  // services serve with it, gateways, the invite service and admin() dial
+  // with it (common/grpc_tls.h).
+  void UseGrpcTls(GrpcTls tls) { grpc_tls_ = std::move(tls); }
   absl::Status Start();
 
   int gateway_port(int i = 0) const { return gateways_[i]->port(); }
@@ -103,6 +108,7 @@ class Stack {
 
  private:
   int gateway_count_;
+  GrpcTls grpc_tls_;
   std::function<void(gateway::GatewayOptions&)> tune_;
   std::function<void(invite_service::InviteServerOptions&)> tune_invite_;
   RedisTestServer redis_;
@@ -134,6 +140,7 @@ class GatewayProcess {
   // after Kill or Terminate.
   void Start();
   int port() const { return port_; }
+  pid_t pid() const { return pid_; }
 
  private:
   int port_;
