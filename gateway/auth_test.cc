@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 #include <jwt.h>
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rsa.h>
 
 #include <cstdlib>
 #include <functional>
@@ -101,6 +105,30 @@ TEST(TokenVerifierTest, OnlyHs256IsAccepted) {
   EXPECT_EQ(CodeOf(At(kNow), Token(JWT_ALG_HS256, "secret")), absl::StatusCode::kOk);
   EXPECT_EQ(CodeOf(At(kNow), Token(JWT_ALG_HS384, "secret")), absl::StatusCode::kUnauthenticated);
   EXPECT_EQ(CodeOf(At(kNow), Token(JWT_ALG_HS512, "secret")), absl::StatusCode::kUnauthenticated);
+}
+
+// An asymmetric algorithm: a token really signed with RS256 (a fresh RSA key)
+// is refused, as is one that names RS256 but carries an HMAC of the secret
+// (the algorithm-confusion attack on verifiers that trust the header).
+TEST(TokenVerifierTest, Rs256IsRefusedHoweverItIsSigned) {
+  EVP_PKEY* key = EVP_RSA_gen(2048);
+  ASSERT_NE(key, nullptr);
+  BIO* bio = BIO_new(BIO_s_mem());
+  ASSERT_EQ(PEM_write_bio_PrivateKey(bio, key, nullptr, nullptr, 0, nullptr, nullptr), 1);
+  char* pem = nullptr;
+  const long pem_len = BIO_get_mem_data(bio, &pem);
+  const std::string private_pem(pem, static_cast<size_t>(pem_len));
+  BIO_free(bio);
+  EVP_PKEY_free(key);
+  const std::string rs256 = Token(JWT_ALG_RS256, private_pem);
+  ASSERT_FALSE(rs256.empty());
+  ASSERT_EQ(rs256.substr(0, rs256.find('.')), "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9");
+  EXPECT_EQ(CodeOf(At(kNow), rs256), absl::StatusCode::kUnauthenticated);
+  // The HS256 signing input and signature under a header that says RS256.
+  const std::string hs256 = Token(JWT_ALG_HS256, "secret");
+  const std::string confused =
+      "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9" + hs256.substr(hs256.find('.'));
+  EXPECT_EQ(CodeOf(At(kNow), confused), absl::StatusCode::kUnauthenticated);
 }
 
 TEST(TokenVerifierTest, ExpiryAndNotBeforeAllowTheClockSkewAndNoMore) {

@@ -6,6 +6,7 @@
 #include <boost/beast/http.hpp>
 #include <set>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "gateway/errors.h"
@@ -404,6 +405,31 @@ TEST_F(GatewayE2eTest, SeedChatEndpointRoundTripsTheSeedsExactJson) {
   ASSERT_TRUE(native);
   EXPECT_EQ(JsonField(*native, "message"), "hi from the seed");
   EXPECT_EQ(JsonField(*native, "author"), "Alice");
+}
+
+// A valid token for an id the chat service has never stored: the issuer's
+// word is taken for who the user is, and the user is a member of nothing, so
+// they are identified, see nothing and are refused as any non-member is.
+TEST_F(GatewayE2eTest, ATokenForAUserTheStoreDoesNotKnowIsAMemberOfNothing) {
+  std::string ready;
+  auto ghost = stack_->Identified("ghost", &ready);
+  ASSERT_NE(ghost, nullptr);
+  EXPECT_FALSE(absl::StrContains(ready, "demo")) << ready;
+  ghost->Send(ChatFrame("general", "boo", "g1"));
+  auto err = ghost->NextOfType("error");
+  ASSERT_TRUE(err);
+  EXPECT_EQ(JsonField(*err, "code"), "not_member");
+  WsClient seed;
+  ASSERT_TRUE(
+      seed.Connect(stack_->gateway_port(), "/ws/chat/demo/general/?token=" + stack_->Token("ghost"))
+          .ok());
+  EXPECT_EQ(seed.WaitClosed(), cc::kForbidden);
+  // Nothing about the ghost was stored by identifying.
+  grpc::ClientContext ctx;
+  GetUserRequest get;
+  get.set_id("ghost");
+  User out;
+  EXPECT_EQ(stack_->admin().GetUser(&ctx, get, &out).error_code(), grpc::NOT_FOUND);
 }
 
 TEST_F(GatewayE2eTest, SeedChatEndpointRefusesNonMembersAndBadTokens) {

@@ -55,8 +55,9 @@ extern "C" {
 
 grpc_call_error grpc_call_start_batch(grpc_call* call, const grpc_op* ops, size_t nops, void* tag,
                                       void* reserved) {
-  static const auto real = Real<grpc_call_error (*)(grpc_call*, const grpc_op*, size_t, void*,
-                                                    void*)>("grpc_call_start_batch");
+  static const auto real =
+      Real<grpc_call_error (*)(grpc_call*, const grpc_op*, size_t, void*, void*)>(
+          "grpc_call_start_batch");
   if (tag != nullptr) __tsan_release(tag);
   return real(call, ops, nops, tag, reserved);
 }
@@ -68,19 +69,21 @@ grpc_call_error grpc_server_request_call(grpc_server* server, grpc_call** call,
                                          grpc_completion_queue* cq_for_notification,
                                          void* tag_new) {
   static const auto real =
-      Real<grpc_call_error (*)(grpc_server*, grpc_call**, grpc_call_details*,
-                               grpc_metadata_array*, grpc_completion_queue*,
-                               grpc_completion_queue*, void*)>("grpc_server_request_call");
+      Real<grpc_call_error (*)(grpc_server*, grpc_call**, grpc_call_details*, grpc_metadata_array*,
+                               grpc_completion_queue*, grpc_completion_queue*, void*)>(
+          "grpc_server_request_call");
   if (tag_new != nullptr) __tsan_release(tag_new);
   return real(server, call, details, request_metadata, cq_bound_to_call, cq_for_notification,
               tag_new);
 }
 
-grpc_call_error grpc_server_request_registered_call(
-    grpc_server* server, void* registered_method, grpc_call** call, gpr_timespec* deadline,
-    grpc_metadata_array* request_metadata, grpc_byte_buffer** optional_payload,
-    grpc_completion_queue* cq_bound_to_call, grpc_completion_queue* cq_for_notification,
-    void* tag_new) {
+grpc_call_error grpc_server_request_registered_call(grpc_server* server, void* registered_method,
+                                                    grpc_call** call, gpr_timespec* deadline,
+                                                    grpc_metadata_array* request_metadata,
+                                                    grpc_byte_buffer** optional_payload,
+                                                    grpc_completion_queue* cq_bound_to_call,
+                                                    grpc_completion_queue* cq_for_notification,
+                                                    void* tag_new) {
   static const auto real = Real<grpc_call_error (*)(
       grpc_server*, void*, grpc_call**, gpr_timespec*, grpc_metadata_array*, grpc_byte_buffer**,
       grpc_completion_queue*, grpc_completion_queue*, void*)>(
@@ -133,9 +136,8 @@ grpc_event grpc_completion_queue_next(grpc_completion_queue* cq, gpr_timespec de
 
 grpc_event grpc_completion_queue_pluck(grpc_completion_queue* cq, void* tag, gpr_timespec deadline,
                                        void* reserved) {
-  static const auto real =
-      Real<grpc_event (*)(grpc_completion_queue*, void*, gpr_timespec, void*)>(
-          "grpc_completion_queue_pluck");
+  static const auto real = Real<grpc_event (*)(grpc_completion_queue*, void*, gpr_timespec, void*)>(
+      "grpc_completion_queue_pluck");
   grpc_event ev = real(cq, tag, deadline, reserved);
   Returned(ev);
   return ev;
