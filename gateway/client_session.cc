@@ -722,8 +722,10 @@ void ClientSession::SendStatusError(const absl::Status& status, const std::strin
   if (f.rate_limited) gateway_->metrics().rate_limited.fetch_add(1, std::memory_order_relaxed);
   if (f.upstream_failure) {
     gateway_->metrics().upstream_errors.fetch_add(1, std::memory_order_relaxed);
+    spdlog::warn("event=upstream_error code={} error=\"{}\"",
+                 absl::StatusCodeToString(status.code()), std::string(status.message()));
   }
-  SendError(f.code, std::string(status.message()), id, f.retry_after);
+  SendError(f.code, f.message, id, f.retry_after);
 }
 
 void ClientSession::Reject(const std::string& id, absl::Duration retry_after) {

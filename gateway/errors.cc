@@ -7,11 +7,13 @@ namespace chat::gateway {
 ErrorFrameFields ErrorFrameFor(const absl::Status& status) {
   ErrorFrameFields out;
   if (std::string reason = ReasonOf(status); !reason.empty()) {
+    out.message = std::string(status.message());
     out.rate_limited = reason == "rate_limited";
     out.code = std::move(reason);
     out.retry_after = RetryAfterOf(status);
     return out;
   }
+  out.message = std::string(status.message());
   switch (status.code()) {
     case absl::StatusCode::kInvalidArgument:
       out.code = "invalid_argument";
@@ -29,10 +31,12 @@ ErrorFrameFields ErrorFrameFor(const absl::Status& status) {
     case absl::StatusCode::kUnavailable:
     case absl::StatusCode::kDeadlineExceeded:
       out.code = "unavailable";
+      out.message = "service unavailable: try again";
       out.upstream_failure = true;
       break;
     default:
       out.code = "internal";
+      out.message = "internal error";
       out.upstream_failure = true;
       break;
   }

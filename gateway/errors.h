@@ -30,6 +30,10 @@ inline constexpr uint16_t kTooManyTopics = 4012;    // More channels than one se
 // ErrorFrameFields is what an error frame says about a failed request.
 struct ErrorFrameFields {
   std::string code;  // The frame's "code" (docs/protocol.md lists them).
+  // The frame's "message": the service's own words about the request, or, for
+  // an upstream failure, a fixed text (the status's own text, gRPC's or the
+  // Redis client's, may name internal addresses: it is for the log only).
+  std::string message;
   absl::Duration retry_after;
   // The failure lies upstream (unavailable or internal), not in the request.
   bool upstream_failure = false;

@@ -34,6 +34,22 @@ TEST(ErrorsTest, CanonicalCodesMapOneToOne) {
   EXPECT_TRUE(f.upstream_failure);
 }
 
+TEST(ErrorsTest, UpstreamFailuresGetFixedTextTheRequestsOwnErrorsKeepTheirs) {
+  // gRPC's and the Redis client's texts name internal addresses.
+  const absl::Status down = absl::UnavailableError(
+      "failed to connect to all addresses; last error: UNKNOWN: ipv4:10.0.3.7:50051: Connection "
+      "refused");
+  EXPECT_EQ(ErrorFrameFor(down).message, "service unavailable: try again");
+  EXPECT_EQ(ErrorFrameFor(absl::InternalError("redis 10.0.3.9:6379: ERR script")).message,
+            "internal error");
+  EXPECT_EQ(ErrorFrameFor(absl::InvalidArgumentError("message too long")).message,
+            "message too long");
+  EXPECT_EQ(
+      ErrorFrameFor(WithReason(absl::FailedPreconditionError("already friends"), "already_friends"))
+          .message,
+      "already friends");
+}
+
 TEST(ErrorsTest, TokenFailuresCloseWithTheirCode) {
   EXPECT_EQ(CloseCodeForToken(absl::DeadlineExceededError("expired")), close_code::kTokenExpired);
   EXPECT_EQ(CloseCodeForToken(absl::UnauthenticatedError("bad")), close_code::kInvalidToken);
