@@ -45,7 +45,7 @@ int Usage() {
 int main(int argc, char** argv) {
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
   if (args.size() < 2) return Usage();
-  if (absl::Status s = chat::CheckGrpcTls(chat::GrpcTlsFromFlags()); !s.ok()) {
+  if (absl::Status s = chat::CheckGrpcClientTls(chat::GrpcTlsFromFlags()); !s.ok()) {
     std::cerr << "error: " << s.message() << "\n";
     return 2;
   }

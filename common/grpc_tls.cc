@@ -9,7 +9,9 @@ namespace chat {
 
 namespace tls = grpc::experimental;
 
-absl::Status CheckGrpcTls(const GrpcTls& t) {
+namespace {
+
+absl::Status CheckFiles(const GrpcTls& t) {
   if (t.cert_file.empty() != t.key_file.empty()) {
     return absl::InvalidArgumentError("--grpc_tls_cert and --grpc_tls_key go together");
   }
@@ -18,6 +20,25 @@ absl::Status CheckGrpcTls(const GrpcTls& t) {
   }
   if (t.dials_tls()) return CheckCaFile(t.ca_file);
   return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status CheckGrpcServerTls(const GrpcTls& t) {
+  if (t.dials_tls() && !t.serves_tls()) {
+    return absl::InvalidArgumentError(
+        "--grpc_tls_ca on a service requires client certificates, and needs --grpc_tls_cert and "
+        "--grpc_tls_key to serve TLS");
+  }
+  return CheckFiles(t);
+}
+
+absl::Status CheckGrpcClientTls(const GrpcTls& t) {
+  if (t.serves_tls() && !t.dials_tls()) {
+    return absl::InvalidArgumentError(
+        "--grpc_tls_cert without --grpc_tls_ca: calls to the services would not use TLS");
+  }
+  return CheckFiles(t);
 }
 
 std::shared_ptr<grpc::ServerCredentials> GrpcServerCredentials(const GrpcTls& t) {

@@ -33,10 +33,15 @@ struct GrpcTls {
   bool dials_tls() const { return !ca_file.empty(); }
 };
 
-// CheckGrpcTls loads every file set, as a service and as a client would:
-// kInvalidArgument names the first that cannot be used (a certificate
-// without its key, a key that does not match, a CA file with no certificate).
-absl::Status CheckGrpcTls(const GrpcTls& tls);
+// CheckGrpcServerTls and CheckGrpcClientTls load every file set, as a
+// service and as a client would: kInvalidArgument names the first that cannot
+// be used (a certificate without its key, a key that does not match, a CA
+// file with no certificate), and refuses a set that would quietly fall back
+// to plaintext: a service given a CA but no certificate (it could not require
+// client certificates), a client given a certificate but no CA (it would not
+// dial TLS). A binary that is both (the invite service) checks both.
+absl::Status CheckGrpcServerTls(const GrpcTls& tls);
+absl::Status CheckGrpcClientTls(const GrpcTls& tls);
 
 // GrpcServerCredentials: TLS (mutual with ca_file) when cert_file is set,
 // otherwise insecure. Call CheckGrpcTls first.

@@ -18,7 +18,7 @@ ServiceHost::ServiceHost(std::string listen, HostPort redis, std::string service
 ServiceHost::~ServiceHost() { Shutdown(absl::ZeroDuration()); }
 
 absl::Status ServiceHost::Start(const std::vector<grpc::Service*>& services) {
-  if (absl::Status s = CheckGrpcTls(tls_); !s.ok()) return s;
+  if (absl::Status s = CheckGrpcServerTls(tls_); !s.ok()) return s;
   work_ =
       std::make_unique<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>(
           ioc_.get_executor());

@@ -21,12 +21,9 @@ absl::Status FileError(const std::string& what, const std::string& file,
       absl::StrCat("cannot use ", what, " ", file, ": ", ec.message()));
 }
 
-absl::Time NotAfter(SSL_CTX* ctx) {
-  X509* cert = SSL_CTX_get0_certificate(ctx);
+absl::Time TimeOf(const ASN1_TIME* t) {
   std::tm tm{};
-  if (cert == nullptr || ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm) != 1) {
-    return absl::InfinitePast();
-  }
+  if (t == nullptr || ASN1_TIME_to_tm(t, &tm) != 1) return absl::InfinitePast();
   return absl::FromTimeT(timegm(&tm));
 }
 
@@ -42,6 +39,8 @@ absl::StatusOr<TlsServerContext> LoadTlsServerContext(const std::string& cert_fi
   ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
                    ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 |
                    ssl::context::single_dh_use | ssl::context::no_compression);
+  // Whatever OpenSSL's configured security level allows.
+  SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_2_VERSION);
   boost::system::error_code ec;
   ctx->use_certificate_chain_file(cert_file, ec);
   if (ec) return FileError("certificate", cert_file, ec);
@@ -57,8 +56,22 @@ absl::StatusOr<TlsServerContext> LoadTlsServerContext(const std::string& cert_fi
     if (ec) return FileError("CA bundle", ca_file, ec);
     ctx->set_verify_mode(ssl::verify_peer | ssl::verify_fail_if_no_peer_cert);
   }
+  X509* leaf = SSL_CTX_get0_certificate(ctx->native_handle());
+  const absl::Time not_before = TimeOf(leaf ? X509_get0_notBefore(leaf) : nullptr);
+  const absl::Time not_after = TimeOf(leaf ? X509_get0_notAfter(leaf) : nullptr);
+  const absl::Time now = absl::Now();
+  if (now >= not_after) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("certificate ", cert_file, " expired at ",
+                     absl::FormatTime(not_after, absl::UTCTimeZone())));
+  }
+  if (now < not_before) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("certificate ", cert_file, " is not valid until ",
+                     absl::FormatTime(not_before, absl::UTCTimeZone())));
+  }
   TlsServerContext out;
-  out.not_after = NotAfter(ctx->native_handle());
+  out.not_after = not_after;
   out.context = std::move(ctx);
   return out;
 }

@@ -23,7 +23,8 @@ struct TlsServerContext {
 // LoadTlsServerContext builds a server context from a PEM certificate chain
 // and its PEM private key: TLS 1.2 and 1.3 only, no compression, OpenSSL's
 // default cipher suites. With ca_file, clients must present a certificate
-// signed by one of its CAs. kInvalidArgument names the file that failed.
+// signed by one of its CAs. kInvalidArgument names the file that failed,
+// and refuses a leaf certificate that has expired or is not valid yet.
 absl::StatusOr<TlsServerContext> LoadTlsServerContext(const std::string& cert_file,
                                                       const std::string& key_file,
                                                       const std::string& ca_file = "");

@@ -36,7 +36,7 @@ absl::Status Gateway::Start() {
   }
   verifier_ = std::make_unique<TokenVerifier>(TokenVerifierOptions{
       options_.jwt_secret, options_.jwt_previous_secret, options_.jwt_clock_skew});
-  if (absl::Status s = CheckGrpcTls(options_.grpc_tls); !s.ok()) return s;
+  if (absl::Status s = CheckGrpcClientTls(options_.grpc_tls); !s.ok()) return s;
   if (!options_.tls_cert_file.empty() || !options_.tls_key_file.empty()) {
     absl::StatusOr<TlsServerContext> tls =
         LoadTlsServerContext(options_.tls_cert_file, options_.tls_key_file);

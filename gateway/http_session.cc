@@ -84,8 +84,11 @@ void HttpSession::Run() {
     return net::dispatch(TcpOf(stream_).get_executor(),
                          beast::bind_front_handler(&HttpSession::DoRead, shared_from_this()));
   }
-  // The handshake counts against the request's time: a slow one is cut off.
-  TcpOf(stream_).expires_after(absl::ToChronoNanoseconds(gateway_->options().http_request_timeout));
+  // The handshake and the first request share one deadline: a slow client
+  // is cut off however it spreads its bytes.
+  first_deadline_ = std::chrono::steady_clock::now() +
+                    absl::ToChronoNanoseconds(gateway_->options().http_request_timeout);
+  TcpOf(stream_).expires_at(*first_deadline_);
   net::dispatch(TcpOf(stream_).get_executor(), [self = shared_from_this()] {
     beast::async_detect_ssl(TcpOf(self->stream_), self->buffer_,
                             beast::bind_front_handler(&HttpSession::OnDetect, self));
@@ -93,10 +96,9 @@ void HttpSession::Run() {
 }
 
 void HttpSession::OnDetect(beast::error_code ec, bool tls) {
-  if (ec) {
-    gateway_->metrics().tls_handshake_failures.fetch_add(1, std::memory_order_relaxed);
-    return;
-  }
+  // A connection closed or silent before its first bytes (a load balancer's
+  // TCP check, a slowloris) is no handshake failure: it just ends.
+  if (ec) return;
   if (!tls) {
     gateway_->metrics().tls_plaintext_refused.fetch_add(1, std::memory_order_relaxed);
     net::async_write(TcpOf(stream_),
@@ -129,7 +131,13 @@ std::optional<http::status> RefuseHeader(const http::request_parser<http::string
 void HttpSession::DoRead() {
   parser_.emplace();
   LimitRequest(*parser_);
-  TcpOf(stream_).expires_after(absl::ToChronoNanoseconds(gateway_->options().http_request_timeout));
+  if (first_deadline_) {
+    TcpOf(stream_).expires_at(*first_deadline_);
+    first_deadline_.reset();
+  } else {
+    TcpOf(stream_).expires_after(
+        absl::ToChronoNanoseconds(gateway_->options().http_request_timeout));
+  }
   std::visit(
       [this](auto& s) {
         http::async_read_header(

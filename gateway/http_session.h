@@ -19,6 +19,7 @@
 
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <chrono>
 #include <memory>
 #include <optional>
 
@@ -62,6 +63,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   std::shared_ptr<boost::asio::ssl::context> tls_;  // Outlives the stream that uses it.
   ClientStream stream_;
   bool handshook_ = false;  // A TLS session is up: it ends with a TLS shutdown.
+  // With TLS, the deadline the handshake and the first request share.
+  std::optional<std::chrono::steady_clock::time_point> first_deadline_;
   boost::beast::flat_buffer buffer_;
   Gateway* gateway_;
   std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;

@@ -94,7 +94,7 @@ std::vector<std::string> SplitList(const std::string& s) {
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
-  chat::IgnoreSigpipe();  // hiredis writes with write(2).
+  chat::IgnoreSigpipe();  // hiredis writes with write(2); SIGHUP is ours.
   chat::SetupLogging("gateway", absl::GetFlag(FLAGS_log_level));
   auto listen = chat::ParseHostPort(absl::GetFlag(FLAGS_listen));
   auto redis = chat::ParseHostPort(absl::GetFlag(FLAGS_redis));

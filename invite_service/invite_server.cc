@@ -18,6 +18,8 @@ InviteServer::InviteServer(InviteServerOptions options)
 InviteServer::~InviteServer() { Shutdown(absl::ZeroDuration()); }
 
 absl::Status InviteServer::Start() {
+  // It calls the chat service with the same files it serves with.
+  if (absl::Status s = CheckGrpcClientTls(options_.tls); !s.ok()) return s;
   if (absl::Status s = host_.Start({&service_}); !s.ok()) return s;
   boost::asio::post(host_.io_context(), [this] { Sweep(); });
   return absl::OkStatus();

@@ -26,7 +26,7 @@ ABSL_FLAG(std::string, log_level, chat::EnvOr("CHAT_LOG_LEVEL", "info"), "log le
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
-  chat::IgnoreSigpipe();  // hiredis writes with write(2).
+  chat::IgnoreSigpipe();  // hiredis writes with write(2); SIGHUP is ours.
   chat::SetupLogging("presence_service", absl::GetFlag(FLAGS_log_level));
   auto redis = chat::ParseHostPort(absl::GetFlag(FLAGS_redis));
   if (!redis.ok()) {

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 
 namespace chat::testing {
 
@@ -20,8 +21,14 @@ class TestPki {
   // Create makes the CA (CN=name) in a new directory under TEST_TMPDIR.
   static absl::StatusOr<TestPki> Create(const std::string& name);
 
-  // Issue signs a leaf certificate with CN=common_name.
-  absl::StatusOr<Leaf> Issue(const std::string& common_name) const;
+  // Issue signs a leaf certificate with CN=common_name, valid for a day,
+  // for san (an openssl subjectAltName value).
+  absl::StatusOr<Leaf> Issue(const std::string& common_name,
+                             const std::string& san = "DNS:localhost,IP:127.0.0.1") const;
+  // IssueValid signs one valid from now + not_before to now + not_after
+  // (either may lie in the past), which the openssl command cannot do.
+  absl::StatusOr<Leaf> IssueValid(const std::string& common_name, absl::Duration not_before,
+                                  absl::Duration not_after) const;
   const std::string& ca() const { return ca_cert_; }
   const std::string& dir() const { return dir_; }
 

@@ -23,6 +23,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/tls.h"
 #include "gtest/gtest.h"
 #include "tests/harness.h"
 #include "tests/test_pki.h"
@@ -81,17 +82,26 @@ class TlsWsClient {
     return Await([&](auto done) { ws_->async_write(net::buffer(text), done); });
   }
 
-  // NextOfType reads frames until one whose JSON "type" is type.
-  std::optional<std::string> NextOfType(const std::string& type) {
-    const absl::Time deadline = absl::Now() + absl::Seconds(5);
+  // NextOfType reads frames until one whose JSON "type" is type; nullopt
+  // after timeout or once the connection is closed (close_code()).
+  std::optional<std::string> NextOfType(const std::string& type,
+                                        absl::Duration timeout = absl::Seconds(5)) {
+    const absl::Time deadline = absl::Now() + timeout;
     while (absl::Now() < deadline) {
       beast::flat_buffer buffer;
-      if (Await([&](auto done) { ws_->async_read(buffer, done); })) return std::nullopt;
+      if (beast::error_code ec =
+              Await([&](auto done) { ws_->async_read(buffer, done); }, deadline - absl::Now())) {
+        if (ec == websocket::error::closed) close_code_ = ws_->reason().code;
+        return std::nullopt;
+      }
       std::string frame = beast::buffers_to_string(buffer.data());
       if (JsonField(frame, "type") == type) return frame;
     }
     return std::nullopt;
   }
+
+  // close_code: the code of the gateway's close frame; 0 before one.
+  int close_code() const { return close_code_; }
 
   // PeerCommonName: the CN of the certificate the gateway presented.
   std::string PeerCommonName() {
@@ -120,11 +130,11 @@ class TlsWsClient {
   // Await starts op(handler) and runs the io_context until the handler has
   // run or 5 s have passed (then the socket is closed: timed_out).
   template <typename Op>
-  beast::error_code Await(Op op) {
+  beast::error_code Await(Op op, absl::Duration timeout = absl::Seconds(5)) {
     std::optional<beast::error_code> result;
     op([&result](beast::error_code ec, auto&&...) { result = ec; });
     ioc_.restart();
-    ioc_.run_for(std::chrono::seconds(5));
+    ioc_.run_for(absl::ToChronoNanoseconds(timeout));
     if (result) return *result;
     beast::get_lowest_layer(*ws_).close();
     ioc_.restart();
@@ -134,6 +144,7 @@ class TlsWsClient {
 
   net::io_context ioc_;
   ssl::context ctx_;
+  int close_code_ = 0;
   std::optional<websocket::stream<beast::ssl_stream<beast::tcp_stream>>> ws_;
 };
 
@@ -286,9 +297,12 @@ TEST_F(GatewayTlsTest, TlsBelowVersion1_2IsRefused) {
 }
 
 TEST_F(GatewayTlsTest, AStalledHandshakeIsCutOffAtTheRequestTimeout) {
-  // A TLS record header and then nothing: the 1 s request timeout closes it.
+  // The start of a ClientHello (a record header, the message type and length)
+  // and then nothing: past detection, inside the handshake, the 1 s request
+  // timeout closes it.
   RawResult stalled =
-      RawExchange(stack_->gateway_port(), std::string("\x16\x03\x01\x00\x80", 5), absl::Seconds(5));
+      RawExchange(stack_->gateway_port(), std::string("\x16\x03\x01\x00\x80\x01\x00\x00\x7c", 9),
+                  absl::Seconds(5));
   EXPECT_TRUE(stalled.closed);
   EXPECT_TRUE(stalled.data.empty());
   EXPECT_EQ(MetricValue(Metrics(), "chat_gateway_tls_handshake_failures_total"), "1");
@@ -322,6 +336,20 @@ TEST(GatewayTlsStartTest, UnusableFilesAreRefusedAtStartWithTheFileNamed) {
   EXPECT_TRUE(absl::StrContains(missing.message(), "absent.crt")) << missing;
   EXPECT_EQ(start(a->cert, "").code(), absl::StatusCode::kInvalidArgument);
   EXPECT_TRUE(start(a->cert, a->key).ok());
+  // Expired, and not valid yet.
+  auto expired = pki->IssueValid("start-expired", -absl::Hours(2), -absl::Hours(1));
+  auto early = pki->IssueValid("start-early", absl::Hours(1), absl::Hours(2));
+  ASSERT_TRUE(expired.ok() && early.ok());
+  absl::Status old = start(expired->cert, expired->key);
+  EXPECT_EQ(old.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(absl::StrContains(old.message(), "expired at")) << old;
+  absl::Status not_yet = start(early->cert, early->key);
+  EXPECT_EQ(not_yet.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(absl::StrContains(not_yet.message(), "not valid until")) << not_yet;
+  // TLS 1.2 at least, whatever OpenSSL's security level would allow.
+  auto ctx = LoadTlsServerContext(a->cert, a->key);
+  ASSERT_TRUE(ctx.ok());
+  EXPECT_EQ(SSL_CTX_get_min_proto_version(ctx->context->native_handle()), TLS1_2_VERSION);
 }
 
 // The real gateway binary, its certificate replaced and SIGHUP sent.
@@ -360,10 +388,13 @@ TEST(GatewayTlsReloadTest, SighupReloadsTheCertificateAndOpenSessionsCarryOn) {
 
   ASSERT_TRUE(CopyFile(b->cert, cert).ok());
   ASSERT_TRUE(CopyFile(b->key, key).ok());
-  ASSERT_EQ(kill(gateway.pid(), SIGHUP), 0);
+  // Sent again until it shows: SIGHUP is ignored until the gateway waits
+  // for signals, which it may not do yet just after serving a connection.
   std::string name;
-  for (int i = 0; i < 50 && (name = served_name()) != "gateway-b"; ++i) {
+  for (int i = 0; i < 50 && name != "gateway-b"; ++i) {
+    ASSERT_EQ(kill(gateway.pid(), SIGHUP), 0);
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    name = served_name();
   }
   EXPECT_EQ(name, "gateway-b");
   // The session opened before the reload is untouched.
@@ -386,6 +417,14 @@ TEST(GatewayTlsReloadTest, SighupReloadsTheCertificateAndOpenSessionsCarryOn) {
   EXPECT_EQ(errors, "1");
   EXPECT_EQ(served_name(), "gateway-b");
   EXPECT_TRUE(connect("bob"));
+
+  // A SIGHUP during the drain neither kills the process nor cuts the drain
+  // short: the open session still gets its 4010.
+  ASSERT_EQ(kill(gateway.pid(), SIGTERM), 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  kill(gateway.pid(), SIGHUP);
+  EXPECT_FALSE(alice->NextOfType("no-such-frame", absl::Seconds(10)));
+  EXPECT_EQ(alice->close_code(), 4010);
 }
 
 class GrpcTlsTest : public ::testing::Test {
@@ -463,6 +502,47 @@ TEST_F(GrpcTlsTest, ServicesRefuseClientsWithoutACertificateTheyTrust) {
   }
 }
 
+// Clients check the service's certificate against the host they dial: a
+// certificate for another name is refused, and accepted when that name is the
+// one dialled.
+TEST(GrpcTlsHostNameTest, AServiceCertificateForAnotherHostIsRefused) {
+  auto pki = TestPki::Create("grpc-name-ca");
+  ASSERT_TRUE(pki.ok());
+  auto elsewhere = pki->Issue("elsewhere", "DNS:elsewhere.example");
+  ASSERT_TRUE(elsewhere.ok());
+  RedisTestServer redis;
+  ASSERT_TRUE(redis.Start().ok());
+  chat_service::ChatServerOptions o;
+  o.listen = "127.0.0.1:0";
+  o.redis = {"127.0.0.1", redis.port()};
+  o.tls = {elsewhere->cert, elsewhere->key, ""};
+  chat_service::ChatServer server(o);
+  ASSERT_TRUE(server.Start().ok());
+  auto upsert = [&](const grpc::ChannelArguments& args) {
+    auto admin = ChatAdmin::NewStub(
+        grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", server.port()),
+                                  GrpcChannelCredentials({"", "", pki->ca()}), args));
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    User u, out;
+    u.set_id("alice");
+    u.set_name("Alice");
+    return admin->UpsertUser(&ctx, u, &out);
+  };
+  EXPECT_EQ(upsert(grpc::ChannelArguments()).error_code(), grpc::UNAVAILABLE);
+  grpc::ChannelArguments named;
+  named.SetSslTargetNameOverride("elsewhere.example");
+  grpc::Status served = upsert(named);
+  // The Redis connection may still be coming up: anything but a handshake
+  // refusal shows that the name was what mattered.
+  for (int i = 0; i < 50 && served.error_code() == grpc::UNAVAILABLE; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    served = upsert(named);
+  }
+  EXPECT_TRUE(served.ok()) << served.error_message();
+  server.Shutdown(absl::ZeroDuration());
+}
+
 TEST(GrpcTlsStartTest, ServicesRefuseUnusableFilesAtStart) {
   auto pki = TestPki::Create("grpc-start-ca");
   ASSERT_TRUE(pki.ok());
@@ -481,6 +561,22 @@ TEST(GrpcTlsStartTest, ServicesRefuseUnusableFilesAtStart) {
     return s;
   };
   EXPECT_EQ(start({leaf->cert, "", ""}).code(), absl::StatusCode::kInvalidArgument);
+  // A CA without a certificate: the service could not require client
+  // certificates, and would have served plaintext.
+  absl::Status ca_only = start({"", "", pki->ca()});
+  EXPECT_EQ(ca_only.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(absl::StrContains(ca_only.message(), "--grpc_tls_cert")) << ca_only;
+  // A client certificate without a CA: the gateway would dial plaintext.
+  gateway::GatewayOptions go;
+  go.listen_host = "127.0.0.1";
+  go.port = 0;
+  go.redis.port = redis.port();
+  go.jwt_secret = kSecret;
+  go.web_root = "";
+  go.grpc_tls = {leaf->cert, leaf->key, ""};
+  absl::Status cert_only = gateway::Gateway(go).Start();
+  EXPECT_EQ(cert_only.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(absl::StrContains(cert_only.message(), "--grpc_tls_ca")) << cert_only;
   absl::Status empty_ca = start({leaf->cert, leaf->key, leaf->key});
   EXPECT_EQ(empty_ca.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_TRUE(absl::StrContains(empty_ca.message(), "no PEM certificate")) << empty_ca;
