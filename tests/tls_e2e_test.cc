@@ -186,6 +186,31 @@ std::string MetricValue(const std::string& metrics, const std::string& series) {
   return "";
 }
 
+// UpsertAlice calls ChatAdmin.UpsertUser on port over creds (with args).
+grpc::Status UpsertAlice(int port, const std::shared_ptr<grpc::ChannelCredentials>& creds,
+                         const grpc::ChannelArguments& args = grpc::ChannelArguments()) {
+  auto admin =
+      ChatAdmin::NewStub(grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", port), creds, args));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  User u, out;
+  u.set_id("alice");
+  u.set_name("Alice");
+  return admin->UpsertUser(&ctx, u, &out);
+}
+
+// BareGateway: options of a gateway on a free port with only Redis behind it,
+// for tests of what Start refuses.
+gateway::GatewayOptions BareGateway(int redis_port) {
+  gateway::GatewayOptions o;
+  o.listen_host = "127.0.0.1";
+  o.port = 0;
+  o.redis.port = redis_port;
+  o.jwt_secret = kSecret;
+  o.web_root = "";
+  return o;
+}
+
 class GatewayTlsTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -318,12 +343,7 @@ TEST(GatewayTlsStartTest, UnusableFilesAreRefusedAtStartWithTheFileNamed) {
   RedisTestServer redis;
   ASSERT_TRUE(redis.Start().ok());
   auto start = [&](const std::string& cert, const std::string& key) {
-    gateway::GatewayOptions o;
-    o.listen_host = "127.0.0.1";
-    o.port = 0;
-    o.redis.port = redis.port();
-    o.jwt_secret = kSecret;
-    o.web_root = "";
+    gateway::GatewayOptions o = BareGateway(redis.port());
     o.tls_cert_file = cert;
     o.tls_key_file = key;
     return gateway::Gateway(o).Start();
@@ -469,14 +489,7 @@ TEST_F(GrpcTlsTest, ServicesRefuseClientsWithoutACertificateTheyTrust) {
   auto stranger = other->Issue("stranger");
   ASSERT_TRUE(stranger.ok());
   auto upsert = [&](const std::shared_ptr<grpc::ChannelCredentials>& creds) {
-    auto admin = ChatAdmin::NewStub(
-        grpc::CreateChannel(absl::StrCat("127.0.0.1:", stack_->chat_port()), creds));
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(3));
-    User u, out;
-    u.set_id("alice");
-    u.set_name("Alice");
-    return admin->UpsertUser(&ctx, u, &out);
+    return UpsertAlice(stack_->chat_port(), creds);
   };
   EXPECT_TRUE(upsert(GrpcChannelCredentials(suite_)).ok());
   EXPECT_EQ(upsert(grpc::InsecureChannelCredentials()).error_code(), grpc::UNAVAILABLE);
@@ -519,15 +532,7 @@ TEST(GrpcTlsHostNameTest, AServiceCertificateForAnotherHostIsRefused) {
   chat_service::ChatServer server(o);
   ASSERT_TRUE(server.Start().ok());
   auto upsert = [&](const grpc::ChannelArguments& args) {
-    auto admin = ChatAdmin::NewStub(
-        grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", server.port()),
-                                  GrpcChannelCredentials({"", "", pki->ca()}), args));
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-    User u, out;
-    u.set_id("alice");
-    u.set_name("Alice");
-    return admin->UpsertUser(&ctx, u, &out);
+    return UpsertAlice(server.port(), GrpcChannelCredentials({"", "", pki->ca()}), args);
   };
   EXPECT_EQ(upsert(grpc::ChannelArguments()).error_code(), grpc::UNAVAILABLE);
   grpc::ChannelArguments named;
@@ -567,12 +572,7 @@ TEST(GrpcTlsStartTest, ServicesRefuseUnusableFilesAtStart) {
   EXPECT_EQ(ca_only.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_TRUE(absl::StrContains(ca_only.message(), "--grpc_tls_cert")) << ca_only;
   // A client certificate without a CA: the gateway would dial plaintext.
-  gateway::GatewayOptions go;
-  go.listen_host = "127.0.0.1";
-  go.port = 0;
-  go.redis.port = redis.port();
-  go.jwt_secret = kSecret;
-  go.web_root = "";
+  gateway::GatewayOptions go = BareGateway(redis.port());
   go.grpc_tls = {leaf->cert, leaf->key, ""};
   absl::Status cert_only = gateway::Gateway(go).Start();
   EXPECT_EQ(cert_only.code(), absl::StatusCode::kInvalidArgument);

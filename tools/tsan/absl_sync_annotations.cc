@@ -11,23 +11,12 @@
 #include <cstdlib>
 
 #include "absl/time/time.h"
+#include "tools/tsan/real_symbol.h"
 
 extern "C" void __tsan_acquire(void* addr);
 extern "C" void __tsan_release(void* addr);
 
-namespace {
-
-template <typename F>
-F Real(const char* symbol) {
-  void* f = dlsym(RTLD_NEXT, symbol);
-  if (f == nullptr) {
-    std::fprintf(stderr, "absl_sync_annotations: %s not found\n", symbol);
-    std::abort();
-  }
-  return reinterpret_cast<F>(f);
-}
-
-}  // namespace
+using chat::tsan::Real;
 
 namespace {
 

@@ -18,28 +18,20 @@
 // Server calls are allocated by core for registered methods (no request tag
 // from our side): a release on kServerStarted at grpc_server_start, acquired
 // with every completion, orders a service's construction before the first
-// request it handles. That edge is coarse (one address for every server),
-// never wrong: no completion of a server's calls precedes its start.
-#include <dlfcn.h>
+// request it handles. That edge is coarse (one address for every server):
+// what a thread did before starting any server is seen as ordered before every
+// later completion, which can hide a race with a server started earlier
+// (docs/security.md, "ThreadSanitizer").
 #include <grpc/grpc.h>
 
-#include <cstdio>
-#include <cstdlib>
+#include "tools/tsan/real_symbol.h"
 
 extern "C" void __tsan_acquire(void* addr);
 extern "C" void __tsan_release(void* addr);
 
-namespace {
+using chat::tsan::Real;
 
-template <typename F>
-F Real(const char* symbol) {
-  void* f = dlsym(RTLD_NEXT, symbol);
-  if (f == nullptr) {
-    std::fprintf(stderr, "grpc_handoff_annotations: %s not found\n", symbol);
-    std::abort();
-  }
-  return reinterpret_cast<F>(f);
-}
+namespace {
 
 char kServerStarted;
 
