@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "tools/tsan/real_symbol.h"
 
@@ -26,7 +27,40 @@ T AcquireAfter(void* mu, T result) {
   return result;
 }
 
-using Cond = const void*;  // absl::Condition, only passed on.
+using Cond = const void*;  // An absl::Condition.
+
+// Guarded wraps a condition so that each evaluation is seen under its mutex
+// (acquired before, released after): Abseil evaluates a waiter's condition inside the library,
+// after re-taking the mutex internally (or on the thread that unlocks it), where the interposed
+// Lock never sees it. Lives for the call it is passed to.
+class Guarded {
+ public:
+  Guarded(void* mu, Cond c)
+      : scope_{mu, static_cast<const absl::Condition*>(c)}, condition_(&Eval, &scope_) {}
+  Guarded(const Guarded&) = delete;
+  Guarded& operator=(const Guarded&) = delete;
+  Cond get() const { return &condition_; }
+
+ private:
+  struct Scope {
+    void* mu;
+    const absl::Condition* original;
+  };
+  static bool Eval(Scope* s) {
+    // Looked up on first use, not linked: the library is preloaded into
+    // processes without Abseil too (sh, redis-server).
+    static const auto eval =
+        Real<bool (*)(const absl::Condition*)>("_ZNK4absl7debian39Condition4EvalEv");
+    // Evaluated with the mutex held, which is then dropped inside the
+    // library (a waiter going back to sleep) unseen: release after reading.
+    __tsan_acquire(s->mu);
+    const bool holds = eval(s->original);
+    __tsan_release(s->mu);
+    return holds;
+  }
+  Scope scope_;
+  absl::Condition condition_;
+};
 
 }  // namespace
 
@@ -67,13 +101,13 @@ bool _ZN4absl7debian35Mutex13ReaderTryLockEv(void* mu) {
 void _ZN4absl7debian35Mutex8LockWhenERKNS0_9ConditionE(void* mu, Cond c) {
   static const auto real =
       Real<void (*)(void*, Cond)>("_ZN4absl7debian35Mutex8LockWhenERKNS0_9ConditionE");
-  real(mu, c);
+  real(mu, Guarded(mu, c).get());
   __tsan_acquire(mu);
 }
 void _ZN4absl7debian35Mutex14ReaderLockWhenERKNS0_9ConditionE(void* mu, Cond c) {
   static const auto real =
       Real<void (*)(void*, Cond)>("_ZN4absl7debian35Mutex14ReaderLockWhenERKNS0_9ConditionE");
-  real(mu, c);
+  real(mu, Guarded(mu, c).get());
   __tsan_acquire(mu);
 }
 // The timed locks hold the mutex on return whether or not the condition held.
@@ -81,33 +115,33 @@ bool _ZN4absl7debian35Mutex19LockWhenWithTimeoutERKNS0_9ConditionENS0_8DurationE
                                                                                  absl::Duration d) {
   static const auto real = Real<bool (*)(void*, Cond, absl::Duration)>(
       "_ZN4absl7debian35Mutex19LockWhenWithTimeoutERKNS0_9ConditionENS0_8DurationE");
-  return AcquireAfter(mu, real(mu, c, d));
+  return AcquireAfter(mu, real(mu, Guarded(mu, c).get(), d));
 }
 bool _ZN4absl7debian35Mutex20LockWhenWithDeadlineERKNS0_9ConditionENS0_4TimeE(void* mu, Cond c,
                                                                               absl::Time t) {
   static const auto real = Real<bool (*)(void*, Cond, absl::Time)>(
       "_ZN4absl7debian35Mutex20LockWhenWithDeadlineERKNS0_9ConditionENS0_4TimeE");
-  return AcquireAfter(mu, real(mu, c, t));
+  return AcquireAfter(mu, real(mu, Guarded(mu, c).get(), t));
 }
 bool _ZN4absl7debian35Mutex25ReaderLockWhenWithTimeoutERKNS0_9ConditionENS0_8DurationE(
     void* mu, Cond c, absl::Duration d) {
   static const auto real = Real<bool (*)(void*, Cond, absl::Duration)>(
       "_ZN4absl7debian35Mutex25ReaderLockWhenWithTimeoutERKNS0_9ConditionENS0_8DurationE");
-  return AcquireAfter(mu, real(mu, c, d));
+  return AcquireAfter(mu, real(mu, Guarded(mu, c).get(), d));
 }
 bool _ZN4absl7debian35Mutex26ReaderLockWhenWithDeadlineERKNS0_9ConditionENS0_4TimeE(void* mu,
                                                                                     Cond c,
                                                                                     absl::Time t) {
   static const auto real = Real<bool (*)(void*, Cond, absl::Time)>(
       "_ZN4absl7debian35Mutex26ReaderLockWhenWithDeadlineERKNS0_9ConditionENS0_4TimeE");
-  return AcquireAfter(mu, real(mu, c, t));
+  return AcquireAfter(mu, real(mu, Guarded(mu, c).get(), t));
 }
 // Await and CondVar waits release the mutex while they wait.
 void _ZN4absl7debian35Mutex5AwaitERKNS0_9ConditionE(void* mu, Cond c) {
   static const auto real =
       Real<void (*)(void*, Cond)>("_ZN4absl7debian35Mutex5AwaitERKNS0_9ConditionE");
   __tsan_release(mu);
-  real(mu, c);
+  real(mu, Guarded(mu, c).get());
   __tsan_acquire(mu);
 }
 bool _ZN4absl7debian35Mutex16AwaitWithTimeoutERKNS0_9ConditionENS0_8DurationE(void* mu, Cond c,
@@ -115,14 +149,14 @@ bool _ZN4absl7debian35Mutex16AwaitWithTimeoutERKNS0_9ConditionENS0_8DurationE(vo
   static const auto real = Real<bool (*)(void*, Cond, absl::Duration)>(
       "_ZN4absl7debian35Mutex16AwaitWithTimeoutERKNS0_9ConditionENS0_8DurationE");
   __tsan_release(mu);
-  return AcquireAfter(mu, real(mu, c, d));
+  return AcquireAfter(mu, real(mu, Guarded(mu, c).get(), d));
 }
 bool _ZN4absl7debian35Mutex17AwaitWithDeadlineERKNS0_9ConditionENS0_4TimeE(void* mu, Cond c,
                                                                            absl::Time t) {
   static const auto real = Real<bool (*)(void*, Cond, absl::Time)>(
       "_ZN4absl7debian35Mutex17AwaitWithDeadlineERKNS0_9ConditionENS0_4TimeE");
   __tsan_release(mu);
-  return AcquireAfter(mu, real(mu, c, t));
+  return AcquireAfter(mu, real(mu, Guarded(mu, c).get(), t));
 }
 void _ZN4absl7debian37CondVar4WaitEPNS0_5MutexE(void* cv, void* mu) {
   static const auto real =
