@@ -3,7 +3,7 @@
 namespace chat::chat_service {
 
 ChatServer::ChatServer(ChatServerOptions options)
-    : host_(options.listen, options.redis, "chat.ChatService", options.tls),
+    : host_(options.listen, options.redis, "chat.ChatService", options.tls, options.metrics_listen),
       store_(host_.redis(), options.store),
       core_(&store_, options.core),
       service_(&core_),

@@ -19,7 +19,8 @@ namespace chat::chat_service {
 struct ChatServerOptions {
   std::string listen = "0.0.0.0:50051";  // Port 0 picks a free port.
   HostPort redis{"127.0.0.1", 6379};
-  GrpcTls tls;  // Served with, and (invite) dialled with: grpc_tls.h.
+  GrpcTls tls;                 // Served with, and (invite) dialled with: grpc_tls.h.
+  std::string metrics_listen;  // host:port of /metrics; empty: none.
   RedisChatStoreOptions store;
   ChatCoreOptions core;
 };
@@ -36,6 +37,7 @@ class ChatServer {
   void Shutdown(absl::Duration grace = absl::Seconds(5)) { host_.Shutdown(grace); }
 
   int port() const { return host_.port(); }
+  int metrics_port() const { return host_.metrics_port(); }
 
  private:
   ServiceHost host_;

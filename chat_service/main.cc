@@ -2,17 +2,23 @@
 // set through the environment variables named in each flag's help.
 #include <spdlog/spdlog.h>
 
+#include <cstdio>
+
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "chat_service/chat_server.h"
 #include "common/config.h"
 #include "common/grpc_tls_flags.h"
+#include "common/log_flags.h"
 #include "common/signals.h"
 
 ABSL_FLAG(std::string, listen, chat::EnvOr("CHAT_LISTEN", "0.0.0.0:50051"),
           "gRPC listen address (env CHAT_LISTEN)");
 ABSL_FLAG(std::string, redis, chat::EnvOr("CHAT_REDIS", "127.0.0.1:6379"),
           "Redis host:port (env CHAT_REDIS)");
+ABSL_FLAG(
+    std::string, metrics_listen, chat::EnvOr("CHAT_METRICS_LISTEN", "0.0.0.0:9151"),
+    "host:port of the Prometheus /metrics endpoint; empty turns it off (env CHAT_METRICS_LISTEN)");
 ABSL_FLAG(int64_t, retention, chat::EnvOrInt("CHAT_RETENTION", 100000),
           "messages kept per channel (env CHAT_RETENTION)");
 ABSL_FLAG(int32_t, max_message_chars, chat::EnvOrInt("CHAT_MAX_MESSAGE_CHARS", 2000),
@@ -20,12 +26,14 @@ ABSL_FLAG(int32_t, max_message_chars, chat::EnvOrInt("CHAT_MAX_MESSAGE_CHARS", 2
 ABSL_FLAG(int64_t, nonce_ttl_s, chat::EnvOrInt("CHAT_NONCE_TTL_S", 600),
           "seconds a message nonce is remembered for de-duplication, >= 300 "
           "(env CHAT_NONCE_TTL_S)");
-ABSL_FLAG(std::string, log_level, chat::EnvOr("CHAT_LOG_LEVEL", "info"), "log level");
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
   chat::IgnoreSigpipe();  // hiredis writes with write(2); SIGHUP is ours.
-  chat::SetupLogging("chat_service", absl::GetFlag(FLAGS_log_level));
+  if (absl::Status s = chat::SetupLoggingFromFlags("chat_service"); !s.ok()) {
+    std::fprintf(stderr, "chat_service: %s\n", std::string(s.message()).c_str());
+    return 2;
+  }
   auto redis = chat::ParseHostPort(absl::GetFlag(FLAGS_redis));
   if (!redis.ok()) {
     spdlog::critical("event=bad_flag flag=redis error=\"{}\"",
@@ -35,6 +43,7 @@ int main(int argc, char** argv) {
   chat::chat_service::ChatServerOptions options;
   options.listen = absl::GetFlag(FLAGS_listen);
   options.redis = *redis;
+  options.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
   options.tls = chat::GrpcTlsFromFlags();
   options.store.retention = absl::GetFlag(FLAGS_retention);
   options.store.nonce_ttl = absl::Seconds(std::max<int64_t>(300, absl::GetFlag(FLAGS_nonce_ttl_s)));

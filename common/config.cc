@@ -1,7 +1,5 @@
 #include "common/config.h"
 
-#include <spdlog/spdlog.h>
-
 #include "absl/strings/str_cat.h"
 
 namespace chat {
@@ -15,13 +13,6 @@ absl::StatusOr<HostPort> ParseHostPort(absl::string_view s) {
   }
   hp.host = std::string(s.substr(0, colon));
   return hp;
-}
-
-void SetupLogging(absl::string_view component, absl::string_view level) {
-  spdlog::set_pattern(
-      absl::StrCat("ts=%Y-%m-%dT%H:%M:%S.%eZ level=%l component=", component, " %v"),
-      spdlog::pattern_time_type::utc);
-  spdlog::set_level(spdlog::level::from_str(std::string(level)));
 }
 
 }  // namespace chat

@@ -35,10 +35,6 @@ struct HostPort {
 // ParseHostPort parses "host:port". kInvalidArgument when malformed.
 absl::StatusOr<HostPort> ParseHostPort(absl::string_view s);
 
-// SetupLogging configures spdlog for a binary: one line per event,
-// key=value fields, level from the flag value ("debug", "info", ...).
-void SetupLogging(absl::string_view component, absl::string_view level);
-
 }  // namespace chat
 
 #endif  // CHATSUITE_COMMON_CONFIG_H_

@@ -18,9 +18,12 @@
 #include <utility>
 #include <vector>
 
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "common/async.h"
 #include "common/grpc_tls.h"
+#include "common/metrics.h"
+#include "common/request_context.h"
 #include "common/status.h"
 
 namespace chat {
@@ -66,21 +69,34 @@ class ChannelWatcher {
 // CallUnary runs one unary call started by start(ctx, req, resp, on_done)
 // (typically a lambda over stub->async()->Method) with a deadline, and calls
 // done with the response or the call's status (reasons kept, see status.h).
-// done runs on a gRPC thread: callers post it to their own strand.
+// done runs on a gRPC thread: callers post it to their own strand. The
+// calling thread's request tags (request_context.h) go along as metadata;
+// observed, when given, counts the call's outcome and latency.
 template <typename Req, typename Resp, typename Start>
-void CallUnary(Req req, absl::Duration deadline, Done<Resp> done, Start start) {
+void CallUnary(Req req, absl::Duration deadline, Done<Resp> done, Start start,
+               metrics::RpcMetrics::Method* observed = nullptr) {
   struct Call {
     grpc::ClientContext ctx;
     Req req;
     Resp resp;
     Done<Resp> done;
+    metrics::RpcMetrics::Method* observed;
+    absl::Time started;
   };
   auto* call = new Call;  // Owned by the call until its callback has run.
   call->req = std::move(req);
   call->done = std::move(done);
+  call->observed = observed;
+  call->started = absl::Now();
   call->ctx.set_deadline(std::chrono::system_clock::now() + absl::ToChronoNanoseconds(deadline));
+  const RequestTags& tags = CurrentRequest();
+  if (!tags.user_id.empty()) call->ctx.AddMetadata(kUserIdHeader, tags.user_id);
+  if (!tags.request_id.empty()) call->ctx.AddMetadata(kRequestIdHeader, tags.request_id);
   start(&call->ctx, &call->req, &call->resp, [call](grpc::Status status) {
     std::unique_ptr<Call> owned(call);
+    if (owned->observed != nullptr) {
+      owned->observed->Record(status.error_code(), absl::Now() - owned->started);
+    }
     if (status.ok()) {
       owned->done(std::move(owned->resp));
     } else {

@@ -47,9 +47,11 @@ void RedisClient::CommandKeepingArgs(std::vector<std::string> args, ArgsCallback
 
 void RedisClient::DoCommand(std::unique_ptr<Call> call) {
   if (context() == nullptr || !connected()) {
+    mutable_stats().not_connected.fetch_add(1, std::memory_order_relaxed);
     return call->Finish(absl::UnavailableError("redis: not connected"));
   }
   if (in_flight_ >= options().max_in_flight) {
+    mutable_stats().overloaded.fetch_add(1, std::memory_order_relaxed);
     return call->Finish(absl::ResourceExhaustedError("redis: too many commands in flight"));
   }
   std::vector<const char*> argv;
@@ -65,11 +67,13 @@ void RedisClient::DoCommand(std::unique_ptr<Call> call) {
   if (redisAsyncCommandArgv(context(), &RedisClient::ReplyTrampoline, call.get(),
                             static_cast<int>(argv.size()), argv.data(),
                             argvlen.data()) != REDIS_OK) {
+    mutable_stats().not_connected.fetch_add(1, std::memory_order_relaxed);
     return call->Finish(absl::UnavailableError("redis: connection closing"));
   }
   if (!call->keep_args) call->args = {};
   (void)call.release();  // Owned by hiredis until ReplyTrampoline.
   ++in_flight_;
+  mutable_stats().commands.fetch_add(1, std::memory_order_relaxed);
 }
 
 void RedisClient::ReplyTrampoline(redisAsyncContext* ac, void* reply, void* privdata) noexcept {
@@ -78,7 +82,14 @@ void RedisClient::ReplyTrampoline(redisAsyncContext* ac, void* reply, void* priv
   // whatever it would call into may be gone too.
   if (ac->data == nullptr) return;
   --call->client->in_flight_;
-  call->Finish(ConvertReply(static_cast<redisReply*>(reply)));
+  const auto* r = static_cast<redisReply*>(reply);
+  ConnectionStats& stats = call->client->mutable_stats();
+  if (r == nullptr) {
+    stats.connection_lost.fetch_add(1, std::memory_order_relaxed);
+  } else if (r->type == REDIS_REPLY_ERROR) {
+    stats.error_replies.fetch_add(1, std::memory_order_relaxed);
+  }
+  call->Finish(ConvertReply(r));
 }
 
 void Batch(RedisClient& client, std::vector<std::vector<std::string>> cmds,

@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/metrics.h"
 
 namespace chat::redis {
 
@@ -127,6 +128,7 @@ void Connection::ConnectTrampoline(const redisAsyncContext* ac, int status) noex
   auto* self = static_cast<Connection*>(ac->data);
   if (self == nullptr) return;
   if (status != REDIS_OK) {
+    self->stats_.connect_failures.fetch_add(1, std::memory_order_relaxed);
     spdlog::warn("event=redis_connect_failed host={} port={} error=\"{}\"", self->options_.host,
                  self->options_.port, ac->errstr);
     self->ac_ = nullptr;  // hiredis frees it after this returns.
@@ -134,6 +136,7 @@ void Connection::ConnectTrampoline(const redisAsyncContext* ac, int status) noex
     return;
   }
   self->connected_ = true;
+  self->stats_.connects.fetch_add(1, std::memory_order_relaxed);
   spdlog::info("event=redis_connected host={} port={}", self->options_.host, self->options_.port);
   self->OnConnected();
   if (self->on_state_) self->on_state_(true);
@@ -144,6 +147,7 @@ void Connection::DisconnectTrampoline(const redisAsyncContext* ac, int status) n
   if (self == nullptr) return;
   self->ac_ = nullptr;  // hiredis frees it after this returns.
   self->connected_ = false;
+  if (!self->stopped_) self->stats_.disconnects.fetch_add(1, std::memory_order_relaxed);
   self->OnDisconnected();
   if (self->on_state_) self->on_state_(false);
   if (!self->stopped_) {
@@ -204,6 +208,45 @@ void Connection::ArmWrite() {
             if (self->want_write_) redisAsyncHandleWrite(self->ac_);
             self->ArmWrite();
           }));
+}
+
+void AppendRedisMetrics(const std::vector<std::pair<std::string, const Connection*>>& connections,
+                        std::string* out) {
+  using metrics::AppendHeader;
+  AppendHeader(out, "chat_redis_connected", "gauge", "1 while the Redis connection is up.");
+  for (const auto& [name, c] : connections) {
+    absl::StrAppend(out, "chat_redis_connected{connection=\"", name, "\"} ", c->connected() ? 1 : 0,
+                    "\n");
+  }
+  AppendHeader(out, "chat_redis_commands_total", "counter", "Commands written to Redis.");
+  for (const auto& [name, c] : connections) {
+    absl::StrAppend(out, "chat_redis_commands_total{connection=\"", name, "\"} ",
+                    c->stats().commands.load(std::memory_order_relaxed), "\n");
+  }
+  AppendHeader(out, "chat_redis_reconnects_total", "counter",
+               "Redis connections lost after being established.");
+  for (const auto& [name, c] : connections) {
+    absl::StrAppend(out, "chat_redis_reconnects_total{connection=\"", name, "\"} ",
+                    c->stats().disconnects.load(std::memory_order_relaxed), "\n");
+  }
+  AppendHeader(out, "chat_redis_errors_total", "counter",
+               "Failed Redis commands and connection attempts, by kind: connect_failed, "
+               "not_connected and overloaded (failed at once), connection_lost (before the "
+               "reply), error_reply (Redis refused the command).");
+  for (const auto& [name, c] : connections) {
+    const ConnectionStats& s = c->stats();
+    const std::pair<const char*, uint64_t> kinds[] = {
+        {"connect_failed", s.connect_failures.load(std::memory_order_relaxed)},
+        {"not_connected", s.not_connected.load(std::memory_order_relaxed)},
+        {"overloaded", s.overloaded.load(std::memory_order_relaxed)},
+        {"connection_lost", s.connection_lost.load(std::memory_order_relaxed)},
+        {"error_reply", s.error_replies.load(std::memory_order_relaxed)},
+    };
+    for (const auto& [kind, n] : kinds) {
+      absl::StrAppend(out, "chat_redis_errors_total{connection=\"", name, "\",kind=\"", kind,
+                      "\"} ", n, "\n");
+    }
+  }
 }
 
 }  // namespace chat::redis

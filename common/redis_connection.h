@@ -15,6 +15,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/functional/any_invocable.h"
@@ -54,6 +55,25 @@ struct Options {
 // reply (connection lost) kUnavailable.
 absl::StatusOr<Reply> ConvertReply(const redisReply* reply);
 
+// ConnectionStats counts what a connection did, for metrics. Lock-free.
+struct ConnectionStats {
+  std::atomic<uint64_t> commands{0};          // Commands written to Redis.
+  std::atomic<uint64_t> connects{0};          // Successful (re)connects.
+  std::atomic<uint64_t> disconnects{0};       // Established connections lost.
+  std::atomic<uint64_t> connect_failures{0};  // Connection attempts that failed.
+  std::atomic<uint64_t> not_connected{0};     // Commands failed at once: no connection.
+  std::atomic<uint64_t> overloaded{0};        // Commands failed at once: max_in_flight.
+  std::atomic<uint64_t> connection_lost{0};   // Commands whose connection dropped first.
+  std::atomic<uint64_t> error_replies{0};     // Commands Redis answered with an error.
+};
+
+// AppendRedisMetrics appends chat_redis_connected, chat_redis_commands_total,
+// chat_redis_errors_total{kind} and chat_redis_reconnects_total for each of
+// a binary's connections, labelled connection="<name>".
+class Connection;
+void AppendRedisMetrics(const std::vector<std::pair<std::string, const Connection*>>& connections,
+                        std::string* out);
+
 // Connection is the Asio adapter shared by both modes. All hiredis calls happen
 // on strand(). Not for direct use.
 class Connection : public std::enable_shared_from_this<Connection> {
@@ -81,6 +101,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // readiness probes and metrics).
   bool connected() const { return connected_.load(std::memory_order_relaxed); }
   Strand& strand() { return strand_; }
+  const ConnectionStats& stats() const { return stats_; }
 
  protected:
   // OnConnected runs on strand() after each successful (re)connect;
@@ -89,6 +110,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   virtual void OnDisconnected() {}
   redisAsyncContext* context() { return ac_; }
   const Options& options() const { return options_; }
+  ConnectionStats& mutable_stats() { return stats_; }
 
  private:
   static void ConnectTrampoline(const redisAsyncContext* ac, int status) noexcept;
@@ -114,6 +136,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool reading_ = false, writing_ = false;
   bool stopped_ = false;
   std::atomic<bool> connected_{false};
+  ConnectionStats stats_;
 };
 
 }  // namespace chat::redis

@@ -28,7 +28,10 @@ void RedisSubscriber::SendSubscription(const char* verb, const std::string& topi
   if (context() == nullptr || !connected()) return;  // OnConnected sends the whole set.
   const char* argv[2] = {verb, topic.data()};
   size_t argvlen[2] = {std::char_traits<char>::length(verb), topic.size()};
-  redisAsyncCommandArgv(context(), &RedisSubscriber::MessageTrampoline, this, 2, argv, argvlen);
+  if (redisAsyncCommandArgv(context(), &RedisSubscriber::MessageTrampoline, this, 2, argv,
+                            argvlen) == REDIS_OK) {
+    mutable_stats().commands.fetch_add(1, std::memory_order_relaxed);
+  }
 }
 
 void RedisSubscriber::OnConnected() {

@@ -4,10 +4,17 @@
 #include <grpcpp/server_builder.h>
 #include <spdlog/spdlog.h>
 
+#include "absl/strings/str_cat.h"
+#include "common/rpc_observer.h"
+
 namespace chat {
 
-ServiceHost::ServiceHost(std::string listen, HostPort redis, std::string service_name, GrpcTls tls)
-    : listen_(std::move(listen)), service_name_(std::move(service_name)), tls_(std::move(tls)) {
+ServiceHost::ServiceHost(std::string listen, HostPort redis, std::string service_name, GrpcTls tls,
+                         std::string metrics_listen)
+    : listen_(std::move(listen)),
+      service_name_(std::move(service_name)),
+      tls_(std::move(tls)),
+      metrics_listen_(std::move(metrics_listen)) {
   redis::Options ro;
   ro.host = redis.host;
   ro.port = redis.port;
@@ -19,6 +26,14 @@ ServiceHost::~ServiceHost() { Shutdown(absl::ZeroDuration()); }
 
 absl::Status ServiceHost::Start(const std::vector<grpc::Service*>& services) {
   if (absl::Status s = CheckGrpcServerTls(tls_); !s.ok()) return s;
+  if (!metrics_listen_.empty()) {
+    metrics_server_ = std::make_shared<metrics::MetricsServer>(ioc_.get_executor(),
+                                                               [this] { return RenderMetrics(); });
+    if (absl::Status s = metrics_server_->Listen(metrics_listen_); !s.ok()) {
+      metrics_server_.reset();
+      return s;
+    }
+  }
   work_ =
       std::make_unique<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>(
           ioc_.get_executor());
@@ -28,6 +43,9 @@ absl::Status ServiceHost::Start(const std::vector<grpc::Service*>& services) {
   grpc::ServerBuilder builder;
   builder.AddListeningPort(listen_, GrpcServerCredentials(tls_), &port_);
   for (grpc::Service* s : services) builder.RegisterService(s);
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> observers;
+  observers.push_back(NewRpcObserverFactory(&server_rpcs_));
+  builder.experimental().SetInterceptorCreators(std::move(observers));
   server_ = builder.BuildAndStart();
   if (server_ == nullptr || port_ == 0) {
     return absl::UnavailableError(service_name_ + ": cannot listen on " + listen_);
@@ -37,10 +55,12 @@ absl::Status ServiceHost::Start(const std::vector<grpc::Service*>& services) {
     serving_ = true;
     ApplyHealth();
   }
-  spdlog::info("event=listening service={} addr={} port={} tls={}", service_name_, listen_, port_,
+  spdlog::info("event=listening service={} addr={} port={} tls={} metrics_port={}", service_name_,
+               listen_, port_,
                !tls_.serves_tls() ? "off"
                : tls_.dials_tls() ? "mutual"
-                                  : "on");
+                                  : "on",
+               metrics_port());
   return absl::OkStatus();
 }
 
@@ -68,10 +88,24 @@ void ServiceHost::Shutdown(absl::Duration grace) {
     server_->GetHealthCheckService()->SetServingStatus(false);
     server_->Shutdown(std::chrono::system_clock::now() + absl::ToChronoNanoseconds(grace));
   }
+  if (metrics_server_) metrics_server_->Stop();
   redis_->Stop();
   work_.reset();
   ioc_.stop();
   if (io_thread_.joinable()) io_thread_.join();
+}
+
+std::string ServiceHost::RenderMetrics() const {
+  std::string out;
+  metrics::AppendHeader(&out, "chat_service_up", "gauge",
+                        "1 while the service is serving and its Redis connection is up.");
+  absl::StrAppend(&out, "chat_service_up{service=\"", service_name_, "\"} ",
+                  redis_->connected() && !stopping_.load() ? 1 : 0, "\n");
+  server_rpcs_.Render(&out);
+  client_rpcs_.Render(&out);
+  redis::AppendRedisMetrics({{"commands", redis_.get()}}, &out);
+  for (const auto& render : extra_metrics_) render(&out);
+  return out;
 }
 
 }  // namespace chat

@@ -1,6 +1,7 @@
 // ServiceHost: what every gRPC service binary shares: a Redis client on its own
 // I/O thread, a gRPC server with the standard health service (serving while
-// Redis is connected, updated as the connection comes and goes), and graceful
+// Redis is connected, updated as the connection comes and goes) and the RPC
+// observer (rpc_observer.h), a Prometheus /metrics endpoint, and graceful
 // shutdown. Each *_server wires its store,
 // core and gRPC adapter onto one.
 #ifndef CHATSUITE_COMMON_SERVICE_HOST_H_
@@ -11,6 +12,7 @@
 #include <atomic>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -21,6 +23,8 @@
 #include "absl/time/time.h"
 #include "common/config.h"
 #include "common/grpc_tls.h"
+#include "common/metrics.h"
+#include "common/metrics_server.h"
 #include "common/redis_client.h"
 
 namespace chat {
@@ -30,7 +34,10 @@ class ServiceHost {
   // listen: "host:port" (port 0 picks one); service_name: for health checks;
   // tls: the gRPC server's certificate, and the CA its clients must be
   // signed by (grpc_tls.h); empty serves plaintext.
-  ServiceHost(std::string listen, HostPort redis, std::string service_name, GrpcTls tls = {});
+  // metrics_listen: "host:port" of /metrics (metrics_server.h; port 0 picks
+  // one), empty for none.
+  ServiceHost(std::string listen, HostPort redis, std::string service_name, GrpcTls tls = {},
+              std::string metrics_listen = "");
   ~ServiceHost();
   ServiceHost(const ServiceHost&) = delete;
   ServiceHost& operator=(const ServiceHost&) = delete;
@@ -41,9 +48,22 @@ class ServiceHost {
   boost::asio::io_context& io_context() { return ioc_; }
 
   // Start connects Redis and serves services (not owned; they must outlive the
-  // host). kUnavailable if the address cannot be bound; kInvalidArgument if
-  // a TLS file cannot be used.
+  // host). kUnavailable if an address cannot be bound; kInvalidArgument if
+  // a TLS file or the metrics address cannot be used.
   absl::Status Start(const std::vector<grpc::Service*>& services);
+
+  // AddMetrics adds a service's own families to /metrics (call before
+  // Start); render runs on the I/O thread and must not block.
+  void AddMetrics(std::function<void(std::string*)> render) {
+    extra_metrics_.push_back(std::move(render));
+  }
+  // client_rpcs counts the service's own calls to other services
+  // (CallUnary's observed), rendered with the rest.
+  metrics::RpcMetrics* client_rpcs() { return &client_rpcs_; }
+  // RenderMetrics is the /metrics body. Thread-safe.
+  std::string RenderMetrics() const;
+  // metrics_port: the bound /metrics port (0 when off or not started).
+  int metrics_port() const { return metrics_server_ ? metrics_server_->port() : 0; }
   // Shutdown lets running calls finish within grace, then stops. Idempotent.
   void Shutdown(absl::Duration grace);
 
@@ -58,7 +78,13 @@ class ServiceHost {
   std::string listen_;
   std::string service_name_;
   GrpcTls tls_;
+  std::string metrics_listen_;
+  metrics::RpcMetrics server_rpcs_{"server"};
+  metrics::RpcMetrics client_rpcs_{"client"};
+  std::vector<std::function<void(std::string*)>> extra_metrics_;
   boost::asio::io_context ioc_;
+  // After ioc_: its acceptor must go before the io_context it was made on.
+  std::shared_ptr<metrics::MetricsServer> metrics_server_;
   std::unique_ptr<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
   std::thread io_thread_;
   std::shared_ptr<redis::RedisClient> redis_;

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/keys.h"
+#include "common/logging.h"
 #include "gateway/errors.h"
 #include "gateway/frame_codec.h"
 #include "gateway/gateway.h"
@@ -46,9 +47,13 @@ ClientSession::~ClientSession() = default;
 
 template <typename T, typename F>
 Done<T> ClientSession::OnStrand(F f) {
-  return [self = socket_->shared_from_this(), f = std::move(f)](absl::StatusOr<T> r) mutable {
+  // The reply is handled as part of the request that made the call.
+  return [self = socket_->shared_from_this(), f = std::move(f),
+          tags = CurrentRequest()](absl::StatusOr<T> r) mutable {
     auto executor = self->executor();
-    net::post(executor, [self = std::move(self), f = std::move(f), r = std::move(r)]() mutable {
+    net::post(executor, [self = std::move(self), f = std::move(f), r = std::move(r),
+                         tags = std::move(tags)]() mutable {
+      ScopedRequest scope(std::move(tags));
       f(std::move(r));
     });
   };
@@ -76,18 +81,23 @@ void ClientSession::Leave() {
 }
 
 void ClientSession::OnFrame(absl::string_view data, bool text) {
+  // Everything this frame starts is logged, and sent upstream, with these.
+  ScopedRequest scope(
+      RequestTags{identity_.user.id(), absl::StrCat(session_id_, ".", ++frames_received_)});
   absl::Duration retry;
   if (!frame_bucket_.Take(absl::Now(), &retry)) return Reject("", retry);
   if (route_.mode != SessionMode::kNative) {
     if (!identified_) return SendError("not_identified", "authentication in progress", "");
     absl::StatusOr<ClientFrame> frame = SeedFrameToClient(route_, data);
     if (!frame.ok()) {
+      gateway_->metrics().frames_in.Inc(0);
       return SendError(ParseErrorCode(frame.status()), std::string(frame.status().message()), "");
     }
     return Dispatch(*std::move(frame));
   }
   absl::StatusOr<ClientFrame> frame = text ? ParseClientJson(data) : ParseClientBinary(data);
   if (!frame.ok()) {
+    gateway_->metrics().frames_in.Inc(0);
     return SendError(ParseErrorCode(frame.status()), std::string(frame.status().message()), "");
   }
   if (!text && !identified_ && !identifying_) binary_ = true;
@@ -95,6 +105,7 @@ void ClientSession::OnFrame(absl::string_view data, bool text) {
 }
 
 void ClientSession::Dispatch(ClientFrame frame) {
+  gateway_->metrics().frames_in.Inc(frame.frame_case());
   if (frame.has_identify()) {
     if (identifying_ || identified_) {
       return SendError("already_identified", "this connection is already identified", "");
@@ -699,6 +710,7 @@ void ClientSession::Forward(const std::shared_ptr<const EncodedEvent>& event) {
   }
   if (bytes->empty()) return;
   gateway_->metrics().deliveries.fetch_add(1, std::memory_order_relaxed);
+  gateway_->metrics().frames_out.Inc(ServerFrameCaseOf(e));
   // Aliasing pointer: the bytes live as long as the shared event.
   socket_->Send(std::shared_ptr<const std::string>(event, bytes), binary_, droppable);
 }
@@ -706,6 +718,7 @@ void ClientSession::Forward(const std::shared_ptr<const EncodedEvent>& event) {
 // ---- replies --------------------------------------------------------------
 
 void ClientSession::SendFrame(const ServerFrame& frame) {
+  gateway_->metrics().frames_out.Inc(frame.frame_case());
   auto bytes =
       std::make_shared<const std::string>(binary_ ? frame.SerializeAsString() : FrameJson(frame));
   socket_->Send(std::move(bytes), binary_, /*droppable=*/false);
@@ -722,8 +735,14 @@ void ClientSession::SendStatusError(const absl::Status& status, const std::strin
   if (f.rate_limited) gateway_->metrics().rate_limited.fetch_add(1, std::memory_order_relaxed);
   if (f.upstream_failure) {
     gateway_->metrics().upstream_errors.fetch_add(1, std::memory_order_relaxed);
-    spdlog::warn("event=upstream_error code={} error=\"{}\"",
-                 absl::StatusCodeToString(status.code()), std::string(status.message()));
+    // One failing service fails every request: the log keeps a sample.
+    static LogLimiter limiter(20);
+    uint64_t suppressed = 0;
+    if (limiter.Allow(&suppressed)) {
+      spdlog::warn("event=upstream_error code={} error=\"{}\" suppressed={}",
+                   absl::StatusCodeToString(status.code()), std::string(status.message()),
+                   suppressed);
+    }
   }
   SendError(f.code, f.message, id, f.retry_after);
 }

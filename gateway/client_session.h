@@ -23,6 +23,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "common/async.h"
+#include "common/request_context.h"
 #include "gateway/auth.h"
 #include "gateway/channel_sequencer.h"
 #include "gateway/encoded_event.h"
@@ -165,6 +166,7 @@ class ClientSession {
   std::unique_ptr<SessionLimits::Slot> user_slot_;  // Held while identified.
   std::string presence_status_ = "online";
   std::string session_id_;
+  uint64_t frames_received_ = 0;  // Numbers the session's requests (RequestTags).
   absl::flat_hash_set<std::string> topics_;
   // Streams catching up (a channel joined or created during the session, a
   // stream resumed from a cursor) pass through a sequencer of their own

@@ -45,7 +45,7 @@ absl::Status Gateway::Start() {
   }
   upstream_ = std::make_unique<Upstream>(options_.chat_target, options_.invite_target,
                                          options_.presence_target, options_.upstream_deadline,
-                                         options_.grpc_tls);
+                                         options_.grpc_tls, &metrics_.upstream_rpcs);
   readers_.channel = [upstream = upstream_.get()](const std::string& server,
                                                   const std::string& channel, int64_t after,
                                                   Done<TailPage> done) {

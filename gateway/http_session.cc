@@ -208,6 +208,7 @@ void HttpSession::Handle(Request req) {
                     "# HELP chat_gateway_pubsub_connected Whether the Redis pub/sub connection is "
                     "up.\n# TYPE chat_gateway_pubsub_connected gauge\n",
                     "chat_gateway_pubsub_connected ", gateway_->topics().connected() ? 1 : 0, "\n");
+    gateway_->topics().AppendRedisMetrics(&body);
     return Reply(req, http::status::ok, std::move(body), "text/plain; version=0.0.4");
   }
   if (path == "/api/dev/login") {

@@ -3,12 +3,14 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cstdio>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/strings/str_split.h"
 #include "common/config.h"
 #include "common/grpc_tls_flags.h"
+#include "common/log_flags.h"
 #include "common/signals.h"
 #include "gateway/gateway.h"
 
@@ -83,7 +85,6 @@ ABSL_FLAG(std::string, tls_cert, chat::EnvOr("GATEWAY_TLS_CERT", ""),
           "files are re-read on SIGHUP (env GATEWAY_TLS_CERT)");
 ABSL_FLAG(std::string, tls_key, chat::EnvOr("GATEWAY_TLS_KEY", ""),
           "PEM private key of --tls_cert (env GATEWAY_TLS_KEY)");
-ABSL_FLAG(std::string, log_level, chat::EnvOr("CHAT_LOG_LEVEL", "info"), "log level");
 
 namespace {
 
@@ -95,7 +96,10 @@ std::vector<std::string> SplitList(const std::string& s) {
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
   chat::IgnoreSigpipe();  // hiredis writes with write(2); SIGHUP is ours.
-  chat::SetupLogging("gateway", absl::GetFlag(FLAGS_log_level));
+  if (absl::Status s = chat::SetupLoggingFromFlags("gateway"); !s.ok()) {
+    std::fprintf(stderr, "gateway: %s\n", std::string(s.message()).c_str());
+    return 2;
+  }
   auto listen = chat::ParseHostPort(absl::GetFlag(FLAGS_listen));
   auto redis = chat::ParseHostPort(absl::GetFlag(FLAGS_redis));
   if (!listen.ok() || !redis.ok()) {

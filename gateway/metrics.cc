@@ -4,47 +4,45 @@
 
 namespace chat::gateway {
 
-void LatencyHistogram::Observe(double ms) {
-  size_t i = 0;
-  while (i < kBucketsMs.size() && ms > kBucketsMs[i]) ++i;
-  buckets_[i].fetch_add(1, std::memory_order_relaxed);
-  count_.fetch_add(1, std::memory_order_relaxed);
-  sum_us_.fetch_add(static_cast<uint64_t>(ms < 0 ? 0 : ms * 1000), std::memory_order_relaxed);
+uint64_t FrameCounter::Total() const {
+  uint64_t total = 0;
+  for (const auto& c : counts_) total += c.load(std::memory_order_relaxed);
+  return total;
 }
 
-void LatencyHistogram::Render(const std::string& name, const std::string& help,
-                              std::string* out) const {
-  absl::StrAppend(out, "# HELP ", name, " ", help, "\n# TYPE ", name, " histogram\n");
-  uint64_t cumulative = 0;
-  for (size_t i = 0; i < kBucketsMs.size(); ++i) {
-    cumulative += buckets_[i].load(std::memory_order_relaxed);
-    absl::StrAppend(out, name, "_bucket{le=\"", kBucketsMs[i] / 1000.0, "\"} ", cumulative, "\n");
+void FrameCounter::Render(absl::string_view name, absl::string_view help, std::string* out) const {
+  metrics::AppendHeader(out, name, "counter", help);
+  for (size_t i = 0; i < counts_.size(); ++i) {
+    const uint64_t n = counts_[i].load(std::memory_order_relaxed);
+    const google::protobuf::FieldDescriptor* field =
+        i == 0 ? nullptr : oneof_->containing_type()->FindFieldByNumber(static_cast<int>(i));
+    if (i != 0 && field == nullptr) continue;
+    if (i != 0 && field->containing_oneof() != oneof_) continue;
+    absl::StrAppend(out, name, "{type=\"", field == nullptr ? "invalid" : field->name(), "\"} ", n,
+                    "\n");
   }
-  cumulative += buckets_[kBucketsMs.size()].load(std::memory_order_relaxed);
-  absl::StrAppend(out, name, "_bucket{le=\"+Inf\"} ", cumulative, "\n");
-  absl::StrAppend(out, name, "_sum ", sum_us_.load(std::memory_order_relaxed) / 1e6, "\n");
-  absl::StrAppend(out, name, "_count ", count_.load(std::memory_order_relaxed), "\n");
 }
 
-void LabeledCounter::Inc(const std::string& label, uint64_t n) {
-  absl::MutexLock lock(&mu_);
-  values_[label] += n;
-}
-
-void LabeledCounter::Render(const std::string& name, const std::string& label_name,
-                            const std::string& help, std::string* out) const {
-  absl::StrAppend(out, "# HELP ", name, " ", help, "\n# TYPE ", name, " counter\n");
-  absl::MutexLock lock(&mu_);
-  for (const auto& [label, value] : values_) {
-    absl::StrAppend(out, name, "{", label_name, "=\"", label, "\"} ", value, "\n");
-  }
+int ServerFrameCaseOf(const Event& event) {
+  // Event and ServerFrame name their common kinds alike; mapped once.
+  static const std::array<int, 32> kCases = [] {
+    std::array<int, 32> cases{};
+    const auto* events = Event::descriptor()->FindOneofByName("event");
+    for (int i = 0; i < events->field_count(); ++i) {
+      const auto* f = events->field(i);
+      const auto* frame = ServerFrame::descriptor()->FindFieldByName(f->name());
+      if (f->number() < 32 && frame != nullptr) cases[f->number()] = frame->number();
+    }
+    return cases;
+  }();
+  const int c = event.event_case();
+  return c > 0 && c < 32 ? kCases[c] : 0;
 }
 
 namespace {
 
 void Scalar(std::string* out, const char* name, const char* type, const char* help, int64_t value) {
-  absl::StrAppend(out, "# HELP ", name, " ", help, "\n# TYPE ", name, " ", type, "\n", name, " ",
-                  value, "\n");
+  metrics::AppendScalar(out, name, type, help, value);
 }
 
 }  // namespace
@@ -55,10 +53,10 @@ std::string Metrics::Render() const {
          connections.load());
   Scalar(&out, "chat_gateway_connections_total", "counter", "WebSocket connections accepted.",
          connections_total.load());
-  Scalar(&out, "chat_gateway_frames_in_total", "counter", "Frames received from clients.",
-         frames_in.load());
-  Scalar(&out, "chat_gateway_frames_out_total", "counter", "Frames queued to clients.",
-         frames_out.load());
+  frames_in.Render("chat_gateway_frames_in_total",
+                   "Frames received from clients, by type (invalid: could not be parsed).", &out);
+  frames_out.Render("chat_gateway_frames_out_total",
+                    "Frames queued to clients, by type (replies and events).", &out);
   Scalar(&out, "chat_gateway_deliveries_total", "counter", "Events delivered to sockets.",
          deliveries.load());
   Scalar(&out, "chat_gateway_dropped_events_total", "counter",
@@ -114,6 +112,7 @@ std::string Metrics::Render() const {
   fanout_ms.Render("chat_gateway_fanout_latency_seconds",
                    "From message acceptance (chat service clock) to its arrival at this gateway.",
                    &out);
+  upstream_rpcs.Render(&out);
   return out;
 }
 

@@ -1,6 +1,6 @@
-// Gateway metrics, rendered as Prometheus text at /metrics. Counters are
-// lock-free atomics; labelled families use fixed label sets so rendering
-// needs no registry.
+// Gateway metrics, rendered as Prometheus text at /metrics (with the
+// upstream and Redis connection families the Gateway adds). Counters are
+// lock-free atomics; the primitives are common/metrics.h's.
 #ifndef CHATSUITE_GATEWAY_METRICS_H_
 #define CHATSUITE_GATEWAY_METRICS_H_
 
@@ -9,41 +9,45 @@
 #include <cstdint>
 #include <string>
 
-#include "absl/container/flat_hash_map.h"
-#include "absl/synchronization/mutex.h"
+#include "absl/strings/string_view.h"
+#include "common/metrics.h"
+#include "proto/client.pb.h"
+#include "proto/events.pb.h"
 
 namespace chat::gateway {
 
-// Histogram with fixed millisecond buckets.
-class LatencyHistogram {
+using metrics::LabeledCounter;
+using metrics::LatencyHistogram;
+
+// FrameCounter counts frames by the case of a frame oneof (ClientFrame's or
+// ServerFrame's), labelled type="<field name>" (the wire "type"); case 0
+// counts frames that could not be parsed (type="invalid"). Lock-free.
+class FrameCounter {
  public:
-  static constexpr std::array<double, 10> kBucketsMs = {0.5, 1, 2, 5, 10, 25, 50, 100, 250, 1000};
-  void Observe(double ms);
-  void Render(const std::string& name, const std::string& help, std::string* out) const;
+  explicit FrameCounter(const google::protobuf::OneofDescriptor* oneof) : oneof_(oneof) {}
+  void Inc(int frame_case) {
+    const size_t i = frame_case > 0 && static_cast<size_t>(frame_case) < counts_.size()
+                         ? static_cast<size_t>(frame_case)
+                         : 0;
+    counts_[i].fetch_add(1, std::memory_order_relaxed);
+  }
+  uint64_t Total() const;
+  void Render(absl::string_view name, absl::string_view help, std::string* out) const;
 
  private:
-  std::array<std::atomic<uint64_t>, kBucketsMs.size() + 1> buckets_{};
-  std::atomic<uint64_t> count_{0};
-  std::atomic<uint64_t> sum_us_{0};
+  const google::protobuf::OneofDescriptor* oneof_;
+  std::array<std::atomic<uint64_t>, 32> counts_{};
 };
 
-// Labeled counts a family of counters keyed by one label value.
-class LabeledCounter {
- public:
-  void Inc(const std::string& label, uint64_t n = 1) ABSL_LOCKS_EXCLUDED(mu_);
-  void Render(const std::string& name, const std::string& label_name, const std::string& help,
-              std::string* out) const ABSL_LOCKS_EXCLUDED(mu_);
-
- private:
-  mutable absl::Mutex mu_;
-  absl::flat_hash_map<std::string, uint64_t> values_ ABSL_GUARDED_BY(mu_);
-};
+// ServerFrameCaseOf is the ServerFrame case an event is sent as (0 for
+// kinds clients never see).
+int ServerFrameCaseOf(const Event& event);
 
 struct Metrics {
   std::atomic<int64_t> connections{0};  // Open WebSockets (gauge).
   std::atomic<uint64_t> connections_total{0};
-  std::atomic<uint64_t> frames_in{0};
-  std::atomic<uint64_t> frames_out{0};
+  FrameCounter frames_in{ClientFrame::descriptor()->FindOneofByName("frame")};
+  FrameCounter frames_out{ServerFrame::descriptor()->FindOneofByName("frame")};
   std::atomic<uint64_t> deliveries{0};      // Events handed to sockets.
   std::atomic<uint64_t> dropped_events{0};  // Droppable events shed under pressure.
   std::atomic<uint64_t> slow_consumer_closes{0};
@@ -70,6 +74,8 @@ struct Metrics {
   // From a message's sent_at (chat service clock) to its arrival at this
   // gateway's pub/sub subscriber, before it is queued to any socket.
   LatencyHistogram fanout_ms;
+  // The gateway's calls to the services, by method and code.
+  metrics::RpcMetrics upstream_rpcs{"client"};
 
   std::string Render() const;
 };

@@ -236,4 +236,11 @@ void TopicRegistry::Fanout(const std::shared_ptr<const EncodedEvent>& encoded) {
   }
 }
 
+void TopicRegistry::AppendRedisMetrics(std::string* out) const {
+  std::vector<std::pair<std::string, const redis::Connection*>> connections = {
+      {"pubsub", redis_.get()}};
+  if (publisher_ != nullptr) connections.emplace_back("canary", publisher_.get());
+  redis::AppendRedisMetrics(connections, out);
+}
+
 }  // namespace chat::gateway

@@ -81,6 +81,9 @@ class TopicRegistry {
     return redis_->connected() && (publisher_ == nullptr || canary_ok_.load());
   }
   size_t topic_count() const ABSL_LOCKS_EXCLUDED(mu_);
+  // AppendRedisMetrics appends the chat_redis_* families of the pub/sub
+  // connection (connection="pubsub") and the canary's ("canary").
+  void AppendRedisMetrics(std::string* out) const;
   // SeenSeq: the highest seq passed on for topic while subscribed (0 if none
   // or not subscribed). Sends pass it to the chat service as a floor, so a
   // log Redis rolled back does not hand out a seq this gateway delivered.

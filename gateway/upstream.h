@@ -14,6 +14,7 @@
 #include "common/async.h"
 #include "common/grpc_client.h"
 #include "common/grpc_tls.h"
+#include "common/metrics.h"
 #include "proto/chat.grpc.pb.h"
 #include "proto/invite.grpc.pb.h"
 #include "proto/presence.grpc.pb.h"
@@ -27,8 +28,10 @@ class Upstream {
   // presence target turns that feature off (its calls fail with
   // kUnavailable). deadline applies to every call. Channels start connecting
   // at once. tls: the gRPC links' TLS (grpc_tls.h); empty is plaintext.
+  // rpc_metrics (optional, must outlive this) counts every call.
   Upstream(const std::string& chat_target, const std::string& invite_target,
-           const std::string& presence_target, absl::Duration deadline, const GrpcTls& tls = {});
+           const std::string& presence_target, absl::Duration deadline, const GrpcTls& tls = {},
+           metrics::RpcMetrics* rpc_metrics = nullptr);
 
   void Send(SendRequest req, Done<SendResponse> done);
   void History(HistoryRequest req, Done<HistoryResponse> done);
@@ -71,6 +74,7 @@ class Upstream {
   std::unique_ptr<InviteService::Stub> invite_;
   std::unique_ptr<PresenceService::Stub> presence_;
   absl::Duration deadline_;
+  metrics::RpcMetrics* rpc_metrics_;
   ChannelWatcher watcher_;  // Keeps the channels connecting.
 };
 

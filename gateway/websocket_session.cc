@@ -83,7 +83,6 @@ void WebsocketSession::OnRead(beast::error_code ec, size_t) {
     }
     return;  // The session ends when the last handler holding it returns.
   }
-  gateway_->metrics().frames_in.fetch_add(1, std::memory_order_relaxed);
   if (!closing_) {
     // The frame is handled in place: the buffer is one contiguous block.
     const auto data = buffer_.cdata();
@@ -114,7 +113,6 @@ void WebsocketSession::Send(std::shared_ptr<const std::string> bytes, bool binar
   }
   queued_bytes_ += bytes->size();
   queue_.push_back(Outgoing{std::move(bytes), binary});
-  gateway_->metrics().frames_out.fetch_add(1, std::memory_order_relaxed);
   if (!writing_) DoWrite();
 }
 

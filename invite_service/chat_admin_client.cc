@@ -5,8 +5,11 @@
 namespace chat::invite_service {
 
 ChatAdminClient::ChatAdminClient(const std::string& target, absl::Duration deadline,
-                                 const GrpcTls& tls)
-    : admin_(ChatAdmin::NewStub(NewChannel(target, tls))), deadline_(deadline) {}
+                                 const GrpcTls& tls, metrics::RpcMetrics* rpc_metrics)
+    : admin_(ChatAdmin::NewStub(NewChannel(target, tls))),
+      deadline_(deadline),
+      add_member_(rpc_metrics != nullptr ? rpc_metrics->For("/chat.ChatAdmin/AddMember")
+                                         : nullptr) {}
 
 void ChatAdminClient::AddMember(const std::string& server, const std::string& user,
                                 Done<bool> done) {
@@ -21,7 +24,8 @@ void ChatAdminClient::AddMember(const std::string& server, const std::string& us
       },
       [this](auto* ctx, auto* req, auto* resp, auto cb) {
         admin_->async()->AddMember(ctx, req, resp, std::move(cb));
-      });
+      },
+      add_member_);
 }
 
 }  // namespace chat::invite_service

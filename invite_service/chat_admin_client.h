@@ -10,6 +10,7 @@
 
 #include "absl/time/time.h"
 #include "common/grpc_tls.h"
+#include "common/metrics.h"
 #include "invite_service/invite_store.h"
 #include "proto/chat.grpc.pb.h"
 
@@ -19,7 +20,9 @@ class ChatAdminClient : public Membership {
  public:
   // target: the chat service, "host:port" or "dns:///name:port" (calls are
   // spread over every address). deadline bounds each call; tls: grpc_tls.h.
-  ChatAdminClient(const std::string& target, absl::Duration deadline, const GrpcTls& tls = {});
+  // rpc_metrics (optional, must outlive this) counts every call.
+  ChatAdminClient(const std::string& target, absl::Duration deadline, const GrpcTls& tls = {},
+                  metrics::RpcMetrics* rpc_metrics = nullptr);
 
   // AddMember: true if added, false if already a member; kNotFound for an
   // unknown server or user; kUnavailable / kDeadlineExceeded when the chat
@@ -29,6 +32,7 @@ class ChatAdminClient : public Membership {
  private:
   std::unique_ptr<ChatAdmin::Stub> admin_;
   absl::Duration deadline_;
+  metrics::RpcMetrics::Method* add_member_;  // Null: not counted.
 };
 
 }  // namespace chat::invite_service

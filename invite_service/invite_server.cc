@@ -8,9 +8,10 @@ namespace chat::invite_service {
 
 InviteServer::InviteServer(InviteServerOptions options)
     : options_(std::move(options)),
-      host_(options_.listen, options_.redis, "chat.InviteService", options_.tls),
+      host_(options_.listen, options_.redis, "chat.InviteService", options_.tls,
+            options_.metrics_listen),
       store_(host_.redis()),
-      chat_admin_(options_.chat_target, options_.chat_deadline, options_.tls),
+      chat_admin_(options_.chat_target, options_.chat_deadline, options_.tls, host_.client_rpcs()),
       core_(&store_, &chat_admin_, options_.core),
       service_(&core_),
       sweep_timer_(host_.io_context()) {}

@@ -18,7 +18,8 @@ namespace chat::invite_service {
 struct InviteServerOptions {
   std::string listen = "0.0.0.0:50053";
   HostPort redis{"127.0.0.1", 6379};
-  GrpcTls tls;  // Served with, and (invite) dialled with: grpc_tls.h.
+  GrpcTls tls;                 // Served with, and (invite) dialled with: grpc_tls.h.
+  std::string metrics_listen;  // host:port of /metrics; empty: none.
   std::string chat_target = "127.0.0.1:50051";      // For memberships.
   absl::Duration chat_deadline = absl::Seconds(5);  // Per call to the chat service.
   InviteCoreOptions core;
@@ -33,6 +34,7 @@ class InviteServer {
   absl::Status Start();
   void Shutdown(absl::Duration grace = absl::Seconds(5));
   int port() const { return host_.port(); }
+  int metrics_port() const { return host_.metrics_port(); }
 
  private:
   void Sweep();

@@ -3,10 +3,13 @@
 // variables named in each flag's help.
 #include <spdlog/spdlog.h>
 
+#include <cstdio>
+
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "common/config.h"
 #include "common/grpc_tls_flags.h"
+#include "common/log_flags.h"
 #include "common/signals.h"
 #include "presence_service/presence_server.h"
 
@@ -14,6 +17,9 @@ ABSL_FLAG(std::string, listen, chat::EnvOr("PRESENCE_LISTEN", "0.0.0.0:50052"),
           "gRPC listen address (env PRESENCE_LISTEN)");
 ABSL_FLAG(std::string, redis, chat::EnvOr("CHAT_REDIS", "127.0.0.1:6379"),
           "Redis host:port (env CHAT_REDIS)");
+ABSL_FLAG(std::string, metrics_listen, chat::EnvOr("PRESENCE_METRICS_LISTEN", "0.0.0.0:9152"),
+          "host:port of the Prometheus /metrics endpoint; empty turns it off (env "
+          "PRESENCE_METRICS_LISTEN)");
 ABSL_FLAG(int64_t, session_ttl_s, chat::EnvOrInt("PRESENCE_SESSION_TTL_S", 30),
           "seconds a session lives without a heartbeat; gateways should heartbeat about "
           "every third of it (env PRESENCE_SESSION_TTL_S)");
@@ -22,12 +28,14 @@ ABSL_FLAG(int64_t, offline_grace_ms, chat::EnvOrInt("PRESENCE_OFFLINE_GRACE_MS",
           "do not flap (env PRESENCE_OFFLINE_GRACE_MS)");
 ABSL_FLAG(int64_t, sweep_interval_ms, chat::EnvOrInt("PRESENCE_SWEEP_INTERVAL_MS", 500),
           "how often expired sessions are looked for (env PRESENCE_SWEEP_INTERVAL_MS)");
-ABSL_FLAG(std::string, log_level, chat::EnvOr("CHAT_LOG_LEVEL", "info"), "log level");
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
   chat::IgnoreSigpipe();  // hiredis writes with write(2); SIGHUP is ours.
-  chat::SetupLogging("presence_service", absl::GetFlag(FLAGS_log_level));
+  if (absl::Status s = chat::SetupLoggingFromFlags("presence_service"); !s.ok()) {
+    std::fprintf(stderr, "presence_service: %s\n", std::string(s.message()).c_str());
+    return 2;
+  }
   auto redis = chat::ParseHostPort(absl::GetFlag(FLAGS_redis));
   if (!redis.ok()) {
     spdlog::critical("event=bad_flag flag=redis error=\"{}\"",
@@ -46,6 +54,7 @@ int main(int argc, char** argv) {
   chat::presence_service::PresenceServerOptions o;
   o.listen = absl::GetFlag(FLAGS_listen);
   o.redis = *redis;
+  o.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
   o.tls = chat::GrpcTlsFromFlags();
   o.core.session_ttl = absl::Seconds(ttl_s);
   o.core.offline_grace = absl::Milliseconds(grace_ms);

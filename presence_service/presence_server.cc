@@ -21,7 +21,8 @@ PresenceServerOptions WithSafeLease(PresenceServerOptions o) {
 
 PresenceServer::PresenceServer(PresenceServerOptions options)
     : options_(WithSafeLease(std::move(options))),
-      host_(options_.listen, options_.redis, "chat.PresenceService", options_.tls),
+      host_(options_.listen, options_.redis, "chat.PresenceService", options_.tls,
+            options_.metrics_listen),
       store_(host_.redis(), options_.store),
       core_(&store_, options_.core),
       service_(&core_),

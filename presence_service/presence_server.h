@@ -20,7 +20,8 @@ namespace chat::presence_service {
 struct PresenceServerOptions {
   std::string listen = "0.0.0.0:50052";  // Port 0 picks a free port.
   HostPort redis{"127.0.0.1", 6379};
-  GrpcTls tls;  // Served with, and (invite) dialled with: grpc_tls.h.
+  GrpcTls tls;                 // Served with, and (invite) dialled with: grpc_tls.h.
+  std::string metrics_listen;  // host:port of /metrics; empty: none.
   PresenceCoreOptions core;
   // store.sweep_lease is raised to at least 2 * (session_ttl + offline_grace).
   RedisPresenceStoreOptions store;
@@ -43,6 +44,7 @@ class PresenceServer {
   void Shutdown(absl::Duration grace = absl::Seconds(5));
 
   int port() const { return host_.port(); }
+  int metrics_port() const { return host_.metrics_port(); }
 
  private:
   // Sweep runs one sweeper round on the host's I/O thread and schedules the

@@ -113,7 +113,8 @@ void ChatProcess::Start() {
   const char* srcdir = std::getenv("TEST_SRCDIR");
   pid_ = Spawn({absl::StrCat(srcdir ? srcdir : ".", "/chatsuite/chat_service/chat_service"),
                 absl::StrCat("--listen=127.0.0.1:", port_),
-                absl::StrCat("--redis=127.0.0.1:", stack_.redis().port()), "--log_level=warn"});
+                absl::StrCat("--redis=127.0.0.1:", stack_.redis().port()), "--log_level=warn",
+                "--metrics_listen=127.0.0.1:0"});
 }
 
 void ChatProcess::Kill() { KillAndReap(&pid_); }

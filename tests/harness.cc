@@ -166,6 +166,7 @@ absl::Status Stack::Start() {
   co.redis = {"127.0.0.1", redis_.port()};
   co.core.typing_interval = absl::Milliseconds(300);
   co.tls = grpc_tls_;
+  co.metrics_listen = "127.0.0.1:0";
   chat_ = std::make_unique<chat_service::ChatServer>(co);
   if (absl::Status s = chat_->Start(); !s.ok()) return s;
   auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", chat_->port()),
@@ -219,6 +220,7 @@ absl::Status Stack::Start() {
   io.redis = {"127.0.0.1", redis_.port()};
   io.chat_target = absl::StrCat("127.0.0.1:", chat_->port());
   io.tls = grpc_tls_;
+  io.metrics_listen = "127.0.0.1:0";
   if (tune_invite_) tune_invite_(io);
   invite_ = std::make_unique<invite_service::InviteServer>(io);
   if (absl::Status s = invite_->Start(); !s.ok()) return s;
@@ -229,6 +231,7 @@ absl::Status Stack::Start() {
   po.core.offline_grace = absl::Milliseconds(300);
   po.sweep_interval = absl::Milliseconds(50);
   po.tls = grpc_tls_;
+  po.metrics_listen = "127.0.0.1:0";
   presence_ = std::make_unique<presence_service::PresenceServer>(po);
   if (absl::Status s = presence_->Start(); !s.ok()) return s;
   for (int i = 0; i < gateway_count_; ++i) {

@@ -96,6 +96,10 @@ class Stack {
   int chat_port() const { return chat_->port(); }
   int invite_port() const { return invite_->port(); }
   int presence_port() const { return presence_->port(); }
+  // The services' /metrics ports (each serves one on 127.0.0.1, port 0).
+  int chat_metrics_port() const { return chat_->metrics_port(); }
+  int invite_metrics_port() const { return invite_->metrics_port(); }
+  int presence_metrics_port() const { return presence_->metrics_port(); }
 
   // redis_command runs one command on the stack's Redis (test setup only).
   void redis_command(const std::vector<std::string>& args);
