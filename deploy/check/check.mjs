@@ -162,7 +162,11 @@ function facts(key) {
   f.strings = strings.stdout.split("\n");
   f.stringSet = new Set(f.strings);
   // Flag -> environment variable, and every variable the main file reads.
-  const src = readFileSync(path.join(ROOT, b.main), "utf8");
+  // The flags every server binary shares (--log_level, --log_format) are
+  // defined once, in common/log_flags.cc.
+  const src = [b.main, ...(b.bin === "cli/chatctl" ? [] : ["common/log_flags.cc"])]
+    .map((file) => readFileSync(path.join(ROOT, file), "utf8"))
+    .join("\n");
   f.flagEnv = new Map();
   f.flagDefault = new Map();
   for (const m of src.matchAll(
