@@ -4,11 +4,12 @@
 
 namespace chat {
 
-absl::StatusOr<HostPort> ParseHostPort(absl::string_view s) {
+absl::StatusOr<HostPort> ParseHostPort(absl::string_view s, bool allow_port_zero) {
   size_t colon = s.rfind(':');
   HostPort hp;
   if (colon == absl::string_view::npos || colon == 0 ||
-      !absl::SimpleAtoi(s.substr(colon + 1), &hp.port) || hp.port <= 0 || hp.port > 65535) {
+      !absl::SimpleAtoi(s.substr(colon + 1), &hp.port) || hp.port < (allow_port_zero ? 0 : 1) ||
+      hp.port > 65535) {
     return absl::InvalidArgumentError(absl::StrCat("expected host:port, got '", s, "'"));
   }
   hp.host = std::string(s.substr(0, colon));

@@ -32,8 +32,9 @@ struct HostPort {
   int port = 0;
 };
 
-// ParseHostPort parses "host:port". kInvalidArgument when malformed.
-absl::StatusOr<HostPort> ParseHostPort(absl::string_view s);
+// ParseHostPort parses "host:port" (port 1..65535, or 0 too with
+// allow_port_zero: "pick one"). kInvalidArgument when malformed.
+absl::StatusOr<HostPort> ParseHostPort(absl::string_view s, bool allow_port_zero = false);
 
 }  // namespace chat
 

@@ -10,7 +10,8 @@
 #include <chrono>
 #include <optional>
 
-#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "common/config.h"
 
 namespace chat::metrics {
 
@@ -89,14 +90,10 @@ MetricsServer::MetricsServer(asio::any_io_executor executor, Render render)
     : executor_(executor), render_(std::move(render)), acceptor_(executor) {}
 
 absl::Status MetricsServer::Listen(const std::string& listen) {
-  // "host:port" with port 0 allowed (ParseHostPort refuses it).
-  const size_t colon = listen.rfind(':');
-  int port = -1;
-  if (colon == std::string::npos || !absl::SimpleAtoi(listen.substr(colon + 1), &port) ||
-      port < 0 || port > 65535) {
-    return absl::InvalidArgumentError("metrics: expected host:port, got '" + listen + "'");
-  }
-  std::string host = listen.substr(0, colon);
+  absl::StatusOr<HostPort> hp = ParseHostPort(listen, /*allow_port_zero=*/true);
+  if (!hp.ok()) return absl::InvalidArgumentError(absl::StrCat("metrics: ", hp.status().message()));
+  std::string host = hp->host;
+  const int port = hp->port;
   if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
     host = host.substr(1, host.size() - 2);
   }

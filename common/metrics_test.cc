@@ -1,5 +1,9 @@
 #include "common/metrics.h"
 
+#include <boost/asio/io_context.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "common/metrics_server.h"
 #include "gtest/gtest.h"
 
 namespace chat::metrics {
@@ -61,6 +65,24 @@ TEST(RpcMetricsTest, CountsByMethodAndCode) {
   EXPECT_EQ(out.find("code=\"NOT_FOUND\""), std::string::npos);
   EXPECT_NE(out.find("chat_grpc_server_latency_seconds_count{method=\"/p.S/A\"} 3\n"),
             std::string::npos);
+}
+
+TEST(MetricsServerTest, ListenRefusesBadAddressesAndPicksAPortForZero) {
+  boost::asio::io_context ioc;
+  auto render = [] { return std::string(); };
+  for (const char* bad : {"nope", "127.0.0.1", "127.0.0.1:70000", "localhost:0", ":0"}) {
+    auto server = std::make_shared<MetricsServer>(ioc.get_executor(), render);
+    EXPECT_EQ(server->Listen(bad).code(), absl::StatusCode::kInvalidArgument) << bad;
+  }
+  auto server = std::make_shared<MetricsServer>(ioc.get_executor(), render);
+  ASSERT_TRUE(server->Listen("127.0.0.1:0").ok());
+  EXPECT_GT(server->port(), 0);
+  auto taken = std::make_shared<MetricsServer>(ioc.get_executor(), render);
+  EXPECT_EQ(taken->Listen(absl::StrCat("127.0.0.1:", server->port())).code(),
+            absl::StatusCode::kUnavailable);
+  server->Stop();
+  taken->Stop();
+  ioc.run();
 }
 
 }  // namespace
