@@ -74,19 +74,19 @@ class ChannelWatcher {
 // observed, when given, counts the call's outcome and latency.
 template <typename Req, typename Resp, typename Start>
 void CallUnary(Req req, absl::Duration deadline, Done<Resp> done, Start start,
-               metrics::RpcMetrics::Method* observed = nullptr) {
+               std::shared_ptr<metrics::RpcMetrics::Method> observed = nullptr) {
   struct Call {
     grpc::ClientContext ctx;
     Req req;
     Resp resp;
     Done<Resp> done;
-    metrics::RpcMetrics::Method* observed;
+    std::shared_ptr<metrics::RpcMetrics::Method> observed;  // May outlive its RpcMetrics.
     absl::Time started;
   };
   auto* call = new Call;  // Owned by the call until its callback has run.
   call->req = std::move(req);
   call->done = std::move(done);
-  call->observed = observed;
+  call->observed = std::move(observed);
   call->started = absl::Now();
   call->ctx.set_deadline(std::chrono::system_clock::now() + absl::ToChronoNanoseconds(deadline));
   const RequestTags& tags = CurrentRequest();

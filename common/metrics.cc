@@ -120,16 +120,16 @@ void RpcMetrics::Method::Record(int code, absl::Duration latency) {
   latency_.Observe(latency);
 }
 
-RpcMetrics::Method* RpcMetrics::For(absl::string_view method) {
+std::shared_ptr<RpcMetrics::Method> RpcMetrics::For(absl::string_view method) {
   {
     absl::ReaderMutexLock lock(&mu_);
     auto it = methods_.find(method);
-    if (it != methods_.end()) return it->second.get();
+    if (it != methods_.end()) return it->second;
   }
   absl::MutexLock lock(&mu_);
   auto& slot = methods_[method];
-  if (slot == nullptr) slot = std::make_unique<Method>();
-  return slot.get();
+  if (slot == nullptr) slot = std::make_shared<Method>();
+  return slot;
 }
 
 uint64_t RpcMetrics::Handled(absl::string_view method, int code) const {

@@ -68,10 +68,11 @@ class LabeledCounter {
 // them. Thread-safe.
 class RpcMetrics {
  public:
-  // Method is one method's counters; stable for the RpcMetrics' lifetime.
+  // Method is one method's counters.
   class Method {
    public:
     // Record counts one finished call. code: a grpc::StatusCode (0..16).
+    // Thread-safe.
     void Record(int code, absl::Duration latency);
 
    private:
@@ -82,8 +83,10 @@ class RpcMetrics {
 
   // side: "server" or "client", the families' infix (chat_grpc_server_...).
   explicit RpcMetrics(std::string side) : side_(std::move(side)) {}
-  // For returns name's counters, creating them on first use.
-  Method* For(absl::string_view method) ABSL_LOCKS_EXCLUDED(mu_);
+  // For returns name's counters, creating them on first use. Shared: a call
+  // that finishes after its RpcMetrics is gone (a client call completing
+  // after its owner shut down) still counts into live memory.
+  std::shared_ptr<Method> For(absl::string_view method) ABSL_LOCKS_EXCLUDED(mu_);
   // Render appends chat_grpc_<side>_handled_total{method,code} and
   // chat_grpc_<side>_latency_seconds{method}.
   void Render(std::string* out) const ABSL_LOCKS_EXCLUDED(mu_);
@@ -93,7 +96,7 @@ class RpcMetrics {
  private:
   std::string side_;
   mutable absl::Mutex mu_;
-  absl::node_hash_map<std::string, std::unique_ptr<Method>> methods_ ABSL_GUARDED_BY(mu_);
+  absl::node_hash_map<std::string, std::shared_ptr<Method>> methods_ ABSL_GUARDED_BY(mu_);
 };
 
 // StatusCodeName is gRPC's name of a status code ("OK", "UNAVAILABLE", ...).

@@ -58,7 +58,7 @@ class RpcObserver final : public grpc::experimental::Interceptor {
   }
 
   grpc::experimental::ServerRpcInfo* info_;
-  metrics::RpcMetrics::Method* method_;
+  std::shared_ptr<metrics::RpcMetrics::Method> method_;
   absl::Time started_;
 };
 

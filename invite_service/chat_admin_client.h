@@ -32,7 +32,7 @@ class ChatAdminClient : public Membership {
  private:
   std::unique_ptr<ChatAdmin::Stub> admin_;
   absl::Duration deadline_;
-  metrics::RpcMetrics::Method* add_member_;  // Null: not counted.
+  std::shared_ptr<metrics::RpcMetrics::Method> add_member_;  // Null: not counted.
 };
 
 }  // namespace chat::invite_service
