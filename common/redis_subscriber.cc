@@ -24,6 +24,13 @@ void RedisSubscriber::Unsubscribe(const std::string& topic) {
              });
 }
 
+void RedisSubscriber::Renew(const std::string& topic) {
+  asio::post(strand(),
+             [self = std::static_pointer_cast<RedisSubscriber>(shared_from_this()), topic] {
+               if (self->topics_.contains(topic)) self->SendSubscription("SUBSCRIBE", topic);
+             });
+}
+
 void RedisSubscriber::SendSubscription(const char* verb, const std::string& topic) {
   if (context() == nullptr || !connected()) return;  // OnConnected sends the whole set.
   const char* argv[2] = {verb, topic.data()};

@@ -37,6 +37,10 @@ class RedisSubscriber : public Connection {
   // Subscribe and Unsubscribe change the topic set. Thread-safe; idempotent.
   void Subscribe(const std::string& topic);
   void Unsubscribe(const std::string& topic);
+  // Renew sends SUBSCRIBE again for a topic in the set: for a subscription
+  // that looks live but brings nothing (Redis ignores a repeat of a live
+  // one). Thread-safe.
+  void Renew(const std::string& topic);
 
  private:
   void OnConnected() override;

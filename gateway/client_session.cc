@@ -41,7 +41,9 @@ ClientSession::ClientSession(WebsocketSession* socket, Gateway* gateway, Session
       token_timer_(socket->executor()),
       session_id_(NewSessionId()),
       frame_bucket_(gateway->options().frame_rate, gateway->options().frame_burst),
-      abuse_bucket_(gateway->options().abuse_rate, gateway->options().abuse_burst) {}
+      abuse_bucket_(gateway->options().abuse_rate, gateway->options().abuse_burst),
+      watch_(gateway->options().watermark_grace,
+             static_cast<size_t>(std::max(gateway->options().max_topics_per_session, 1)) + 1) {}
 
 ClientSession::~ClientSession() = default;
 
@@ -139,6 +141,8 @@ void ClientSession::Dispatch(ClientFrame frame) {
       return OnRead(frame.read());
     case ClientFrame::kRefresh:
       return OnRefresh(frame.refresh());
+    case ClientFrame::kHeartbeat:
+      return OnHeartbeat(frame.heartbeat());
     default:
       return SendError("unknown_type", "unsupported frame", "");
   }
@@ -417,6 +421,110 @@ void ClientSession::OnResumeStreamDone() {
   SendFrame(frame);
 }
 
+// ---- delivery watch -------------------------------------------------------
+
+void ClientSession::OnHeartbeat(const HeartbeatFrame& frame) {
+  // Checked whole first: a refused heartbeat changes nothing.
+  if (static_cast<size_t>(frame.channels_size()) > topics_.size()) {
+    return SendError("invalid_argument", "a heartbeat names more channels than the session follows",
+                     "");
+  }
+  for (const ChannelCursor& c : frame.channels()) {
+    if (!keys::IsValidId(c.server()) || !keys::IsValidId(c.channel())) {
+      return SendError("invalid_argument", "a watermark names an invalid server or channel id", "");
+    }
+    if (c.seq() < 0) return SendError("invalid_argument", "a watermark is never negative", "");
+  }
+  if (frame.has_user_seq() && frame.user_seq() < 0) {
+    return SendError("invalid_argument", "a watermark is never negative", "");
+  }
+  const absl::Time now = absl::Now();
+  for (const ChannelCursor& c : frame.channels()) {
+    Watch(keys::ChannelTopic(c.server(), c.channel()), c.seq(), c.server(), c.channel(), now);
+  }
+  if (frame.has_user_seq())
+    Watch(keys::UserTopic(identity_.user.id()), frame.user_seq(), "", "", now);
+}
+
+void ClientSession::Watch(const std::string& topic, int64_t watermark, const std::string& server,
+                          const std::string& channel, absl::Time now) {
+  DeliveryStats& stats = gateway_->metrics().delivery;
+  if (!topics_.contains(topic)) return stats.CountUnknown();
+  TopicRegistry& registry = gateway_->topics();
+  const int64_t head = registry.KnownHead(topic);
+  // Being read from the log right now: what it lacks is on its way.
+  if (catch_ups_.contains(topic)) return watch_.Restart(topic, head, now);
+  const WatermarkVerdict v = watch_.Report(topic, watermark, head, now);
+  const bool personal = server.empty();
+  if (personal) {
+    stats.RecordPersonal(v);
+  } else {
+    stats.RecordChannel(absl::StrCat(server, "/", channel), v, now);
+  }
+  if (v.outcome == WatermarkVerdict::Outcome::kStalled) {
+    return Refill(topic, watermark, v.missing_to, server, channel);
+  }
+  // A client level with the gateway may be level with a subscription that
+  // brings nothing: the log's head says. Rate-limited by the registry.
+  if (v.outcome != WatermarkVerdict::Outcome::kCurrent || !registry.TakeProbe(topic, now)) return;
+  auto noted = OnStrand<TailPage>([this, topic](absl::StatusOr<TailPage> page) {
+    gateway_->metrics().head_probes.Inc(page.ok() ? "ok" : "error");
+    if (page.ok()) gateway_->topics().NoteHead(topic, page->head_seq);
+  });
+  if (personal) {
+    gateway_->log_readers().personal(identity_.user.id(), head, std::move(noted));
+  } else {
+    gateway_->log_readers().channel(server, channel, head, std::move(noted));
+  }
+}
+
+ChannelSequencer::FetchTail ClientSession::StreamFetch(const std::string& server,
+                                                       const std::string& channel) {
+  if (server.empty()) {
+    return [read = gateway_->log_readers().personal, user = identity_.user.id()](
+               int64_t after, Done<TailPage> done) { read(user, after, std::move(done)); };
+  }
+  return [read = gateway_->log_readers().channel, server, channel](
+             int64_t after, Done<TailPage> done) { read(server, channel, after, std::move(done)); };
+}
+
+void ClientSession::Refill(const std::string& topic, int64_t watermark, int64_t missing_to,
+                           const std::string& server, const std::string& channel) {
+  TopicRegistry& registry = gateway_->topics();
+  const bool gateway_behind = registry.SeenSeq(topic) < missing_to;
+  static LogLimiter limiter(20);
+  uint64_t suppressed = 0;
+  if (limiter.Allow(&suppressed)) {
+    spdlog::warn(
+        "event=watermark_stalled topic={} watermark={} missing_to={} refill={} suppressed={}",
+        topic, watermark, missing_to, gateway_behind ? "gateway" : "session", suppressed);
+  }
+  gateway_->metrics().delivery.CountRefill(gateway_behind);
+  if (gateway_behind) {
+    // Every local subscriber lacks them: the gateway's own stream is re-read.
+    LogRollback named;
+    if (server.empty()) {
+      named.set_user_id(identity_.user.id());
+    } else {
+      named.set_server(server);
+      named.set_channel(channel);
+    }
+    return registry.Repair(topic, StreamFetch(server, channel), std::move(named), watermark);
+  }
+  ResyncRequired lost;
+  if (server.empty()) {
+    lost.set_scope("personal");
+  } else {
+    lost.set_scope("channel");
+    lost.set_server(server);
+    lost.set_channel(channel);
+  }
+  const bool personal = server.empty();
+  CatchUp(topic, personal ? PersonalFetch() : ChannelFetch(server, channel), watermark,
+          std::move(lost))
+      ->CatchUpFrom(watermark, [this, topic] { EndCatchUp(topic); });
+}
+
 // ---- requests -------------------------------------------------------------
 
 void ClientSession::EndRequest() {
@@ -449,6 +557,8 @@ void ClientSession::OnSendChat(SendChat frame) {
                               channel = std::move(channel)](absl::StatusOr<SendResponse> r) {
         EndRequest();
         if (!r.ok()) return SendStatusError(r.status(), id);
+        // Its seq is part of the head this gateway knows, received or not.
+        gateway_->topics().NoteHead(keys::ChannelTopic(server, channel), r->seq());
         if (route_.mode == SessionMode::kSeedChat) return;  // The seed has no acks.
         SendFrame(AckFrame(id, server, channel, *r));
       }));

@@ -26,6 +26,7 @@
 #include "common/request_context.h"
 #include "gateway/auth.h"
 #include "gateway/channel_sequencer.h"
+#include "gateway/delivery_watch.h"
 #include "gateway/encoded_event.h"
 #include "gateway/identify.h"
 #include "gateway/rate_limiter.h"
@@ -85,6 +86,19 @@ class ClientSession {
   void OnStatus(const StatusFrame& frame);
   void OnRead(const ReadFrame& frame);
   void OnRefresh(const RefreshFrame& frame);
+  // OnHeartbeat judges the client's watermarks (delivery_watch.h).
+  void OnHeartbeat(const HeartbeatFrame& frame);
+  // Watch judges one stream's watermark; refills it when stalled, probes
+  // its log head now and then when it looks current.
+  void Watch(const std::string& topic, int64_t watermark, const std::string& server,
+             const std::string& channel, absl::Time now);
+  // Refill sends a stalled stream again from watermark: through the
+  // gateway's own sequencer when the gateway never passed missing_to on,
+  // else through a catch-up of this session.
+  void Refill(const std::string& topic, int64_t watermark, int64_t missing_to,
+              const std::string& server, const std::string& channel);
+  // StreamFetch reads topic's log for the registry (not bound to this session).
+  ChannelSequencer::FetchTail StreamFetch(const std::string& server, const std::string& channel);
   // HistoryFits: a history reply that may take need bytes can start now.
   bool HistoryFits(size_t need) const;
   // StartHistory runs a history request whose reply bytes fit the budget.
@@ -181,6 +195,7 @@ class ClientSession {
   // second, after a burst of five.
   TokenBucket status_bucket_{1.0, 5.0};
   std::shared_ptr<SharedTokenBucket> chat_budget_;  // Per user, shared by their sessions.
+  DeliveryWatch watch_;                             // The client's watermarks (heartbeat frames).
 };
 
 }  // namespace chat::gateway

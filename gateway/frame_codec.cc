@@ -90,6 +90,7 @@ google::protobuf::Message* FrameMessage(absl::string_view type, ClientFrame* fra
   if (type == "accept_invitation") return frame->mutable_accept_invitation();
   if (type == "read") return frame->mutable_read();
   if (type == "refresh") return frame->mutable_refresh();
+  if (type == "heartbeat") return frame->mutable_heartbeat();
   return nullptr;
 }
 

@@ -31,6 +31,12 @@ absl::Status Gateway::Start() {
   if (options_.jwt_secret.empty()) {
     return absl::InvalidArgumentError("a JWT secret is required (--jwt_secret or CHAT_JWT_SECRET)");
   }
+  if (options_.watermark_grace <= absl::ZeroDuration() ||
+      options_.head_probe_interval < absl::ZeroDuration() || !(options_.head_probe_rate > 0)) {
+    return absl::InvalidArgumentError(
+        "the watermark grace and the head probe rate must be positive, the probe interval not "
+        "negative");
+  }
   if (!options_.web_root.empty()) {
     if (absl::Status s = static_files_.Load(options_.web_root); !s.ok()) return s;
   }
@@ -73,6 +79,7 @@ absl::Status Gateway::Start() {
   };
   topics_ =
       std::make_unique<TopicRegistry>(ioc_.get_executor(), options_.redis, &metrics_, readers_);
+  topics_->SetProbeLimits(options_.head_probe_interval, options_.head_probe_rate);
   if (options_.canary_interval > absl::ZeroDuration()) {
     topics_->EnableCanary(std::make_shared<redis::RedisClient>(ioc_.get_executor(), options_.redis),
                           absl::StrCat("{g:", gateway_id_, "}:canary"), options_.canary_interval);

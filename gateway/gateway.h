@@ -87,6 +87,13 @@ struct GatewayOptions {
   absl::Duration drain_window = absl::Seconds(5);
   // How often the pub/sub canary proves the delivery path; zero turns it off.
   absl::Duration canary_interval = absl::Seconds(1);
+  // The delivery watch (heartbeat watermarks): how long an event this
+  // gateway knows of may take to reach a client before it counts as lost
+  // and is sent again, and the probes of log heads (at most one per stream
+  // per interval, rate a second in all) that expose a silent subscription.
+  absl::Duration watermark_grace = absl::Seconds(5);
+  absl::Duration head_probe_interval = absl::Seconds(10);
+  double head_probe_rate = 50;
 };
 
 class Gateway {

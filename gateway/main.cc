@@ -80,6 +80,15 @@ ABSL_FLAG(double, frame_burst, chat::EnvOrInt("GATEWAY_FRAME_BURST", 50),
 ABSL_FLAG(int32_t, canary_interval_ms, chat::EnvOrInt("GATEWAY_CANARY_INTERVAL_MS", 1000),
           "how often a canary proves the pub/sub delivery path; /readyz fails and the path "
           "restarts after three silent intervals; 0 turns it off");
+ABSL_FLAG(int32_t, watermark_grace_ms, chat::EnvOrInt("GATEWAY_WATERMARK_GRACE_MS", 5000),
+          "how long an event this gateway knows of may take to reach a client; a heartbeat "
+          "watermark still short of it after this is counted lost and refilled (env "
+          "GATEWAY_WATERMARK_GRACE_MS)");
+ABSL_FLAG(int32_t, head_probe_interval_s, chat::EnvOrInt("GATEWAY_HEAD_PROBE_INTERVAL_S", 10),
+          "the delivery watch reads a stream's log head at most this often (env "
+          "GATEWAY_HEAD_PROBE_INTERVAL_S)");
+ABSL_FLAG(double, head_probe_rate, chat::EnvOrInt("GATEWAY_HEAD_PROBE_RATE", 50),
+          "log-head probes per second at most, over all streams (env GATEWAY_HEAD_PROBE_RATE)");
 ABSL_FLAG(std::string, tls_cert, chat::EnvOr("GATEWAY_TLS_CERT", ""),
           "PEM certificate chain: with --tls_key the port speaks only TLS (https, wss); both "
           "files are re-read on SIGHUP (env GATEWAY_TLS_CERT)");
@@ -138,6 +147,9 @@ int main(int argc, char** argv) {
   o.frame_rate = absl::GetFlag(FLAGS_frame_rate);
   o.frame_burst = absl::GetFlag(FLAGS_frame_burst);
   o.canary_interval = absl::Milliseconds(absl::GetFlag(FLAGS_canary_interval_ms));
+  o.watermark_grace = absl::Milliseconds(absl::GetFlag(FLAGS_watermark_grace_ms));
+  o.head_probe_interval = absl::Seconds(absl::GetFlag(FLAGS_head_probe_interval_s));
+  o.head_probe_rate = absl::GetFlag(FLAGS_head_probe_rate);
   o.tls_cert_file = absl::GetFlag(FLAGS_tls_cert);
   o.tls_key_file = absl::GetFlag(FLAGS_tls_key);
   o.grpc_tls = chat::GrpcTlsFromFlags();

@@ -1,6 +1,7 @@
 #include "gateway/metrics.h"
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 
 namespace chat::gateway {
 
@@ -112,6 +113,9 @@ std::string Metrics::Render() const {
   fanout_ms.Render("chat_gateway_fanout_latency_seconds",
                    "From message acceptance (chat service clock) to its arrival at this gateway.",
                    &out);
+  delivery.Render(&out, absl::Now());
+  head_probes.Render("chat_gateway_head_probes_total", "result",
+                     "Reads of a stream's log head by the delivery watch, by result.", &out);
   upstream_rpcs.Render(&out);
   return out;
 }

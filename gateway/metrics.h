@@ -11,6 +11,7 @@
 
 #include "absl/strings/string_view.h"
 #include "common/metrics.h"
+#include "gateway/delivery_watch.h"
 #include "proto/client.pb.h"
 #include "proto/events.pb.h"
 
@@ -74,6 +75,9 @@ struct Metrics {
   // From a message's sent_at (chat service clock) to its arrival at this
   // gateway's pub/sub subscriber, before it is queued to any socket.
   LatencyHistogram fanout_ms;
+  // Watermarks clients report in heartbeats, and what came of them.
+  DeliveryStats delivery;
+  LabeledCounter head_probes;  // Log-head probes of the delivery watch, by result.
   // The gateway's calls to the services, by method and code.
   metrics::RpcMetrics upstream_rpcs{"client"};
 

@@ -170,47 +170,92 @@ void TopicRegistry::Dispatch(const std::string& topic, const std::string& payloa
 }
 
 void TopicRegistry::Sequence(std::shared_ptr<const EncodedEvent> event) {
-  std::unique_ptr<ChannelSequencer>& sequencer = sequencers_[event->topic()];
-  if (sequencer == nullptr) {
-    ChannelSequencer::FetchTail fetch;
-    const std::string topic = event->topic();
-    if (event->event().has_chat_message() && readers_.channel) {
-      const ChatMessage& m = event->event().chat_message();
-      fetch = [read = readers_.channel, server = m.server(), channel = m.channel()](
-                  int64_t after, Done<TailPage> done) {
-        read(server, channel, after, std::move(done));
-      };
-    } else if (std::string user = keys::ParseUserTopic(topic); !user.empty() && readers_.personal) {
-      fetch = [read = readers_.personal, user](int64_t after, Done<TailPage> done) {
-        read(user, after, std::move(done));
-      };
-    }
-    if (!fetch) {  // Nothing to fill gaps from: pass events through.
-      sequencers_.erase(topic);
-      return Fanout(event);
-    }
-    sequencer = std::make_unique<ChannelSequencer>(
-        redis_->strand(), topic, std::move(fetch),
-        [this](const std::shared_ptr<const EncodedEvent>& e) { Fanout(e); }, metrics_);
-    // Events Redis lost after they were passed on: every local subscriber
-    // is told (resync_required), as by the service's own announcement.
-    LogRollback named;
-    if (event->event().has_chat_message()) {
-      named.set_server(event->event().chat_message().server());
-      named.set_channel(event->event().chat_message().channel());
-    } else {
-      named.set_user_id(keys::ParseUserTopic(topic));
-    }
-    sequencer->SetLost([this, topic, named](const ChannelSequencer::LostRange& lost) {
-      if (!lost.rolled_back) return;
-      Event e;
-      *e.mutable_log_rollback() = named;
-      e.mutable_log_rollback()->set_from_seq(lost.from);
-      e.mutable_log_rollback()->set_to_seq(lost.to);
-      Fanout(std::make_shared<const EncodedEvent>(topic, std::move(e), 0));
-    });
+  auto it = sequencers_.find(event->topic());
+  if (it != sequencers_.end()) return it->second->Offer(std::move(event));
+  ChannelSequencer::FetchTail fetch;
+  const std::string topic = event->topic();
+  LogRollback named;
+  if (event->event().has_chat_message() && readers_.channel) {
+    const ChatMessage& m = event->event().chat_message();
+    named.set_server(m.server());
+    named.set_channel(m.channel());
+    fetch = [read = readers_.channel, server = m.server(), channel = m.channel()](
+                int64_t after, Done<TailPage> done) {
+      read(server, channel, after, std::move(done));
+    };
+  } else if (std::string user = keys::ParseUserTopic(topic); !user.empty() && readers_.personal) {
+    named.set_user_id(user);
+    fetch = [read = readers_.personal, user](int64_t after, Done<TailPage> done) {
+      read(user, after, std::move(done));
+    };
   }
-  sequencer->Offer(std::move(event));
+  if (!fetch) return Fanout(event);  // Nothing to fill gaps from: pass events through.
+  NewSequencer(topic, std::move(fetch), std::move(named), -1).Offer(std::move(event));
+}
+
+ChannelSequencer& TopicRegistry::NewSequencer(const std::string& topic,
+                                              ChannelSequencer::FetchTail fetch, LogRollback named,
+                                              int64_t last_seq) {
+  auto sequencer = std::make_unique<ChannelSequencer>(
+      redis_->strand(), topic, std::move(fetch),
+      [this](const std::shared_ptr<const EncodedEvent>& e) { Fanout(e); }, metrics_, last_seq);
+  // Events Redis lost after they were passed on: every local subscriber
+  // is told (resync_required), as by the service's own announcement.
+  sequencer->SetLost([this, topic, named](const ChannelSequencer::LostRange& lost) {
+    if (!lost.rolled_back) return;
+    Event e;
+    *e.mutable_log_rollback() = named;
+    e.mutable_log_rollback()->set_from_seq(lost.from);
+    e.mutable_log_rollback()->set_to_seq(lost.to);
+    Fanout(std::make_shared<const EncodedEvent>(topic, std::move(e), 0));
+  });
+  ChannelSequencer& ref = *sequencer;
+  sequencers_[topic] = std::move(sequencer);
+  return ref;
+}
+
+void TopicRegistry::Repair(const std::string& topic, ChannelSequencer::FetchTail fetch,
+                           LogRollback named, int64_t after) {
+  spdlog::warn("event=subscription_repair topic={} after={}", topic, after);
+  redis_->Renew(topic);
+  boost::asio::post(redis_->strand(), [this, topic, fetch = std::move(fetch),
+                                       named = std::move(named), after]() mutable {
+    {
+      absl::MutexLock lock(&mu_);
+      if (!topics_.contains(topic)) return;  // Nobody here follows it any more.
+    }
+    auto it = sequencers_.find(topic);
+    if (it != sequencers_.end() && it->second->last_seq() >= 0) return it->second->Resync();
+    if (it != sequencers_.end()) return it->second->CatchUpFrom(after);
+    NewSequencer(topic, std::move(fetch), std::move(named), after).CatchUpFrom(after);
+  });
+}
+
+int64_t TopicRegistry::KnownHead(const std::string& topic) const {
+  absl::MutexLock lock(&mu_);
+  auto it = topics_.find(topic);
+  return it == topics_.end() ? 0 : std::max(it->second.high_seq, it->second.noted_head);
+}
+
+void TopicRegistry::NoteHead(const std::string& topic, int64_t seq) {
+  absl::MutexLock lock(&mu_);
+  auto it = topics_.find(topic);
+  if (it != topics_.end()) it->second.noted_head = std::max(it->second.noted_head, seq);
+}
+
+bool TopicRegistry::TakeProbe(const std::string& topic, absl::Time now) {
+  absl::MutexLock lock(&mu_);
+  auto it = topics_.find(topic);
+  if (it == topics_.end() || now - it->second.probed_at < probe_interval_) return false;
+  if (!probe_budget_.Take(now, nullptr)) return false;
+  it->second.probed_at = now;
+  return true;
+}
+
+void TopicRegistry::SetProbeLimits(absl::Duration interval, double rate) {
+  absl::MutexLock lock(&mu_);
+  probe_interval_ = interval;
+  probe_budget_ = TokenBucket(rate, std::max(rate, 1.0));
 }
 
 void TopicRegistry::Fanout(const std::shared_ptr<const EncodedEvent>& encoded) {

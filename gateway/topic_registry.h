@@ -20,6 +20,7 @@
 #include "gateway/channel_sequencer.h"
 #include "gateway/encoded_event.h"
 #include "gateway/metrics.h"
+#include "gateway/rate_limiter.h"
 
 namespace chat::gateway {
 
@@ -89,6 +90,23 @@ class TopicRegistry {
   // log Redis rolled back does not hand out a seq this gateway delivered.
   int64_t SeenSeq(const std::string& topic) const ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Heads for the delivery watch (delivery_watch.h). KnownHead: the newest
+  // seq this gateway knows the topic has: passed on, acknowledged to a local
+  // sender, or read from the log by a probe (0 if not subscribed).
+  int64_t KnownHead(const std::string& topic) const ABSL_LOCKS_EXCLUDED(mu_);
+  // NoteHead raises topic's known head (an ack's seq, a probe's log head).
+  void NoteHead(const std::string& topic, int64_t seq) ABSL_LOCKS_EXCLUDED(mu_);
+  // TakeProbe: whether a probe of topic's log head may start now: at most
+  // one per topic per probe_interval, and probe_rate a second in all.
+  bool TakeProbe(const std::string& topic, absl::Time now) ABSL_LOCKS_EXCLUDED(mu_);
+  void SetProbeLimits(absl::Duration interval, double rate) ABSL_LOCKS_EXCLUDED(mu_);
+  // Repair: this gateway has not passed on events of topic that its log
+  // holds (its subscription brings nothing, or lost them). Re-reads the log
+  // for every local subscriber, from the last event passed on (or from
+  // `after`, when none was), through fetch, and renews the subscription.
+  void Repair(const std::string& topic, ChannelSequencer::FetchTail fetch, LogRollback named,
+              int64_t after);
+
   // Dispatch fans one payload out; public for tests. Runs on the subscriber's strand.
   void Dispatch(const std::string& topic, const std::string& payload) ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -99,14 +117,20 @@ class TopicRegistry {
     // leaves cost O(1) and each event walks a stable list outside the lock.
     std::shared_ptr<const std::vector<std::weak_ptr<Subscriber>>> snapshot;
     bool dirty = true;
-    bool live = false;     // Redis confirmed the subscription.
-    int64_t high_seq = 0;  // The highest seq fanned out.
+    bool live = false;       // Redis confirmed the subscription.
+    int64_t high_seq = 0;    // The highest seq fanned out.
+    int64_t noted_head = 0;  // The highest seq acknowledged or probed (NoteHead).
+    absl::Time probed_at = absl::InfinitePast();
     std::vector<absl::AnyInvocable<void()>> live_waiters;
   };
 
   void OnSubscribed(const std::string& topic) ABSL_LOCKS_EXCLUDED(mu_);
   void Fanout(const std::shared_ptr<const EncodedEvent>& event) ABSL_LOCKS_EXCLUDED(mu_);
   void Sequence(std::shared_ptr<const EncodedEvent> event);
+  // NewSequencer makes topic's sequencer (on the strand); named says which
+  // stream a rollback announcement is about.
+  ChannelSequencer& NewSequencer(const std::string& topic, ChannelSequencer::FetchTail fetch,
+                                 LogRollback named, int64_t last_seq);
   void CanaryTick();
 
   Metrics* metrics_;
@@ -124,6 +148,8 @@ class TopicRegistry {
   std::atomic<bool> canary_ok_{false};
   mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, Topic> topics_ ABSL_GUARDED_BY(mu_);
+  absl::Duration probe_interval_ ABSL_GUARDED_BY(mu_) = absl::Seconds(10);
+  TokenBucket probe_budget_ ABSL_GUARDED_BY(mu_){50, 50};
 };
 
 }  // namespace chat::gateway

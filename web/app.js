@@ -77,6 +77,7 @@ function freshState() {
     sessionId: "", // of the last ready: a reconnect resumes from it
     userSeq: 0, // newest user_seq seen: the personal stream's cursor
     cursors: new Map(), // "server/channel" -> newest seq held with none missing before it
+    heartbeatTurn: 0, // where the next heartbeat's share of the channels starts
     resuming: null, // Set of the keys the pending identify resumes, or null
     readTimer: 0,
     outbox: new Map(), // nonce -> {key, entry} for own messages not yet acked.
@@ -160,6 +161,7 @@ function startSession(token, user) {
     },
     onAuthLost: () =>
       endSession("Your session has expired. Please log in again."),
+    watermarks,
   });
   state.socket.start();
 }
@@ -223,6 +225,32 @@ function resumeCursors() {
     channels,
     user_seq: String(state.userSeq),
   };
+}
+
+// The "heartbeat" watermarks: per channel followed, the newest seq held with
+// none missing before it (ready's head counts as held), and the personal
+// cursor. At most HEARTBEAT_CHANNELS channels per heartbeat, taken in turn,
+// so the frame stays far below the gateway's frame limit.
+const HEARTBEAT_CHANNELS = 100;
+function watermarks() {
+  const all = [];
+  for (const [key, channel] of state.channels) {
+    if (!state.cursors.has(key)) continue;
+    all.push({
+      server: channel.server,
+      channel: channel.id,
+      seq: String(state.cursors.get(key)),
+    });
+  }
+  let channels = all;
+  if (all.length > HEARTBEAT_CHANNELS) {
+    const start = state.heartbeatTurn % all.length;
+    channels = all.slice(start, start + HEARTBEAT_CHANNELS);
+    if (channels.length < HEARTBEAT_CHANNELS)
+      channels.push(...all.slice(0, HEARTBEAT_CHANNELS - channels.length));
+    state.heartbeatTurn = start + HEARTBEAT_CHANNELS;
+  }
+  return { channels, user_seq: String(state.userSeq) };
 }
 
 function onReady(frame) {

@@ -25,6 +25,9 @@ export function gatewayUrl() {
 //   onFrame(frame)      every other frame, in arrival order
 //   onDown(closeEvent)  the connection dropped; a reconnect is scheduled
 //   onAuthLost(code)    the token was refused; the socket stops for good
+//   watermarks()        what the client holds, {channels, user_seq}: sent as a
+//                       "heartbeat" every heartbeat_interval_ms while identified,
+//                       so the gateway can send again what it lacks
 export class GatewaySocket {
   constructor({
     url,
@@ -35,6 +38,7 @@ export class GatewaySocket {
     onFrame,
     onDown,
     onAuthLost,
+    watermarks,
   }) {
     this.url = url;
     this.token = token;
@@ -44,6 +48,8 @@ export class GatewaySocket {
     this.onFrame = onFrame;
     this.onDown = onDown;
     this.onAuthLost = onAuthLost;
+    this.watermarks = watermarks;
+    this.heartbeatTimer = 0;
     this.ws = null;
     this.identified = false;
     this.stopped = true;
@@ -64,6 +70,7 @@ export class GatewaySocket {
   stop() {
     this.stopped = true;
     clearTimeout(this.retryTimer);
+    clearInterval(this.heartbeatTimer);
     const ws = this.ws;
     this.ws = null;
     this.identified = false;
@@ -104,6 +111,7 @@ export class GatewaySocket {
         this.identified = true;
         this.attempt = 0;
         this.onReady(frame);
+        this.startHeartbeats(Number(frame.heartbeat_interval_ms) || 15000);
       } else if (
         frame.type === "error" &&
         !this.identified &&
@@ -118,6 +126,7 @@ export class GatewaySocket {
       if (this.ws !== ws) return; // Superseded or stopped on purpose.
       this.ws = null;
       this.identified = false;
+      clearInterval(this.heartbeatTimer);
       if (this.stopped) return;
       if (AUTH_CLOSE_CODES.has(event.code)) {
         this.authLost(event.code);
@@ -126,6 +135,15 @@ export class GatewaySocket {
       this.onDown(event);
       this.scheduleReconnect();
     };
+  }
+
+  startHeartbeats(intervalMs) {
+    clearInterval(this.heartbeatTimer);
+    if (!this.watermarks) return;
+    this.heartbeatTimer = setInterval(() => {
+      const held = this.watermarks();
+      if (held) this.send({ type: "heartbeat", ...held });
+    }, intervalMs);
   }
 
   authLost(code) {

@@ -74,7 +74,10 @@ const BINARIES = {
 const GRPC_TARGET_VARS = ["CHAT_SERVICE", "INVITE_SERVICE", "PRESENCE_SERVICE"];
 // Pod labels for clients outside this kustomization (the main app): a
 // NetworkPolicy may admit them although no pod here carries them.
-const EXTERNAL_CLIENT_LABELS = ["chatsuite.io/chat-admin"];
+const EXTERNAL_CLIENT_LABELS = [
+  "chatsuite.io/chat-admin",
+  "chatsuite.io/metrics-scraper",
+];
 const WORKLOAD_KINDS = [
   "Deployment",
   "StatefulSet",
@@ -688,6 +691,31 @@ async function checkOverlay(overlay, shutdown) {
           },
         );
       }
+
+      // Where Prometheus is told to scrape is where a server serves
+      // /metrics: the services' --metrics_listen port, the gateway's main one.
+      const metricsPort = portOf(
+        flagValue(f, c, env, f.flagEnv.has("metrics_listen") ? "metrics_listen" : "listen"),
+      );
+      if (f.flagEnv.has("listen")) await check(
+        `${where}: /metrics is served on port ${metricsPort}, a containerPort, and the scrape annotations say so`,
+        () => {
+          const p = [];
+          const ports = (c.ports ?? []).map((x) => x.containerPort);
+          if (!ports.includes(metricsPort))
+            p.push(`no containerPort ${metricsPort}`);
+          if (!f.stringSet.has("/metrics"))
+            p.push(`"/metrics" does not occur in ${f.path}`);
+          const a = t.metadata?.annotations ?? {};
+          if (a["prometheus.io/scrape"] !== "true")
+            p.push("no prometheus.io/scrape: \"true\" annotation");
+          if (Number(a["prometheus.io/port"]) !== metricsPort)
+            p.push(`prometheus.io/port is ${a["prometheus.io/port"]}, not ${metricsPort}`);
+          if ((a["prometheus.io/path"] ?? "/metrics") !== "/metrics")
+            p.push(`prometheus.io/path is ${a["prometheus.io/path"]}`);
+          return p;
+        },
+      );
 
       if (key === "gateway") {
         await check(
