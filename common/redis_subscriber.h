@@ -37,9 +37,9 @@ class RedisSubscriber : public Connection {
   // Subscribe and Unsubscribe change the topic set. Thread-safe; idempotent.
   void Subscribe(const std::string& topic);
   void Unsubscribe(const std::string& topic);
-  // Renew sends SUBSCRIBE again for a topic in the set: for a subscription
-  // that looks live but brings nothing (Redis ignores a repeat of a live
-  // one). Thread-safe.
+  // Renew sends SUBSCRIBE again for a topic in the set: it restores a
+  // subscription Redis no longer holds, and is a no-op for one it does.
+  // Thread-safe.
   void Renew(const std::string& topic);
 
  private:

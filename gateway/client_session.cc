@@ -42,8 +42,11 @@ ClientSession::ClientSession(WebsocketSession* socket, Gateway* gateway, Session
       session_id_(NewSessionId()),
       frame_bucket_(gateway->options().frame_rate, gateway->options().frame_burst),
       abuse_bucket_(gateway->options().abuse_rate, gateway->options().abuse_burst),
+      // Bounded by what the session follows (0: no limit, and no bound).
       watch_(gateway->options().watermark_grace,
-             static_cast<size_t>(std::max(gateway->options().max_topics_per_session, 1)) + 1) {}
+             gateway->options().max_topics_per_session > 0
+                 ? static_cast<size_t>(gateway->options().max_topics_per_session)
+                 : 0) {}
 
 ClientSession::~ClientSession() = default;
 
@@ -274,6 +277,7 @@ void ClientSession::FinishIdentify() {
   identify_timer_.cancel();
   if (PresenceReporter* presence = gateway_->presence()) presence->Online(socket_, PresenceRef());
   if (pending_ready_) {
+    SetWatchFloors(pending_ready_->ready());
     SendFrame(*pending_ready_);
     StartResume();  // Before the held events, so they pass its sequencers.
     pending_ready_.reset();
@@ -423,6 +427,28 @@ void ClientSession::OnResumeStreamDone() {
 
 // ---- delivery watch -------------------------------------------------------
 
+void ClientSession::SetWatchFloors(const Ready& ready) {
+  // What the client holds by definition: ready's heads, or the resume
+  // cursors below them (the replay brings the rest).
+  auto cursor = [this](const std::string& server, const std::string& channel) -> int64_t {
+    if (!resume_) return -1;
+    for (const ChannelCursor& c : resume_->channels()) {
+      if (c.server() == server && c.channel() == channel) return c.seq();
+    }
+    return -1;
+  };
+  for (const Server& s : ready.servers()) {
+    for (const Channel& c : s.channels()) {
+      const int64_t from = cursor(s.id(), c.id());
+      watch_.SetFloor(keys::ChannelTopic(s.id(), c.id()),
+                      from >= 0 && from < c.head_seq() ? from : c.head_seq());
+    }
+  }
+  const int64_t from = resume_ ? resume_->user_seq() : -1;
+  watch_.SetFloor(keys::UserTopic(identity_.user.id()),
+                  from >= 0 && from < ready.user_seq() ? from : ready.user_seq());
+}
+
 void ClientSession::OnHeartbeat(const HeartbeatFrame& frame) {
   // Checked whole first: a refused heartbeat changes nothing.
   if (static_cast<size_t>(frame.channels_size()) > topics_.size()) {
@@ -501,7 +527,8 @@ void ClientSession::Refill(const std::string& topic, int64_t watermark, int64_t 
   }
   gateway_->metrics().delivery.CountRefill(gateway_behind);
   if (gateway_behind) {
-    // Every local subscriber lacks them: the gateway's own stream is re-read.
+    // Every local subscriber lacks them: the gateway's own stream is re-read
+    // from the last event it passed on.
     LogRollback named;
     if (server.empty()) {
       named.set_user_id(identity_.user.id());
@@ -509,7 +536,10 @@ void ClientSession::Refill(const std::string& topic, int64_t watermark, int64_t 
       named.set_server(server);
       named.set_channel(channel);
     }
-    return registry.Repair(topic, StreamFetch(server, channel), std::move(named), watermark);
+    registry.Repair(topic, StreamFetch(server, channel), std::move(named), watermark);
+    // What this client lacks below that is its own to re-read (its
+    // catch-up drops what the repair brings as well).
+    if (watermark >= registry.SeenSeq(topic)) return;
   }
   ResyncRequired lost;
   if (server.empty()) {
@@ -767,6 +797,7 @@ void ClientSession::OnChannelCreated(const Channel& c) {
   if (socket_->closing() || !TakeTopic(topic)) return;
   // The event's head was read before this subscription: once it is live,
   // whatever came in between is read from the log, before later messages.
+  watch_.SetFloor(topic, c.head_seq());  // Held by definition: it starts there.
   ResyncRequired lost;
   lost.set_scope("channel");
   lost.set_server(c.server());

@@ -86,6 +86,8 @@ class ClientSession {
   void OnStatus(const StatusFrame& frame);
   void OnRead(const ReadFrame& frame);
   void OnRefresh(const RefreshFrame& frame);
+  // SetWatchFloors tells the delivery watch what the client holds at ready.
+  void SetWatchFloors(const Ready& ready);
   // OnHeartbeat judges the client's watermarks (delivery_watch.h).
   void OnHeartbeat(const HeartbeatFrame& frame);
   // Watch judges one stream's watermark; refills it when stalled, probes

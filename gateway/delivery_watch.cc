@@ -23,34 +23,49 @@ absl::string_view OutcomeName(WatermarkVerdict::Outcome outcome) {
 DeliveryWatch::DeliveryWatch(absl::Duration grace, size_t max_streams)
     : grace_(grace), max_streams_(max_streams) {}
 
+DeliveryWatch::Mark* DeliveryWatch::Find(absl::string_view stream) {
+  auto it = marks_.find(stream);
+  if (it != marks_.end()) return &it->second;
+  if (max_streams_ > 0 && marks_.size() >= max_streams_) return nullptr;
+  return &marks_.emplace(stream, Mark{}).first->second;
+}
+
 WatermarkVerdict DeliveryWatch::Report(absl::string_view stream, int64_t watermark, int64_t head,
                                        absl::Time now) {
+  Mark* mark = Find(stream);
+  if (mark != nullptr) {
+    watermark = std::max(watermark, mark->floor);
+    mark->floor = watermark;  // Watermarks never move backwards.
+  }
   WatermarkVerdict v;
   v.lag = std::max<int64_t>(0, head - watermark);
   v.outcome = v.lag == 0 ? WatermarkVerdict::Outcome::kCurrent : WatermarkVerdict::Outcome::kBehind;
-  auto it = marks_.find(stream);
-  if (it == marks_.end()) {
-    if (marks_.size() < max_streams_) marks_.emplace(stream, Mark{head, now});
+  if (mark == nullptr) return v;
+  if (mark->at == absl::InfinitePast()) {
+    mark->head = head;
+    mark->at = now;
     return v;
   }
-  Mark& mark = it->second;
-  if (now - mark.at < grace_) return v;
-  if (watermark < mark.head) {
+  if (now - mark->at < grace_) return v;
+  if (watermark < mark->head) {
     v.outcome = WatermarkVerdict::Outcome::kStalled;
     v.missing_from = watermark + 1;
-    v.missing_to = mark.head;
+    v.missing_to = mark->head;
   }
-  mark = Mark{head, now};
+  mark->head = head;
+  mark->at = now;
   return v;
 }
 
 void DeliveryWatch::Restart(absl::string_view stream, int64_t head, absl::Time now) {
-  auto it = marks_.find(stream);
-  if (it != marks_.end()) {
-    it->second = Mark{head, now};
-  } else if (marks_.size() < max_streams_) {
-    marks_.emplace(stream, Mark{head, now});
+  if (Mark* mark = Find(stream)) {
+    mark->head = head;
+    mark->at = now;
   }
+}
+
+void DeliveryWatch::SetFloor(absl::string_view stream, int64_t seq) {
+  if (Mark* mark = Find(stream)) mark->floor = std::max(mark->floor, seq);
 }
 
 DeliveryStats::DeliveryStats(size_t max_channels, absl::Duration idle_after,

@@ -44,7 +44,7 @@ class DeliveryWatch {
  public:
   // grace: how long an event the gateway knew of may take to reach the
   // client. max_streams bounds the streams remembered (new ones beyond are
-  // judged on lag alone).
+  // judged on lag alone; 0: no bound).
   DeliveryWatch(absl::Duration grace, size_t max_streams);
 
   // Report judges watermark for stream at now, head being the newest seq the
@@ -58,14 +58,23 @@ class DeliveryWatch {
   // Restart forgets stream's mark: its events are being re-read (a resume or
   // a refill), so what it lacks is not yet lost.
   void Restart(absl::string_view stream, int64_t head, absl::Time now);
+  // SetFloor: the client holds everything up to seq by definition (ready's
+  // head or its resume cursor, a new channel's head). A watermark below the
+  // floor, or below the stream's last one, is taken as that: a client cannot
+  // make the gateway re-send what came before it joined, or send again
+  // what it already reported holding.
+  void SetFloor(absl::string_view stream, int64_t seq);
 
   size_t streams() const { return marks_.size(); }
 
  private:
   struct Mark {
     int64_t head = 0;
-    absl::Time at;
+    absl::Time at = absl::InfinitePast();  // InfinitePast: no mark yet.
+    int64_t floor = 0;                     // Held by definition, or reported.
   };
+  // Find returns stream's entry, made if there is room; null beyond the bound.
+  Mark* Find(absl::string_view stream);
   absl::Duration grace_;
   size_t max_streams_;
   absl::flat_hash_map<std::string, Mark> marks_;

@@ -72,6 +72,29 @@ TEST(DeliveryWatchTest, StreamsBeyondTheBoundAreJudgedOnLagAlone) {
   EXPECT_EQ(watch.Report("a", 0, 3, kT0 + absl::Seconds(10)).outcome, Outcome::kStalled);
 }
 
+TEST(DeliveryWatchTest, AWatermarkBelowTheFloorOrAnEarlierOneCountsAsThat) {
+  DeliveryWatch watch(absl::Seconds(5), 10);
+  watch.SetFloor("c", 100);  // Joined at head 100: nothing before is owed.
+  EXPECT_EQ(watch.Report("c", 0, 105, kT0).lag, 5);
+  WatermarkVerdict v = watch.Report("c", 0, 105, kT0 + absl::Seconds(6));
+  EXPECT_EQ(v.outcome, Outcome::kStalled);
+  EXPECT_EQ(v.missing_from, 101);
+  EXPECT_EQ(v.missing_to, 105);
+  EXPECT_EQ(watch.Report("c", 103, 105, kT0 + absl::Seconds(7)).outcome, Outcome::kBehind);
+  // Going back below what it reported holding does not ask for more.
+  v = watch.Report("c", 50, 105, kT0 + absl::Seconds(12));
+  EXPECT_EQ(v.outcome, Outcome::kStalled);
+  EXPECT_EQ(v.missing_from, 104);
+  EXPECT_EQ(v.lag, 2);
+}
+
+TEST(DeliveryWatchTest, ABoundOfZeroWatchesEveryStream) {
+  DeliveryWatch watch(absl::Seconds(5), 0);
+  for (int i = 0; i < 100; ++i) watch.Report(std::to_string(i), 0, 3, kT0);
+  EXPECT_EQ(watch.streams(), 100u);
+  EXPECT_EQ(watch.Report("99", 0, 3, kT0 + absl::Seconds(5)).outcome, Outcome::kStalled);
+}
+
 WatermarkVerdict Stalled(int64_t from, int64_t to) {
   WatermarkVerdict v;
   v.outcome = Outcome::kStalled;

@@ -7,6 +7,7 @@
 
 #include "absl/time/clock.h"
 #include "common/keys.h"
+#include "common/logging.h"
 
 namespace chat::gateway {
 
@@ -216,7 +217,20 @@ ChannelSequencer& TopicRegistry::NewSequencer(const std::string& topic,
 
 void TopicRegistry::Repair(const std::string& topic, ChannelSequencer::FetchTail fetch,
                            LogRollback named, int64_t after) {
-  spdlog::warn("event=subscription_repair topic={} after={}", topic, after);
+  {
+    // Every stalled client of the topic asks: one repair a second is enough.
+    absl::MutexLock lock(&mu_);
+    auto it = topics_.find(topic);
+    const absl::Time now = absl::Now();
+    if (it == topics_.end() || now - it->second.repaired_at < absl::Seconds(1)) return;
+    it->second.repaired_at = now;
+  }
+  static LogLimiter limiter(20);
+  uint64_t suppressed = 0;
+  if (limiter.Allow(&suppressed)) {
+    spdlog::warn("event=subscription_repair topic={} after={} suppressed={}", topic, after,
+                 suppressed);
+  }
   redis_->Renew(topic);
   boost::asio::post(redis_->strand(), [this, topic, fetch = std::move(fetch),
                                        named = std::move(named), after]() mutable {

@@ -103,7 +103,8 @@ class TopicRegistry {
   // Repair: this gateway has not passed on events of topic that its log
   // holds (its subscription brings nothing, or lost them). Re-reads the log
   // for every local subscriber, from the last event passed on (or from
-  // `after`, when none was), through fetch, and renews the subscription.
+  // `after`, when none was), through fetch, and sends SUBSCRIBE again (which
+  // restores a subscription Redis dropped). At most once a second per topic.
   void Repair(const std::string& topic, ChannelSequencer::FetchTail fetch, LogRollback named,
               int64_t after);
 
@@ -121,6 +122,7 @@ class TopicRegistry {
     int64_t high_seq = 0;    // The highest seq fanned out.
     int64_t noted_head = 0;  // The highest seq acknowledged or probed (NoteHead).
     absl::Time probed_at = absl::InfinitePast();
+    absl::Time repaired_at = absl::InfinitePast();
     std::vector<absl::AnyInvocable<void()>> live_waiters;
   };
 

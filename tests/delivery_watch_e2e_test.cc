@@ -76,7 +76,7 @@ TEST_F(DeliveryWatchE2eTest, AClientShortOfWhatItWasSentGetsItAgain) {
   bob->Send(Heartbeat("general", s1));
   bob->Send(Heartbeat("general", s1));
   EXPECT_FALSE(bob->NextOfType("chat_message", absl::Milliseconds(100)));
-  absl::SleepFor(kGrace + absl::Milliseconds(50));
+  absl::SleepFor(2 * kGrace);
   bob->Send(Heartbeat("general", s1));
   EXPECT_EQ(NextSeq(*bob), s2);  // Sent again, in order, from the log.
   EXPECT_EQ(NextSeq(*bob), s3);
@@ -85,7 +85,7 @@ TEST_F(DeliveryWatchE2eTest, AClientShortOfWhatItWasSentGetsItAgain) {
   EXPECT_EQ(stats().refills(false), 1u);
   EXPECT_EQ(stats().refills(true), 0u);
   // Caught up: judged current from now on, and live messages still arrive once.
-  absl::SleepFor(kGrace + absl::Milliseconds(50));
+  absl::SleepFor(2 * kGrace);
   bob->Send(Heartbeat("general", s3));
   const int64_t s4 = Send(*alice, "a4");
   EXPECT_EQ(NextSeq(*bob), s4);
@@ -99,6 +99,62 @@ TEST_F(DeliveryWatchE2eTest, AClientShortOfWhatItWasSentGetsItAgain) {
             std::string::npos);
 }
 
+// Unannounced stores a message in general as the chat service would, but
+// publishes nothing: what a subscription that silently stopped bringing
+// events looks like. Returns its seq.
+int64_t Unannounced(Stack& stack, int64_t head) {
+  ChatMessage m;
+  m.set_server("demo");
+  m.set_channel("general");
+  m.set_author("carol");
+  m.set_message("unannounced");
+  m.set_sent_at(absl::ToUnixMillis(absl::Now()));
+  stack.redis_command({"EVAL",
+                       "local seq = redis.call('INCR', KEYS[1]) "
+                       "redis.call('XADD', KEYS[2], seq .. '-0', 'm', ARGV[1]) return seq",
+                       "2", keys::ChannelSeq("demo", "general"),
+                       keys::ChannelLog("demo", "general"), m.SerializeAsString()});
+  return head + 1;
+}
+
+int64_t GeneralHead(const std::string& ready_json) {
+  Ready ready;
+  if (!google::protobuf::util::JsonStringToMessage(ready_json, &ready).ok()) return -1;
+  for (const Server& s : ready.servers()) {
+    for (const Channel& c : s.channels()) {
+      if (s.id() == "demo" && c.id() == "general") return c.head_seq();
+    }
+  }
+  return -1;
+}
+
+// The probe finds the head the clients lack; two grace periods on, bob is
+// stalled and the gateway itself never passed the message on, so its own
+// stream is re-read for every subscriber: alice, who sent no heartbeat,
+// gets it too.
+void ExpectFoundAndRefilled(Stack& stack, gateway::DeliveryStats& stats, WsClient& alice,
+                            WsClient& bob, int64_t held, int64_t lost) {
+  bob.Send(Heartbeat("general", held));
+  for (int i = 0; i < 250 && stack.gateway().metrics().head_probes.Get("ok") == 0; ++i) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  ASSERT_EQ(stack.gateway().metrics().head_probes.Get("ok"), 1u);
+  EXPECT_FALSE(bob.NextOfType("chat_message", absl::Milliseconds(100)));
+  absl::SleepFor(2 * kGrace);
+  bob.Send(Heartbeat("general", held));
+  absl::SleepFor(2 * kGrace);
+  bob.Send(Heartbeat("general", held));
+  for (WsClient* c : {&bob, &alice}) {
+    auto got = c->NextOfType("chat_message");
+    ASSERT_TRUE(got);
+    EXPECT_EQ(std::stoll(JsonField(*got, "seq")), lost);
+    EXPECT_EQ(JsonField(*got, "message"), "unannounced");
+  }
+  EXPECT_EQ(stats.refills(true), 1u);
+  EXPECT_EQ(stats.refills(false), 0u);
+  EXPECT_EQ(stats.lost_events(), 1u);
+}
+
 TEST_F(DeliveryWatchE2eTest, AMessageNoPublicationAnnouncedIsFoundAndRefilledForEveryone) {
   auto alice = stack_->Identified("alice");
   auto bob = stack_->Identified("bob");
@@ -106,49 +162,45 @@ TEST_F(DeliveryWatchE2eTest, AMessageNoPublicationAnnouncedIsFoundAndRefilledFor
   const int64_t s1 = Send(*alice, "a1");
   ASSERT_EQ(NextSeq(*bob), s1);
   ASSERT_EQ(NextSeq(*alice), s1);
-  // A message stored as the chat service stores it, but never published:
-  // what a subscription that silently stopped bringing events looks like.
-  ChatMessage m;
-  m.set_server("demo");
-  m.set_channel("general");
-  m.set_author("carol");
-  m.set_message("unannounced");
-  m.set_sent_at(absl::ToUnixMillis(absl::Now()));
-  stack_->redis_command({"EVAL",
-                         "local seq = redis.call('INCR', KEYS[1]) "
-                         "redis.call('XADD', KEYS[2], seq .. '-0', 'm', ARGV[1]) return seq",
-                         "2", keys::ChannelSeq("demo", "general"),
-                         keys::ChannelLog("demo", "general"), m.SerializeAsString()});
-  // Bob looks current to the gateway; the probe reads the log's head.
-  bob->Send(Heartbeat("general", s1));
-  for (int i = 0; i < 250 && stack_->gateway().metrics().head_probes.Get("ok") == 0; ++i) {
-    absl::SleepFor(absl::Milliseconds(20));
-  }
-  ASSERT_EQ(stack_->gateway().metrics().head_probes.Get("ok"), 1u);
-  EXPECT_FALSE(bob->NextOfType("chat_message", absl::Milliseconds(100)));
-  // A grace period on, the head the probe found is the mark; another
-  // grace period on, bob still lacks it: stalled, and the gateway itself
-  // never passed it on, so its own stream is re-read for every subscriber.
-  absl::SleepFor(kGrace + absl::Milliseconds(50));
-  bob->Send(Heartbeat("general", s1));
-  absl::SleepFor(kGrace + absl::Milliseconds(50));
-  bob->Send(Heartbeat("general", s1));
-  auto got = bob->NextOfType("chat_message");
-  ASSERT_TRUE(got);
-  EXPECT_EQ(std::stoll(JsonField(*got, "seq")), s1 + 1);
-  EXPECT_EQ(JsonField(*got, "message"), "unannounced");
-  // Alice sent no heartbeat and still receives it: the gateway's repair.
-  got = alice->NextOfType("chat_message");
-  ASSERT_TRUE(got);
-  EXPECT_EQ(std::stoll(JsonField(*got, "seq")), s1 + 1);
-  EXPECT_EQ(stats().refills(true), 1u);
-  EXPECT_EQ(stats().refills(false), 0u);
-  EXPECT_EQ(stats().lost_events(), 1u);
+  const int64_t lost = Unannounced(*stack_, s1);
+  ExpectFoundAndRefilled(*stack_, stats(), *alice, *bob, s1, lost);
   // The stream goes on live, without a repeat.
   const int64_t s3 = Send(*alice, "a3");
-  EXPECT_EQ(s3, s1 + 2);
+  EXPECT_EQ(s3, lost + 1);
   EXPECT_EQ(NextSeq(*bob), s3);
   EXPECT_FALSE(bob->NextOfType("chat_message", absl::Milliseconds(200)));
+}
+
+TEST_F(DeliveryWatchE2eTest, OnAChannelWithoutTrafficTheRepairStartsFromTheWatermark) {
+  // No event has passed this gateway on general: it has no sequencer to
+  // re-read from, so the repair starts one at the reporter's watermark.
+  std::string ready;
+  auto alice = stack_->Identified("alice");
+  auto bob = stack_->Identified("bob", &ready);
+  ASSERT_TRUE(alice && bob);
+  const int64_t head = GeneralHead(ready);
+  ASSERT_GE(head, 0);
+  const int64_t lost = Unannounced(*stack_, head);
+  ExpectFoundAndRefilled(*stack_, stats(), *alice, *bob, head, lost);
+  const int64_t next = Send(*alice, "a2");
+  EXPECT_EQ(NextSeq(*bob), next);
+}
+
+TEST_F(DeliveryWatchE2eTest, AWatermarkBelowWhatTheClientJoinedWithAsksForNothing) {
+  auto alice = stack_->Identified("alice");
+  ASSERT_TRUE(alice);
+  for (int i = 0; i < 3; ++i) Send(*alice, absl::StrCat("before", i));
+  auto bob = stack_->Identified("bob");  // Joins at head: those three are history.
+  ASSERT_TRUE(bob);
+  bob->Send(Heartbeat("general", 0));
+  absl::SleepFor(2 * kGrace);
+  bob->Send(Heartbeat("general", 0));
+  absl::SleepFor(2 * kGrace);
+  bob->Send(Heartbeat("general", 0));
+  EXPECT_FALSE(bob->NextOfType("chat_message", absl::Milliseconds(300)));
+  EXPECT_EQ(stats().reports(false, Outcome::kStalled), 0u);
+  EXPECT_EQ(stats().refills(false) + stats().refills(true), 0u);
+  EXPECT_GE(stats().reports(false, Outcome::kCurrent), 3u);
 }
 
 TEST_F(DeliveryWatchE2eTest, ThePersonalStreamIsWatchedToo) {
@@ -166,7 +218,7 @@ TEST_F(DeliveryWatchE2eTest, ThePersonalStreamIsWatchedToo) {
   ASSERT_GT(user_seq, head);
   const std::string heartbeat = absl::StrCat(R"({"type":"heartbeat","user_seq":")", head, R"("})");
   bob->Send(heartbeat);
-  absl::SleepFor(kGrace + absl::Milliseconds(50));
+  absl::SleepFor(2 * kGrace);
   bob->Send(heartbeat);
   inv = bob->NextOfType("invitation");
   ASSERT_TRUE(inv) << "the personal event was not sent again";

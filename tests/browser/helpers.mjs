@@ -115,7 +115,7 @@ export function rowsWithText(user, text) {
 }
 
 // Polls in the page until some row shows exactly `text` (in `state`, if given).
-export async function waitForRow(user, text, state) {
+export async function waitForRow(user, text, state, timeout = WAIT_MS) {
   try {
     await user.page.waitForFunction(
       ([wanted, wantedState]) =>
@@ -126,7 +126,7 @@ export async function waitForRow(user, text, state) {
             (!wantedState || row.dataset.state === wantedState),
         ),
       [text, state ?? null],
-      { timeout: WAIT_MS },
+      { timeout },
     );
   } catch (err) {
     const rows = await rowsWithText(user, text);
