@@ -504,16 +504,6 @@ void ClientSession::Watch(const std::string& topic, int64_t watermark, const std
   }
 }
 
-ChannelSequencer::FetchTail ClientSession::StreamFetch(const std::string& server,
-                                                       const std::string& channel) {
-  if (server.empty()) {
-    return [read = gateway_->log_readers().personal, user = identity_.user.id()](
-               int64_t after, Done<TailPage> done) { read(user, after, std::move(done)); };
-  }
-  return [read = gateway_->log_readers().channel, server, channel](
-             int64_t after, Done<TailPage> done) { read(server, channel, after, std::move(done)); };
-}
-
 void ClientSession::Refill(const std::string& topic, int64_t watermark, int64_t missing_to,
                            const std::string& server, const std::string& channel) {
   TopicRegistry& registry = gateway_->topics();
@@ -536,7 +526,11 @@ void ClientSession::Refill(const std::string& topic, int64_t watermark, int64_t 
       named.set_server(server);
       named.set_channel(channel);
     }
-    registry.Repair(topic, StreamFetch(server, channel), std::move(named), watermark);
+    const LogReaders& readers = gateway_->log_readers();
+    registry.Repair(topic,
+                    server.empty() ? readers.PersonalStream(identity_.user.id())
+                                   : readers.ChannelStream(server, channel),
+                    std::move(named), watermark);
     // What this client lacks below that is its own to re-read (its
     // catch-up drops what the repair brings as well).
     if (watermark >= registry.SeenSeq(topic)) return;
@@ -579,16 +573,18 @@ void ClientSession::OnSendChat(SendChat frame) {
       BuildSend(identity_.user, std::move(frame), gateway_->options().max_message_chars);
   if (!req.ok()) return SendStatusError(req.status(), id);
   if (AtRequestLimit()) return Reject(id, absl::Milliseconds(100));
-  req->set_seen_seq(gateway_->topics().SeenSeq(keys::ChannelTopic(server, channel)));
+  std::string topic = keys::ChannelTopic(server, channel);
+  req->set_seen_seq(gateway_->topics().SeenSeq(topic));
   ++inflight_;
   gateway_->upstream().Send(
       *std::move(req),
       OnStrand<SendResponse>([this, id = std::move(id), server = std::move(server),
-                              channel = std::move(channel)](absl::StatusOr<SendResponse> r) {
+                              channel = std::move(channel),
+                              topic = std::move(topic)](absl::StatusOr<SendResponse> r) {
         EndRequest();
         if (!r.ok()) return SendStatusError(r.status(), id);
         // Its seq is part of the head this gateway knows, received or not.
-        gateway_->topics().NoteHead(keys::ChannelTopic(server, channel), r->seq());
+        gateway_->topics().NoteHead(topic, r->seq());
         if (route_.mode == SessionMode::kSeedChat) return;  // The seed has no acks.
         SendFrame(AckFrame(id, server, channel, *r));
       }));

@@ -99,8 +99,6 @@ class ClientSession {
   // else through a catch-up of this session.
   void Refill(const std::string& topic, int64_t watermark, int64_t missing_to,
               const std::string& server, const std::string& channel);
-  // StreamFetch reads topic's log for the registry (not bound to this session).
-  ChannelSequencer::FetchTail StreamFetch(const std::string& server, const std::string& channel);
   // HistoryFits: a history reply that may take need bytes can start now.
   bool HistoryFits(size_t need) const;
   // StartHistory runs a history request whose reply bytes fit the budget.

@@ -176,19 +176,14 @@ void TopicRegistry::Sequence(std::shared_ptr<const EncodedEvent> event) {
   ChannelSequencer::FetchTail fetch;
   const std::string topic = event->topic();
   LogRollback named;
-  if (event->event().has_chat_message() && readers_.channel) {
+  if (event->event().has_chat_message()) {
     const ChatMessage& m = event->event().chat_message();
     named.set_server(m.server());
     named.set_channel(m.channel());
-    fetch = [read = readers_.channel, server = m.server(), channel = m.channel()](
-                int64_t after, Done<TailPage> done) {
-      read(server, channel, after, std::move(done));
-    };
-  } else if (std::string user = keys::ParseUserTopic(topic); !user.empty() && readers_.personal) {
+    fetch = readers_.ChannelStream(m.server(), m.channel());
+  } else if (std::string user = keys::ParseUserTopic(topic); !user.empty()) {
     named.set_user_id(user);
-    fetch = [read = readers_.personal, user](int64_t after, Done<TailPage> done) {
-      read(user, after, std::move(done));
-    };
+    fetch = readers_.PersonalStream(user);
   }
   if (!fetch) return Fanout(event);  // Nothing to fill gaps from: pass events through.
   NewSequencer(topic, std::move(fetch), std::move(named), -1).Offer(std::move(event));

@@ -40,6 +40,22 @@ struct LogReaders {
                      Done<TailPage> done)>
       channel;
   std::function<void(const std::string& user, int64_t after, Done<TailPage> done)> personal;
+
+  // One stream's log as a sequencer reads it; bound to the readers only, so
+  // it may outlive whoever asked. Empty when that reader is not set.
+  ChannelSequencer::FetchTail ChannelStream(const std::string& server,
+                                            const std::string& channel) const {
+    if (!this->channel) return nullptr;
+    return [read = this->channel, server, channel](int64_t after, Done<TailPage> done) {
+      read(server, channel, after, std::move(done));
+    };
+  }
+  ChannelSequencer::FetchTail PersonalStream(const std::string& user) const {
+    if (!personal) return nullptr;
+    return [read = personal, user](int64_t after, Done<TailPage> done) {
+      read(user, after, std::move(done));
+    };
+  }
 };
 
 class TopicRegistry {
