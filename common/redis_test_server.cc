@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <hiredis/hiredis.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -12,8 +13,10 @@
 #include <chrono>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/redis_slot.h"
 
 namespace chat::testing {
 
@@ -72,23 +75,40 @@ absl::Status RedisTestServer::TryStart() {
     if (mkdtemp(tmpl) == nullptr) return absl::InternalError("mkdtemp failed");
     dir_ = tmpl;
   }
-  std::string port = std::to_string(port_);
+  std::vector<std::string> args = {"redis-server",
+                                   "--port",
+                                   std::to_string(port_),
+                                   "--bind",
+                                   "127.0.0.1",
+                                   "--save",
+                                   "",
+                                   "--appendonly",
+                                   appendonly_ ? "yes" : "no",
+                                   "--appendfsync",
+                                   "always",
+                                   "--dir",
+                                   dir_,
+                                   "--daemonize",
+                                   "no"};
+  if (cluster_) {
+    for (const char* arg : {"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"}) {
+      args.emplace_back(arg);
+    }
+  }
+  std::vector<char*> argv;
+  for (std::string& arg : args) argv.push_back(arg.data());
+  argv.push_back(nullptr);
   pid_ = fork();
   if (pid_ == 0) {
     int devnull = open("/dev/null", 1);
     dup2(devnull, 1);
-    const char* aof = appendonly_ ? "yes" : "no";
-    execlp("redis-server", "redis-server", "--port", port.c_str(), "--bind", "127.0.0.1", "--save",
-           "", "--appendonly", aof, "--appendfsync", "always", "--dir", dir_.c_str(), "--daemonize",
-           "no", static_cast<char*>(nullptr));
-    execl("/usr/bin/redis-server", "redis-server", "--port", port.c_str(), "--bind", "127.0.0.1",
-          "--save", "", "--appendonly", aof, "--appendfsync", "always", "--dir", dir_.c_str(),
-          static_cast<char*>(nullptr));
+    execvp("redis-server", argv.data());
+    execv("/usr/bin/redis-server", argv.data());
     _exit(127);
   }
   // Wait for readiness: poll the port, bounded to ~10 s.
   for (int i = 0; i < 1000; ++i) {
-    if (CanConnect(port_)) return absl::OkStatus();
+    if (CanConnect(port_)) return cluster_ ? AwaitClusterOk() : absl::OkStatus();
     int status;
     if (waitpid(pid_, &status, WNOHANG) == pid_) {
       pid_ = -1;
@@ -97,6 +117,31 @@ absl::Status RedisTestServer::TryStart() {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   return absl::UnavailableError("redis-server did not start");
+}
+
+absl::Status RedisTestServer::AwaitClusterOk() {
+  redisContext* c = redisConnect("127.0.0.1", port_);
+  if (c == nullptr || c->err) {
+    if (c != nullptr) redisFree(c);
+    return absl::UnavailableError("cannot connect to the cluster node");
+  }
+  // A restarted node keeps its slots in nodes.conf; a new one is given all.
+  if (auto* r = static_cast<redisReply*>(
+          redisCommand(c, "CLUSTER ADDSLOTSRANGE 0 %d", redis::kClusterSlots - 1))) {
+    freeReplyObject(r);
+  }
+  absl::Status status = absl::UnavailableError("the one-node cluster never became ok");
+  for (int i = 0; i < 1000 && !status.ok(); ++i) {
+    auto* r = static_cast<redisReply*>(redisCommand(c, "CLUSTER INFO"));
+    if (r != nullptr && r->type == REDIS_REPLY_STRING &&
+        absl::string_view(r->str, r->len).find("cluster_state:ok") != absl::string_view::npos) {
+      status = absl::OkStatus();
+    }
+    if (r != nullptr) freeReplyObject(r);
+    if (!status.ok()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  redisFree(c);
+  return status;
 }
 
 void RedisTestServer::Stop(bool hard) {

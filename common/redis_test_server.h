@@ -32,12 +32,19 @@ class RedisTestServer {
   // set_appendonly turns on the AOF with fsync on every write (before Start):
   // a killed server restarted by Start then has every acknowledged write.
   void set_appendonly(bool on) { appendonly_ = on; }
+  // set_cluster_enabled runs the server in cluster mode (before Start), as a
+  // one-node cluster that owns every slot: Start returns once the cluster
+  // state is ok. Redis then refuses any command whose keys span slots
+  // (CROSSSLOT) and answers CLUSTER KEYSLOT.
+  void set_cluster_enabled(bool on) { cluster_ = on; }
 
  private:
   absl::Status TryStart();
+  absl::Status AwaitClusterOk();
 
   pid_t pid_ = -1;
   bool appendonly_ = false;
+  bool cluster_ = false;
   int port_ = 0;
   std::string dir_;
 };

@@ -36,7 +36,7 @@ Done<PresenceUpdate> Respond(std::string user, Done<PresenceResponse> done) {
       [user = std::move(user), done = std::move(done)](absl::StatusOr<PresenceUpdate> u) mutable {
         if (!u.ok()) return done(u.status());
         PresenceResponse resp;
-        *resp.mutable_presence() = VisiblePresence(user, u->status, u->last_seen);
+        *resp.mutable_presence() = VisiblePresence(user, u->status, u->last_seen, u->version);
         done(std::move(resp));
       };
 }
@@ -52,7 +52,7 @@ void FetchPresences(PresenceStore* store, std::vector<std::string> users, bool o
     std::vector<Presence> out;
     out.reserve(stored->size());
     for (const Presence& p : *stored) {
-      out.push_back(VisiblePresence(p.user_id(), p.status(), p.last_seen()));
+      out.push_back(VisiblePresence(p.user_id(), p.status(), p.last_seen(), p.version()));
     }
     if (order) {
       std::sort(out.begin(), out.end(), [](const Presence& a, const Presence& b) {
@@ -87,10 +87,12 @@ std::string AggregateStatus(const std::vector<std::string>& session_statuses) {
   return kByRank[best];
 }
 
-Presence VisiblePresence(const std::string& user, absl::string_view status, int64_t last_seen) {
+Presence VisiblePresence(const std::string& user, absl::string_view status, int64_t last_seen,
+                         int64_t version) {
   Presence p;
   p.set_type("presence");
   p.set_user_id(user);
+  p.set_version(version);
   if (VisibleRank(status) > 0) {
     p.set_status(std::string(status));
   } else {

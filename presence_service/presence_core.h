@@ -82,8 +82,10 @@ int VisibleRank(absl::string_view status);
 // given statuses.
 std::string AggregateStatus(const std::vector<std::string>& session_statuses);
 // VisiblePresence is the Presence others get for a stored status: anything
-// that is not online, idle or dnd reads "offline"; last_seen only when offline.
-Presence VisiblePresence(const std::string& user, absl::string_view status, int64_t last_seen);
+// that is not online, idle or dnd reads "offline"; last_seen only when offline;
+// version as stored.
+Presence VisiblePresence(const std::string& user, absl::string_view status, int64_t last_seen,
+                         int64_t version);
 
 }  // namespace chat::presence_service
 

@@ -202,15 +202,16 @@ TEST(AggregateStatusTest, HighestVisibleStatusWins) {
 }
 
 TEST(VisiblePresenceTest, OthersNeverSeeInvisibleOrUnknownStatuses) {
-  Presence p = VisiblePresence("alice", "invisible", 42);
+  Presence p = VisiblePresence("alice", "invisible", 42, 0);
   EXPECT_EQ(p.type(), "presence");
   EXPECT_EQ(p.user_id(), "alice");
   EXPECT_EQ(p.status(), "offline");
   EXPECT_EQ(p.last_seen(), 42);
-  EXPECT_EQ(VisiblePresence("alice", "", 0).status(), "offline");
-  EXPECT_EQ(VisiblePresence("alice", "away", 0).status(), "offline");
+  EXPECT_EQ(VisiblePresence("alice", "", 0, 0).status(), "offline");
+  EXPECT_EQ(VisiblePresence("alice", "away", 0, 0).status(), "offline");
   // last_seen is only meaningful while offline.
-  p = VisiblePresence("alice", "dnd", 42);
+  p = VisiblePresence("alice", "dnd", 42, 7);
+  EXPECT_EQ(p.version(), 7);  // Carried as is: clients order events by it.
   EXPECT_EQ(p.status(), "dnd");
   EXPECT_EQ(p.last_seen(), 0);
 }

@@ -376,9 +376,15 @@ TEST_F(PresenceServerTest, IdleAndDndAggregateOverSessions) {
   EXPECT_EQ(ConnectOk(Session("alice", "s4", "online", "gw1")), "online");
   EXPECT_EQ(SetStatusOk(Session("alice", "s4", "idle")), "dnd");
   EXPECT_EQ(DisconnectOk(Session("alice", "s2", "", "gw2")), "idle");  // Still visible: not held.
-  EXPECT_EQ(Statuses(sub.Drain()),
-            (std::vector<std::string>{"idle", "dnd", "online", "dnd", "idle"}));
+  const std::vector<Message> events = sub.Drain();
+  EXPECT_EQ(Statuses(events), (std::vector<std::string>{"idle", "dnd", "online", "dnd", "idle"}));
+  // Each visible change raises the version by one (clients order crossed
+  // events by it), and a query reports the latest.
+  std::vector<int64_t> versions;
+  for (const Message& m : events) versions.push_back(m.presence.version());
+  EXPECT_EQ(versions, (std::vector<int64_t>{1, 2, 3, 4, 5}));
   EXPECT_EQ(QueryOne("alice", "alice").status(), "idle");
+  EXPECT_EQ(QueryOne("alice", "alice").version(), 5);
 }
 
 TEST_F(PresenceServerTest, SessionsOfADeadGatewayExpireThroughTheSweeper) {

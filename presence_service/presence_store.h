@@ -28,6 +28,7 @@ struct PresenceUpdate {
   std::string status;     // "online" | "idle" | "dnd" | "offline".
   int64_t last_seen = 0;  // When the user last went offline (ms); 0 if never.
   bool changed = false;   // This call changed the visible status and published it.
+  int64_t version = 0;    // Raised at every visible change (Presence.version).
 };
 
 // Audience is what a viewer may see: their friends and their servers.

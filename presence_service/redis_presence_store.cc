@@ -2,7 +2,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include <cstdlib>
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
@@ -19,14 +18,13 @@ using redis::Reply;
 namespace {
 
 // KEYS: 1 sessions hash, 2 presence hash, 3 the user's servers, 4 the user's
-// friends.
+// friends (one hash tag: one slot).
 // ARGV: 1 op (connect|disconnect|status|refresh|sweep), 2 now (ms),
 // 3 connect/refresh: the new expiry; disconnect: the hold deadline,
-// 4 user id, 5-6 server presence topic prefix and suffix, 7-8 user topic
-// prefix and suffix, 9-12 event payloads for online, idle, dnd, offline,
-// 13 session status, 14 gateway id (disconnect: only a session on it, if
-// given), 15.. session ids.
-// Returns {changed, visible status, last_seen, due, found, unknown ids}.
+// 4 user id, 5 session status, 6 gateway id (disconnect: only a session on
+// it, if given), 7.. session ids.
+// Returns {changed, visible status, last_seen, due, found, unknown ids,
+// version, servers, friends}; servers and friends only when changed.
 const redis::RedisScript& UpdateScript() {
   static const auto* script = new redis::RedisScript(R"lua(
 local op, now = ARGV[1], tonumber(ARGV[2])
@@ -48,21 +46,21 @@ local function put(id, s)
 end
 local found, unknown = 1, {}
 if op == 'connect' then
-  put(ARGV[15], {ARGV[13], ARGV[14], ARGV[3]})
+  put(ARGV[7], {ARGV[5], ARGV[6], ARGV[3]})
 elseif op == 'disconnect' or op == 'status' then
-  local s = live[ARGV[15]]
+  local s = live[ARGV[7]]
   -- A session resumed on another gateway is not the old gateway's to close.
-  if not s or (op == 'disconnect' and ARGV[14] ~= '' and s[2] ~= ARGV[14]) then
+  if not s or (op == 'disconnect' and ARGV[6] ~= '' and s[2] ~= ARGV[6]) then
     found = 0
   elseif op == 'disconnect' then
-    live[ARGV[15]] = nil
-    redis.call('HDEL', KEYS[1], ARGV[15])
+    live[ARGV[7]] = nil
+    redis.call('HDEL', KEYS[1], ARGV[7])
   else
-    s[1] = ARGV[13]
-    put(ARGV[15], s)
+    s[1] = ARGV[5]
+    put(ARGV[7], s)
   end
 elseif op == 'refresh' then
-  for i = 15, #ARGV do
+  for i = 7, #ARGV do
     local s = live[ARGV[i]]
     if s then
       s[3] = ARGV[3]
@@ -80,7 +78,7 @@ for _, s in pairs(live) do
   if due == 0 or exp < due then due = exp end
 end
 local computed = by_rank[best]
-local p = redis.call('HMGET', KEYS[2], 'status', 'last_seen', 'hold_until')
+local p = redis.call('HMGET', KEYS[2], 'status', 'last_seen', 'hold_until', 'version')
 local shown = p[1] or 'offline'
 local last_seen = tonumber(p[2]) or 0
 local hold = tonumber(p[3]) or 0
@@ -94,24 +92,19 @@ end
 local status = computed
 if hold > now then status = shown else hold = 0 end
 if hold > 0 and (due == 0 or hold < due) then due = hold end
-local changed = 0
+local changed, version, servers, friends = 0, tonumber(p[4]) or 0, {}, {}
 if status ~= shown then
   changed = 1
   if status == 'offline' then last_seen = now end
-  local payload = ARGV[({online = 9, idle = 10, dnd = 11, offline = 12})[status]]
-  for _, s in ipairs(redis.call('SMEMBERS', KEYS[3])) do
-    redis.call('PUBLISH', ARGV[5] .. s .. ARGV[6], payload)
-  end
-  for _, f in ipairs(redis.call('SMEMBERS', KEYS[4])) do
-    redis.call('PUBLISH', ARGV[7] .. f .. ARGV[8], payload)
-  end
-  redis.call('PUBLISH', ARGV[7] .. ARGV[4] .. ARGV[8], payload)
+  version = redis.call('HINCRBY', KEYS[2], 'version', 1)
+  servers = redis.call('SMEMBERS', KEYS[3])
+  friends = redis.call('SMEMBERS', KEYS[4])
 end
 if p[1] or any or changed == 1 then
   redis.call('HSET', KEYS[2], 'status', status, 'last_seen', string.format('%d', last_seen),
              'due', string.format('%d', due), 'hold_until', string.format('%d', hold))
 end
-return {changed, status, last_seen, due, found, unknown}
+return {changed, status, last_seen, due, found, unknown, version, servers, friends}
 )lua");
   return *script;
 }
@@ -133,30 +126,16 @@ return n
   return *script;
 }
 
-// TopicPattern is a topic name split around the id, so the script names other
-// users' and servers' topics exactly as common/keys.h does.
-struct TopicPattern {
-  std::string prefix, suffix;
-};
-
-TopicPattern PatternOf(std::string (*topic)(absl::string_view)) {
-  const std::string t = topic("*");  // '*' is not an id character.
-  const size_t at = t.find('*');
-  if (at == std::string::npos || t.find('*', at + 1) != std::string::npos) {
-    spdlog::critical("event=bad_topic_layout topic={}", t);
-    std::abort();
-  }
-  return {t.substr(0, at), t.substr(at + 1)};
-}
-
 // Payload is what goes on a topic for one presence change.
-std::string Payload(const std::string& user, absl::string_view status, int64_t last_seen) {
+std::string Payload(const std::string& user, absl::string_view status, int64_t last_seen,
+                    int64_t version) {
   Event event;
   Presence* p = event.mutable_presence();
   p->set_type("presence");
   p->set_user_id(user);
   p->set_status(std::string(status));
   p->set_last_seen(last_seen);
+  p->set_version(version);
   return absl::StrCat("0 ", event.SerializeAsString());
 }
 
@@ -169,22 +148,7 @@ std::vector<std::string> UserKeys(const std::string& user) {
 std::vector<std::string> UpdateArgs(const char* op, const std::string& user, int64_t now_ms,
                                     int64_t deadline_ms, const std::string& status = "",
                                     const std::string& gateway = "") {
-  static const TopicPattern server_topic = PatternOf(&keys::ServerPresenceTopic);
-  static const TopicPattern user_topic = PatternOf(&keys::UserTopic);
-  return {op,
-          std::to_string(now_ms),
-          std::to_string(deadline_ms),
-          user,
-          server_topic.prefix,
-          server_topic.suffix,
-          user_topic.prefix,
-          user_topic.suffix,
-          Payload(user, "online", 0),
-          Payload(user, "idle", 0),
-          Payload(user, "dnd", 0),
-          Payload(user, "offline", now_ms),
-          status,
-          gateway};
+  return {op, std::to_string(now_ms), std::to_string(deadline_ms), user, status, gateway};
 }
 
 struct UpdateResult {
@@ -192,11 +156,14 @@ struct UpdateResult {
   int64_t due = 0;
   bool found = false;
   std::vector<std::string> unknown;
+  // When update.changed: the new version and who must hear of it.
+  int64_t version = 0;
+  std::vector<std::string> servers, friends;
 };
 
 absl::StatusOr<UpdateResult> ParseUpdate(absl::StatusOr<Reply> r) {
   if (!r.ok()) return r.status();
-  if (r->elements.size() != 6) return absl::InternalError("presence: bad script reply");
+  if (r->elements.size() != 9) return absl::InternalError("presence: bad script reply");
   UpdateResult out;
   out.update.changed = r->elements[0].integer == 1;
   out.update.status = r->elements[1].str;
@@ -204,7 +171,44 @@ absl::StatusOr<UpdateResult> ParseUpdate(absl::StatusOr<Reply> r) {
   out.due = r->elements[3].integer;
   out.found = r->elements[4].integer == 1;
   for (Reply& id : r->elements[5].elements) out.unknown.push_back(std::move(id.str));
+  out.version = r->elements[6].integer;
+  out.update.version = out.version;
+  for (Reply& s : r->elements[7].elements) out.servers.push_back(std::move(s.str));
+  for (Reply& f : r->elements[8].elements) out.friends.push_back(std::move(f.str));
   return out;
+}
+
+// AnnouncementOf is the PUBLISH commands that tell everyone who may see user
+// of a changed status: their own topic (their other sessions), each of their
+// servers' presence topics and each friend's topic; empty if nothing changed.
+std::vector<std::vector<std::string>> AnnouncementOf(const std::string& user,
+                                                     const UpdateResult& r) {
+  std::vector<std::vector<std::string>> cmds;
+  if (!r.update.changed) return cmds;
+  const std::string payload = Payload(
+      user, r.update.status, r.update.status == "offline" ? r.update.last_seen : 0, r.version);
+  cmds.push_back({"PUBLISH", keys::UserTopic(user), payload});
+  for (const std::string& s : r.servers) {
+    cmds.push_back({"PUBLISH", keys::ServerPresenceTopic(s), payload});
+  }
+  for (const std::string& f : r.friends) cmds.push_back({"PUBLISH", keys::UserTopic(f), payload});
+  return cmds;
+}
+
+// Announce publishes the announcements of every change and then calls done.
+// A failed PUBLISH only costs the event (the state is stored, and every
+// session reads it again at ready), so it is logged, not returned.
+void Announce(redis::RedisClient& client, std::vector<std::vector<std::string>> cmds,
+              absl::AnyInvocable<void()> done) {
+  if (cmds.empty()) return done();
+  redis::Batch(client, std::move(cmds),
+               [done = std::move(done)](absl::StatusOr<std::vector<Reply>> r) mutable {
+                 if (!r.ok()) {
+                   spdlog::warn("event=presence_publish_failed error=\"{}\"",
+                                std::string(r.status().message()));
+                 }
+                 done();
+               });
 }
 
 struct ScriptCall {
@@ -268,14 +272,21 @@ void RedisPresenceStore::Change(const char* op, const SessionRef& s, int64_t now
         if (!result->found && absl::string_view(op) == "status") {
           return done(absl::NotFoundError("unknown or expired session"));
         }
-        if (!reindex || result->due == 0) return done(result->update);
-        // A sweeper may have claimed the user between our first LowerExpiry
-        // and the script; this second one restores the deadline it hid.
-        client_->Command(
-            {"ZADD", std::string(keys::kPresenceExpiry), "LT", std::to_string(result->due), user},
-            [update = result->update, done = std::move(done)](absl::StatusOr<Reply> z) mutable {
-              if (!z.ok()) return done(z.status());
-              done(std::move(update));
+        std::vector<std::vector<std::string>> announcement = AnnouncementOf(user, *result);
+        Announce(
+            *client_, std::move(announcement),
+            [this, user, reindex, result = *std::move(result), done = std::move(done)]() mutable {
+              if (!reindex || result.due == 0) return done(result.update);
+              // A sweeper may have claimed the user between our first
+              // LowerExpiry and the script; this second one restores
+              // the deadline it hid.
+              client_->Command({"ZADD", std::string(keys::kPresenceExpiry), "LT",
+                                std::to_string(result.due), user},
+                               [update = result.update,
+                                done = std::move(done)](absl::StatusOr<Reply> z) mutable {
+                                 if (!z.ok()) return done(z.status());
+                                 done(std::move(update));
+                               });
             });
       });
 }
@@ -314,19 +325,24 @@ void RedisPresenceStore::Refresh(const std::vector<SessionRef>& sessions, int64_
     calls[it->second].args.push_back(s.session_id());
   }
   RunEach(*client_, UpdateScript(), std::move(calls),
-          [sessions, users = std::move(users),
+          [this, sessions, users = std::move(users),
            done = std::move(done)](std::vector<absl::StatusOr<Reply>> replies) mutable {
             absl::flat_hash_set<std::pair<std::string, std::string>> unknown;
+            std::vector<std::vector<std::string>> announcements;
             for (size_t i = 0; i < replies.size(); ++i) {
               absl::StatusOr<UpdateResult> r = ParseUpdate(std::move(replies[i]));
               if (!r.ok()) return done(r.status());
               for (std::string& id : r->unknown) unknown.insert({users[i], std::move(id)});
+              for (auto& cmd : AnnouncementOf(users[i], *r))
+                announcements.push_back(std::move(cmd));
             }
             std::vector<std::string> out;
             for (const SessionRef& s : sessions) {
               if (unknown.contains({s.user_id(), s.session_id()})) out.push_back(s.session_id());
             }
-            done(std::move(out));
+            Announce(
+                *client_, std::move(announcements),
+                [out = std::move(out), done = std::move(done)]() mutable { done(std::move(out)); });
           });
 }
 
@@ -370,6 +386,7 @@ void RedisPresenceStore::FinishSweep(std::vector<std::string> users, int64_t cla
   const std::string index(keys::kPresenceExpiry);
   std::vector<std::string> lower = {"ZADD", index, "LT"};
   std::vector<std::string> release = {std::to_string(claim_ms)};
+  std::vector<std::vector<std::string>> announcements;
   absl::Status error;
   for (size_t i = 0; i < users.size(); ++i) {
     absl::StatusOr<UpdateResult> r = ParseUpdate(std::move(replies[i]));
@@ -378,6 +395,7 @@ void RedisPresenceStore::FinishSweep(std::vector<std::string> users, int64_t cla
       if (error.ok()) error = r.status();
       continue;
     }
+    for (auto& cmd : AnnouncementOf(users[i], *r)) announcements.push_back(std::move(cmd));
     if (r->due > 0) {
       lower.push_back(std::to_string(r->due));
       lower.push_back(users[i]);
@@ -398,11 +416,13 @@ void RedisPresenceStore::FinishSweep(std::vector<std::string> users, int64_t cla
         *client_, {index}, std::move(release),
         [finish = std::move(finish)](absl::StatusOr<Reply> r) mutable { finish(r.status()); });
   };
-  if (lower.size() == 3) return do_release(absl::OkStatus());
-  client_->Command(std::move(lower),
-                   [do_release = std::move(do_release)](absl::StatusOr<Reply> r) mutable {
-                     do_release(r.status());
-                   });
+  Announce(*client_, std::move(announcements),
+           [this, lower = std::move(lower), do_release = std::move(do_release)]() mutable {
+             if (lower.size() == 3) return do_release(absl::OkStatus());
+             client_->Command(std::move(lower),
+                              [do_release = std::move(do_release)](
+                                  absl::StatusOr<Reply> r) mutable { do_release(r.status()); });
+           });
 }
 
 void RedisPresenceStore::GetAudience(const std::string& viewer, Done<Audience> done) {
@@ -463,7 +483,7 @@ void RedisPresenceStore::GetPresences(const std::vector<std::string>& users,
   std::vector<std::vector<std::string>> cmds;
   cmds.reserve(users.size());
   for (const std::string& u : users) {
-    cmds.push_back({"HMGET", keys::UserPresence(u), "status", "last_seen"});
+    cmds.push_back({"HMGET", keys::UserPresence(u), "status", "last_seen", "version"});
   }
   redis::Batch(*client_, std::move(cmds),
                [users, done = std::move(done)](absl::StatusOr<std::vector<Reply>> r) mutable {
@@ -474,9 +494,10 @@ void RedisPresenceStore::GetPresences(const std::vector<std::string>& users,
                    Presence p;
                    p.set_user_id(users[i]);
                    const Reply& fields = (*r)[i];
-                   if (fields.elements.size() == 2) {
+                   if (fields.elements.size() == 3) {
                      p.set_status(fields.elements[0].str);
                      p.set_last_seen(redis::ReplyInt(fields.elements[1]).value_or(0));
+                     p.set_version(redis::ReplyInt(fields.elements[2]).value_or(0));
                    }
                    out.push_back(std::move(p));
                  }

@@ -1,15 +1,21 @@
 // RedisPresenceStore keeps presence in Redis (layout in common/keys.h):
 //  - keys::UserSessions(user): hash session id -> "<status>|<gateway>|<expiry ms>";
 //  - keys::UserPresence(user): hash status (what others see), last_seen,
-//    due (next re-evaluation, ms; 0 none), hold_until (grace deadline, ms);
+//    due (next re-evaluation, ms; 0 none), hold_until (grace deadline, ms),
+//    version (raised by one at every visible change);
 //  - keys::kPresenceExpiry: sorted set user -> when to re-evaluate them.
 //
 // Every change to one user is one Lua script on that user's keys (one hash
-// tag): it drops expired sessions, applies the change, recomputes the visible
-// status, and when that changed, writes it and publishes the event to the
-// user's servers' presence topics, friends' user topics and own user topic.
-// Publishing inside the script orders a user's events as their changes, even
-// across service replicas, and a change is never stored without its event.
+// tag, so one Redis Cluster slot): it drops expired sessions, applies the
+// change, recomputes the visible status, and when that changed, writes it,
+// raises the version and returns the user's servers and friends. The store
+// then publishes the event, carrying the version, to the user's own topic,
+// each server's presence topic and each friend's topic, pipelined. Those
+// topics live on other slots, which a script may not reach in a cluster.
+// Events of one user from one replica arrive in order (one connection);
+// events from two replicas can cross, and a client keeps the highest version
+// (docs/protocol.md). A PUBLISH that fails costs only the event: the state is
+// stored and read again by every session at ready.
 //
 // The expiry index lives on another slot, so it is kept outside the scripts
 // and is allowed to run early, never late: a score at most the user's `due`.

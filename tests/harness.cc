@@ -3,6 +3,7 @@
 #include <google/protobuf/struct.pb.h>
 #include <google/protobuf/util/json_util.h>
 #include <grpcpp/create_channel.h>
+#include <gtest/gtest.h>
 #include <hiredis/hiredis.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -157,10 +158,16 @@ Stack::~Stack() {
   if (invite_) invite_->Shutdown(absl::ZeroDuration());
   if (presence_) presence_->Shutdown(absl::ZeroDuration());
   if (chat_) chat_->Shutdown(absl::ZeroDuration());
+  for (const std::string& finding : slot_guard_.Finish()) {
+    ADD_FAILURE() << "Redis Cluster slot rule broken: " << finding;
+  }
 }
 
 absl::Status Stack::Start() {
   if (absl::Status s = redis_.Start(); !s.ok()) return s;
+  if (const char* guard = getenv("CHATSUITE_SLOT_GUARD"); guard != nullptr && *guard != '\0') {
+    if (absl::Status s = slot_guard_.Start(redis_.port()); !s.ok()) return s;
+  }
   chat_service::ChatServerOptions co;
   co.listen = "127.0.0.1:0";
   co.redis = {"127.0.0.1", redis_.port()};

@@ -25,6 +25,7 @@
 #include "invite_service/invite_server.h"
 #include "presence_service/presence_server.h"
 #include "proto/chat.grpc.pb.h"
+#include "tests/slot_guard.h"
 
 namespace chat::testing {
 
@@ -116,6 +117,7 @@ class Stack {
   std::function<void(gateway::GatewayOptions&)> tune_;
   std::function<void(invite_service::InviteServerOptions&)> tune_invite_;
   RedisTestServer redis_;
+  SlotGuard slot_guard_;  // Watches redis_ when CHATSUITE_SLOT_GUARD is set.
   std::unique_ptr<chat_service::ChatServer> chat_;
   std::unique_ptr<invite_service::InviteServer> invite_;
   std::unique_ptr<presence_service::PresenceServer> presence_;

@@ -184,7 +184,8 @@ TEST_F(InviteE2eTest, ARacingAcceptAndCancelEndInOneStateBothAreTold) {
       EXPECT_TRUE(bob->NextOfType("accept_invitation"));
       EXPECT_FALSE(bob->NextOfType("cancel_invitation", absl::Milliseconds(200)));
       // Undo the friendship so the next round starts clean.
-      stack_->redis_command({"DEL", "{u:alice}:friends", "{u:bob}:friends"});
+      stack_->redis_command({"DEL", "{u:alice}:friends"});
+      stack_->redis_command({"DEL", "{u:bob}:friends"});
     } else {
       ASSERT_TRUE(winner == "accept_invitation" || winner == "cancel_invitation") << *first_a;
       auto ev_b = bob->NextOfType(winner);
@@ -194,7 +195,8 @@ TEST_F(InviteE2eTest, ARacingAcceptAndCancelEndInOneStateBothAreTold) {
       EXPECT_FALSE(bob->NextOfType(loser_event, absl::Milliseconds(200)));
       EXPECT_FALSE(alice->NextOfType(loser_event, absl::Milliseconds(50)));
       if (winner == "accept_invitation") {
-        stack_->redis_command({"DEL", "{u:alice}:friends", "{u:bob}:friends"});
+        stack_->redis_command({"DEL", "{u:alice}:friends"});
+        stack_->redis_command({"DEL", "{u:bob}:friends"});
         auto err = alice->NextOfType("error");
         ASSERT_TRUE(err);
         EXPECT_EQ(JsonField(*err, "code"), "already_accepted");

@@ -1247,12 +1247,18 @@ function learnAuthor(message) {
 }
 
 // Stores a presence event. Returns true when it changed anything (events
-// arrive once per path, so repeats are common).
+// arrive once per path, so repeats are common, and two service replicas'
+// events can cross: one older than what we hold is ignored).
 function applyPresence(frame) {
   const id = frame?.user_id;
   if (!id || !Object.hasOwn(STATUS_RANK, frame.status)) return false;
-  const next = { status: frame.status, lastSeen: toInt(frame.last_seen) };
+  const next = {
+    status: frame.status,
+    lastSeen: toInt(frame.last_seen),
+    version: toInt(frame.version),
+  };
   const known = state.presences.get(id);
+  if (known && next.version < known.version) return false;
   if (known && known.status === next.status && known.lastSeen === next.lastSeen)
     return false;
   state.presences.set(id, next);
