@@ -34,6 +34,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/strings/numbers.h"
@@ -106,7 +107,8 @@ double SelfCpuSeconds() {
 
 struct Stats {
   int64_t sent = 0, acked = 0, errors = 0, delivered = 0;
-  std::vector<int64_t> latency_us;  // Sampled deliveries.
+  std::vector<int64_t> latency_us;      // Sampled deliveries.
+  std::vector<int64_t> ack_latency_us;  // Every ack: send to ack (native endpoint).
   bool sending = true;
 };
 
@@ -171,7 +173,9 @@ class Client : public std::enable_shared_from_this<Client> {
     int pad = std::max(0, absl::GetFlag(FLAGS_size) - static_cast<int>(stamp.size()));
     Write(absl::StrCat(R"({"type":"chat_message","server":")", absl::GetFlag(FLAGS_server),
                        R"(","channel":")", absl::GetFlag(FLAGS_channel), R"(","message":")", stamp,
-                       std::string(pad, '.'), R"(","id":")", MyIdPrefix(), seq_++, R"("})"));
+                       std::string(pad, '.'), R"(","id":")", MyIdPrefix(), seq_, R"("})"));
+    if (!SeedMode()) sent_ns_[seq_] = NowNs();
+    ++seq_;
     ++stats_->sent;
   }
 
@@ -225,6 +229,17 @@ class Client : public std::enable_shared_from_this<Client> {
       }
     } else if (f.find(R"("type":"ack")") == 1) {
       ++stats_->acked;
+      const std::string id = absl::StrCat(R"("id":")", MyIdPrefix());
+      if (size_t at = f.find(id); at != std::string::npos) {
+        int64_t n = 0;
+        const size_t from = at + id.size();
+        if (absl::SimpleAtoi(f.substr(from, f.find('"', from) - from), &n)) {
+          if (auto it = sent_ns_.find(n); it != sent_ns_.end()) {
+            stats_->ack_latency_us.push_back((NowNs() - it->second) / 1000);
+            sent_ns_.erase(it);
+          }
+        }
+      }
       if (absl::GetFlag(FLAGS_rate) <= 0) SendOne();
     } else if (f.find(R"("type":"ready")") == 1) {
       if (on_ready_) on_ready_();
@@ -243,6 +258,7 @@ class Client : public std::enable_shared_from_this<Client> {
   int index_;
   bool sender_;
   int64_t seq_ = 0;
+  absl::flat_hash_map<int64_t, int64_t> sent_ns_;  // Unacknowledged: seq_ -> send time.
   std::string id_prefix_;
   Clock::time_point next_{};
   std::function<void()> on_ready_;
@@ -306,12 +322,12 @@ int main(int argc, char** argv) {
   const double server_cpu_s = server_cpu() - server_cpu0;
   const double self_cpu_s = SelfCpuSeconds() - self_cpu0;
   std::sort(stats.latency_us.begin(), stats.latency_us.end());
-  auto pct = [&](double p) -> double {
-    if (stats.latency_us.empty()) return 0;
-    return stats.latency_us[std::min(stats.latency_us.size() - 1,
-                                     static_cast<size_t>(p * stats.latency_us.size()))] /
-           1000.0;
+  std::sort(stats.ack_latency_us.begin(), stats.ack_latency_us.end());
+  auto pct_of = [](const std::vector<int64_t>& us, double p) -> double {
+    if (us.empty()) return 0;
+    return us[std::min(us.size() - 1, static_cast<size_t>(p * us.size()))] / 1000.0;
   };
+  auto pct = [&](double p) { return pct_of(stats.latency_us, p); };
   // Every acknowledged message must reach every member; on the seed
   // endpoint, with no acks, every message sent.
   const int64_t expected = (SeedMode() ? stats.sent : stats.acked) * members;
@@ -320,12 +336,13 @@ int main(int argc, char** argv) {
       "members=%d senders=%d offered_msgs_per_s=%.0f accepted_msgs_per_s=%.0f "
       "deliveries_per_s=%.0f expected_deliveries=%lld delivered=%lld lost=%lld errors=%lld "
       "p50_ms=%.2f p99_ms=%.2f max_ms=%.2f server_cpu_s=%.2f server_cpu_us_per_delivery=%.2f "
-      "loadgen_cpu_us_per_delivery=%.2f\n",
+      "loadgen_cpu_us_per_delivery=%.2f ack_p50_ms=%.2f ack_p99_ms=%.2f\n",
       members, senders, stats.sent / send_s, stats.acked / send_s, delivered_while_sending / send_s,
       static_cast<long long>(expected), static_cast<long long>(stats.delivered),
       static_cast<long long>(std::max<int64_t>(0, expected - stats.delivered)),
       static_cast<long long>(stats.errors), pct(0.50), pct(0.99),
       stats.latency_us.empty() ? 0.0 : stats.latency_us.back() / 1000.0, server_cpu_s,
-      server_cpu_s * per_delivery, self_cpu_s * per_delivery);
+      server_cpu_s * per_delivery, self_cpu_s * per_delivery, pct_of(stats.ack_latency_us, 0.50),
+      pct_of(stats.ack_latency_us, 0.99));
   return 0;
 }

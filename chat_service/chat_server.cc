@@ -7,6 +7,10 @@ ChatServer::ChatServer(ChatServerOptions options)
       store_(host_.redis(), options.store),
       core_(&store_, options.core),
       service_(&core_),
-      admin_(&core_) {}
+      admin_(&core_) {
+  if (const redis::ReplicaWait* wait = store_.replica_wait()) {
+    host_.AddMetrics([wait](std::string* out) { redis::AppendReplicaWaitMetrics(*wait, out); });
+  }
+}
 
 }  // namespace chat::chat_service

@@ -38,6 +38,8 @@ class ChatServer {
 
   int port() const { return host_.port(); }
   int metrics_port() const { return host_.metrics_port(); }
+  // RenderMetrics is the /metrics body. Thread-safe.
+  std::string RenderMetrics() const { return host_.RenderMetrics(); }
 
  private:
   ServiceHost host_;

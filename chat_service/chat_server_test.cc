@@ -7,6 +7,8 @@
 #include <hiredis/hiredis.h>
 
 #include <csignal>
+#include <thread>
+#include <vector>
 
 #include "absl/strings/numbers.h"
 #include "common/keys.h"
@@ -25,27 +27,15 @@ class ChatServerTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_TRUE(redis_.Start().ok());
-    ChatServerOptions o;
-    o.listen = "127.0.0.1:0";
-    o.redis = {"127.0.0.1", redis_.port()};
-    o.store.retention = 10;
-    server_ = std::make_unique<ChatServer>(o);
-    ASSERT_TRUE(server_->Start().ok());
-    auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(server_->port()),
-                                       grpc::InsecureChannelCredentials());
-    chat_ = ChatService::NewStub(channel);
-    admin_ = ChatAdmin::NewStub(channel);
-    // Admin calls fail with UNAVAILABLE until Redis is connected; wait for it.
-    for (int i = 0; i < 500; ++i) {
-      User u;
-      u.set_id("alice");
-      u.set_name("Alice");
-      u.set_image("https://img/alice.png");
-      grpc::ClientContext ctx;
-      User out;
-      if (admin_->UpsertUser(&ctx, u, &out).ok()) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
+    StartServer(ChatServerOptions{});
+  }
+
+  // StartServer starts the chat service on redis_ with o (listen address,
+  // Redis and retention set here) and the users, server and channels every
+  // test uses.
+  void StartServer(ChatServerOptions o) {
+    Launch(o);
+    Upsert("alice", "Alice", "https://img/alice.png");
     Upsert("bob", "Bob");
     Upsert("mallory", "Mallory");
     CreateServer("demo", "Demo");
@@ -55,10 +45,35 @@ class ChatServerTest : public ::testing::Test {
     AddMember("demo", "bob");
   }
 
-  void Upsert(const std::string& id, const std::string& name) {
+  // Launch starts the chat service and returns once it reaches Redis,
+  // having written nothing.
+  void Launch(ChatServerOptions o) {
+    o.listen = "127.0.0.1:0";
+    o.redis = {"127.0.0.1", redis_.port()};
+    o.store.retention = 10;
+    server_ = std::make_unique<ChatServer>(o);
+    ASSERT_TRUE(server_->Start().ok());
+    auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(server_->port()),
+                                       grpc::InsecureChannelCredentials());
+    chat_ = ChatService::NewStub(channel);
+    admin_ = ChatAdmin::NewStub(channel);
+    // Calls fail with UNAVAILABLE until Redis is connected; wait for it.
+    for (int i = 0; i < 500; ++i) {
+      GetUserRequest r;
+      r.set_id("nobody");
+      grpc::ClientContext ctx;
+      User out;
+      const grpc::StatusCode code = admin_->GetUser(&ctx, r, &out).error_code();
+      if (code != grpc::StatusCode::UNAVAILABLE) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
+
+  void Upsert(const std::string& id, const std::string& name, const std::string& image = "") {
     User u, out;
     u.set_id(id);
     u.set_name(name);
+    u.set_image(image);
     grpc::ClientContext ctx;
     ASSERT_TRUE(admin_->UpsertUser(&ctx, u, &out).ok());
   }
@@ -516,6 +531,95 @@ TEST_F(ChatServerTest, ARolledBackLogNeverReusesASeqAndAnnouncesTheLoss) {
   EXPECT_EQ(after.events(after.events_size() - 1).user_seq(), before + 1);
   redisFree(sub);
   redisFree(cmd);
+}
+
+// With --redis_min_replicas a master's acknowledgement is not enough: a send
+// is acknowledged once WAIT reports the replica has the message.
+class ReplicatedChatServerTest : public ChatServerTest {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(redis_.Start().ok());
+    replica_.set_replica_of(redis_.port());
+    ASSERT_TRUE(replica_.Start().ok());
+    options_.store.min_replicas = 1;
+    options_.store.replica_timeout = absl::Milliseconds(300);
+    StartServer(options_);
+  }
+
+  // OnReplica reports whether the replica's copy of the log holds seq.
+  bool OnReplica(int64_t seq) {
+    redisContext* c = redisConnect("127.0.0.1", replica_.port());
+    if (c == nullptr || c->err) return false;
+    const std::string log = keys::ChannelLog("demo", "general");
+    const std::string id = std::to_string(seq) + "-0";
+    auto* r = static_cast<redisReply*>(redisCommand(c, "XRANGE %b %b %b", log.data(), log.size(),
+                                                    id.data(), id.size(), id.data(), id.size()));
+    const bool found = r != nullptr && r->type == REDIS_REPLY_ARRAY && r->elements == 1;
+    if (r != nullptr) freeReplyObject(r);
+    redisFree(c);
+    return found;
+  }
+
+  std::string Metrics() { return server_->RenderMetrics(); }
+
+  ChatServerOptions options_;
+  chat::testing::RedisTestServer replica_;
+};
+
+TEST_F(ReplicatedChatServerTest, AnAcknowledgedMessageIsAlreadyOnTheReplica) {
+  // Many at once: they share WAITs, and each is on the replica once acked.
+  std::vector<std::thread> senders;
+  std::vector<SendResponse> resp(20);
+  std::vector<grpc::Status> status(20);
+  for (int i = 0; i < 20; ++i) {
+    senders.emplace_back(
+        [&, i] { status[i] = Send("alice", "r", "r" + std::to_string(i), &resp[i]); });
+  }
+  for (std::thread& t : senders) t.join();
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_TRUE(status[i].ok()) << status[i].error_message();
+    // Read from the replica after the ack, never waiting: it must be there.
+    EXPECT_TRUE(OnReplica(resp[i].seq())) << resp[i].seq();
+  }
+  EXPECT_NE(Metrics().find("chat_redis_replica_acks_total{outcome=\"confirmed\"} 20"),
+            std::string::npos)
+      << Metrics();
+}
+
+TEST_F(ReplicatedChatServerTest, WithoutAReplicaNothingIsAcknowledgedAndTheRetryIsOneMessage) {
+  SendResponse resp;
+  ASSERT_TRUE(Send("alice", "before", "b", &resp).ok());
+  // A second service instance, as behind a load balancer: its connection's
+  // own last write ("elsewhere") reached the replica before it went away.
+  std::unique_ptr<ChatServer> first = std::move(server_);
+  std::unique_ptr<ChatService::Stub> first_chat = std::move(chat_);
+  Launch(options_);
+  ASSERT_TRUE(Send("alice", "elsewhere", "e", &resp).ok());
+  std::swap(chat_, first_chat);  // Send through the first instance.
+  replica_.Pause();              // Connected but silent, like a hung or partitioned replica.
+  grpc::Status s = Send("alice", "during", "d", &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
+  // A retry under the same nonce while the replica is still away: refused too.
+  s = Send("alice", "during", "d", &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
+  EXPECT_NE(first->RenderMetrics().find("chat_redis_replica_acks_total{outcome=\"short\"} 2"),
+            std::string::npos)
+      << first->RenderMetrics();
+  // And through the second instance, whose connection never wrote "during":
+  // its retry must not be confirmed by a WAIT on its own older writes.
+  std::swap(chat_, first_chat);
+  s = Send("alice", "during", "d", &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
+  replica_.Resume();
+  // The retry once it is back is acknowledged, as the one stored message.
+  ASSERT_TRUE(Send("alice", "during", "d", &resp).ok());
+  EXPECT_TRUE(resp.duplicate());
+  EXPECT_EQ(resp.seq(), 3);
+  EXPECT_TRUE(OnReplica(3));
+  HistoryResponse h = History(0, 0, 10);
+  ASSERT_EQ(h.messages_size(), 3);
+  EXPECT_EQ(h.messages(2).message(), "during");
+  first->Shutdown();
 }
 
 }  // namespace

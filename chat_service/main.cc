@@ -26,6 +26,12 @@ ABSL_FLAG(int32_t, max_message_chars, chat::EnvOrInt("CHAT_MAX_MESSAGE_CHARS", 2
 ABSL_FLAG(int64_t, nonce_ttl_s, chat::EnvOrInt("CHAT_NONCE_TTL_S", 600),
           "seconds a message nonce is remembered for de-duplication, >= 300 "
           "(env CHAT_NONCE_TTL_S)");
+ABSL_FLAG(int32_t, redis_min_replicas, chat::EnvOrInt("CHAT_REDIS_MIN_REPLICAS", 0),
+          "acknowledge a message only once this many Redis replicas have it (WAIT); 0 "
+          "acknowledges what the master stored (env CHAT_REDIS_MIN_REPLICAS)");
+ABSL_FLAG(int32_t, redis_replica_timeout_ms, chat::EnvOrInt("CHAT_REDIS_REPLICA_TIMEOUT_MS", 1000),
+          "how long a send waits for --redis_min_replicas before it fails with unavailable "
+          "(env CHAT_REDIS_REPLICA_TIMEOUT_MS)");
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
@@ -40,6 +46,14 @@ int main(int argc, char** argv) {
                      std::string(redis.status().message()));
     return 2;
   }
+  const int min_replicas = absl::GetFlag(FLAGS_redis_min_replicas);
+  const int replica_timeout_ms = absl::GetFlag(FLAGS_redis_replica_timeout_ms);
+  if (min_replicas < 0 || replica_timeout_ms < 1) {
+    spdlog::critical(
+        "event=bad_flag flag=redis_min_replicas error=\"redis_min_replicas must be >= 0 and "
+        "redis_replica_timeout_ms >= 1\"");
+    return 2;
+  }
   chat::chat_service::ChatServerOptions options;
   options.listen = absl::GetFlag(FLAGS_listen);
   options.redis = *redis;
@@ -47,6 +61,8 @@ int main(int argc, char** argv) {
   options.tls = chat::GrpcTlsFromFlags();
   options.store.retention = absl::GetFlag(FLAGS_retention);
   options.store.nonce_ttl = absl::Seconds(std::max<int64_t>(300, absl::GetFlag(FLAGS_nonce_ttl_s)));
+  options.store.min_replicas = min_replicas;
+  options.store.replica_timeout = absl::Milliseconds(replica_timeout_ms);
   options.core.max_message_chars = absl::GetFlag(FLAGS_max_message_chars);
   chat::chat_service::ChatServer server(options);
   if (absl::Status s = server.Start(); !s.ok()) {

@@ -37,7 +37,9 @@ return 0
 // mentions set per mentioned user. ARGV: nonce ttl (s), retention, ChatMessage bytes (without
 // seq), topic, sent_at, the bytes that turn the message into an Event (its
 // field's tag and length) for the publication, mentions kept per user, the
-// floor (the highest seq known to have been handed out). Returns {1, seq,
+// floor (the highest seq known to have been handed out), "1" when replicas
+// are awaited after the script (a duplicate then refreshes its nonce's TTL,
+// a write the WAIT can wait for). Returns {1, seq,
 // first lost seq or 0} when stored, {0, "seq:sent_at"} for a duplicate
 // nonce. Publishing inside the script makes topic order equal seq order. A
 // counter at or below the floor means Redis lost acknowledged messages: the
@@ -46,7 +48,14 @@ return 0
 const redis::RedisScript& AppendScript() {
   static const auto* script = new redis::RedisScript(R"lua(
 local prev = redis.call('GET', KEYS[1])
-if prev then return {0, prev} end
+if prev then
+  -- A write, so that a WAIT after this retry covers the original append even
+  -- on a connection other than the one that made it: WAIT is documented to
+  -- cover the connection's own writes (Redis 7.0 in fact covers everything
+  -- up to its latest command, so this is for the contract, not the build).
+  if ARGV[9] == '1' then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+  return {0, prev}
+end
 local seq = redis.call('INCR', KEYS[2])
 local lost = 0
 local floor = tonumber(ARGV[8]) or 0
@@ -137,7 +146,13 @@ return 1
 
 RedisChatStore::RedisChatStore(std::shared_ptr<redis::RedisClient> client,
                                RedisChatStoreOptions options)
-    : client_(std::move(client)), options_(options), personal_(client_, options.personal) {}
+    : client_(std::move(client)),
+      options_(options),
+      replica_wait_(options.min_replicas > 0
+                        ? std::make_unique<redis::ReplicaWait>(client_, options.min_replicas,
+                                                               options.replica_timeout)
+                        : nullptr),
+      personal_(client_, options.personal) {}
 
 void RedisChatStore::CheckAccess(const std::string& server, const std::string& channel,
                                  const std::string& user, Done<bool> done) {
@@ -173,7 +188,8 @@ void RedisChatStore::Append(const ChatMessage& msg, const std::vector<std::strin
       *client_, std::move(script_keys),
       {std::to_string(absl::ToInt64Seconds(options_.nonce_ttl)), std::to_string(options_.retention),
        std::move(bytes), keys::ChannelTopic(msg.server(), msg.channel()), std::to_string(sent_at),
-       std::move(prefix), std::to_string(options_.max_mentions), std::to_string(floor)},
+       std::move(prefix), std::to_string(options_.max_mentions), std::to_string(floor),
+       replica_wait_ ? "1" : "0"},
       [this, sent_at, floor, log = std::move(log), server = msg.server(), channel = msg.channel(),
        done = std::move(done)](absl::StatusOr<Reply> r) mutable {
         if (!r.ok()) return done(r.status());
@@ -194,7 +210,12 @@ void RedisChatStore::Append(const ChatMessage& msg, const std::vector<std::strin
           }
           result.duplicate = true;
         }
-        done(result);
+        if (!replica_wait_) return done(result);
+        replica_wait_->After(replica_wait_->WriteEpoch(),
+                             [result, done = std::move(done)](absl::Status s) mutable {
+                               if (!s.ok()) return done(s);
+                               done(result);
+                             });
       });
 }
 

@@ -10,6 +10,7 @@
 #include "absl/time/time.h"
 #include "chat_service/chat_store.h"
 #include "common/redis_client.h"
+#include "common/redis_replica_wait.h"
 
 namespace chat::chat_service {
 
@@ -22,6 +23,12 @@ struct RedisChatStoreOptions {
   int64_t max_mentions = 1000;
   // How long a nonce is remembered; the brief requires at least 5 minutes.
   absl::Duration nonce_ttl = absl::Minutes(10);
+  // When > 0, a message is acknowledged only once WAIT reports this many
+  // replicas have it (common/redis_replica_wait.h); a WAIT that reports
+  // fewer within replica_timeout fails the send with kUnavailable, and the
+  // client's retry under the same nonce waits again.
+  int min_replicas = 0;
+  absl::Duration replica_timeout = absl::Seconds(1);
 };
 
 class RedisChatStore : public ChatStore {
@@ -53,6 +60,9 @@ class RedisChatStore : public ChatStore {
                      Done<Channel> done) override;
   void AddMember(const std::string& server, const std::string& user, Done<bool> done) override;
 
+  // replica_wait is null unless options.min_replicas > 0 (for metrics).
+  const redis::ReplicaWait* replica_wait() const { return replica_wait_.get(); }
+
  private:
   // LoadServers fills Server records (name, channels sorted by name, head
   // seqs) for the given ids, skipping ids that no longer exist.
@@ -68,6 +78,7 @@ class RedisChatStore : public ChatStore {
                         int64_t to);
 
   RedisChatStoreOptions options_;
+  std::unique_ptr<redis::ReplicaWait> replica_wait_;  // Only with min_replicas.
   PersonalLog personal_;
   HighWater seqs_;  // Highest seq handed out per channel log.
 };

@@ -95,6 +95,12 @@ absl::Status RedisTestServer::TryStart() {
       args.emplace_back(arg);
     }
   }
+  if (master_port_ != 0) {
+    for (std::string arg :
+         {std::string("--replicaof"), std::string("127.0.0.1"), std::to_string(master_port_)}) {
+      args.push_back(std::move(arg));
+    }
+  }
   std::vector<char*> argv;
   for (std::string& arg : args) argv.push_back(arg.data());
   argv.push_back(nullptr);
@@ -108,7 +114,10 @@ absl::Status RedisTestServer::TryStart() {
   }
   // Wait for readiness: poll the port, bounded to ~10 s.
   for (int i = 0; i < 1000; ++i) {
-    if (CanConnect(port_)) return cluster_ ? AwaitClusterOk() : absl::OkStatus();
+    if (CanConnect(port_)) {
+      if (cluster_) return AwaitClusterOk();
+      return master_port_ != 0 ? AwaitReplicaLinked() : absl::OkStatus();
+    }
     int status;
     if (waitpid(pid_, &status, WNOHANG) == pid_) {
       pid_ = -1;
@@ -144,9 +153,39 @@ absl::Status RedisTestServer::AwaitClusterOk() {
   return status;
 }
 
+absl::Status RedisTestServer::AwaitReplicaLinked() {
+  redisContext* c = redisConnect("127.0.0.1", port_);
+  if (c == nullptr || c->err) {
+    if (c != nullptr) redisFree(c);
+    return absl::UnavailableError("cannot connect to the replica");
+  }
+  absl::Status status = absl::UnavailableError("the replica never linked to its master");
+  for (int i = 0; i < 1000 && !status.ok(); ++i) {
+    auto* r = static_cast<redisReply*>(redisCommand(c, "INFO replication"));
+    if (r != nullptr && r->type == REDIS_REPLY_STRING &&
+        absl::string_view(r->str, r->len).find("master_link_status:up") !=
+            absl::string_view::npos) {
+      status = absl::OkStatus();
+    }
+    if (r != nullptr) freeReplyObject(r);
+    if (!status.ok()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  redisFree(c);
+  return status;
+}
+
+void RedisTestServer::Pause() {
+  if (pid_ > 0) kill(pid_, SIGSTOP);
+}
+
+void RedisTestServer::Resume() {
+  if (pid_ > 0) kill(pid_, SIGCONT);
+}
+
 void RedisTestServer::Stop(bool hard) {
   if (pid_ <= 0) return;
   kill(pid_, hard ? SIGKILL : SIGTERM);
+  kill(pid_, SIGCONT);  // A paused server acts on SIGTERM only once continued.
   int status;
   waitpid(pid_, &status, 0);
   pid_ = -1;

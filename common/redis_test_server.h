@@ -37,14 +37,23 @@ class RedisTestServer {
   // state is ok. Redis then refuses any command whose keys span slots
   // (CROSSSLOT) and answers CLUSTER KEYSLOT.
   void set_cluster_enabled(bool on) { cluster_ = on; }
+  // set_replica_of makes the server a replica of the one on master_port
+  // (before Start): Start returns once its link to the master is up.
+  void set_replica_of(int master_port) { master_port_ = master_port; }
+  // Pause stops the process (SIGSTOP) without closing its sockets, as a hung
+  // or partitioned node looks; Resume continues it.
+  void Pause();
+  void Resume();
 
  private:
   absl::Status TryStart();
   absl::Status AwaitClusterOk();
+  absl::Status AwaitReplicaLinked();
 
   pid_t pid_ = -1;
   bool appendonly_ = false;
   bool cluster_ = false;
+  int master_port_ = 0;
   int port_ = 0;
   std::string dir_;
 };
