@@ -15,7 +15,10 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "common/redis_slot.h"
 
 namespace chat::testing {
@@ -75,25 +78,22 @@ absl::Status RedisTestServer::TryStart() {
     if (mkdtemp(tmpl) == nullptr) return absl::InternalError("mkdtemp failed");
     dir_ = tmpl;
   }
-  std::vector<std::string> args = {"redis-server",
-                                   "--port",
-                                   std::to_string(port_),
-                                   "--bind",
-                                   "127.0.0.1",
-                                   "--save",
-                                   "",
-                                   "--appendonly",
-                                   appendonly_ ? "yes" : "no",
-                                   "--appendfsync",
-                                   "always",
-                                   "--dir",
-                                   dir_,
-                                   "--daemonize",
-                                   "no"};
-  if (cluster_) {
+  std::vector<std::string> args = {"redis-server", "--port", std::to_string(port_), "--bind",
+                                   "127.0.0.1", "--save", "", "--appendonly",
+                                   appendonly_ ? "yes" : "no", "--appendfsync", "always", "--dir",
+                                   dir_, "--daemonize", "no",
+                                   // A replica's first sync starts at once, not
+                                   // after the default 5 s wait for others.
+                                   "--repl-diskless-sync-delay", "0"};
+  if (cluster_ || cluster_member_) {
     for (const char* arg : {"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"}) {
       args.emplace_back(arg);
     }
+    // The bus port defaults to port + 10000, which does not exist for a free
+    // port above 55535: pick one, and keep it across restarts.
+    if (bus_port_ == 0) bus_port_ = FreePort();
+    args.emplace_back("--cluster-port");
+    args.push_back(std::to_string(bus_port_));
   }
   if (master_port_ != 0) {
     for (std::string arg :
@@ -154,21 +154,45 @@ absl::Status RedisTestServer::AwaitClusterOk() {
 }
 
 absl::Status RedisTestServer::AwaitReplicaLinked() {
-  redisContext* c = redisConnect("127.0.0.1", port_);
+  // Linked means a write on the master reaches this replica and WAIT counts
+  // it. The master streams to a new replica only after its first REPLCONF
+  // ACK, up to a second after the sync, and until then shows it with an
+  // acknowledged offset of 0 (a WAIT may still succeed in that window, so it
+  // is not enough alone). The probe key is deleted after.
+  redisContext* c = redisConnect("127.0.0.1", master_port_);
   if (c == nullptr || c->err) {
     if (c != nullptr) redisFree(c);
-    return absl::UnavailableError("cannot connect to the replica");
+    return absl::UnavailableError("cannot connect to the master");
   }
-  absl::Status status = absl::UnavailableError("the replica never linked to its master");
-  for (int i = 0; i < 1000 && !status.ok(); ++i) {
-    auto* r = static_cast<redisReply*>(redisCommand(c, "INFO replication"));
-    if (r != nullptr && r->type == REDIS_REPLY_STRING &&
-        absl::string_view(r->str, r->len).find("master_link_status:up") !=
-            absl::string_view::npos) {
-      status = absl::OkStatus();
+  absl::Status status = absl::UnavailableError("the replica never confirmed a write");
+  for (int i = 0; i < 300 && !status.ok(); ++i) {
+    redisAppendCommand(c, "INCR chatsuite-test:replica-sync");
+    redisAppendCommand(c, "WAIT 1 100");
+    redisReply* wrote = nullptr;
+    redisReply* waited = nullptr;
+    if (redisGetReply(c, reinterpret_cast<void**>(&wrote)) == REDIS_OK &&
+        redisGetReply(c, reinterpret_cast<void**>(&waited)) == REDIS_OK && waited != nullptr &&
+        waited->type == REDIS_REPLY_INTEGER && waited->integer >= 1) {
+      auto* info = static_cast<redisReply*>(redisCommand(c, "INFO replication"));
+      if (info != nullptr && info->type == REDIS_REPLY_STRING) {
+        const absl::string_view text(info->str, info->len);
+        const std::string mine = absl::StrCat("port=", port_, ",state=online,offset=");
+        const size_t at = text.find(mine);
+        int64_t acked = 0;
+        if (at != absl::string_view::npos) {
+          const absl::string_view rest = text.substr(at + mine.size());
+          (void)absl::SimpleAtoi(rest.substr(0, rest.find(',')), &acked);
+        }
+        if (acked > 0) status = absl::OkStatus();
+      }
+      if (info != nullptr) freeReplyObject(info);
+      if (!status.ok()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
-    if (r != nullptr) freeReplyObject(r);
-    if (!status.ok()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    if (wrote != nullptr) freeReplyObject(wrote);
+    if (waited != nullptr) freeReplyObject(waited);
+  }
+  if (auto* r = static_cast<redisReply*>(redisCommand(c, "DEL chatsuite-test:replica-sync"))) {
+    freeReplyObject(r);
   }
   redisFree(c);
   return status;
@@ -189,6 +213,97 @@ void RedisTestServer::Stop(bool hard) {
   int status;
   waitpid(pid_, &status, 0);
   pid_ = -1;
+}
+
+RedisTestCluster::RedisTestCluster(int masters, int replicas_per_master)
+    : masters_(masters), replicas_per_master_(replicas_per_master) {}
+
+absl::Status RedisTestCluster::Start() {
+  const int n = masters_ * (1 + replicas_per_master_);
+  std::vector<std::string> args = {"redis-cli", "--cluster", "create"};
+  for (int i = 0; i < n; ++i) {
+    auto node = std::make_unique<RedisTestServer>();
+    node->set_cluster_member(true);
+    if (absl::Status s = node->Start(); !s.ok()) return s;
+    args.push_back(absl::StrCat("127.0.0.1:", node->port()));
+    nodes_.push_back(std::move(node));
+  }
+  for (const char* arg : {"--cluster-replicas", "", "--cluster-yes"}) args.emplace_back(arg);
+  args[args.size() - 2] = std::to_string(replicas_per_master_);
+  std::vector<char*> argv;
+  for (std::string& arg : args) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    int devnull = open("/dev/null", 1);
+    dup2(devnull, 1);
+    execvp("redis-cli", argv.data());
+    execv("/usr/bin/redis-cli", argv.data());
+    _exit(127);
+  }
+  int status = 0;
+  if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
+      WEXITSTATUS(status) != 0) {
+    return absl::UnavailableError("redis-cli --cluster create failed");
+  }
+  return AwaitHealthy();
+}
+
+namespace {
+
+// ReplicaCount counts the replicas in a CLUSTER NODES reply.
+int ReplicaCount(absl::string_view nodes) {
+  int n = 0;
+  for (absl::string_view line : absl::StrSplit(nodes, '\n', absl::SkipEmpty())) {
+    std::vector<absl::string_view> fields = absl::StrSplit(line, ' ');
+    if (fields.size() > 2 && absl::StrContains(fields[2], "slave")) ++n;
+  }
+  return n;
+}
+
+}  // namespace
+
+absl::Status RedisTestCluster::AwaitHealthy() {
+  const std::string known = absl::StrCat("cluster_known_nodes:", nodes_.size());
+  const int replicas = masters_ * replicas_per_master_;
+  for (const auto& node : nodes_) {
+    redisContext* c = redisConnect("127.0.0.1", node->port());
+    if (c == nullptr || c->err) {
+      if (c != nullptr) redisFree(c);
+      return absl::UnavailableError("cannot connect to a cluster node");
+    }
+    bool healthy = false;
+    for (int i = 0; i < 2000 && !healthy; ++i) {
+      auto* r = static_cast<redisReply*>(redisCommand(c, "CLUSTER INFO"));
+      if (r != nullptr && r->type == REDIS_REPLY_STRING) {
+        const absl::string_view info(r->str, r->len);
+        healthy = absl::StrContains(info, "cluster_state:ok") && absl::StrContains(info, known);
+      }
+      if (r != nullptr) freeReplyObject(r);
+      if (healthy) {
+        // Every node must also know which nodes are replicas by now.
+        r = static_cast<redisReply*>(redisCommand(c, "CLUSTER NODES"));
+        healthy = r != nullptr && r->type == REDIS_REPLY_STRING &&
+                  ReplicaCount(absl::string_view(r->str, r->len)) == replicas;
+        if (r != nullptr) freeReplyObject(r);
+      }
+      if (healthy) {
+        // And list them in CLUSTER SLOTS, which leaves out replicas that
+        // have not synced with their master yet.
+        r = static_cast<redisReply*>(redisCommand(c, "CLUSTER SLOTS"));
+        healthy = r != nullptr && r->type == REDIS_REPLY_ARRAY && r->elements > 0;
+        for (size_t i = 0; healthy && i < r->elements; ++i) {
+          healthy = r->element[i]->type == REDIS_REPLY_ARRAY &&
+                    r->element[i]->elements >= static_cast<size_t>(3 + replicas_per_master_);
+        }
+        if (r != nullptr) freeReplyObject(r);
+      }
+      if (!healthy) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    redisFree(c);
+    if (!healthy) return absl::UnavailableError("the cluster never became healthy");
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace chat::testing

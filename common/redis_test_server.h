@@ -5,7 +5,9 @@
 
 #include <sys/types.h>
 
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 
@@ -37,8 +39,11 @@ class RedisTestServer {
   // state is ok. Redis then refuses any command whose keys span slots
   // (CROSSSLOT) and answers CLUSTER KEYSLOT.
   void set_cluster_enabled(bool on) { cluster_ = on; }
+  // set_cluster_member runs the server in cluster mode without slots (before
+  // Start), for RedisTestCluster to join into a cluster.
+  void set_cluster_member(bool on) { cluster_member_ = on; }
   // set_replica_of makes the server a replica of the one on master_port
-  // (before Start): Start returns once its link to the master is up.
+  // (before Start): Start returns once a write on the master reaches it.
   void set_replica_of(int master_port) { master_port_ = master_port; }
   // Pause stops the process (SIGSTOP) without closing its sockets, as a hung
   // or partitioned node looks; Resume continues it.
@@ -53,9 +58,34 @@ class RedisTestServer {
   pid_t pid_ = -1;
   bool appendonly_ = false;
   bool cluster_ = false;
+  bool cluster_member_ = false;
   int master_port_ = 0;
   int port_ = 0;
+  int bus_port_ = 0;  // Cluster bus, in cluster modes.
   std::string dir_;
+};
+
+// RedisTestCluster runs a real Redis Cluster on free loopback ports: masters
+// nodes holding the slots, each with replicas_per_master replicas, made by
+// `redis-cli --cluster create`, torn down with the object. Start returns once
+// every node reports cluster_state:ok and knows all the others.
+class RedisTestCluster {
+ public:
+  explicit RedisTestCluster(int masters = 3, int replicas_per_master = 1);
+  RedisTestCluster(const RedisTestCluster&) = delete;
+  RedisTestCluster& operator=(const RedisTestCluster&) = delete;
+
+  absl::Status Start();
+  // node(i): the i-th server; which are masters is redis-cli's choice (ask
+  // the cluster).
+  RedisTestServer& node(size_t i) { return *nodes_[i]; }
+  size_t size() const { return nodes_.size(); }
+
+ private:
+  absl::Status AwaitHealthy();
+
+  int masters_, replicas_per_master_;
+  std::vector<std::unique_ptr<RedisTestServer>> nodes_;
 };
 
 // FreePort returns a loopback TCP port that was free a moment ago.
