@@ -28,6 +28,9 @@ struct ChatServerOptions {
 class ChatServer {
  public:
   explicit ChatServer(ChatServerOptions options);
+  // Stops serving and the Redis client before the store and the core that
+  // their callbacks use are destroyed.
+  ~ChatServer() { Shutdown(); }
 
   // Start connects to Redis (in the background; the health status follows the
   // connection) and starts serving. kUnavailable if the port cannot be bound.

@@ -51,8 +51,7 @@ local prev = redis.call('GET', KEYS[1])
 if prev then
   -- A write, so that a WAIT after this retry covers the original append even
   -- on a connection other than the one that made it: WAIT is documented to
-  -- cover the connection's own writes (Redis 7.0 in fact covers everything
-  -- up to its latest command, so this is for the contract, not the build).
+  -- cover the connection's own writes, and this one comes after the original.
   if ARGV[9] == '1' then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
   return {0, prev}
 end

@@ -12,8 +12,10 @@ namespace chat::redis {
 namespace {
 
 absl::StatusOr<HostPort> NodeOf(const Reply& node, absl::string_view seed_host) {
+  // A nil endpoint (cluster-preferred-endpoint-type unknown-endpoint) means
+  // the host of the node asked, as "" does.
   if (node.type != Reply::Type::kArray || node.elements.size() < 2 ||
-      node.elements[0].type != Reply::Type::kString ||
+      (node.elements[0].type != Reply::Type::kString && !node.elements[0].is_nil()) ||
       node.elements[1].type != Reply::Type::kInteger || node.elements[1].integer <= 0 ||
       node.elements[1].integer > 65535) {
     return absl::InvalidArgumentError("CLUSTER SLOTS: a node is not [host, port, ...]");

@@ -8,6 +8,7 @@
 #define CHATSUITE_COMMON_REDIS_CLUSTER_MAP_H_
 
 #include <array>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -30,7 +31,7 @@ class ClusterMap {
  public:
   // FromSlotsReply reads a CLUSTER SLOTS reply: an array of [first slot,
   // last slot, master [host, port, id, ...], replicas...]. A node with an
-  // empty host is reachable at seed_host (Redis reports "" when it does not
+  // empty or nil host is reachable at seed_host (Redis reports "" when it does not
   // know its own address). kInvalidArgument for a malformed reply; a map
   // that leaves slots unserved is valid (the cluster is then partly down)
   // and says so through Covered.

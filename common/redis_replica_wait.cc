@@ -1,5 +1,6 @@
 #include "common/redis_replica_wait.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"

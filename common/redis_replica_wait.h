@@ -33,7 +33,8 @@ struct ReplicaWaitStats {
 class ReplicaWait {
  public:
   // replicas >= 1; timeout is WAIT's own (how long one WAIT may block the
-  // client's connection). client must outlive this object's callbacks.
+  // client's connection). This object must outlive the client's callbacks
+  // (stop the client first).
   ReplicaWait(std::shared_ptr<RedisClient> client, int replicas, absl::Duration timeout);
 
   // WriteEpoch identifies the connection a write went through. Call it in

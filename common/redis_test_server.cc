@@ -94,6 +94,9 @@ absl::Status RedisTestServer::TryStart() {
     if (bus_port_ == 0) bus_port_ = FreePort();
     args.emplace_back("--cluster-port");
     args.push_back(std::to_string(bus_port_));
+    // A killed master's replica takes over some 2 s later (15 s by default).
+    args.emplace_back("--cluster-node-timeout");
+    args.emplace_back("2000");
   }
   if (master_port_ != 0) {
     for (std::string arg :
@@ -165,7 +168,7 @@ absl::Status RedisTestServer::AwaitReplicaLinked() {
     return absl::UnavailableError("cannot connect to the master");
   }
   absl::Status status = absl::UnavailableError("the replica never confirmed a write");
-  for (int i = 0; i < 300 && !status.ok(); ++i) {
+  for (int i = 0; i < 300 && !status.ok() && c->err == 0; ++i) {
     redisAppendCommand(c, "INCR chatsuite-test:replica-sync");
     redisAppendCommand(c, "WAIT 1 100");
     redisReply* wrote = nullptr;

@@ -263,32 +263,35 @@ void RedisPresenceStore::Change(const char* op, const SessionRef& s, int64_t now
   std::vector<std::string> args =
       UpdateArgs(op, s.user_id(), now_ms, deadline_ms, s.status(), s.gateway_id());
   args.push_back(s.session_id());
-  UpdateScript().Run(
-      *client_, UserKeys(s.user_id()), std::move(args),
-      [this, op, user = s.user_id(), reindex,
-       done = std::move(done)](absl::StatusOr<Reply> r) mutable {
-        absl::StatusOr<UpdateResult> result = ParseUpdate(std::move(r));
-        if (!result.ok()) return done(result.status());
-        if (!result->found && absl::string_view(op) == "status") {
-          return done(absl::NotFoundError("unknown or expired session"));
-        }
-        std::vector<std::vector<std::string>> announcement = AnnouncementOf(user, *result);
-        Announce(
-            *client_, std::move(announcement),
-            [this, user, reindex, result = *std::move(result), done = std::move(done)]() mutable {
-              if (!reindex || result.due == 0) return done(result.update);
-              // A sweeper may have claimed the user between our first
-              // LowerExpiry and the script; this second one restores
-              // the deadline it hid.
-              client_->Command({"ZADD", std::string(keys::kPresenceExpiry), "LT",
-                                std::to_string(result.due), user},
-                               [update = result.update,
-                                done = std::move(done)](absl::StatusOr<Reply> z) mutable {
-                                 if (!z.ok()) return done(z.status());
-                                 done(std::move(update));
-                               });
-            });
-      });
+  UpdateScript().Run(*client_, UserKeys(s.user_id()), std::move(args),
+                     [this, op, user = s.user_id(), reindex,
+                      done = std::move(done)](absl::StatusOr<Reply> r) mutable {
+                       absl::StatusOr<UpdateResult> result = ParseUpdate(std::move(r));
+                       if (!result.ok()) return done(result.status());
+                       // A status call on an unknown session is refused, but its script
+                       // may still have changed the visible status (expired sessions
+                       // dropped, a hold ended): that change is announced first.
+                       const bool refused = !result->found && absl::string_view(op) == "status";
+                       std::vector<std::vector<std::string>> announcement =
+                           AnnouncementOf(user, *result);
+                       Announce(*client_, std::move(announcement),
+                                [this, user, reindex, refused, result = *std::move(result),
+                                 done = std::move(done)]() mutable {
+                                  if (refused)
+                                    return done(absl::NotFoundError("unknown or expired session"));
+                                  if (!reindex || result.due == 0) return done(result.update);
+                                  // A sweeper may have claimed the user between our first
+                                  // LowerExpiry and the script; this second one restores
+                                  // the deadline it hid.
+                                  client_->Command({"ZADD", std::string(keys::kPresenceExpiry),
+                                                    "LT", std::to_string(result.due), user},
+                                                   [update = result.update, done = std::move(done)](
+                                                       absl::StatusOr<Reply> z) mutable {
+                                                     if (!z.ok()) return done(z.status());
+                                                     done(std::move(update));
+                                                   });
+                                });
+                     });
 }
 
 void RedisPresenceStore::Connect(const SessionRef& s, int64_t now_ms, int64_t expires_at_ms,
@@ -329,9 +332,13 @@ void RedisPresenceStore::Refresh(const std::vector<SessionRef>& sessions, int64_
            done = std::move(done)](std::vector<absl::StatusOr<Reply>> replies) mutable {
             absl::flat_hash_set<std::pair<std::string, std::string>> unknown;
             std::vector<std::vector<std::string>> announcements;
+            absl::Status error;  // The first failure; the others' changes are still announced.
             for (size_t i = 0; i < replies.size(); ++i) {
               absl::StatusOr<UpdateResult> r = ParseUpdate(std::move(replies[i]));
-              if (!r.ok()) return done(r.status());
+              if (!r.ok()) {
+                if (error.ok()) error = r.status();
+                continue;
+              }
               for (std::string& id : r->unknown) unknown.insert({users[i], std::move(id)});
               for (auto& cmd : AnnouncementOf(users[i], *r))
                 announcements.push_back(std::move(cmd));
@@ -340,9 +347,11 @@ void RedisPresenceStore::Refresh(const std::vector<SessionRef>& sessions, int64_
             for (const SessionRef& s : sessions) {
               if (unknown.contains({s.user_id(), s.session_id()})) out.push_back(s.session_id());
             }
-            Announce(
-                *client_, std::move(announcements),
-                [out = std::move(out), done = std::move(done)]() mutable { done(std::move(out)); });
+            Announce(*client_, std::move(announcements),
+                     [error, out = std::move(out), done = std::move(done)]() mutable {
+                       if (!error.ok()) return done(error);
+                       done(std::move(out));
+                     });
           });
 }
 

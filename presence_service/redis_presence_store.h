@@ -11,11 +11,13 @@
 // raises the version and returns the user's servers and friends. The store
 // then publishes the event, carrying the version, to the user's own topic,
 // each server's presence topic and each friend's topic, pipelined. Those
-// topics live on other slots, which a script may not reach in a cluster.
-// Events of one user from one replica arrive in order (one connection);
-// events from two replicas can cross, and a client keeps the highest version
-// (docs/protocol.md). A PUBLISH that fails costs only the event: the state is
-// stored and read again by every session at ready.
+// topics live on other slots: a plain PUBLISH from a script still works in a
+// cluster (it is broadcast to every node), but sharded pub/sub, which the
+// cluster mode is to use, allows a script only shard channels of its own
+// slot. Events of one user can arrive out of order (two service replicas, or
+// a batched refresh or sweep published after a change that ran between its
+// scripts); a client keeps the highest version (docs/protocol.md). A PUBLISH that fails costs only
+// the event: the state is stored and read again by every session at ready.
 //
 // The expiry index lives on another slot, so it is kept outside the scripts
 // and is allowed to run early, never late: a score at most the user's `due`.

@@ -2,9 +2,12 @@
 // Redis: it watches every command the server runs (MONITOR, which also shows
 // the commands a Lua script runs) and reports each command whose keys span
 // slots, and each script that touches a key (or publishes to a topic) outside
-// the slot of the keys it declared. In a cluster either one fails (CROSSSLOT,
-// or a script that reaches for another node's key), so a change that would
-// break cluster mode fails the suite instead. The keys of a command are the
+// the slot of the keys it declared. In a cluster a command across slots
+// fails (CROSSSLOT), and so does a script that reaches another slot's key or
+// SPUBLISHes to another slot's shard channel; a plain PUBLISH would pass
+// (it is broadcast), but is held to the sharded pub/sub rule on purpose, for
+// the cluster mode's switch to SPUBLISH. A change that would break cluster
+// mode fails the suite instead. The keys of a command are the
 // server's own answer (COMMAND GETKEYS); slots are common/redis_slot.h's.
 //
 // The Stack (tests/harness.h) runs one when CHATSUITE_SLOT_GUARD is set, and

@@ -1,0 +1,235 @@
+// ClusterClient against a real cluster of three masters with a replica
+// each: routing, a slot moved under it (MOVED), a slot mid-migration (ASK).
+#include "common/redis_cluster_client.h"
+
+#include <gtest/gtest.h>
+#include <hiredis/hiredis.h>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <csignal>
+#include <future>
+#include <set>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "common/redis_slot.h"
+#include "common/redis_test_server.h"
+
+namespace chat::redis {
+namespace {
+
+const bool kIgnoreSigpipe = [] {
+  signal(SIGPIPE, SIG_IGN);  // hiredis writes with write(2).
+  return true;
+}();
+
+namespace asio = boost::asio;
+
+// Direct sends one command to the node on port, bypassing the client.
+absl::StatusOr<Reply> Direct(int port, const std::vector<std::string>& args) {
+  redisContext* c = redisConnect("127.0.0.1", port);
+  if (c == nullptr || c->err) {
+    if (c != nullptr) redisFree(c);
+    return absl::UnavailableError("cannot connect");
+  }
+  std::vector<const char*> argv;
+  std::vector<size_t> len;
+  for (const std::string& a : args) {
+    argv.push_back(a.data());
+    len.push_back(a.size());
+  }
+  auto* r = static_cast<redisReply*>(
+      redisCommandArgv(c, static_cast<int>(argv.size()), argv.data(), len.data()));
+  absl::StatusOr<Reply> out = ConvertReply(r);
+  if (r != nullptr) freeReplyObject(r);
+  redisFree(c);
+  return out;
+}
+
+class ClusterClientTest : public ::testing::Test {
+ protected:
+  // One cluster for the suite (it takes seconds to form); each test uses
+  // keys of its own slots.
+  static void SetUpTestSuite() {
+    cluster_ = new chat::testing::RedisTestCluster(3, 1);
+    started_ = cluster_->Start();
+  }
+  static void TearDownTestSuite() { delete cluster_; }
+
+  void SetUp() override {
+    ASSERT_TRUE(started_.ok()) << started_;
+    thread_ = std::thread([this] { ioc_.run(); });
+    ClusterOptions o;
+    o.node.reconnect_delay = absl::Milliseconds(20);
+    client_ =
+        ClusterClient::Create(ioc_.get_executor(), {{"127.0.0.1", cluster_->node(0).port()}}, o);
+    std::promise<absl::Status> started;
+    client_->Start([&](absl::Status s) { started.set_value(s); });
+    absl::Status s = started.get_future().get();
+    ASSERT_TRUE(s.ok()) << s;
+  }
+  void TearDown() override {
+    client_->Stop();
+    client_.reset();
+    work_.reset();
+    ioc_.stop();
+    thread_.join();
+  }
+
+  absl::StatusOr<Reply> Run(const std::string& key, std::vector<std::string> args) {
+    std::promise<absl::StatusOr<Reply>> done;
+    client_->Command(key, std::move(args),
+                     [&](absl::StatusOr<Reply> r) { done.set_value(std::move(r)); });
+    return done.get_future().get();
+  }
+
+  // Owner returns the port of the master serving slot, from CLUSTER SLOTS.
+  int Owner(int slot) {
+    absl::StatusOr<Reply> slots = Direct(cluster_->node(0).port(), {"CLUSTER", "SLOTS"});
+    if (!slots.ok()) return 0;
+    absl::StatusOr<ClusterMap> map = ClusterMap::FromSlotsReply(*slots, "127.0.0.1");
+    if (!map.ok() || map->ShardOf(slot) == nullptr) return 0;
+    return static_cast<int>(map->ShardOf(slot)->master.port);
+  }
+  // AnotherMaster returns a master's port other than port.
+  int AnotherMaster(int port) {
+    absl::StatusOr<Reply> slots = Direct(cluster_->node(0).port(), {"CLUSTER", "SLOTS"});
+    absl::StatusOr<ClusterMap> map = ClusterMap::FromSlotsReply(*slots, "127.0.0.1");
+    for (const ClusterShard& s : map->shards()) {
+      if (s.master.port != port) return s.master.port;
+    }
+    return 0;
+  }
+  static std::string Id(int port) {
+    absl::StatusOr<Reply> id = Direct(port, {"CLUSTER", "MYID"});
+    return id.ok() ? id->str : "";
+  }
+  // BeginMigration marks slot as moving from one master to another and moves
+  // key across, as redis-cli --cluster reshard does, without finishing.
+  void BeginMigration(int slot, const std::string& key, int from, int to) {
+    const std::string s = std::to_string(slot);
+    ASSERT_TRUE(Direct(to, {"CLUSTER", "SETSLOT", s, "IMPORTING", Id(from)}).ok());
+    ASSERT_TRUE(Direct(from, {"CLUSTER", "SETSLOT", s, "MIGRATING", Id(to)}).ok());
+    absl::StatusOr<Reply> moved =
+        Direct(from, {"MIGRATE", "127.0.0.1", std::to_string(to), "", "0", "5000", "KEYS", key});
+    ASSERT_TRUE(moved.ok()) << moved.status();
+  }
+  // FinishMigration gives slot to the master on port, on every master.
+  void FinishMigration(int slot, int to, std::vector<int> masters) {
+    for (int port : masters) {
+      ASSERT_TRUE(Direct(port, {"CLUSTER", "SETSLOT", std::to_string(slot), "NODE", Id(to)}).ok());
+    }
+  }
+
+  static chat::testing::RedisTestCluster* cluster_;
+  static absl::Status started_;
+  asio::io_context ioc_;
+  asio::executor_work_guard<asio::io_context::executor_type> work_ = asio::make_work_guard(ioc_);
+  std::thread thread_;
+  std::shared_ptr<ClusterClient> client_;
+};
+
+chat::testing::RedisTestCluster* ClusterClientTest::cluster_ = nullptr;
+absl::Status ClusterClientTest::started_;
+
+TEST_F(ClusterClientTest, EveryKeyReachesTheMasterThatServesItsSlot) {
+  std::set<int> owners;
+  for (int i = 0; i < 300; ++i) {
+    const std::string key = absl::StrCat("{c:demo:ch", i, "}:seq");
+    ASSERT_TRUE(Run(key, {"SET", key, std::to_string(i)}).ok()) << key;
+    owners.insert(Owner(KeySlot(key)));
+  }
+  EXPECT_EQ(owners.size(), 3u);  // The keys spread over all three masters.
+  for (int i = 0; i < 300; ++i) {
+    const std::string key = absl::StrCat("{c:demo:ch", i, "}:seq");
+    absl::StatusOr<Reply> r = Run(key, {"GET", key});
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->str, std::to_string(i));
+  }
+  EXPECT_EQ(client_->stats().moved.load(), 0u);
+  EXPECT_EQ(client_->stats().ask.load(), 0u);
+  // A real error reply is the caller's, not a redirect.
+  absl::StatusOr<Reply> wrong = Run("k", {"INCR", "k", "extra"});
+  EXPECT_TRUE(absl::IsInternal(wrong.status())) << wrong.status();
+}
+
+TEST_F(ClusterClientTest, ASlotMovedUnderTheClientIsFollowedAndTheMapReadAgain) {
+  const std::string key = "{u:alice}:presence";
+  ASSERT_TRUE(Run(key, {"SET", key, "online"}).ok());
+  const int slot = KeySlot(key);
+  const int from = Owner(slot), to = AnotherMaster(from);
+  BeginMigration(slot, key, from, to);
+  // The two masters concerned learn it at once, the third by gossip.
+  FinishMigration(slot, to, {from, to});
+  absl::StatusOr<Reply> r = Run(key, {"GET", key});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->str, "online");
+  EXPECT_GE(client_->stats().moved.load(), 1u);
+  // Each MOVED reads the map again. Once a read reflects the move (the
+  // third master learns it by gossip), commands go straight to the owner.
+  uint64_t moved = client_->stats().moved.load();
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_TRUE(Run(key, {"GET", key}).ok());
+    const uint64_t now = client_->stats().moved.load();
+    if (now == moved) break;
+    moved = now;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(Run(key, {"GET", key}).ok());
+  EXPECT_EQ(client_->stats().moved.load(), moved);
+}
+
+TEST_F(ClusterClientTest, AKeyAlreadyMigratedMidReshardIsReadThroughAsk) {
+  const std::string key = "{c:demo:general}:log";
+  ASSERT_TRUE(Run(key, {"SET", key, "entries"}).ok());
+  const int slot = KeySlot(key);
+  const int from = Owner(slot), to = AnotherMaster(from);
+  BeginMigration(slot, key, from, to);
+  // The old owner still serves the slot, but not this key any more: ASK.
+  absl::StatusOr<Reply> r = Run(key, {"GET", key});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->str, "entries");
+  EXPECT_GE(client_->stats().ask.load(), 1u);
+  EXPECT_EQ(client_->stats().moved.load(), 0u);
+  FinishMigration(slot, to, {from, to});
+}
+
+// Last: it takes a master away from the suite's cluster.
+TEST_F(ClusterClientTest, AKilledMastersSlotsAreServedByItsPromotedReplica) {
+  ClusterOptions patient;
+  patient.node.reconnect_delay = absl::Milliseconds(20);
+  patient.max_attempts = 30;  // About 12 s of retries: the failover takes 2-4 s.
+  auto client = ClusterClient::Create(ioc_.get_executor(),
+                                      {{"127.0.0.1", cluster_->node(0).port()},
+                                       {"127.0.0.1", cluster_->node(1).port()},
+                                       {"127.0.0.1", cluster_->node(2).port()}},
+                                      patient);
+  std::promise<absl::Status> started;
+  client->Start([&](absl::Status s) { started.set_value(s); });
+  ASSERT_TRUE(started.get_future().get().ok());
+  const std::string key = "{u:bob}:sessions";
+  std::promise<absl::StatusOr<Reply>> set;
+  client->Command(key, {"SET", key, "s1"},
+                  [&](absl::StatusOr<Reply> r) { set.set_value(std::move(r)); });
+  ASSERT_TRUE(set.get_future().get().ok());
+  const int owner = Owner(KeySlot(key));
+  // Make sure the replica has it before its master dies.
+  absl::StatusOr<Reply> replicated = Direct(owner, {"WAIT", "1", "2000"});
+  ASSERT_TRUE(replicated.ok()) << replicated.status();
+  ASSERT_EQ(replicated->integer, 1);
+  for (size_t i = 0; i < cluster_->size(); ++i) {
+    if (cluster_->node(i).port() == owner) cluster_->node(i).Stop(/*hard=*/true);
+  }
+  std::promise<absl::StatusOr<Reply>> got;
+  client->Command(key, {"GET", key}, [&](absl::StatusOr<Reply> r) { got.set_value(std::move(r)); });
+  absl::StatusOr<Reply> r = got.get_future().get();
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->str, "s1");
+  EXPECT_GT(client->stats().retries.load(), 0u);
+  EXPECT_GE(client->stats().refreshes.load(), 2u);
+  client->Stop();
+}
+
+}  // namespace
+}  // namespace chat::redis
