@@ -102,6 +102,32 @@ void ClusterClient::Command(absl::string_view key, std::vector<std::string> args
   Send(std::move(attempt));
 }
 
+void ClusterClient::RunScript(const RedisScript& script, std::vector<std::string> keys,
+                              std::vector<std::string> args, Callback cb) {
+  if (keys.empty()) {
+    return cb(absl::InvalidArgumentError("redis: a cluster script needs a key to route by"));
+  }
+  const std::string key = keys[0];
+  std::vector<std::string> cmd;
+  cmd.reserve(3 + keys.size() + args.size());
+  cmd.push_back("EVALSHA");
+  cmd.push_back(script.sha1());
+  cmd.push_back(std::to_string(keys.size()));
+  for (auto& k : keys) cmd.push_back(std::move(k));
+  for (auto& a : args) cmd.push_back(std::move(a));
+  auto fallback = std::make_shared<std::vector<std::string>>(cmd);
+  Command(key, std::move(cmd),
+          [self = shared_from_this(), &script, key, fallback,
+           cb = std::move(cb)](absl::StatusOr<Reply> reply) mutable {
+            if (!reply.ok() && absl::StrContains(reply.status().message(), "NOSCRIPT")) {
+              (*fallback)[0] = "EVAL";
+              (*fallback)[1] = script.source();
+              return self->Command(key, std::move(*fallback), std::move(cb));
+            }
+            cb(std::move(reply));
+          });
+}
+
 void ClusterClient::Send(std::shared_ptr<Attempt> attempt) {
   HostPort node;
   {

@@ -26,6 +26,7 @@
 #include "common/config.h"
 #include "common/redis_client.h"
 #include "common/redis_cluster_map.h"
+#include "common/redis_script.h"
 
 namespace chat::redis {
 
@@ -68,6 +69,13 @@ class ClusterClient : public std::enable_shared_from_this<ClusterClient> {
   void Command(absl::string_view key, std::vector<std::string> args, Callback cb);
 
   const ClusterStats& stats() const { return stats_; }
+
+  // RunScript runs script (EVALSHA, then EVAL on NOSCRIPT: each node loads
+  // it the first time it runs there) on the master serving keys[0]'s slot.
+  // Every key must share that slot, as the slot guard holds the code to; a
+  // script without keys is refused with kInvalidArgument (it has no slot).
+  void RunScript(const RedisScript& script, std::vector<std::string> keys,
+                 std::vector<std::string> args, Callback cb);
 
  private:
   struct Attempt;

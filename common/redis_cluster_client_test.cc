@@ -12,6 +12,7 @@
 #include <set>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/redis_slot.h"
 #include "common/redis_test_server.h"
@@ -25,27 +26,6 @@ const bool kIgnoreSigpipe = [] {
 }();
 
 namespace asio = boost::asio;
-
-// Direct sends one command to the node on port, bypassing the client.
-absl::StatusOr<Reply> Direct(int port, const std::vector<std::string>& args) {
-  redisContext* c = redisConnect("127.0.0.1", port);
-  if (c == nullptr || c->err) {
-    if (c != nullptr) redisFree(c);
-    return absl::UnavailableError("cannot connect");
-  }
-  std::vector<const char*> argv;
-  std::vector<size_t> len;
-  for (const std::string& a : args) {
-    argv.push_back(a.data());
-    len.push_back(a.size());
-  }
-  auto* r = static_cast<redisReply*>(
-      redisCommandArgv(c, static_cast<int>(argv.size()), argv.data(), len.data()));
-  absl::StatusOr<Reply> out = ConvertReply(r);
-  if (r != nullptr) freeReplyObject(r);
-  redisFree(c);
-  return out;
-}
 
 class ClusterClientTest : public ::testing::Test {
  protected:
@@ -86,7 +66,8 @@ class ClusterClientTest : public ::testing::Test {
 
   // Owner returns the port of the master serving slot, from CLUSTER SLOTS.
   int Owner(int slot) {
-    absl::StatusOr<Reply> slots = Direct(cluster_->node(0).port(), {"CLUSTER", "SLOTS"});
+    absl::StatusOr<Reply> slots =
+        chat::testing::CommandOn(cluster_->node(0).port(), {"CLUSTER", "SLOTS"});
     if (!slots.ok()) return 0;
     absl::StatusOr<ClusterMap> map = ClusterMap::FromSlotsReply(*slots, "127.0.0.1");
     if (!map.ok() || map->ShardOf(slot) == nullptr) return 0;
@@ -94,7 +75,8 @@ class ClusterClientTest : public ::testing::Test {
   }
   // AnotherMaster returns a master's port other than port.
   int AnotherMaster(int port) {
-    absl::StatusOr<Reply> slots = Direct(cluster_->node(0).port(), {"CLUSTER", "SLOTS"});
+    absl::StatusOr<Reply> slots =
+        chat::testing::CommandOn(cluster_->node(0).port(), {"CLUSTER", "SLOTS"});
     absl::StatusOr<ClusterMap> map = ClusterMap::FromSlotsReply(*slots, "127.0.0.1");
     for (const ClusterShard& s : map->shards()) {
       if (s.master.port != port) return s.master.port;
@@ -102,23 +84,27 @@ class ClusterClientTest : public ::testing::Test {
     return 0;
   }
   static std::string Id(int port) {
-    absl::StatusOr<Reply> id = Direct(port, {"CLUSTER", "MYID"});
+    absl::StatusOr<Reply> id = chat::testing::CommandOn(port, {"CLUSTER", "MYID"});
     return id.ok() ? id->str : "";
   }
   // BeginMigration marks slot as moving from one master to another and moves
   // key across, as redis-cli --cluster reshard does, without finishing.
   void BeginMigration(int slot, const std::string& key, int from, int to) {
     const std::string s = std::to_string(slot);
-    ASSERT_TRUE(Direct(to, {"CLUSTER", "SETSLOT", s, "IMPORTING", Id(from)}).ok());
-    ASSERT_TRUE(Direct(from, {"CLUSTER", "SETSLOT", s, "MIGRATING", Id(to)}).ok());
-    absl::StatusOr<Reply> moved =
-        Direct(from, {"MIGRATE", "127.0.0.1", std::to_string(to), "", "0", "5000", "KEYS", key});
+    ASSERT_TRUE(
+        chat::testing::CommandOn(to, {"CLUSTER", "SETSLOT", s, "IMPORTING", Id(from)}).ok());
+    ASSERT_TRUE(
+        chat::testing::CommandOn(from, {"CLUSTER", "SETSLOT", s, "MIGRATING", Id(to)}).ok());
+    absl::StatusOr<Reply> moved = chat::testing::CommandOn(
+        from, {"MIGRATE", "127.0.0.1", std::to_string(to), "", "0", "5000", "KEYS", key});
     ASSERT_TRUE(moved.ok()) << moved.status();
   }
   // FinishMigration gives slot to the master on port, on every master.
   void FinishMigration(int slot, int to, std::vector<int> masters) {
     for (int port : masters) {
-      ASSERT_TRUE(Direct(port, {"CLUSTER", "SETSLOT", std::to_string(slot), "NODE", Id(to)}).ok());
+      ASSERT_TRUE(chat::testing::CommandOn(
+                      port, {"CLUSTER", "SETSLOT", std::to_string(slot), "NODE", Id(to)})
+                      .ok());
     }
   }
 
@@ -195,6 +181,32 @@ TEST_F(ClusterClientTest, AKeyAlreadyMigratedMidReshardIsReadThroughAsk) {
   FinishMigration(slot, to, {from, to});
 }
 
+TEST_F(ClusterClientTest, ScriptsRunOnTheirSlotsMasterAndLoadThemselvesThere) {
+  static const RedisScript script("return redis.call('INCRBY', KEYS[1], ARGV[1])");
+  std::set<int> owners;
+  for (int i = 0; i < 60; ++i) {
+    const std::string key = absl::StrCat("{c:demo:s", i, "}:seq");
+    std::promise<absl::StatusOr<Reply>> done;
+    client_->RunScript(script, {key}, {"5"},
+                       [&](absl::StatusOr<Reply> r) { done.set_value(std::move(r)); });
+    absl::StatusOr<Reply> r = done.get_future().get();
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->integer, 5);
+    owners.insert(Owner(KeySlot(key)));
+  }
+  EXPECT_EQ(owners.size(), 3u);  // Loaded on every master by its first run there.
+  // Keys of two slots: the cluster refuses, and the caller hears why.
+  std::promise<absl::StatusOr<Reply>> cross;
+  client_->RunScript(script, {"{u:a}:x", "{u:b}:x"}, {"1"},
+                     [&](absl::StatusOr<Reply> r) { cross.set_value(std::move(r)); });
+  absl::StatusOr<Reply> refused = cross.get_future().get();
+  EXPECT_TRUE(absl::StrContains(refused.status().message(), "CROSSSLOT")) << refused.status();
+  std::promise<absl::StatusOr<Reply>> keyless;
+  client_->RunScript(script, {}, {"1"},
+                     [&](absl::StatusOr<Reply> r) { keyless.set_value(std::move(r)); });
+  EXPECT_TRUE(absl::IsInvalidArgument(keyless.get_future().get().status()));
+}
+
 // Last: it takes a master away from the suite's cluster.
 TEST_F(ClusterClientTest, AKilledMastersSlotsAreServedByItsPromotedReplica) {
   ClusterOptions patient;
@@ -215,7 +227,7 @@ TEST_F(ClusterClientTest, AKilledMastersSlotsAreServedByItsPromotedReplica) {
   ASSERT_TRUE(set.get_future().get().ok());
   const int owner = Owner(KeySlot(key));
   // Make sure the replica has it before its master dies.
-  absl::StatusOr<Reply> replicated = Direct(owner, {"WAIT", "1", "2000"});
+  absl::StatusOr<Reply> replicated = chat::testing::CommandOn(owner, {"WAIT", "1", "2000"});
   ASSERT_TRUE(replicated.ok()) << replicated.status();
   ASSERT_EQ(replicated->integer, 1);
   for (size_t i = 0; i < cluster_->size(); ++i) {

@@ -93,31 +93,11 @@ TEST(ClusterMapTest, RefusesMalformedReplies) {
   }
 }
 
-// RunOn sends one command to the node on port and returns its reply.
-absl::StatusOr<Reply> RunOn(int port, const std::vector<std::string>& args) {
-  redisContext* c = redisConnect("127.0.0.1", port);
-  if (c == nullptr || c->err) {
-    if (c != nullptr) redisFree(c);
-    return absl::UnavailableError("cannot connect");
-  }
-  std::vector<const char*> argv;
-  std::vector<size_t> len;
-  for (const std::string& a : args) {
-    argv.push_back(a.data());
-    len.push_back(a.size());
-  }
-  auto* r = static_cast<redisReply*>(
-      redisCommandArgv(c, static_cast<int>(argv.size()), argv.data(), len.data()));
-  absl::StatusOr<Reply> out = ConvertReply(r);
-  if (r != nullptr) freeReplyObject(r);
-  redisFree(c);
-  return out;
-}
-
 TEST(ClusterMapTest, RoutesEveryKeyOfARealClusterToTheMasterThatServesIt) {
   chat::testing::RedisTestCluster cluster(3, 1);
   ASSERT_TRUE(cluster.Start().ok());
-  absl::StatusOr<Reply> slots = RunOn(cluster.node(0).port(), {"CLUSTER", "SLOTS"});
+  absl::StatusOr<Reply> slots =
+      chat::testing::CommandOn(cluster.node(0).port(), {"CLUSTER", "SLOTS"});
   ASSERT_TRUE(slots.ok()) << slots.status();
   absl::StatusOr<ClusterMap> map = ClusterMap::FromSlotsReply(*slots, "127.0.0.1");
   ASSERT_TRUE(map.ok()) << map.status();
@@ -129,11 +109,11 @@ TEST(ClusterMapTest, RoutesEveryKeyOfARealClusterToTheMasterThatServesIt) {
     const std::string key = absl::StrCat("{c:s", rng(), ":general}:log");
     const ClusterShard* shard = map->ShardOfKey(key);
     ASSERT_NE(shard, nullptr);
-    EXPECT_TRUE(RunOn(shard->master.port, {"SET", key, "v"}).ok()) << key;
+    EXPECT_TRUE(chat::testing::CommandOn(shard->master.port, {"SET", key, "v"}).ok()) << key;
     // Any other master refuses it, naming the same slot and master.
     for (const ClusterShard& other : map->shards()) {
       if (other.master.port == shard->master.port) continue;
-      absl::StatusOr<Reply> refused = RunOn(other.master.port, {"GET", key});
+      absl::StatusOr<Reply> refused = chat::testing::CommandOn(other.master.port, {"GET", key});
       ASSERT_FALSE(refused.ok());
       std::optional<Redirect> r = ParseRedirect(refused.status().message());
       ASSERT_TRUE(r) << refused.status();

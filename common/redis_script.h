@@ -22,6 +22,7 @@ class RedisScript {
            Callback cb) const;
 
   const std::string& sha1() const { return sha1_; }
+  const std::string& source() const { return source_; }
 
  private:
   std::string source_;

@@ -49,6 +49,24 @@ bool CanConnect(int port) {
   return ok;
 }
 
+// Spawn starts args[0] (found on PATH, else in /usr/bin) with args, its
+// standard output discarded; returns its pid, or -1.
+pid_t Spawn(std::vector<std::string> args) {
+  std::vector<char*> argv;
+  for (std::string& arg : args) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+  const std::string fallback = "/usr/bin/" + args[0];
+  const pid_t pid = fork();
+  if (pid == 0) {
+    int devnull = open("/dev/null", 1);
+    dup2(devnull, 1);
+    execvp(argv[0], argv.data());
+    execv(fallback.c_str(), argv.data());
+    _exit(127);
+  }
+  return pid;
+}
+
 }  // namespace
 
 RedisTestServer::~RedisTestServer() {
@@ -57,6 +75,26 @@ RedisTestServer::~RedisTestServer() {
     std::string cmd = absl::StrCat("rm -rf '", dir_, "'");
     (void)!system(cmd.c_str());
   }
+}
+
+absl::StatusOr<redis::Reply> CommandOn(int port, const std::vector<std::string>& args) {
+  redisContext* c = redisConnect("127.0.0.1", port);
+  if (c == nullptr || c->err) {
+    if (c != nullptr) redisFree(c);
+    return absl::UnavailableError("cannot connect");
+  }
+  std::vector<const char*> argv;
+  std::vector<size_t> len;
+  for (const std::string& a : args) {
+    argv.push_back(a.data());
+    len.push_back(a.size());
+  }
+  auto* r = static_cast<redisReply*>(
+      redisCommandArgv(c, static_cast<int>(argv.size()), argv.data(), len.data()));
+  absl::StatusOr<redis::Reply> out = redis::ConvertReply(r);
+  if (r != nullptr) freeReplyObject(r);
+  redisFree(c);
+  return out;
 }
 
 absl::Status RedisTestServer::Start() {
@@ -104,17 +142,7 @@ absl::Status RedisTestServer::TryStart() {
       args.push_back(std::move(arg));
     }
   }
-  std::vector<char*> argv;
-  for (std::string& arg : args) argv.push_back(arg.data());
-  argv.push_back(nullptr);
-  pid_ = fork();
-  if (pid_ == 0) {
-    int devnull = open("/dev/null", 1);
-    dup2(devnull, 1);
-    execvp("redis-server", argv.data());
-    execv("/usr/bin/redis-server", argv.data());
-    _exit(127);
-  }
+  pid_ = Spawn(std::move(args));
   // Wait for readiness: poll the port, bounded to ~10 s.
   for (int i = 0; i < 1000; ++i) {
     if (CanConnect(port_)) {
@@ -233,17 +261,7 @@ absl::Status RedisTestCluster::Start() {
   }
   for (const char* arg : {"--cluster-replicas", "", "--cluster-yes"}) args.emplace_back(arg);
   args[args.size() - 2] = std::to_string(replicas_per_master_);
-  std::vector<char*> argv;
-  for (std::string& arg : args) argv.push_back(arg.data());
-  argv.push_back(nullptr);
-  const pid_t pid = fork();
-  if (pid == 0) {
-    int devnull = open("/dev/null", 1);
-    dup2(devnull, 1);
-    execvp("redis-cli", argv.data());
-    execv("/usr/bin/redis-cli", argv.data());
-    _exit(127);
-  }
+  const pid_t pid = Spawn(std::move(args));
   int status = 0;
   if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
       WEXITSTATUS(status) != 0) {

@@ -10,6 +10,8 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "common/redis_connection.h"
 
 namespace chat::testing {
 
@@ -87,6 +89,11 @@ class RedisTestCluster {
   int masters_, replicas_per_master_;
   std::vector<std::unique_ptr<RedisTestServer>> nodes_;
 };
+
+// CommandOn sends one command to the Redis server on a loopback port, over
+// a connection of its own, and returns the reply as RedisClient would
+// (error replies kInternal, no connection kUnavailable).
+absl::StatusOr<redis::Reply> CommandOn(int port, const std::vector<std::string>& args);
 
 // FreePort returns a loopback TCP port that was free a moment ago.
 int FreePort();
