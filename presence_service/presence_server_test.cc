@@ -387,6 +387,25 @@ TEST_F(PresenceServerTest, IdleAndDndAggregateOverSessions) {
   EXPECT_EQ(QueryOne("alice", "alice").version(), 5);
 }
 
+TEST_F(PresenceServerTest, ARefusedStatusChangeStillAnnouncesWhatItsScriptChanged) {
+  StartServer();
+  Subscriber sub(redis_.port(), {keys::UserTopic("alice")});
+  // alice is shown online through a session that has expired, and no sweep
+  // is due for her (no expiry index entry): the next script on her finds it.
+  db_->Run({"HSET", keys::UserSessions("alice"), "s1", "online|gw1|1"});
+  db_->Run({"HSET", keys::UserPresence("alice"), "status", "online", "last_seen", "0", "due", "0",
+            "hold_until", "0", "version", "3"});
+  PresenceResponse out;
+  grpc::Status st = SetStatus(Session("alice", "s1", "dnd"), &out);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::NOT_FOUND) << st.error_message();
+  // The call is refused, but the script dropped the session and stored
+  // offline: that change reaches her audience, with the next version.
+  const std::vector<Message> events = sub.Drain();
+  ASSERT_EQ(Statuses(events), std::vector<std::string>{"offline"});
+  EXPECT_EQ(events[0].presence.version(), 4);
+  EXPECT_EQ(QueryOne("alice", "alice").status(), "offline");
+}
+
 TEST_F(PresenceServerTest, SessionsOfADeadGatewayExpireThroughTheSweeper) {
   // Two replicas share the work; the user must still go offline exactly once.
   StartServer(absl::Seconds(1));
