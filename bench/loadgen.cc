@@ -14,7 +14,18 @@
 // must reach every member. --pids names the server processes whose CPU time
 // (from /proc) is reported per delivery, beside the load generator's own.
 //
-// The members must exist and belong to --server (bench/run creates them).
+// With --servers=K the members are spread over K servers (<server>-0 ..
+// <server>-(K-1), member i in server i % K), each with one channel
+// (--channel): many channels of a few members each, as a chat app has.
+// Senders send to their own server's channel, and every acknowledged message
+// must reach that server's members. --gateways spreads the members over
+// several gateways (member i on gateway i % G). --admin creates the servers,
+// channels, users and memberships first, through the chat service's
+// ChatAdmin API (idempotent).
+//
+// Otherwise the members must exist and belong to --server (bench/run creates
+// them).
+#include <grpcpp/create_channel.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -42,6 +53,7 @@
 #include "absl/strings/str_split.h"
 #include "common/config.h"
 #include "gateway/auth.h"
+#include "proto/chat.grpc.pb.h"
 
 ABSL_FLAG(std::string, gateway, "127.0.0.1:8080", "gateway host:port");
 ABSL_FLAG(std::string, secret, chat::EnvOr("CHAT_JWT_SECRET", ""), "JWT secret");
@@ -57,6 +69,14 @@ ABSL_FLAG(int32_t, size, 100, "approximate message text size in bytes");
 ABSL_FLAG(std::string, endpoint, "native",
           "native: /ws with identify and acks; seed: /ws/chat/<server>/<channel>/?token=");
 ABSL_FLAG(std::string, pids, "", "comma-separated server process ids whose CPU time to report");
+ABSL_FLAG(std::string, gateways, "",
+          "comma-separated gateways host:port; member i connects to the (i mod N)-th (empty: "
+          "--gateway)");
+ABSL_FLAG(int32_t, servers, 0,
+          "spread the members over this many servers <server>-<k>, one channel each (0: all "
+          "in --server)");
+ABSL_FLAG(std::string, admin, "",
+          "chat service host:port: create the users, servers, channels and memberships first");
 ABSL_FLAG(int32_t, hold_s, 0,
           "idle mode: identify every member, print \"ready N\", hold the connections this long "
           "without sending, exit");
@@ -114,8 +134,16 @@ struct Stats {
 
 class Client : public std::enable_shared_from_this<Client> {
  public:
-  Client(net::io_context& ioc, Stats* stats, int index, bool sender)
-      : ws_(ioc), timer_(ioc), stats_(stats), index_(index), sender_(sender) {}
+  Client(net::io_context& ioc, Stats* stats, int index, bool sender, std::string server)
+      : ws_(ioc),
+        timer_(ioc),
+        stats_(stats),
+        index_(index),
+        sender_(sender),
+        server_(std::move(server)) {}
+
+  int64_t acked() const { return acked_; }
+  const std::string& server() const { return server_; }
 
   void Start(const std::string& host, const std::string& port, const std::string& token,
              std::function<void()> on_ready) {
@@ -128,8 +156,8 @@ class Client : public std::enable_shared_from_this<Client> {
     if (SeedMode()) {
       // The seed endpoint authenticates from the URL and sends nothing
       // until traffic: the caller waits a moment before sending.
-      ws_.handshake(host, absl::StrCat("/ws/chat/", absl::GetFlag(FLAGS_server), "/",
-                                       absl::GetFlag(FLAGS_channel), "/?token=", token));
+      ws_.handshake(host, absl::StrCat("/ws/chat/", server_, "/", absl::GetFlag(FLAGS_channel),
+                                       "/?token=", token));
       DoRead();
       if (on_ready_) on_ready_();
       return;
@@ -171,8 +199,8 @@ class Client : public std::enable_shared_from_this<Client> {
     if (!stats_->sending) return;
     std::string stamp = absl::StrCat("t", NowNs(), "x");
     int pad = std::max(0, absl::GetFlag(FLAGS_size) - static_cast<int>(stamp.size()));
-    Write(absl::StrCat(R"({"type":"chat_message","server":")", absl::GetFlag(FLAGS_server),
-                       R"(","channel":")", absl::GetFlag(FLAGS_channel), R"(","message":")", stamp,
+    Write(absl::StrCat(R"({"type":"chat_message","server":")", server_, R"(","channel":")",
+                       absl::GetFlag(FLAGS_channel), R"(","message":")", stamp,
                        std::string(pad, '.'), R"(","id":")", MyIdPrefix(), seq_, R"("})"));
     if (!SeedMode()) sent_ns_[seq_] = NowNs();
     ++seq_;
@@ -216,6 +244,7 @@ class Client : public std::enable_shared_from_this<Client> {
       if (SeedMode() && sender_ &&
           f.find(absl::StrCat(R"("id":")", MyIdPrefix())) != std::string::npos) {
         ++stats_->acked;
+        ++acked_;
         if (absl::GetFlag(FLAGS_rate) <= 0) SendOne();
       }
       size_t t = f.find(R"("message":"t)");
@@ -229,6 +258,7 @@ class Client : public std::enable_shared_from_this<Client> {
       }
     } else if (f.find(R"("type":"ack")") == 1) {
       ++stats_->acked;
+      ++acked_;
       const std::string id = absl::StrCat(R"("id":")", MyIdPrefix());
       if (size_t at = f.find(id); at != std::string::npos) {
         int64_t n = 0;
@@ -257,6 +287,8 @@ class Client : public std::enable_shared_from_this<Client> {
   Stats* stats_;
   int index_;
   bool sender_;
+  std::string server_;
+  int64_t acked_ = 0;
   int64_t seq_ = 0;
   absl::flat_hash_map<int64_t, int64_t> sent_ns_;  // Unacknowledged: seq_ -> send time.
   std::string id_prefix_;
@@ -264,12 +296,61 @@ class Client : public std::enable_shared_from_this<Client> {
   std::function<void()> on_ready_;
 };
 
+// ServerOf names member i's server.
+std::string ServerOf(int i) {
+  const int servers = absl::GetFlag(FLAGS_servers);
+  if (servers <= 0) return absl::GetFlag(FLAGS_server);
+  return absl::StrCat(absl::GetFlag(FLAGS_server), "-", i % servers);
+}
+
+// Setup creates what the members need through ChatAdmin; false on a failed call.
+bool Setup(const std::string& target, int members) {
+  auto admin =
+      chat::ChatAdmin::NewStub(grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
+  auto ok = [](const grpc::Status& s, const std::string& what) {
+    if (!s.ok()) std::fprintf(stderr, "setup: %s: %s\n", what.c_str(), s.error_message().c_str());
+    return s.ok();
+  };
+  const int servers = std::max(1, absl::GetFlag(FLAGS_servers));
+  for (int k = 0; k < servers; ++k) {
+    const std::string id = ServerOf(k);
+    grpc::ClientContext c1, c2;
+    chat::CreateServerRequest cs;
+    cs.set_id(id);
+    cs.set_name(id);
+    chat::Server server;
+    if (!ok(admin->CreateServer(&c1, cs, &server), "create server " + id)) return false;
+    chat::CreateChannelRequest cc;
+    cc.set_server(id);
+    cc.set_id(absl::GetFlag(FLAGS_channel));
+    cc.set_name(absl::GetFlag(FLAGS_channel));
+    chat::Channel channel;
+    if (!ok(admin->CreateChannel(&c2, cc, &channel), "create channel in " + id)) return false;
+  }
+  for (int i = 0; i < members; ++i) {
+    grpc::ClientContext c1, c2;
+    chat::User u, out;
+    u.set_id(absl::StrCat(absl::GetFlag(FLAGS_user_prefix), "-", i));
+    u.set_name(u.id());
+    if (!ok(admin->UpsertUser(&c1, u, &out), "upsert " + u.id())) return false;
+    chat::AddMemberRequest am;
+    am.set_server(ServerOf(i));
+    am.set_user_id(u.id());
+    chat::AddMemberResponse added;
+    if (!ok(admin->AddMember(&c2, am, &added), "add " + u.id())) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
-  auto target = chat::ParseHostPort(absl::GetFlag(FLAGS_gateway));
-  if (!target.ok() || absl::GetFlag(FLAGS_secret).empty()) {
+  const std::string gateway_list = absl::GetFlag(FLAGS_gateways).empty()
+                                       ? absl::GetFlag(FLAGS_gateway)
+                                       : absl::GetFlag(FLAGS_gateways);
+  auto targets = chat::ParseHostPorts(gateway_list);
+  if (!targets.ok() || absl::GetFlag(FLAGS_secret).empty()) {
     std::fprintf(stderr, "need --gateway=host:port and --secret (or CHAT_JWT_SECRET)\n");
     return 2;
   }
@@ -278,15 +359,19 @@ int main(int argc, char** argv) {
   Stats stats;
   const int members = absl::GetFlag(FLAGS_members);
   const int senders = std::min(absl::GetFlag(FLAGS_senders), members);
+  if (!absl::GetFlag(FLAGS_admin).empty() && !Setup(absl::GetFlag(FLAGS_admin), members)) return 1;
   std::vector<std::shared_ptr<Client>> clients;
+  absl::flat_hash_map<std::string, int64_t> server_members;
   int ready = 0;
   for (int i = 0; i < members; ++i) {
     chat::User u;
     u.set_id(absl::StrCat(absl::GetFlag(FLAGS_user_prefix), "-", i));
     u.set_name(u.id());
-    auto c = std::make_shared<Client>(ioc, &stats, i, i < senders);
-    c->Start(target->host, std::to_string(target->port), *minter.Mint(u, absl::Hours(1)),
+    auto c = std::make_shared<Client>(ioc, &stats, i, i < senders, ServerOf(i));
+    const chat::HostPort& target = (*targets)[i % targets->size()];
+    c->Start(target.host, std::to_string(target.port), *minter.Mint(u, absl::Hours(1)),
              [&ready] { ++ready; });
+    ++server_members[c->server()];
     clients.push_back(c);
   }
   // Identify everyone, then send for the duration, then drain for 2 s.
@@ -328,17 +413,23 @@ int main(int argc, char** argv) {
     return us[std::min(us.size() - 1, static_cast<size_t>(p * us.size()))] / 1000.0;
   };
   auto pct = [&](double p) { return pct_of(stats.latency_us, p); };
-  // Every acknowledged message must reach every member; on the seed
-  // endpoint, with no acks, every message sent.
-  const int64_t expected = (SeedMode() ? stats.sent : stats.acked) * members;
+  // Every acknowledged message must reach every member of its server; on
+  // the seed endpoint, with no acks, every message sent.
+  int64_t expected = 0;
+  if (SeedMode()) {
+    expected = stats.sent * members;
+  } else {
+    for (const auto& c : clients) expected += c->acked() * server_members[c->server()];
+  }
   const double per_delivery = stats.delivered > 0 ? 1e6 / static_cast<double>(stats.delivered) : 0;
   std::printf(
-      "members=%d senders=%d offered_msgs_per_s=%.0f accepted_msgs_per_s=%.0f "
+      "members=%d senders=%d channels=%d offered_msgs_per_s=%.0f accepted_msgs_per_s=%.0f "
       "deliveries_per_s=%.0f expected_deliveries=%lld delivered=%lld lost=%lld errors=%lld "
       "p50_ms=%.2f p99_ms=%.2f max_ms=%.2f server_cpu_s=%.2f server_cpu_us_per_delivery=%.2f "
       "loadgen_cpu_us_per_delivery=%.2f ack_p50_ms=%.2f ack_p99_ms=%.2f\n",
-      members, senders, stats.sent / send_s, stats.acked / send_s, delivered_while_sending / send_s,
-      static_cast<long long>(expected), static_cast<long long>(stats.delivered),
+      members, senders, static_cast<int>(server_members.size()), stats.sent / send_s,
+      stats.acked / send_s, delivered_while_sending / send_s, static_cast<long long>(expected),
+      static_cast<long long>(stats.delivered),
       static_cast<long long>(std::max<int64_t>(0, expected - stats.delivered)),
       static_cast<long long>(stats.errors), pct(0.50), pct(0.99),
       stats.latency_us.empty() ? 0.0 : stats.latency_us.back() / 1000.0, server_cpu_s,

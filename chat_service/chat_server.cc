@@ -8,8 +8,9 @@ ChatServer::ChatServer(ChatServerOptions options)
       core_(&store_, options.core),
       service_(&core_),
       admin_(&core_) {
-  if (const redis::ReplicaWait* wait = store_.replica_wait()) {
-    host_.AddMetrics([wait](std::string* out) { redis::AppendReplicaWaitMetrics(*wait, out); });
+  if (const redis::ReplicaWaits* waits = store_.replica_waits()) {
+    host_.AddMetrics(
+        [waits](std::string* out) { redis::AppendReplicaWaitMetrics(waits->stats(), out); });
   }
 }
 

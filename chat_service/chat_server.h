@@ -18,9 +18,9 @@ namespace chat::chat_service {
 
 struct ChatServerOptions {
   std::string listen = "0.0.0.0:50051";  // Port 0 picks a free port.
-  HostPort redis{"127.0.0.1", 6379};
-  GrpcTls tls;                 // Served with, and (invite) dialled with: grpc_tls.h.
-  std::string metrics_listen;  // host:port of /metrics; empty: none.
+  RedisTarget redis{"127.0.0.1", 6379};  // One instance, or a cluster's seeds.
+  GrpcTls tls;                           // Served with, and (invite) dialled with: grpc_tls.h.
+  std::string metrics_listen;            // host:port of /metrics; empty: none.
   RedisChatStoreOptions store;
   ChatCoreOptions core;
 };

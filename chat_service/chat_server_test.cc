@@ -213,7 +213,7 @@ TEST_F(ChatServerTest, PublishesInSeqOrderOnTheChannelTopic) {
   redisContext* sub = redisConnect("127.0.0.1", redis_.port());
   ASSERT_NE(sub, nullptr);
   std::string topic = keys::ChannelTopic("demo", "general");
-  freeReplyObject(redisCommand(sub, "SUBSCRIBE %s", topic.c_str()));
+  freeReplyObject(redisCommand(sub, "SSUBSCRIBE %s", topic.c_str()));
   for (int i = 0; i < 20; ++i) {
     SendResponse resp;
     ASSERT_TRUE(Send("alice", "x" + std::to_string(i), "p" + std::to_string(i), &resp).ok());
@@ -275,7 +275,7 @@ TEST_F(ChatServerTest, UserStateListsServersChannelsAndHeads) {
 TEST_F(ChatServerTest, AddMemberIsIdempotentAndNotifiesTheUser) {
   redisContext* sub = redisConnect("127.0.0.1", redis_.port());
   std::string topic = keys::UserTopic("mallory");
-  freeReplyObject(redisCommand(sub, "SUBSCRIBE %s", topic.c_str()));
+  freeReplyObject(redisCommand(sub, "SSUBSCRIBE %s", topic.c_str()));
   AddMemberResponse resp;
   ASSERT_TRUE(AddMember("demo", "mallory", &resp).ok());
   EXPECT_TRUE(resp.added());
@@ -451,7 +451,7 @@ TEST_F(ChatServerTest, ARolledBackLogNeverReusesASeqAndAnnouncesTheLoss) {
   redisContext* cmd = redisConnect("127.0.0.1", redis_.port());
   ASSERT_TRUE(sub != nullptr && cmd != nullptr);
   const std::string topic = keys::ChannelTopic("demo", "general");
-  freeReplyObject(redisCommand(sub, "SUBSCRIBE %s", topic.c_str()));
+  freeReplyObject(redisCommand(sub, "SSUBSCRIBE %s", topic.c_str()));
   SendResponse resp;
   for (int i = 0; i < 5; ++i) {
     ASSERT_TRUE(Send("alice", "m" + std::to_string(i), "b" + std::to_string(i), &resp).ok());
@@ -620,6 +620,70 @@ TEST_F(ReplicatedChatServerTest, WithoutAReplicaNothingIsAcknowledgedAndTheRetry
   ASSERT_EQ(h.messages_size(), 3);
   EXPECT_EQ(h.messages(2).message(), "during");
   first->Shutdown();
+}
+
+TEST_F(ReplicatedChatServerTest, AWriteAFailoverTookBackIsRetriedUnderItsSeqAndPublishedOnce) {
+  redisContext* sub = redisConnect("127.0.0.1", redis_.port());
+  ASSERT_NE(sub, nullptr);
+  const std::string topic = keys::ChannelTopic("demo", "general");
+  freeReplyObject(redisCommand(sub, "SSUBSCRIBE %s", topic.c_str()));
+  const timeval wait{0, 300 * 1000};
+  ASSERT_EQ(redisSetTimeout(sub, wait), REDIS_OK);
+  // Published: the seqs of the publications on the channel topic, until
+  // none comes for 300 ms.
+  auto published = [&] {
+    std::vector<int64_t> seqs;
+    redisReply* r = nullptr;
+    while (redisGetReply(sub, reinterpret_cast<void**>(&r)) == REDIS_OK && r != nullptr) {
+      const std::string payload(r->element[2]->str, r->element[2]->len);
+      int64_t seq = 0;
+      EXPECT_TRUE(absl::SimpleAtoi(payload.substr(0, payload.find(' ')), &seq));
+      seqs.push_back(seq);
+      freeReplyObject(r);
+      r = nullptr;
+    }
+    return seqs;
+  };
+  SendResponse resp;
+  ASSERT_TRUE(Send("alice", "before", "b", &resp).ok());
+  EXPECT_EQ(published(), std::vector<int64_t>{1});
+  sub->err = 0;  // The timeout ended the read, not the connection.
+  replica_.Pause();
+  grpc::Status s = Send("alice", "lost", "x", &resp);
+  ASSERT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
+  // Stored on the master as seq 2 but never confirmed: no member saw it.
+  EXPECT_TRUE(published().empty());
+  sub->err = 0;
+  // A failover to a replica that never got it takes it back: the master's
+  // state becomes the replica's.
+  ASSERT_TRUE(chat::testing::CommandOn(redis_.port(),
+                                       {"DEL", keys::ChannelNonce("demo", "general", "alice", "x")})
+                  .ok());
+  ASSERT_TRUE(
+      chat::testing::CommandOn(redis_.port(), {"XDEL", keys::ChannelLog("demo", "general"), "2-0"})
+          .ok());
+  ASSERT_TRUE(chat::testing::CommandOn(redis_.port(),
+                                       {"XSETID", keys::ChannelLog("demo", "general"), "1-0"})
+                  .ok());
+  ASSERT_TRUE(
+      chat::testing::CommandOn(redis_.port(), {"SET", keys::ChannelSeq("demo", "general"), "1"})
+          .ok());
+  replica_.Resume();
+  s = Send("alice", "lost", "x", &resp);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  // The seq the failover took back is the retry's again: no rollback to
+  // announce, no gap for members, one publication.
+  EXPECT_EQ(resp.seq(), 2);
+  EXPECT_FALSE(resp.duplicate());
+  EXPECT_EQ(published(), std::vector<int64_t>{2});
+  EXPECT_TRUE(
+      chat::testing::CommandOn(redis_.port(), {"GET", keys::ChannelRollback("demo", "general")})
+          ->is_nil());
+  HistoryResponse h = History(0, 0, 10);
+  ASSERT_EQ(h.messages_size(), 2);
+  EXPECT_EQ(h.messages(1).seq(), 2);
+  EXPECT_EQ(h.messages(1).message(), "lost");
+  redisFree(sub);
 }
 
 }  // namespace

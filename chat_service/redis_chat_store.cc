@@ -38,10 +38,13 @@ return 0
 // seq), topic, sent_at, the bytes that turn the message into an Event (its
 // field's tag and length) for the publication, mentions kept per user, the
 // floor (the highest seq known to have been handed out), "1" when replicas
-// are awaited after the script (a duplicate then refreshes its nonce's TTL,
-// a write the WAIT can wait for). Returns {1, seq,
-// first lost seq or 0} when stored, {0, "seq:sent_at"} for a duplicate
-// nonce. Publishing inside the script makes topic order equal seq order. A
+// are awaited after the script. Returns {1, seq, first lost seq or 0} when
+// stored, {0, "seq:sent_at"} for a duplicate nonce. Publishing inside the
+// script makes topic order equal seq order. When replicas are awaited the
+// script does not publish: the store publishes once WAIT confirmed, so no
+// member sees a message a failover can still take back; a duplicate then
+// refreshes its nonce's TTL (a write the WAIT can wait for) and also returns
+// the stored message's bytes, to publish the original, not the retry's. A
 // counter at or below the floor means Redis lost acknowledged messages: the
 // log continues above the floor, so no seq is handed out twice, and the
 // lost range is recorded for the log's readers.
@@ -52,7 +55,12 @@ if prev then
   -- A write, so that a WAIT after this retry covers the original append even
   -- on a connection other than the one that made it: WAIT is documented to
   -- cover the connection's own writes, and this one comes after the original.
-  if ARGV[9] == '1' then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+  if ARGV[9] == '1' then
+    redis.call('EXPIRE', KEYS[1], ARGV[1])
+    local id = string.match(prev, '^(%d+)') .. '-0'
+    local entry = redis.call('XRANGE', KEYS[3], id, id)
+    if entry[1] then return {0, prev, entry[1][2][2]} end
+  end
   return {0, prev}
 end
 local seq = redis.call('INCR', KEYS[2])
@@ -70,7 +78,7 @@ for i = 5, #KEYS do
   redis.call('ZADD', KEYS[i], seq, seq)
   redis.call('ZREMRANGEBYRANK', KEYS[i], 0, -(tonumber(ARGV[7]) + 1))
 end
-redis.call('PUBLISH', ARGV[4], seq .. ' ' .. ARGV[6] .. ARGV[3])
+if ARGV[9] ~= '1' then redis.call('SPUBLISH', ARGV[4], seq .. ' ' .. ARGV[6] .. ARGV[3]) end
 return {1, seq, lost}
 )lua");
   return *script;
@@ -135,7 +143,7 @@ return {head, oldest, entries, rolled}
 const redis::RedisScript& TypingScript() {
   static const auto* script = new redis::RedisScript(R"lua(
 if not redis.call('SET', KEYS[1], '1', 'PX', ARGV[1], 'NX') then return 0 end
-redis.call('PUBLISH', ARGV[2], ARGV[3])
+redis.call('SPUBLISH', ARGV[2], ARGV[3])
 return 1
 )lua");
   return *script;
@@ -143,14 +151,13 @@ return 1
 
 }  // namespace
 
-RedisChatStore::RedisChatStore(std::shared_ptr<redis::RedisClient> client,
+RedisChatStore::RedisChatStore(std::shared_ptr<redis::Commands> client,
                                RedisChatStoreOptions options)
     : client_(std::move(client)),
       options_(options),
-      replica_wait_(options.min_replicas > 0
-                        ? std::make_unique<redis::ReplicaWait>(client_, options.min_replicas,
-                                                               options.replica_timeout)
-                        : nullptr),
+      replica_waits_(options.min_replicas > 0 ? std::make_unique<redis::ReplicaWaits>(
+                                                    options.min_replicas, options.replica_timeout)
+                                              : nullptr),
       personal_(client_, options.personal) {}
 
 void RedisChatStore::CheckAccess(const std::string& server, const std::string& channel,
@@ -174,6 +181,8 @@ void RedisChatStore::Append(const ChatMessage& msg, const std::vector<std::strin
   const int64_t sent_at = msg.sent_at();
   std::string bytes = stored.SerializeAsString();
   std::string prefix = EventPrefix(bytes.size());
+  // Published by the store once replicas confirmed it (see AppendScript).
+  std::string held = replica_waits_ ? bytes : std::string();
   std::string log = keys::ChannelLog(msg.server(), msg.channel());
   const int64_t floor = std::max(seen_seq, seqs_.Get(log));
   std::vector<std::string> script_keys = {
@@ -183,21 +192,26 @@ void RedisChatStore::Append(const ChatMessage& msg, const std::vector<std::strin
   for (const std::string& user : mentioned) {
     script_keys.push_back(keys::ChannelMentions(msg.server(), msg.channel(), user));
   }
-  AppendScript().Run(
+  AppendScript().RunVia(
       *client_, std::move(script_keys),
       {std::to_string(absl::ToInt64Seconds(options_.nonce_ttl)), std::to_string(options_.retention),
        std::move(bytes), keys::ChannelTopic(msg.server(), msg.channel()), std::to_string(sent_at),
        std::move(prefix), std::to_string(options_.max_mentions), std::to_string(floor),
-       replica_wait_ ? "1" : "0"},
+       replica_waits_ ? "1" : "0"},
       [this, sent_at, floor, log = std::move(log), server = msg.server(), channel = msg.channel(),
-       done = std::move(done)](absl::StatusOr<Reply> r) mutable {
+       held = std::move(held),
+       done = std::move(done)](absl::StatusOr<Reply> r, std::vector<std::string>,
+                               std::shared_ptr<redis::RedisClient> via) mutable {
         if (!r.ok()) return done(r.status());
         if (r->elements.size() < 2) return done(absl::InternalError("append: bad reply"));
         AppendResult result;
         if (r->elements[0].integer == 1) {
           result.seq = r->elements[1].integer;
           result.sent_at = sent_at;
-          seqs_.Raise(log, result.seq);
+          // The floor counts what was handed out for good: with replicas
+          // awaited, only once they confirmed (a failover may yet take this
+          // seq back, and the retry must be able to get it again).
+          if (!replica_waits_) seqs_.Raise(log, result.seq);
           const int64_t lost = r->elements.size() > 2 ? r->elements[2].integer : 0;
           if (lost > 0) AnnounceRollback(server, channel, lost, floor);
         } else {
@@ -208,13 +222,26 @@ void RedisChatStore::Append(const ChatMessage& msg, const std::vector<std::strin
             (void)absl::SimpleAtoi(prev.substr(colon + 1), &result.sent_at);
           }
           result.duplicate = true;
+          // The original, which may never have been published.
+          held = r->elements.size() > 2 ? r->elements[2].str : std::string();
         }
-        if (!replica_wait_) return done(result);
-        replica_wait_->After(replica_wait_->WriteEpoch(),
-                             [result, done = std::move(done)](absl::Status s) mutable {
-                               if (!s.ok()) return done(s);
-                               done(result);
-                             });
+        if (!replica_waits_) return done(result);
+        // The WAIT goes over the connection the script's reply came on:
+        // in a cluster, that master's. Then the message is published there.
+        replica_waits_->After(via, [this, result, via, log = std::move(log), held = std::move(held),
+                                    topic = keys::ChannelTopic(server, channel),
+                                    done = std::move(done)](absl::Status s) mutable {
+          if (!s.ok()) return done(s);
+          seqs_.Raise(log, result.seq);
+          if (!held.empty()) {
+            // A lost publication costs no message: receivers fill the gap
+            // from the log at the next one, or the delivery watch does.
+            std::string payload = absl::StrCat(result.seq, " ", EventPrefix(held.size()), held);
+            via->Command({"SPUBLISH", std::move(topic), std::move(payload)},
+                         [](absl::StatusOr<Reply>) {});
+          }
+          done(result);
+        });
       });
 }
 
@@ -228,7 +255,7 @@ void RedisChatStore::AnnounceRollback(const std::string& server, const std::stri
   rollback->set_channel(channel);
   rollback->set_from_seq(from);
   rollback->set_to_seq(to);
-  client_->Command({"PUBLISH", keys::ChannelTopic(server, channel),
+  client_->Command({"SPUBLISH", keys::ChannelTopic(server, channel),
                     absl::StrCat("0 ", notice.SerializeAsString())},
                    [](absl::StatusOr<Reply>) {});
 }

@@ -33,8 +33,9 @@ struct RedisChatStoreOptions {
 
 class RedisChatStore : public ChatStore {
  public:
-  // client must outlive the store and be started by the caller.
-  RedisChatStore(std::shared_ptr<redis::RedisClient> client, RedisChatStoreOptions options);
+  // client (one instance or a cluster) must outlive the store and be
+  // started by the caller.
+  RedisChatStore(std::shared_ptr<redis::Commands> client, RedisChatStoreOptions options);
 
   void CheckAccess(const std::string& server, const std::string& channel, const std::string& user,
                    Done<bool> done) override;
@@ -60,8 +61,8 @@ class RedisChatStore : public ChatStore {
                      Done<Channel> done) override;
   void AddMember(const std::string& server, const std::string& user, Done<bool> done) override;
 
-  // replica_wait is null unless options.min_replicas > 0 (for metrics).
-  const redis::ReplicaWait* replica_wait() const { return replica_wait_.get(); }
+  // replica_waits is null unless options.min_replicas > 0 (for metrics).
+  const redis::ReplicaWaits* replica_waits() const { return replica_waits_.get(); }
 
  private:
   // LoadServers fills Server records (name, channels sorted by name, head
@@ -72,13 +73,13 @@ class RedisChatStore : public ChatStore {
   // LoadReadState fills the user's markers, unread and mention counts.
   void LoadReadState(const std::string& user, UserState state, Done<UserState> done);
 
-  std::shared_ptr<redis::RedisClient> client_;
+  std::shared_ptr<redis::Commands> client_;
   // AnnounceRollback publishes that seqs from..to of a channel were lost.
   void AnnounceRollback(const std::string& server, const std::string& channel, int64_t from,
                         int64_t to);
 
   RedisChatStoreOptions options_;
-  std::unique_ptr<redis::ReplicaWait> replica_wait_;  // Only with min_replicas.
+  std::unique_ptr<redis::ReplicaWaits> replica_waits_;  // Only with min_replicas.
   PersonalLog personal_;
   HighWater seqs_;  // Highest seq handed out per channel log.
 };

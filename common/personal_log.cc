@@ -32,7 +32,7 @@ local function append_personal(seq_key, log_key, rollback_key, retention, topic,
     redis.call('SET', rollback_key, lost .. ':' .. floor)
   end
   redis.call('XADD', log_key, 'MAXLEN', '~', retention, seq .. '-0', 'e', bytes)
-  redis.call('PUBLISH', topic, seq .. ' ' .. bytes)
+  redis.call('SPUBLISH', topic, seq .. ' ' .. bytes)
   return seq, lost
 end
 )lua";
@@ -76,15 +76,15 @@ void ParseRollback(absl::string_view record, int64_t* from, int64_t* to) {
   }
 }
 
-PersonalLog::PersonalLog(std::shared_ptr<redis::RedisClient> client, PersonalLogOptions options)
+PersonalLog::PersonalLog(std::shared_ptr<redis::Commands> client, PersonalLogOptions options)
     : client_(std::move(client)), options_(options), marks_(std::make_shared<HighWater>()) {}
 
 namespace {
 
 // NoteAppended raises user's mark to seq; with lost_from > 0 it logs the
 // rollback and publishes a LogRollback on the user's topic.
-void NoteAppended(HighWater& marks, redis::RedisClient& client, const std::string& user,
-                  int64_t seq, int64_t lost_from) {
+void NoteAppended(HighWater& marks, redis::Commands& client, const std::string& user, int64_t seq,
+                  int64_t lost_from) {
   const int64_t floor = marks.Get(user);
   marks.Raise(user, seq);
   if (lost_from <= 0) return;
@@ -95,8 +95,9 @@ void NoteAppended(HighWater& marks, redis::RedisClient& client, const std::strin
   rollback->set_user_id(user);
   rollback->set_from_seq(lost_from);
   rollback->set_to_seq(std::max(floor, seq - 1));
-  client.Command({"PUBLISH", keys::UserTopic(user), absl::StrCat("0 ", notice.SerializeAsString())},
-                 [](absl::StatusOr<redis::Reply>) {});
+  client.Command(
+      {"SPUBLISH", keys::UserTopic(user), absl::StrCat("0 ", notice.SerializeAsString())},
+      [](absl::StatusOr<redis::Reply>) {});
 }
 
 }  // namespace

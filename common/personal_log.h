@@ -41,7 +41,7 @@ void ParseRollback(absl::string_view record, int64_t* from, int64_t* to);
 
 class PersonalLog {
  public:
-  PersonalLog(std::shared_ptr<redis::RedisClient> client, PersonalLogOptions options);
+  PersonalLog(std::shared_ptr<redis::Commands> client, PersonalLogOptions options);
 
   // Append stores event as the next entry of user's log, publishes it on the
   // user's topic, and passes done the user_seq it got. done runs on the Redis
@@ -69,7 +69,7 @@ class PersonalLog {
   int64_t retention() const { return options_.retention; }
 
  private:
-  std::shared_ptr<redis::RedisClient> client_;
+  std::shared_ptr<redis::Commands> client_;
   PersonalLogOptions options_;
   std::shared_ptr<HighWater> marks_;  // Highest user_seq handed out, per user.
 };

@@ -15,15 +15,20 @@ namespace asio = boost::asio;
 struct RedisClient::Call {
   RedisClient* client = nullptr;
   std::vector<std::string> args;
-  bool keep_args = false;
+  enum class Mode { kReply, kArgs, kVia } mode = Mode::kReply;
   Callback cb;
   ArgsCallback args_cb;
+  ViaCallback via_cb;
 
   void Finish(absl::StatusOr<Reply> reply) {
-    if (keep_args) {
-      args_cb(std::move(reply), std::move(args));
-    } else {
-      cb(std::move(reply));
+    switch (mode) {
+      case Mode::kReply:
+        return cb(std::move(reply));
+      case Mode::kArgs:
+        return args_cb(std::move(reply), std::move(args));
+      case Mode::kVia:
+        return via_cb(std::move(reply), std::move(args),
+                      std::static_pointer_cast<RedisClient>(client->shared_from_this()));
     }
   }
 };
@@ -32,15 +37,27 @@ void RedisClient::Command(std::vector<std::string> args, Callback cb) {
   auto call = std::make_unique<Call>();
   call->args = std::move(args);
   call->cb = std::move(cb);
-  asio::post(strand(), [self = std::static_pointer_cast<RedisClient>(shared_from_this()),
-                        call = std::move(call)]() mutable { self->DoCommand(std::move(call)); });
+  Post(std::move(call));
 }
 
 void RedisClient::CommandKeepingArgs(std::vector<std::string> args, ArgsCallback cb) {
   auto call = std::make_unique<Call>();
   call->args = std::move(args);
-  call->keep_args = true;
+  call->mode = Call::Mode::kArgs;
   call->args_cb = std::move(cb);
+  Post(std::move(call));
+}
+
+void RedisClient::CommandVia(std::vector<std::string> args, ViaCallback cb) {
+  auto call = std::make_unique<Call>();
+  call->args = std::move(args);
+  call->mode = Call::Mode::kVia;
+  call->via_cb = std::move(cb);
+  Post(std::move(call));
+}
+
+void RedisClient::Post(std::unique_ptr<Call> call) {
+  call->client = this;
   asio::post(strand(), [self = std::static_pointer_cast<RedisClient>(shared_from_this()),
                         call = std::move(call)]() mutable { self->DoCommand(std::move(call)); });
 }
@@ -62,7 +79,6 @@ void RedisClient::DoCommand(std::unique_ptr<Call> call) {
     argv.push_back(a.data());
     argvlen.push_back(a.size());
   }
-  call->client = this;
   // hiredis has copied the arguments into its output buffer once this returns.
   if (redisAsyncCommandArgv(context(), &RedisClient::ReplyTrampoline, call.get(),
                             static_cast<int>(argv.size()), argv.data(),
@@ -70,7 +86,7 @@ void RedisClient::DoCommand(std::unique_ptr<Call> call) {
     mutable_stats().not_connected.fetch_add(1, std::memory_order_relaxed);
     return call->Finish(absl::UnavailableError("redis: connection closing"));
   }
-  if (!call->keep_args) call->args = {};
+  if (call->mode == Call::Mode::kReply) call->args = {};
   (void)call.release();  // Owned by hiredis until ReplyTrampoline.
   ++in_flight_;
   mutable_stats().commands.fetch_add(1, std::memory_order_relaxed);
@@ -90,40 +106,6 @@ void RedisClient::ReplyTrampoline(redisAsyncContext* ac, void* reply, void* priv
     stats.error_replies.fetch_add(1, std::memory_order_relaxed);
   }
   call->Finish(ConvertReply(r));
-}
-
-void Batch(RedisClient& client, std::vector<std::vector<std::string>> cmds,
-           absl::AnyInvocable<void(absl::StatusOr<std::vector<Reply>>)> done) {
-  struct State {
-    std::vector<Reply> replies;
-    absl::Status status;
-    size_t remaining;
-    absl::AnyInvocable<void(absl::StatusOr<std::vector<Reply>>)> done;
-  };
-  if (cmds.empty()) {
-    done(std::vector<Reply>{});
-    return;
-  }
-  auto state = std::make_shared<State>();
-  state->replies.resize(cmds.size());
-  state->remaining = cmds.size();
-  state->done = std::move(done);
-  for (size_t i = 0; i < cmds.size(); ++i) {
-    // Callbacks all run on the client's strand, so State needs no lock.
-    client.Command(std::move(cmds[i]), [state, i](absl::StatusOr<Reply> r) {
-      if (r.ok()) {
-        state->replies[i] = *std::move(r);
-      } else if (state->status.ok()) {
-        state->status = r.status();
-      }
-      if (--state->remaining > 0) return;
-      if (state->status.ok()) {
-        state->done(std::move(state->replies));
-      } else {
-        state->done(state->status);
-      }
-    });
-  }
 }
 
 }  // namespace chat::redis

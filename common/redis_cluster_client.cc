@@ -7,6 +7,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/metrics.h"
 #include "common/redis_slot.h"
 
 namespace chat::redis {
@@ -15,9 +16,9 @@ namespace asio = boost::asio;
 
 // Attempt is one command on its way through redirects and retries.
 struct ClusterClient::Attempt {
-  int slot = 0;
+  int slot = -1;  // -1: no key; any master will do.
   std::vector<std::string> args;
-  Callback cb;
+  ViaCallback done;
   int attempts = 0;
   std::optional<HostPort> target;  // Where a redirect sent it, for the next send only.
   bool asking = false;             // The target came from ASK.
@@ -94,46 +95,86 @@ std::shared_ptr<RedisClient> ClusterClient::Node(const HostPort& node) {
   return client;
 }
 
+void ClusterClient::Command(std::vector<std::string> args, Callback cb) {
+  Route(std::move(args),
+        [cb = std::move(cb)](absl::StatusOr<Reply> reply, std::vector<std::string>,
+                             std::shared_ptr<RedisClient>) mutable { cb(std::move(reply)); });
+}
+
+void ClusterClient::CommandKeepingArgs(std::vector<std::string> args, ArgsCallback cb) {
+  Route(std::move(args),
+        [cb = std::move(cb)](absl::StatusOr<Reply> reply, std::vector<std::string> args,
+                             std::shared_ptr<RedisClient>) mutable {
+          cb(std::move(reply), std::move(args));
+        });
+}
+
+void ClusterClient::CommandVia(std::vector<std::string> args, ViaCallback cb) {
+  Route(std::move(args), std::move(cb));
+}
+
 void ClusterClient::Command(absl::string_view key, std::vector<std::string> args, Callback cb) {
   auto attempt = std::make_shared<Attempt>();
   attempt->slot = KeySlot(key);
   attempt->args = std::move(args);
-  attempt->cb = std::move(cb);
+  attempt->done = [cb = std::move(cb)](absl::StatusOr<Reply> reply, std::vector<std::string>,
+                                       std::shared_ptr<RedisClient>) mutable {
+    cb(std::move(reply));
+  };
   Send(std::move(attempt));
 }
 
-void ClusterClient::RunScript(const RedisScript& script, std::vector<std::string> keys,
-                              std::vector<std::string> args, Callback cb) {
-  if (keys.empty()) {
-    return cb(absl::InvalidArgumentError("redis: a cluster script needs a key to route by"));
+void ClusterClient::Route(std::vector<std::string> args, ViaCallback done) {
+  auto attempt = std::make_shared<Attempt>();
+  const absl::string_view key = RoutingKey(args);
+  if (!key.empty()) {
+    attempt->slot = KeySlot(key);
+  } else if (args.size() > 0 && absl::StartsWithIgnoreCase(args[0], "EVAL")) {
+    return done(absl::InvalidArgumentError("redis: a cluster script needs a key to route by"),
+                std::move(args), nullptr);
   }
-  const std::string key = keys[0];
-  std::vector<std::string> cmd;
-  cmd.reserve(3 + keys.size() + args.size());
-  cmd.push_back("EVALSHA");
-  cmd.push_back(script.sha1());
-  cmd.push_back(std::to_string(keys.size()));
-  for (auto& k : keys) cmd.push_back(std::move(k));
-  for (auto& a : args) cmd.push_back(std::move(a));
-  auto fallback = std::make_shared<std::vector<std::string>>(cmd);
-  Command(key, std::move(cmd),
-          [self = shared_from_this(), &script, key, fallback,
-           cb = std::move(cb)](absl::StatusOr<Reply> reply) mutable {
-            if (!reply.ok() && absl::StrContains(reply.status().message(), "NOSCRIPT")) {
-              (*fallback)[0] = "EVAL";
-              (*fallback)[1] = script.source();
-              return self->Command(key, std::move(*fallback), std::move(cb));
-            }
-            cb(std::move(reply));
-          });
+  attempt->args = std::move(args);
+  attempt->done = std::move(done);
+  Send(std::move(attempt));
+}
+
+bool ClusterClient::healthy() const {
+  absl::MutexLock lock(&mu_);
+  if (!map_ || !map_->Covered() || stopped_) return false;
+  for (const ClusterShard& shard : map_->shards()) {
+    auto it = nodes_.find(NameOf(shard.master));
+    if (it == nodes_.end() || !it->second->connected()) return false;
+  }
+  return true;
+}
+
+std::shared_ptr<const ClusterMap> ClusterClient::map() const {
+  absl::MutexLock lock(&mu_);
+  return map_;
+}
+
+std::vector<std::pair<std::string, std::shared_ptr<RedisClient>>> ClusterClient::nodes() const {
+  absl::MutexLock lock(&mu_);
+  std::vector<std::pair<std::string, std::shared_ptr<RedisClient>>> out(nodes_.begin(),
+                                                                        nodes_.end());
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  return out;
 }
 
 void ClusterClient::Send(std::shared_ptr<Attempt> attempt) {
   HostPort node;
   {
     absl::MutexLock lock(&mu_);
-    if (stopped_) return attempt->cb(absl::UnavailableError("redis: cluster client stopped"));
-    const ClusterShard* shard = map_ ? map_->ShardOf(attempt->slot) : nullptr;
+    if (stopped_) {
+      return attempt->done(absl::UnavailableError("redis: cluster client stopped"),
+                           std::move(attempt->args), nullptr);
+    }
+    const ClusterShard* shard = nullptr;
+    if (map_ && attempt->slot >= 0) {
+      shard = map_->ShardOf(attempt->slot);
+    } else if (map_ && !map_->shards().empty()) {
+      shard = &map_->shards().front();
+    }
     if (attempt->target) {
       node = *attempt->target;
     } else if (shard != nullptr) {
@@ -148,19 +189,21 @@ void ClusterClient::Send(std::shared_ptr<Attempt> attempt) {
   // ASKING holds for the next command on the connection: pipelined, the
   // two reach the node back to back.
   if (attempt->asking) client->Command({"ASKING"}, [](absl::StatusOr<Reply>) {});
-  client->CommandKeepingArgs(std::move(attempt->args), [self = shared_from_this(), attempt, node](
-                                                           absl::StatusOr<Reply> reply,
-                                                           std::vector<std::string> args) mutable {
-    attempt->args = std::move(args);
-    self->OnReply(std::move(attempt), std::move(node), std::move(reply));
-  });
+  client->CommandVia(
+      std::move(attempt->args), [self = shared_from_this(), attempt, node](
+                                    absl::StatusOr<Reply> reply, std::vector<std::string> args,
+                                    std::shared_ptr<RedisClient> via) mutable {
+        attempt->args = std::move(args);
+        self->OnReply(std::move(attempt), std::move(node), std::move(via), std::move(reply));
+      });
 }
 
 void ClusterClient::OnReply(std::shared_ptr<Attempt> attempt, HostPort node,
-                            absl::StatusOr<Reply> reply) {
+                            std::shared_ptr<RedisClient> via, absl::StatusOr<Reply> reply) {
   attempt->target.reset();
   attempt->asking = false;
-  if (reply.ok()) return attempt->cb(std::move(reply));
+  auto finish = [&] { attempt->done(std::move(reply), std::move(attempt->args), std::move(via)); };
+  if (reply.ok()) return finish();
   const absl::Status status = reply.status();
   if (absl::IsUnavailable(status)) {
     // The node is gone or not connected yet: a failover may have moved its
@@ -168,9 +211,9 @@ void ClusterClient::OnReply(std::shared_ptr<Attempt> attempt, HostPort node,
     Refresh(nullptr);
     return Retry(std::move(attempt), status);
   }
-  if (!absl::IsInternal(status)) return attempt->cb(std::move(reply));
+  if (!absl::IsInternal(status)) return finish();
   if (std::optional<Redirect> r = ParseRedirect(status.message())) {
-    if (++attempt->attempts >= options_.max_attempts) return attempt->cb(std::move(reply));
+    if (++attempt->attempts >= options_.max_attempts) return finish();
     if (r->node.host.empty()) r->node.host = node.host;
     attempt->target = r->node;
     if (r->kind == Redirect::Kind::kAsk) {
@@ -183,11 +226,13 @@ void ClusterClient::OnReply(std::shared_ptr<Attempt> attempt, HostPort node,
     return Send(std::move(attempt));
   }
   if (Retryable(status.message())) return Retry(std::move(attempt), status);
-  attempt->cb(std::move(reply));
+  finish();
 }
 
 void ClusterClient::Retry(std::shared_ptr<Attempt> attempt, absl::Status last) {
-  if (++attempt->attempts >= options_.max_attempts) return attempt->cb(std::move(last));
+  if (++attempt->attempts >= options_.max_attempts) {
+    return attempt->done(std::move(last), std::move(attempt->args), nullptr);
+  }
   stats_.retries.fetch_add(1, std::memory_order_relaxed);
   const absl::Duration backoff =
       std::min(absl::Milliseconds(10 << std::min(attempt->attempts - 1, 10)), options_.max_backoff);
@@ -240,13 +285,40 @@ void ClusterClient::RefreshFrom(size_t index, std::vector<HostPort> candidates,
         for (const ClusterShard& shard : map->shards()) masters.push_back(shard.master);
         {
           absl::MutexLock lock(&self->mu_);
-          self->map_ = *std::move(map);
+          self->map_ = std::make_shared<const ClusterMap>(*std::move(map));
           self->refreshing_ = false;
         }
         self->stats_.refreshes.fetch_add(1, std::memory_order_relaxed);
         for (const HostPort& m : masters) self->Node(m);  // Connect ahead of use.
         if (done) done(absl::OkStatus());
       });
+}
+
+std::vector<std::pair<std::string, std::shared_ptr<const Connection>>> ClusterConnections(
+    const ClusterClient& client, const std::string& name) {
+  std::vector<std::pair<std::string, std::shared_ptr<const Connection>>> out;
+  for (auto& [node, c] : client.nodes()) out.emplace_back(absl::StrCat(name, ":", node), c);
+  return out;
+}
+
+void AppendClusterMetrics(const ClusterClient& client, const std::string& name, std::string* out) {
+  const ClusterStats& s = client.stats();
+  metrics::AppendHeader(out, "chat_redis_cluster_redirects_total", "counter",
+                        "Redis Cluster redirects followed, by kind: moved (the slot has a new "
+                        "owner) or ask (the slot is migrating).");
+  absl::StrAppend(out, "chat_redis_cluster_redirects_total{connection=\"", name,
+                  "\",kind=\"moved\"} ", s.moved.load(std::memory_order_relaxed), "\n");
+  absl::StrAppend(out, "chat_redis_cluster_redirects_total{connection=\"", name,
+                  "\",kind=\"ask\"} ", s.ask.load(std::memory_order_relaxed), "\n");
+  metrics::AppendHeader(out, "chat_redis_cluster_retries_total", "counter",
+                        "Commands retried after TRYAGAIN, CLUSTERDOWN or a lost node.");
+  absl::StrAppend(out, "chat_redis_cluster_retries_total{connection=\"", name, "\"} ",
+                  s.retries.load(std::memory_order_relaxed), "\n");
+  metrics::AppendHeader(
+      out, "chat_redis_cluster_map_reads_total", "counter",
+      "Slot maps read (CLUSTER SLOTS): at start, after MOVED, after a lost node.");
+  absl::StrAppend(out, "chat_redis_cluster_map_reads_total{connection=\"", name, "\"} ",
+                  s.refreshes.load(std::memory_order_relaxed), "\n");
 }
 
 }  // namespace chat::redis

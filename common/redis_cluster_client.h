@@ -5,10 +5,10 @@
 // migrating: send ASKING and the command to the named node, once), and
 // retries TRYAGAIN, CLUSTERDOWN and a lost node with bounded backoff while
 // the map is read again (a failover promotes a replica to a new address).
-//
-// This is the routing layer of issue 10. The binaries do not use it yet:
-// RedisClient's callers (scripts, Batch, the subscriber) still need a
-// cluster-aware form, and sharded pub/sub is not written.
+// It is the Commands (redis_commands.h) of cluster mode (--redis_cluster):
+// stores, scripts and Batch run on it unchanged. Pub/sub in a cluster is
+// ClusterSubscriber's (redis_cluster_subscriber.h), which reads the slot
+// map from here.
 #ifndef CHATSUITE_COMMON_REDIS_CLUSTER_CLIENT_H_
 #define CHATSUITE_COMMON_REDIS_CLUSTER_CLIENT_H_
 
@@ -17,6 +17,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -26,7 +27,7 @@
 #include "common/config.h"
 #include "common/redis_client.h"
 #include "common/redis_cluster_map.h"
-#include "common/redis_script.h"
+#include "common/redis_commands.h"
 
 namespace chat::redis {
 
@@ -47,12 +48,12 @@ struct ClusterOptions {
   absl::Duration max_backoff = absl::Milliseconds(500);
 };
 
-class ClusterClient : public std::enable_shared_from_this<ClusterClient> {
+class ClusterClient : public Commands, public std::enable_shared_from_this<ClusterClient> {
  public:
   // Use Create: callbacks hold the client alive.
   static std::shared_ptr<ClusterClient> Create(boost::asio::any_io_executor executor,
                                                std::vector<HostPort> seeds, ClusterOptions options);
-  ~ClusterClient();
+  ~ClusterClient() override;
 
   // Start reads the slot map from the first seed that answers (trying each
   // until one does) and connects to every master; done gets OK once the map
@@ -61,29 +62,41 @@ class ClusterClient : public std::enable_shared_from_this<ClusterClient> {
   // Stop closes every connection; commands in flight fail. Idempotent.
   void Stop();
 
-  // Command sends args to the master serving key's slot (key is the
-  // command's first key; every key it names must share that slot) and
-  // calls cb with the reply, on some node connection's strand. Errors as for
-  // RedisClient::Command, after the redirects and retries above.
-  // Thread-safe; never blocks.
+  // Command sends args to the master serving RoutingKey(args)'s slot (every
+  // key it names must share that slot; a command without keys goes to any
+  // master, a script without keys is refused with kInvalidArgument: it has
+  // no slot) and calls cb with the reply, on that node connection's strand.
+  // Errors as for RedisClient::Command, after the redirects and retries
+  // above. Thread-safe; never blocks.
+  void Command(std::vector<std::string> args, Callback cb) override;
+  void CommandKeepingArgs(std::vector<std::string> args, ArgsCallback cb) override;
+  void CommandVia(std::vector<std::string> args, ViaCallback cb) override;
+  // Command on an explicit routing key.
   void Command(absl::string_view key, std::vector<std::string> args, Callback cb);
+  // healthy: the map covers every slot and every master's connection is up.
+  bool healthy() const override;
+
+  // RefreshMap reads the slot map again (one read in flight; a caller that
+  // finds one running is told kUnavailable); done may be null and runs on
+  // some node connection's strand.
+  void RefreshMap(absl::AnyInvocable<void(absl::Status)> done) { Refresh(std::move(done)); }
+  // map is the slot map as last read (null before the first).
+  std::shared_ptr<const ClusterMap> map() const ABSL_LOCKS_EXCLUDED(mu_);
+  // nodes lists every node connection made so far, named "host:port".
+  std::vector<std::pair<std::string, std::shared_ptr<RedisClient>>> nodes() const
+      ABSL_LOCKS_EXCLUDED(mu_);
 
   const ClusterStats& stats() const { return stats_; }
-
-  // RunScript runs script (EVALSHA, then EVAL on NOSCRIPT: each node loads
-  // it the first time it runs there) on the master serving keys[0]'s slot.
-  // Every key must share that slot, as the slot guard holds the code to; a
-  // script without keys is refused with kInvalidArgument (it has no slot).
-  void RunScript(const RedisScript& script, std::vector<std::string> keys,
-                 std::vector<std::string> args, Callback cb);
 
  private:
   struct Attempt;
   ClusterClient(boost::asio::any_io_executor executor, std::vector<HostPort> seeds,
                 ClusterOptions options);
 
+  void Route(std::vector<std::string> args, ViaCallback done);
   void Send(std::shared_ptr<Attempt> attempt);
-  void OnReply(std::shared_ptr<Attempt> attempt, HostPort node, absl::StatusOr<Reply> reply);
+  void OnReply(std::shared_ptr<Attempt> attempt, HostPort node, std::shared_ptr<RedisClient> via,
+               absl::StatusOr<Reply> reply);
   void Retry(std::shared_ptr<Attempt> attempt, absl::Status last);
   // Refresh reads the map from a known node (masters first, then seeds);
   // at most one in flight, done (may be null) after it.
@@ -95,13 +108,23 @@ class ClusterClient : public std::enable_shared_from_this<ClusterClient> {
   boost::asio::any_io_executor executor_;
   const std::vector<HostPort> seeds_;
   const ClusterOptions options_;
-  absl::Mutex mu_;
-  std::optional<ClusterMap> map_ ABSL_GUARDED_BY(mu_);
+  mutable absl::Mutex mu_;
+  std::shared_ptr<const ClusterMap> map_ ABSL_GUARDED_BY(mu_);  // Replaced whole, never changed.
   absl::flat_hash_map<std::string, std::shared_ptr<RedisClient>> nodes_ ABSL_GUARDED_BY(mu_);
   bool refreshing_ ABSL_GUARDED_BY(mu_) = false;
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;
   ClusterStats stats_;
 };
+
+// ClusterConnections lists the client's node connections for
+// AppendRedisMetrics, labelled "<name>:<host>:<port>".
+std::vector<std::pair<std::string, std::shared_ptr<const Connection>>> ClusterConnections(
+    const ClusterClient& client, const std::string& name);
+// AppendClusterMetrics appends the routing counters
+// chat_redis_cluster_redirects_total{kind="moved"|"ask"},
+// chat_redis_cluster_retries_total and chat_redis_cluster_map_reads_total,
+// labelled connection="<name>".
+void AppendClusterMetrics(const ClusterClient& client, const std::string& name, std::string* out);
 
 }  // namespace chat::redis
 

@@ -1,19 +1,26 @@
-// ClusterClient against a real cluster of three masters with a replica
-// each: routing, a slot moved under it (MOVED), a slot mid-migration (ASK).
+// ClusterClient and ClusterSubscriber against a real cluster of three
+// masters with a replica each: routing, a slot moved under the client
+// (MOVED), a slot mid-migration (ASK), sharded subscriptions on every master
+// that follow a moved slot and a failed-over master.
 #include "common/redis_cluster_client.h"
 
 #include <gtest/gtest.h>
 #include <hiredis/hiredis.h>
 
+#include <algorithm>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <csignal>
+#include <functional>
 #include <future>
+#include <mutex>
 #include <set>
 #include <thread>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/redis_cluster_subscriber.h"
+#include "common/redis_script.h"
 #include "common/redis_slot.h"
 #include "common/redis_test_server.h"
 
@@ -65,14 +72,7 @@ class ClusterClientTest : public ::testing::Test {
   }
 
   // Owner returns the port of the master serving slot, from CLUSTER SLOTS.
-  int Owner(int slot) {
-    absl::StatusOr<Reply> slots =
-        chat::testing::CommandOn(cluster_->node(0).port(), {"CLUSTER", "SLOTS"});
-    if (!slots.ok()) return 0;
-    absl::StatusOr<ClusterMap> map = ClusterMap::FromSlotsReply(*slots, "127.0.0.1");
-    if (!map.ok() || map->ShardOf(slot) == nullptr) return 0;
-    return static_cast<int>(map->ShardOf(slot)->master.port);
-  }
+  int Owner(int slot) { return cluster_->MasterOf(slot); }
   // AnotherMaster returns a master's port other than port.
   int AnotherMaster(int port) {
     absl::StatusOr<Reply> slots =
@@ -106,6 +106,44 @@ class ClusterClientTest : public ::testing::Test {
                       port, {"CLUSTER", "SETSLOT", std::to_string(slot), "NODE", Id(to)})
                       .ok());
     }
+  }
+
+  // Heard records what a ClusterSubscriber's handlers were told.
+  struct Heard {
+    std::mutex mu;
+    std::vector<std::string> messages;  // "topic=payload"
+    std::set<std::string> subscribed, moved;
+    bool Has(const std::string& message) {
+      std::lock_guard<std::mutex> l(mu);
+      return std::find(messages.begin(), messages.end(), message) != messages.end();
+    }
+  };
+  std::shared_ptr<ClusterSubscriber> Subscriber(std::shared_ptr<ClusterClient> client,
+                                                Heard* heard) {
+    PubSubHandlers h;
+    h.on_message = [heard](const std::string& topic, std::string payload) {
+      std::lock_guard<std::mutex> l(heard->mu);
+      heard->messages.push_back(topic + "=" + payload);
+    };
+    h.on_subscribed = [heard](const std::string& topic) {
+      std::lock_guard<std::mutex> l(heard->mu);
+      heard->subscribed.insert(topic);
+    };
+    h.on_moved = [heard](const std::string& topic) {
+      std::lock_guard<std::mutex> l(heard->mu);
+      heard->moved.insert(topic);
+    };
+    Options node;
+    node.reconnect_delay = absl::Milliseconds(20);
+    return std::make_shared<ClusterSubscriber>(ioc_.get_executor(), std::move(client), node,
+                                               std::move(h));
+  }
+  static bool WaitFor(const std::function<bool()>& f) {
+    for (int i = 0; i < 1000; ++i) {
+      if (f()) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return f();
   }
 
   static chat::testing::RedisTestCluster* cluster_;
@@ -187,8 +225,8 @@ TEST_F(ClusterClientTest, ScriptsRunOnTheirSlotsMasterAndLoadThemselvesThere) {
   for (int i = 0; i < 60; ++i) {
     const std::string key = absl::StrCat("{c:demo:s", i, "}:seq");
     std::promise<absl::StatusOr<Reply>> done;
-    client_->RunScript(script, {key}, {"5"},
-                       [&](absl::StatusOr<Reply> r) { done.set_value(std::move(r)); });
+    script.Run(*client_, {key}, {"5"},
+               [&](absl::StatusOr<Reply> r) { done.set_value(std::move(r)); });
     absl::StatusOr<Reply> r = done.get_future().get();
     ASSERT_TRUE(r.ok()) << r.status();
     EXPECT_EQ(r->integer, 5);
@@ -197,14 +235,66 @@ TEST_F(ClusterClientTest, ScriptsRunOnTheirSlotsMasterAndLoadThemselvesThere) {
   EXPECT_EQ(owners.size(), 3u);  // Loaded on every master by its first run there.
   // Keys of two slots: the cluster refuses, and the caller hears why.
   std::promise<absl::StatusOr<Reply>> cross;
-  client_->RunScript(script, {"{u:a}:x", "{u:b}:x"}, {"1"},
-                     [&](absl::StatusOr<Reply> r) { cross.set_value(std::move(r)); });
+  script.Run(*client_, {"{u:a}:x", "{u:b}:x"}, {"1"},
+             [&](absl::StatusOr<Reply> r) { cross.set_value(std::move(r)); });
   absl::StatusOr<Reply> refused = cross.get_future().get();
   EXPECT_TRUE(absl::StrContains(refused.status().message(), "CROSSSLOT")) << refused.status();
   std::promise<absl::StatusOr<Reply>> keyless;
-  client_->RunScript(script, {}, {"1"},
-                     [&](absl::StatusOr<Reply> r) { keyless.set_value(std::move(r)); });
+  script.Run(*client_, {}, {"1"},
+             [&](absl::StatusOr<Reply> r) { keyless.set_value(std::move(r)); });
   EXPECT_TRUE(absl::IsInvalidArgument(keyless.get_future().get().status()));
+}
+
+TEST_F(ClusterClientTest, ShardedSubscriptionsSpanEveryMasterAndFollowAMovedSlot) {
+  Heard heard;
+  auto sub = Subscriber(client_, &heard);
+  sub->Start();
+  std::vector<std::string> topics;
+  std::set<int> owners;
+  for (int i = 0; i < 30; ++i) {
+    topics.push_back(absl::StrCat("{c:sub:ch", i, "}:topic"));
+    owners.insert(Owner(KeySlot(topics.back())));
+    sub->Subscribe(topics.back());
+  }
+  ASSERT_EQ(owners.size(), 3u);
+  ASSERT_TRUE(WaitFor([&] {
+    std::lock_guard<std::mutex> l(heard.mu);
+    return heard.subscribed.size() == topics.size();
+  }));
+  EXPECT_TRUE(sub->connected());
+  for (const std::string& t : topics) {
+    absl::StatusOr<Reply> r = Run(t, {"SPUBLISH", t, "one"});
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->integer, 1) << t;  // Our subscriber, on the slot's own master.
+  }
+  for (const std::string& t : topics) EXPECT_TRUE(WaitFor([&] { return heard.Has(t + "=one"); }));
+
+  // The slot of a topic moves to another master: its old owner drops the
+  // subscription, and the subscriber takes it to the new owner.
+  const std::string& moving = topics[0];
+  const int slot = KeySlot(moving);
+  const int from = Owner(slot), to = AnotherMaster(from);
+  const std::string s = std::to_string(slot);
+  ASSERT_TRUE(chat::testing::CommandOn(to, {"CLUSTER", "SETSLOT", s, "IMPORTING", Id(from)}).ok());
+  ASSERT_TRUE(chat::testing::CommandOn(from, {"CLUSTER", "SETSLOT", s, "MIGRATING", Id(to)}).ok());
+  FinishMigration(slot, to, {from, to});
+  ASSERT_TRUE(WaitFor([&] {
+    std::lock_guard<std::mutex> l(heard.mu);
+    return heard.moved.count(moving) == 1;
+  }));
+  absl::StatusOr<Reply> r = Run(moving, {"SPUBLISH", moving, "two"});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->integer, 1);
+  EXPECT_TRUE(WaitFor([&] { return heard.Has(moving + "=two"); }));
+  EXPECT_EQ(sub->moves(), 1u);
+  {
+    std::lock_guard<std::mutex> l(heard.mu);
+    EXPECT_EQ(heard.moved.size(), 1u);  // The other topics stayed where they were.
+  }
+  // Unsubscribed topics hear nothing more.
+  sub->Unsubscribe(topics[1]);
+  ASSERT_TRUE(WaitFor([&] { return Run(topics[1], {"SPUBLISH", topics[1], "x"})->integer == 0; }));
+  sub->Stop();
 }
 
 // Last: it takes a master away from the suite's cluster.
@@ -221,6 +311,16 @@ TEST_F(ClusterClientTest, AKilledMastersSlotsAreServedByItsPromotedReplica) {
   client->Start([&](absl::Status s) { started.set_value(s); });
   ASSERT_TRUE(started.get_future().get().ok());
   const std::string key = "{u:bob}:sessions";
+  // A subscription on the same shard (the same hash tag: the same slot).
+  const std::string topic = "{u:bob}:topic";
+  Heard heard;
+  auto sub = Subscriber(client, &heard);
+  sub->Start();
+  sub->Subscribe(topic);
+  ASSERT_TRUE(WaitFor([&] {
+    std::lock_guard<std::mutex> l(heard.mu);
+    return heard.subscribed.count(topic) == 1;
+  }));
   std::promise<absl::StatusOr<Reply>> set;
   client->Command(key, {"SET", key, "s1"},
                   [&](absl::StatusOr<Reply> r) { set.set_value(std::move(r)); });
@@ -240,6 +340,20 @@ TEST_F(ClusterClientTest, AKilledMastersSlotsAreServedByItsPromotedReplica) {
   EXPECT_EQ(r->str, "s1");
   EXPECT_GT(client->stats().retries.load(), 0u);
   EXPECT_GE(client->stats().refreshes.load(), 2u);
+  // The subscription followed the slot to the promoted replica.
+  ASSERT_TRUE(WaitFor([&] {
+    std::lock_guard<std::mutex> l(heard.mu);
+    return heard.moved.count(topic) == 1;
+  }));
+  std::promise<absl::StatusOr<Reply>> published;
+  client->Command(topic, {"SPUBLISH", topic, "after"},
+                  [&](absl::StatusOr<Reply> r) { published.set_value(std::move(r)); });
+  absl::StatusOr<Reply> p = published.get_future().get();
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_EQ(p->integer, 1);
+  EXPECT_TRUE(WaitFor([&] { return heard.Has(topic + "=after"); }));
+  EXPECT_TRUE(WaitFor([&] { return sub->connected(); }));
+  sub->Stop();
   client->Stop();
 }
 

@@ -191,10 +191,12 @@ void Connection::ArmRead() {
           strand_, [self = shared_from_this(), sock = socket_.get()](boost::system::error_code ec) {
             self->reading_ = false;
             if (ec || self->socket_.get() != sock || self->ac_ == nullptr) return;
-            if (self->want_read_) redisAsyncHandleRead(self->ac_);
+            if (self->want_read_) self->HandleReadable();
             self->ArmRead();
           }));
 }
+
+void Connection::HandleReadable() { redisAsyncHandleRead(ac_); }
 
 void Connection::ArmWrite() {
   if (!want_write_ || writing_ || !socket_) return;
@@ -247,6 +249,15 @@ void AppendRedisMetrics(const std::vector<std::pair<std::string, const Connectio
                       "\"} ", n, "\n");
     }
   }
+}
+
+void AppendRedisMetrics(
+    const std::vector<std::pair<std::string, std::shared_ptr<const Connection>>>& connections,
+    std::string* out) {
+  std::vector<std::pair<std::string, const Connection*>> raw;
+  raw.reserve(connections.size());
+  for (const auto& [name, c] : connections) raw.emplace_back(name, c.get());
+  AppendRedisMetrics(raw, out);
 }
 
 }  // namespace chat::redis

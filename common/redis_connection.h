@@ -73,6 +73,9 @@ struct ConnectionStats {
 class Connection;
 void AppendRedisMetrics(const std::vector<std::pair<std::string, const Connection*>>& connections,
                         std::string* out);
+void AppendRedisMetrics(
+    const std::vector<std::pair<std::string, std::shared_ptr<const Connection>>>& connections,
+    std::string* out);
 
 // Connection is the Asio adapter shared by both modes. All hiredis calls happen
 // on strand(). Not for direct use.
@@ -108,6 +111,16 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // OnDisconnected after each loss of an established connection.
   virtual void OnConnected() {}
   virtual void OnDisconnected() {}
+  // HandleReadable runs on strand() when the socket has data. By default
+  // hiredis reads it and runs each command's callback; a connection whose
+  // replies are pushes (RedisSubscriber) reads them itself.
+  virtual void HandleReadable();
+  // FlushSoon has hiredis write its output buffer once the socket is
+  // writable (for commands appended to the context directly).
+  void FlushSoon() {
+    want_write_ = true;
+    ArmWrite();
+  }
   redisAsyncContext* context() { return ac_; }
   const Options& options() const { return options_; }
   ConnectionStats& mutable_stats() { return stats_; }

@@ -7,10 +7,12 @@
 
 namespace chat::redis {
 
-ReplicaWait::ReplicaWait(std::shared_ptr<RedisClient> client, int replicas, absl::Duration timeout)
+ReplicaWait::ReplicaWait(std::shared_ptr<RedisClient> client, int replicas, absl::Duration timeout,
+                         ReplicaWaitStats* stats)
     : client_(std::move(client)),
       replicas_(replicas),
-      timeout_ms_(std::to_string(std::max<int64_t>(1, absl::ToInt64Milliseconds(timeout)))) {}
+      timeout_ms_(std::to_string(std::max<int64_t>(1, absl::ToInt64Milliseconds(timeout)))),
+      stats_(stats != nullptr ? stats : &own_stats_) {}
 
 uint64_t ReplicaWait::WriteEpoch() const {
   return client_->stats().connects.load(std::memory_order_relaxed);
@@ -26,7 +28,7 @@ void ReplicaWait::SendLocked() {
   in_flight_ = true;
   std::vector<Waiter> batch;
   batch.swap(queued_);
-  stats_.waits.fetch_add(1, std::memory_order_relaxed);
+  stats_->waits.fetch_add(1, std::memory_order_relaxed);
   // Command only posts to the strand, so its callback never runs under mu_.
   client_->Command({"WAIT", std::to_string(replicas_), timeout_ms_},
                    [this, batch = std::move(batch)](absl::StatusOr<Reply> reply) mutable {
@@ -56,18 +58,33 @@ void ReplicaWait::Finish(std::vector<Waiter> batch, absl::StatusOr<Reply> reply)
       s = absl::UnavailableError("redis: reconnected before the replicas confirmed the write");
     }
     if (s.ok()) {
-      stats_.confirmed.fetch_add(1, std::memory_order_relaxed);
+      stats_->confirmed.fetch_add(1, std::memory_order_relaxed);
     } else if (reply.ok() && reply->integer < replicas_) {
-      stats_.short_.fetch_add(1, std::memory_order_relaxed);
+      stats_->short_.fetch_add(1, std::memory_order_relaxed);
     } else {
-      stats_.failed.fetch_add(1, std::memory_order_relaxed);
+      stats_->failed.fetch_add(1, std::memory_order_relaxed);
     }
     w.done(std::move(s));
   }
 }
 
-void AppendReplicaWaitMetrics(const ReplicaWait& wait, std::string* out) {
-  const ReplicaWaitStats& s = wait.stats();
+void ReplicaWaits::After(const std::shared_ptr<RedisClient>& via,
+                         absl::AnyInvocable<void(absl::Status)> done) {
+  if (via == nullptr) {
+    stats_.failed.fetch_add(1, std::memory_order_relaxed);
+    return done(absl::UnavailableError("redis: no connection took the write"));
+  }
+  ReplicaWait* wait = nullptr;
+  {
+    absl::MutexLock lock(&mu_);
+    std::unique_ptr<ReplicaWait>& w = waits_[via.get()];
+    if (w == nullptr) w = std::make_unique<ReplicaWait>(via, replicas_, timeout_, &stats_);
+    wait = w.get();
+  }
+  wait->After(wait->WriteEpoch(), std::move(done));
+}
+
+void AppendReplicaWaitMetrics(const ReplicaWaitStats& s, std::string* out) {
   absl::StrAppend(
       out,
       "# HELP chat_redis_replica_waits_total WAIT commands sent to confirm writes on replicas.\n"

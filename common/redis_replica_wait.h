@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
@@ -33,9 +34,10 @@ struct ReplicaWaitStats {
 class ReplicaWait {
  public:
   // replicas >= 1; timeout is WAIT's own (how long one WAIT may block the
-  // client's connection). This object must outlive the client's callbacks
-  // (stop the client first).
-  ReplicaWait(std::shared_ptr<RedisClient> client, int replicas, absl::Duration timeout);
+  // client's connection). stats (null: its own) counts the outcomes. This
+  // object must outlive the client's callbacks (stop the client first).
+  ReplicaWait(std::shared_ptr<RedisClient> client, int replicas, absl::Duration timeout,
+              ReplicaWaitStats* stats = nullptr);
 
   // WriteEpoch identifies the connection a write went through. Call it in
   // the write's reply callback (on the client's strand), where it names the
@@ -52,7 +54,7 @@ class ReplicaWait {
   void After(uint64_t write_epoch, absl::AnyInvocable<void(absl::Status)> done);
 
   int replicas() const { return replicas_; }
-  const ReplicaWaitStats& stats() const { return stats_; }
+  const ReplicaWaitStats& stats() const { return *stats_; }
 
  private:
   struct Waiter {
@@ -68,12 +70,37 @@ class ReplicaWait {
   absl::Mutex mu_;
   bool in_flight_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<Waiter> queued_ ABSL_GUARDED_BY(mu_);
+  ReplicaWaitStats own_stats_;
+  ReplicaWaitStats* stats_;
+};
+
+// ReplicaWaits keeps a ReplicaWait for each connection writes come back on
+// (one instance has one; a cluster one per master), made on first use, all
+// counted together.
+class ReplicaWaits {
+ public:
+  ReplicaWaits(int replicas, absl::Duration timeout) : replicas_(replicas), timeout_(timeout) {}
+
+  // After is ReplicaWait::After for a write whose reply came over via; call
+  // it in that reply's callback. A null via (no connection took the write)
+  // fails with kUnavailable.
+  void After(const std::shared_ptr<RedisClient>& via, absl::AnyInvocable<void(absl::Status)> done)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  int replicas() const { return replicas_; }
+  const ReplicaWaitStats& stats() const { return stats_; }
+
+ private:
+  const int replicas_;
+  const absl::Duration timeout_;
   ReplicaWaitStats stats_;
+  absl::Mutex mu_;
+  absl::flat_hash_map<const RedisClient*, std::unique_ptr<ReplicaWait>> waits_ ABSL_GUARDED_BY(mu_);
 };
 
 // AppendReplicaWaitMetrics appends chat_redis_replica_waits_total and
 // chat_redis_replica_acks_total{outcome="confirmed"|"short"|"failed"}.
-void AppendReplicaWaitMetrics(const ReplicaWait& wait, std::string* out);
+void AppendReplicaWaitMetrics(const ReplicaWaitStats& stats, std::string* out);
 
 }  // namespace chat::redis
 

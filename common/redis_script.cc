@@ -18,28 +18,56 @@ RedisScript::RedisScript(std::string source) : source_(std::move(source)) {
   }
 }
 
-void RedisScript::Run(RedisClient& client, std::vector<std::string> keys,
-                      std::vector<std::string> args, Callback cb) const {
+namespace {
+
+std::vector<std::string> EvalShaCommand(const std::string& sha1, std::vector<std::string> keys,
+                                        std::vector<std::string> args) {
   std::vector<std::string> cmd;
   cmd.reserve(3 + keys.size() + args.size());
   cmd.push_back("EVALSHA");
-  cmd.push_back(sha1_);
+  cmd.push_back(sha1);
   cmd.push_back(std::to_string(keys.size()));
   for (auto& k : keys) cmd.push_back(std::move(k));
   for (auto& a : args) cmd.push_back(std::move(a));
+  return cmd;
+}
+
+bool NoScript(const absl::StatusOr<Reply>& reply) {
+  return !reply.ok() && absl::StrContains(reply.status().message(), "NOSCRIPT");
+}
+
+}  // namespace
+
+void RedisScript::Run(Commands& commands, std::vector<std::string> keys,
+                      std::vector<std::string> args, Callback cb) const {
   // The arguments come back with the reply, so the EVAL fallback (the source
   // in place of the sha) reuses them instead of copying every call up front.
-  client.CommandKeepingArgs(
-      std::move(cmd), [this, &client, cb = std::move(cb)](absl::StatusOr<Reply> reply,
-                                                          std::vector<std::string> cmd) mutable {
-        if (!reply.ok() && absl::StrContains(reply.status().message(), "NOSCRIPT")) {
+  commands.CommandKeepingArgs(
+      EvalShaCommand(sha1_, std::move(keys), std::move(args)),
+      [this, &commands, cb = std::move(cb)](absl::StatusOr<Reply> reply,
+                                            std::vector<std::string> cmd) mutable {
+        if (NoScript(reply)) {
           cmd[0] = "EVAL";
           cmd[1] = source_;
-          client.Command(std::move(cmd), std::move(cb));
-          return;
+          return commands.Command(std::move(cmd), std::move(cb));
         }
         cb(std::move(reply));
       });
+}
+
+void RedisScript::RunVia(Commands& commands, std::vector<std::string> keys,
+                         std::vector<std::string> args, ViaCallback cb) const {
+  commands.CommandVia(EvalShaCommand(sha1_, std::move(keys), std::move(args)),
+                      [this, &commands, cb = std::move(cb)](
+                          absl::StatusOr<Reply> reply, std::vector<std::string> cmd,
+                          std::shared_ptr<RedisClient> via) mutable {
+                        if (NoScript(reply)) {
+                          cmd[0] = "EVAL";
+                          cmd[1] = source_;
+                          return commands.CommandVia(std::move(cmd), std::move(cb));
+                        }
+                        cb(std::move(reply), std::move(cmd), std::move(via));
+                      });
 }
 
 std::string HashField(const Reply& hash, absl::string_view field) {

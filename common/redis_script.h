@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "common/redis_client.h"
+#include "common/redis_commands.h"
 
 namespace chat::redis {
 
@@ -15,11 +15,16 @@ class RedisScript {
  public:
   explicit RedisScript(std::string source);
 
-  // Run calls the script with keys and args on client; cb as for
-  // RedisClient::Command. The script and client must outlive the call (scripts
-  // are static in practice). Thread-safe.
-  void Run(RedisClient& client, std::vector<std::string> keys, std::vector<std::string> args,
+  // Run calls the script with keys and args on commands (in a cluster, on
+  // the master of keys[0]'s slot, where every key must live; each node
+  // loads the script the first time it runs there); cb as for
+  // Commands::Command. The script and commands must outlive the call
+  // (scripts are static in practice). Thread-safe.
+  void Run(Commands& commands, std::vector<std::string> keys, std::vector<std::string> args,
            Callback cb) const;
+  // RunVia is Run that also names the connection that answered (for WAIT).
+  void RunVia(Commands& commands, std::vector<std::string> keys, std::vector<std::string> args,
+              ViaCallback cb) const;
 
   const std::string& sha1() const { return sha1_; }
   const std::string& source() const { return source_; }

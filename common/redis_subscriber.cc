@@ -2,9 +2,12 @@
 
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
+#include <spdlog/spdlog.h>
 
 #include <boost/asio/post.hpp>
 #include <string>
+
+#include "absl/strings/match.h"
 
 namespace chat::redis {
 
@@ -13,55 +16,121 @@ namespace asio = boost::asio;
 void RedisSubscriber::Subscribe(const std::string& topic) {
   asio::post(strand(),
              [self = std::static_pointer_cast<RedisSubscriber>(shared_from_this()), topic] {
-               if (self->topics_.insert(topic).second) self->SendSubscription("SUBSCRIBE", topic);
+               if (self->topics_.insert(topic).second) self->SendSubscription("SSUBSCRIBE", topic);
              });
 }
 
 void RedisSubscriber::Unsubscribe(const std::string& topic) {
   asio::post(strand(),
              [self = std::static_pointer_cast<RedisSubscriber>(shared_from_this()), topic] {
-               if (self->topics_.erase(topic) > 0) self->SendSubscription("UNSUBSCRIBE", topic);
+               self->regained_.erase(topic);
+               if (self->topics_.erase(topic) > 0) self->SendSubscription("SUNSUBSCRIBE", topic);
              });
 }
 
 void RedisSubscriber::Renew(const std::string& topic) {
   asio::post(strand(),
              [self = std::static_pointer_cast<RedisSubscriber>(shared_from_this()), topic] {
-               if (self->topics_.contains(topic)) self->SendSubscription("SUBSCRIBE", topic);
+               if (self->topics_.contains(topic)) self->SendSubscription("SSUBSCRIBE", topic);
              });
 }
 
 void RedisSubscriber::SendSubscription(const char* verb, const std::string& topic) {
-  if (context() == nullptr || !connected()) return;  // OnConnected sends the whole set.
+  redisAsyncContext* ac = context();
+  if (ac == nullptr || !Connection::connected()) return;  // OnConnected sends the whole set.
   const char* argv[2] = {verb, topic.data()};
   size_t argvlen[2] = {std::char_traits<char>::length(verb), topic.size()};
-  if (redisAsyncCommandArgv(context(), &RedisSubscriber::MessageTrampoline, this, 2, argv,
-                            argvlen) == REDIS_OK) {
-    mutable_stats().commands.fetch_add(1, std::memory_order_relaxed);
-  }
+  // Written through the context's output buffer, not as an async command:
+  // hiredis 0.14 knows nothing of shard channels, and would take their
+  // pushes for replies to commands. HandleReadable reads them instead.
+  if (redisAppendCommandArgv(&ac->c, 2, argv, argvlen) != REDIS_OK) return;
+  pending_.emplace_back(verb[1] == 'S', topic);  // SSUBSCRIBE vs SUNSUBSCRIBE.
+  mutable_stats().commands.fetch_add(1, std::memory_order_relaxed);
+  FlushSoon();
 }
 
 void RedisSubscriber::OnConnected() {
-  for (const std::string& topic : topics_) SendSubscription("SUBSCRIBE", topic);
-  if (ever_connected_ && on_resubscribed_) on_resubscribed_();
+  pending_.clear();
+  for (const std::string& topic : topics_) SendSubscription("SSUBSCRIBE", topic);
+  if (ever_connected_ && handlers_.on_resubscribed) handlers_.on_resubscribed();
   ever_connected_ = true;
 }
 
-void RedisSubscriber::MessageTrampoline(redisAsyncContext*, void* reply, void* privdata) noexcept {
-  auto* r = static_cast<redisReply*>(reply);
-  if (r == nullptr || r->type != REDIS_REPLY_ARRAY || r->elements != 3) return;
-  const redisReply* kind = r->element[0];
-  const redisReply* topic = r->element[1];
-  if (kind->type != REDIS_REPLY_STRING || topic->type != REDIS_REPLY_STRING) return;
-  auto* self = static_cast<RedisSubscriber*>(privdata);
-  absl::string_view k(kind->str, kind->len);
-  if (k == "subscribe") {
-    if (self->on_subscribed_) self->on_subscribed_(std::string(topic->str, topic->len));
+void RedisSubscriber::OnDisconnected() {
+  pending_.clear();
+  if (handlers_.on_disconnected) handlers_.on_disconnected();
+}
+
+void RedisSubscriber::HandleReadable() {
+  redisAsyncContext* ac = context();
+  if (redisBufferRead(&ac->c) != REDIS_OK) {
+    // The error is recorded on the context: the disconnect reports it, and
+    // the usual reconnect follows.
+    redisAsyncDisconnect(ac);
     return;
   }
-  if (k != "message") return;
-  const redisReply* payload = r->element[2];
-  self->on_message_(std::string(topic->str, topic->len), std::string(payload->str, payload->len));
+  for (;;) {
+    void* reply = nullptr;
+    if (redisGetReply(&ac->c, &reply) != REDIS_OK) {
+      redisAsyncDisconnect(ac);
+      return;
+    }
+    if (reply == nullptr) return;
+    OnPush(static_cast<const redisReply*>(reply));
+    freeReplyObject(reply);
+  }
+}
+
+void RedisSubscriber::OnPush(const redisReply* r) {
+  if (r->type == REDIS_REPLY_ERROR) {
+    // A refused subscription command: the oldest one waiting.
+    mutable_stats().error_replies.fetch_add(1, std::memory_order_relaxed);
+    if (pending_.empty()) return;
+    auto [subscribe, topic] = std::move(pending_.front());
+    pending_.pop_front();
+    spdlog::warn("event=redis_subscribe_refused topic={} error=\"{}\"", topic,
+                 std::string(r->str, r->len));
+    if (subscribe && topics_.contains(topic) && absl::StartsWith(r->str, "MOVED")) {
+      Dropped(topic);
+    }
+    return;
+  }
+  if (r->type != REDIS_REPLY_ARRAY || r->elements != 3) return;
+  const redisReply* kind = r->element[0];
+  const redisReply* topic_r = r->element[1];
+  if (kind->type != REDIS_REPLY_STRING || topic_r->type != REDIS_REPLY_STRING) return;
+  absl::string_view k(kind->str, kind->len);
+  std::string topic(topic_r->str, topic_r->len);
+  if (k == "smessage") {
+    const redisReply* payload = r->element[2];
+    handlers_.on_message(topic, std::string(payload->str, payload->len));
+    return;
+  }
+  const bool subscribe = k == "ssubscribe";
+  if (!subscribe && k != "sunsubscribe") return;
+  const bool answered =
+      !pending_.empty() && pending_.front().first == subscribe && pending_.front().second == topic;
+  if (answered) pending_.pop_front();
+  if (subscribe) {
+    if (!topics_.contains(topic)) return;  // Unsubscribed meanwhile; its SUNSUBSCRIBE follows.
+    if (handlers_.on_subscribed) handlers_.on_subscribed(topic);
+    if (regained_.erase(topic) > 0 && handlers_.on_moved) handlers_.on_moved(topic);
+    return;
+  }
+  // An sunsubscribe nobody asked for: Redis dropped the topic (a cluster
+  // node does when the topic's slot moves to another shard).
+  if (!answered && topics_.contains(topic)) Dropped(topic);
+}
+
+void RedisSubscriber::Dropped(const std::string& topic) {
+  if (on_dropped_) {
+    topics_.erase(topic);
+    regained_.erase(topic);
+    on_dropped_(topic);
+    return;
+  }
+  regained_.insert(topic);
+  SendSubscription("SSUBSCRIBE", topic);
 }
 
 }  // namespace chat::redis

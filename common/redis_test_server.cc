@@ -18,6 +18,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/redis_slot.h"
 
@@ -325,6 +326,35 @@ absl::Status RedisTestCluster::AwaitHealthy() {
     if (!healthy) return absl::UnavailableError("the cluster never became healthy");
   }
   return absl::OkStatus();
+}
+
+RedisTestServer* RedisTestCluster::NodeOn(int port) {
+  for (auto& node : nodes_) {
+    if (node->port() == port) return node.get();
+  }
+  return nullptr;
+}
+
+int RedisTestCluster::MasterOf(int slot) {
+  for (auto& node : nodes_) {
+    absl::StatusOr<redis::Reply> slots = CommandOn(node->port(), {"CLUSTER", "SLOTS"});
+    if (!slots.ok()) continue;
+    // Each entry: [first, last, [host, port, id], replicas...].
+    for (const redis::Reply& range : slots->elements) {
+      if (range.elements.size() < 3 || range.elements[2].elements.size() < 2) continue;
+      if (range.elements[0].integer <= slot && slot <= range.elements[1].integer) {
+        return static_cast<int>(range.elements[2].elements[1].integer);
+      }
+    }
+    return 0;
+  }
+  return 0;
+}
+
+std::string RedisTestCluster::Seeds() const {
+  std::vector<std::string> seeds;
+  for (const auto& node : nodes_) seeds.push_back(absl::StrCat("127.0.0.1:", node->port()));
+  return absl::StrJoin(seeds, ",");
 }
 
 }  // namespace chat::testing

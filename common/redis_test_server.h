@@ -82,6 +82,13 @@ class RedisTestCluster {
   // the cluster).
   RedisTestServer& node(size_t i) { return *nodes_[i]; }
   size_t size() const { return nodes_.size(); }
+  // NodeOn returns the node listening on port, or nullptr.
+  RedisTestServer* NodeOn(int port);
+  // MasterOf returns the port of the master serving slot, as the first
+  // node that answers CLUSTER SLOTS sees it; 0 if none does.
+  int MasterOf(int slot);
+  // Seeds lists every node as "127.0.0.1:<port>,..." (for --redis_cluster).
+  std::string Seeds() const;
 
  private:
   absl::Status AwaitHealthy();

@@ -1,6 +1,6 @@
-// ServiceHost: what every gRPC service binary shares: a Redis client on its own
-// I/O thread, a gRPC server with the standard health service (serving while
-// Redis is connected, updated as the connection comes and goes) and the RPC
+// ServiceHost: what every gRPC service binary shares: a Redis client (one
+// instance, or a Redis Cluster) on its own I/O thread, a gRPC server with the standard health
+// service (serving while Redis is connected, updated as the connection comes and goes) and the RPC
 // observer (rpc_observer.h), a Prometheus /metrics endpoint, and graceful
 // shutdown. Each *_server wires its store,
 // core and gRPC adapter onto one.
@@ -12,6 +12,7 @@
 #include <atomic>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <functional>
 #include <memory>
 #include <string>
@@ -26,6 +27,7 @@
 #include "common/metrics.h"
 #include "common/metrics_server.h"
 #include "common/redis_client.h"
+#include "common/redis_cluster_client.h"
 
 namespace chat {
 
@@ -36,7 +38,7 @@ class ServiceHost {
   // signed by (grpc_tls.h); empty serves plaintext.
   // metrics_listen: "host:port" of /metrics (metrics_server.h; port 0 picks
   // one), empty for none.
-  ServiceHost(std::string listen, HostPort redis, std::string service_name, GrpcTls tls = {},
+  ServiceHost(std::string listen, RedisTarget redis, std::string service_name, GrpcTls tls = {},
               std::string metrics_listen = "");
   ~ServiceHost();
   ServiceHost(const ServiceHost&) = delete;
@@ -44,7 +46,7 @@ class ServiceHost {
 
   // The Redis client exists from construction and connects at Start; its
   // callbacks and io_context() handlers run on the host's I/O thread.
-  const std::shared_ptr<redis::RedisClient>& redis() const { return redis_; }
+  const std::shared_ptr<redis::Commands>& redis() const { return commands_; }
   boost::asio::io_context& io_context() { return ioc_; }
 
   // Start connects Redis and serves services (not owned; they must outlive the
@@ -71,8 +73,10 @@ class ServiceHost {
 
  private:
   // SetHealth records whether Redis is connected and tells the health
-  // service, once it exists. Runs on the Redis client's strand.
+  // service, once it exists. Runs on the Redis client's strand (in cluster
+  // mode, on the I/O thread: WatchCluster polls the client's health).
   void SetHealth(bool redis_up) ABSL_LOCKS_EXCLUDED(health_mu_);
+  void WatchCluster();
   void ApplyHealth() ABSL_EXCLUSIVE_LOCKS_REQUIRED(health_mu_);
 
   std::string listen_;
@@ -87,7 +91,11 @@ class ServiceHost {
   std::shared_ptr<metrics::MetricsServer> metrics_server_;
   std::unique_ptr<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
   std::thread io_thread_;
+  // One of redis_ (an instance) and cluster_; commands_ is that one.
   std::shared_ptr<redis::RedisClient> redis_;
+  std::shared_ptr<redis::ClusterClient> cluster_;
+  std::shared_ptr<redis::Commands> commands_;
+  std::unique_ptr<boost::asio::steady_timer> cluster_watch_;
   std::unique_ptr<grpc::Server> server_;
   absl::Mutex health_mu_;
   bool redis_up_ ABSL_GUARDED_BY(health_mu_) = false;

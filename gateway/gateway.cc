@@ -77,12 +77,21 @@ absl::Status Gateway::Start() {
       done(PageOfPersonal(topic, *std::move(r)));
     });
   };
-  topics_ =
-      std::make_unique<TopicRegistry>(ioc_.get_executor(), options_.redis, &metrics_, readers_);
+  if (!options_.redis_cluster.empty()) {
+    redis::ClusterOptions co;
+    co.node = options_.redis;
+    cluster_ = redis::ClusterClient::Create(ioc_.get_executor(), options_.redis_cluster, co);
+    cluster_->Start([](absl::Status s) {
+      if (!s.ok()) {
+        spdlog::error("event=redis_cluster_unavailable error=\"{}\"", std::string(s.message()));
+      }
+    });
+  }
+  topics_ = std::make_unique<TopicRegistry>(ioc_.get_executor(), options_.redis, &metrics_,
+                                            readers_, cluster_);
   topics_->SetProbeLimits(options_.head_probe_interval, options_.head_probe_rate);
   if (options_.canary_interval > absl::ZeroDuration()) {
-    topics_->EnableCanary(std::make_shared<redis::RedisClient>(ioc_.get_executor(), options_.redis),
-                          absl::StrCat("{g:", gateway_id_, "}:canary"), options_.canary_interval);
+    topics_->EnableCanary(absl::StrCat("{g:", gateway_id_, "}:canary"), options_.canary_interval);
   }
   boost::system::error_code ec;
   auto address = net::ip::make_address(options_.listen_host, ec);
@@ -178,6 +187,7 @@ void Gateway::Stop() {
   if (presence_) presence_->Stop();
   if (listener_) listener_->Close();
   if (topics_) topics_->Stop();
+  if (cluster_) cluster_->Stop();
   ioc_.stop();
   for (std::thread& t : threads_) t.join();
   threads_.clear();

@@ -45,6 +45,9 @@ struct GatewayOptions {
   // under the presence service's session TTL, 30 s by default).
   absl::Duration presence_heartbeat = absl::Seconds(10);
   redis::Options redis;
+  // Seed nodes of a Redis Cluster; non-empty: cluster mode (redis then only
+  // gives each node connection's options).
+  std::vector<HostPort> redis_cluster;
   std::string jwt_secret;
   // A rotation's old key: tokens signed with it stay valid until their exp.
   std::string jwt_previous_secret;
@@ -178,6 +181,7 @@ class Gateway {
   std::unique_ptr<TokenVerifier> verifier_;
   std::unique_ptr<Upstream> upstream_;
   LogReaders readers_;
+  std::shared_ptr<redis::ClusterClient> cluster_;  // Cluster mode only.
   std::unique_ptr<TopicRegistry> topics_;
   std::unique_ptr<PresenceReporter> presence_;
 };

@@ -11,6 +11,7 @@
 #include "common/config.h"
 #include "common/grpc_tls_flags.h"
 #include "common/log_flags.h"
+#include "common/redis_flags.h"
 #include "common/signals.h"
 #include "gateway/gateway.h"
 
@@ -28,8 +29,6 @@ ABSL_FLAG(std::string, gateway_id, chat::EnvOr("GATEWAY_ID", chat::EnvOr("POD_NA
 ABSL_FLAG(int32_t, presence_heartbeat_ms, chat::EnvOrInt("GATEWAY_PRESENCE_HEARTBEAT_MS", 10000),
           "how often sessions are refreshed in the presence service; keep it under a third "
           "of its session TTL");
-ABSL_FLAG(std::string, redis, chat::EnvOr("CHAT_REDIS", "127.0.0.1:6379"),
-          "Redis host:port for pub/sub (env CHAT_REDIS)");
 ABSL_FLAG(std::string, jwt_secret, chat::EnvOr("CHAT_JWT_SECRET", ""),
           "HS256 secret shared with the token issuer (env CHAT_JWT_SECRET)");
 ABSL_FLAG(std::string, jwt_previous_secret, chat::EnvOr("CHAT_JWT_PREVIOUS_SECRET", ""),
@@ -110,16 +109,21 @@ int main(int argc, char** argv) {
     return 2;
   }
   auto listen = chat::ParseHostPort(absl::GetFlag(FLAGS_listen));
-  auto redis = chat::ParseHostPort(absl::GetFlag(FLAGS_redis));
-  if (!listen.ok() || !redis.ok()) {
-    spdlog::critical("event=bad_flag error=\"--listen and --redis take host:port\"");
+  if (!listen.ok()) {
+    spdlog::critical("event=bad_flag error=\"--listen takes host:port\"");
+    return 2;
+  }
+  absl::StatusOr<chat::RedisTarget> redis = chat::RedisTargetFromFlags();
+  if (!redis.ok()) {
+    spdlog::critical("event=bad_flag error=\"{}\"", std::string(redis.status().message()));
     return 2;
   }
   chat::gateway::GatewayOptions o;
   o.listen_host = listen->host;
   o.port = listen->port;
-  o.redis.host = redis->host;
-  o.redis.port = redis->port;
+  o.redis.host = redis->instance.host;
+  o.redis.port = redis->instance.port;
+  o.redis_cluster = redis->cluster;
   o.chat_target = absl::GetFlag(FLAGS_chat);
   o.invite_target = absl::GetFlag(FLAGS_invite);
   o.presence_target = absl::GetFlag(FLAGS_presence);

@@ -72,6 +72,10 @@ std::string Metrics::Render() const {
          "Failed calls to upstream services.", upstream_errors.load());
   Scalar(&out, "chat_gateway_pubsub_messages_total", "counter",
          "Messages received from Redis pub/sub.", pubsub_messages.load());
+  Scalar(&out, "chat_gateway_pubsub_moves_total", "counter",
+         "Topics subscribed again on another Redis Cluster shard (their slot moved, or its "
+         "master failed over); each re-reads its log.",
+         pubsub_moves.load());
   Scalar(&out, "chat_gateway_accept_errors_total", "counter", "Failed accept() calls.",
          accept_errors.load());
   Scalar(&out, "chat_gateway_gap_fills_total", "counter",

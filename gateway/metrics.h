@@ -55,6 +55,7 @@ struct Metrics {
   std::atomic<uint64_t> rate_limited{0};
   std::atomic<uint64_t> upstream_errors{0};
   std::atomic<uint64_t> pubsub_messages{0};
+  std::atomic<uint64_t> pubsub_moves{0};  // Topics re-subscribed on another cluster shard.
   std::atomic<uint64_t> accept_errors{0};
   std::atomic<uint64_t> gap_fills{0};         // Reads of a channel log to fill a gap.
   std::atomic<uint64_t> duplicate_events{0};  // Sequenced events dropped as already passed on.

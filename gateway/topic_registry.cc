@@ -8,31 +8,59 @@
 #include "absl/time/clock.h"
 #include "common/keys.h"
 #include "common/logging.h"
+#include "common/redis_cluster_subscriber.h"
 
 namespace chat::gateway {
 
 TopicRegistry::TopicRegistry(boost::asio::any_io_executor executor, redis::Options redis,
-                             Metrics* metrics, LogReaders readers)
-    : metrics_(metrics), readers_(std::move(readers)) {
-  redis_ = std::make_shared<redis::RedisSubscriber>(
-      executor, std::move(redis),
-      [this](const std::string& topic, std::string payload) { Dispatch(topic, payload); },
-      [this] {
-        spdlog::warn("event=pubsub_resubscribed");
-        // Everything published while the subscription was down is in the logs.
-        for (auto& [topic, sequencer] : sequencers_) sequencer->Resync();
-      },
-      [this](const std::string& topic) { OnSubscribed(topic); },
-      [this] {
-        canary_ok_ = false;  // Until one comes back over the new connection.
-        absl::MutexLock lock(&mu_);
-        for (auto& [name, topic] : topics_) topic.live = false;
-      });
+                             Metrics* metrics, LogReaders readers,
+                             std::shared_ptr<redis::ClusterClient> cluster)
+    : metrics_(metrics),
+      readers_(std::move(readers)),
+      redis_options_(redis),
+      cluster_(std::move(cluster)) {
+  redis::PubSubHandlers handlers;
+  handlers.on_message = [this](const std::string& topic, std::string payload) {
+    Dispatch(topic, payload);
+  };
+  handlers.on_resubscribed = [this] {
+    spdlog::warn("event=pubsub_resubscribed");
+    // Everything published while the subscription was down is in the logs.
+    for (auto& [topic, sequencer] : sequencers_) sequencer->Resync();
+  };
+  handlers.on_subscribed = [this](const std::string& topic) { OnSubscribed(topic); };
+  handlers.on_disconnected = [this] {
+    canary_ok_ = false;  // Until one comes back over the new connection.
+    absl::MutexLock lock(&mu_);
+    for (auto& [name, topic] : topics_) topic.live = false;
+  };
+  handlers.on_moved = [this](const std::string& topic) { OnMoved(topic); };
+  if (cluster_ != nullptr) {
+    redis_ = std::make_shared<redis::ClusterSubscriber>(executor, cluster_, std::move(redis),
+                                                        std::move(handlers));
+  } else {
+    redis_ =
+        std::make_shared<redis::RedisSubscriber>(executor, std::move(redis), std::move(handlers));
+  }
 }
 
-void TopicRegistry::EnableCanary(std::shared_ptr<redis::RedisClient> publisher, std::string topic,
-                                 absl::Duration interval) {
-  publisher_ = std::move(publisher);
+void TopicRegistry::OnMoved(const std::string& topic) {
+  // Its subscription moved to another shard: what was published meanwhile
+  // is in the log.
+  metrics_->pubsub_moves.fetch_add(1, std::memory_order_relaxed);
+  spdlog::info("event=pubsub_topic_moved topic={}", topic);
+  auto it = sequencers_.find(topic);
+  if (it != sequencers_.end()) it->second->Resync();
+}
+
+void TopicRegistry::EnableCanary(std::string topic, absl::Duration interval) {
+  if (cluster_ != nullptr) {
+    publisher_ = cluster_;
+  } else {
+    publisher_conn_ =
+        std::make_shared<redis::RedisClient>(redis_->strand().get_inner_executor(), redis_options_);
+    publisher_ = publisher_conn_;
+  }
   canary_topic_ = std::move(topic);
   canary_interval_ = interval;
   canary_timer_ = std::make_unique<boost::asio::steady_timer>(redis_->strand());
@@ -41,7 +69,7 @@ void TopicRegistry::EnableCanary(std::shared_ptr<redis::RedisClient> publisher, 
 void TopicRegistry::Start() {
   redis_->Start();
   if (publisher_ == nullptr) return;
-  publisher_->Start();
+  if (publisher_conn_ != nullptr) publisher_conn_->Start();
   redis_->Subscribe(canary_topic_);
   boost::asio::post(redis_->strand(), [this] {
     canary_since_ = absl::Now();
@@ -52,14 +80,14 @@ void TopicRegistry::Start() {
 void TopicRegistry::Stop() {
   if (publisher_ != nullptr) {
     boost::asio::post(redis_->strand(), [this] { canary_timer_->cancel(); });
-    publisher_->Stop();
+    if (publisher_conn_ != nullptr) publisher_conn_->Stop();
   }
   redis_->Stop();
 }
 
 void TopicRegistry::CanaryTick() {
   const absl::Time now = absl::Now();
-  publisher_->Command({"PUBLISH", canary_topic_, "0 "}, [](absl::StatusOr<redis::Reply>) {});
+  publisher_->Command({"SPUBLISH", canary_topic_, "0 "}, [](absl::StatusOr<redis::Reply>) {});
   const absl::Time last = std::max(canary_seen_, canary_since_);
   if (now - last > 3 * canary_interval_) {
     // The path is dead, however healthy the connection looks: start over.
@@ -69,7 +97,7 @@ void TopicRegistry::CanaryTick() {
                   absl::ToInt64Milliseconds(now - last));
     canary_since_ = now;
     redis_->Reconnect();
-    publisher_->Reconnect();
+    if (publisher_conn_ != nullptr) publisher_conn_->Reconnect();
   }
   canary_timer_->expires_after(absl::ToChronoNanoseconds(canary_interval_));
   canary_timer_->async_wait([this](boost::system::error_code ec) {
@@ -291,10 +319,14 @@ void TopicRegistry::Fanout(const std::shared_ptr<const EncodedEvent>& encoded) {
 }
 
 void TopicRegistry::AppendRedisMetrics(std::string* out) const {
-  std::vector<std::pair<std::string, const redis::Connection*>> connections = {
-      {"pubsub", redis_.get()}};
-  if (publisher_ != nullptr) connections.emplace_back("canary", publisher_.get());
+  std::vector<std::pair<std::string, std::shared_ptr<const redis::Connection>>> connections =
+      redis_->Connections("pubsub");
+  if (publisher_conn_ != nullptr) connections.emplace_back("canary", publisher_conn_);
+  if (cluster_ != nullptr) {
+    for (auto& c : redis::ClusterConnections(*cluster_, "commands")) connections.push_back(c);
+  }
   redis::AppendRedisMetrics(connections, out);
+  if (cluster_ != nullptr) redis::AppendClusterMetrics(*cluster_, "commands", out);
 }
 
 }  // namespace chat::gateway

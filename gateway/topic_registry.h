@@ -16,6 +16,7 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/synchronization/mutex.h"
 #include "common/redis_client.h"
+#include "common/redis_cluster_client.h"
 #include "common/redis_subscriber.h"
 #include "gateway/channel_sequencer.h"
 #include "gateway/encoded_event.h"
@@ -65,8 +66,13 @@ class TopicRegistry {
   // dropped, and a gap (a lost pub/sub message, or everything published
   // while the subscription was down) is filled from the log before later
   // events are passed on, so sessions see each stream in seq order.
+  // redis is the instance (in cluster mode, each node connection's
+  // options); with cluster, topics are subscribed on the masters of their
+  // slots (redis_cluster_subscriber.h), and the cluster client (started and
+  // stopped by the caller) also carries the canary.
   TopicRegistry(boost::asio::any_io_executor executor, redis::Options redis, Metrics* metrics,
-                LogReaders readers = LogReaders());
+                LogReaders readers = LogReaders(),
+                std::shared_ptr<redis::ClusterClient> cluster = nullptr);
 
   void Start();
   void Stop();
@@ -82,13 +88,13 @@ class TopicRegistry {
   void Remove(const std::string& topic, Subscriber* s) ABSL_LOCKS_EXCLUDED(mu_);
 
   // EnableCanary proves the delivery path end to end (call before Start):
-  // every interval it publishes on topic through publisher, and the
-  // subscription must bring it back. When none has come back for three
-  // intervals, delivering() turns false, both connections are dropped and
-  // re-established, and every sequencer refills from its log what the dead
-  // subscription missed.
-  void EnableCanary(std::shared_ptr<redis::RedisClient> publisher, std::string topic,
-                    absl::Duration interval);
+  // every interval it publishes on topic through a connection of its own
+  // (in cluster mode, the cluster client), and the subscription must bring
+  // it back. When none has come back for three intervals, delivering()
+  // turns false, the connections are dropped and re-established, and every
+  // sequencer refills from its log what the dead subscription missed. In a
+  // cluster the canary proves the path through its own topic's shard only.
+  void EnableCanary(std::string topic, absl::Duration interval);
 
   // connected: whether the pub/sub connection is up.
   bool connected() const { return redis_->connected(); }
@@ -99,7 +105,8 @@ class TopicRegistry {
   }
   size_t topic_count() const ABSL_LOCKS_EXCLUDED(mu_);
   // AppendRedisMetrics appends the chat_redis_* families of the pub/sub
-  // connection (connection="pubsub") and the canary's ("canary").
+  // connections (connection="pubsub", or "pubsub:<node>" per cluster node)
+  // and the canary's ("canary", or the cluster client's "canary:<node>").
   void AppendRedisMetrics(std::string* out) const;
   // SeenSeq: the highest seq passed on for topic while subscribed (0 if none
   // or not subscribed). Sends pass it to the chat service as a floor, so a
@@ -119,7 +126,7 @@ class TopicRegistry {
   // Repair: this gateway has not passed on events of topic that its log
   // holds (its subscription brings nothing, or lost them). Re-reads the log
   // for every local subscriber, from the last event passed on (or from
-  // `after`, when none was), through fetch, and sends SUBSCRIBE again (which
+  // `after`, when none was), through fetch, and sends SSUBSCRIBE again (which
   // restores a subscription Redis dropped). At most once a second per topic.
   void Repair(const std::string& topic, ChannelSequencer::FetchTail fetch, LogRollback named,
               int64_t after);
@@ -153,11 +160,17 @@ class TopicRegistry {
 
   Metrics* metrics_;
   LogReaders readers_;
-  std::shared_ptr<redis::RedisSubscriber> redis_;
+  void OnMoved(const std::string& topic);
+
+  redis::Options redis_options_;
+  std::shared_ptr<redis::ClusterClient> cluster_;
+  std::shared_ptr<redis::PubSub> redis_;
   // One per channel topic with traffic; on the subscriber's strand only.
   absl::flat_hash_map<std::string, std::unique_ptr<ChannelSequencer>> sequencers_;
-  // The canary; on the subscriber's strand apart from the atomic.
-  std::shared_ptr<redis::RedisClient> publisher_;
+  // The canary; on the subscriber's strand apart from the atomic. publisher_
+  // is publisher_conn_ (one instance) or cluster_.
+  std::shared_ptr<redis::Commands> publisher_;
+  std::shared_ptr<redis::RedisClient> publisher_conn_;
   std::string canary_topic_;
   absl::Duration canary_interval_;
   std::unique_ptr<boost::asio::steady_timer> canary_timer_;

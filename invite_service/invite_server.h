@@ -17,9 +17,9 @@ namespace chat::invite_service {
 
 struct InviteServerOptions {
   std::string listen = "0.0.0.0:50053";
-  HostPort redis{"127.0.0.1", 6379};
-  GrpcTls tls;                 // Served with, and (invite) dialled with: grpc_tls.h.
-  std::string metrics_listen;  // host:port of /metrics; empty: none.
+  RedisTarget redis{"127.0.0.1", 6379};  // One instance, or a cluster's seeds.
+  GrpcTls tls;                           // Served with, and (invite) dialled with: grpc_tls.h.
+  std::string metrics_listen;            // host:port of /metrics; empty: none.
   std::string chat_target = "127.0.0.1:50051";      // For memberships.
   absl::Duration chat_deadline = absl::Seconds(5);  // Per call to the chat service.
   InviteCoreOptions core;

@@ -4,6 +4,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "common/keys.h"
 #include "common/redis_script.h"
 #include "common/status.h"
@@ -443,22 +444,24 @@ void RedisInviteStore::ExpireDue(int64_t now_ms, Done<std::vector<Invitation>> d
                    [this, now_ms, done = std::move(done)](absl::StatusOr<Reply> r) mutable {
                      if (!r.ok()) return done(r.status());
                      if (r->elements.empty()) return done(std::vector<Invitation>{});
+                     // In a cluster the replies come on several nodes' strands.
                      struct State {
-                       std::vector<Invitation> expired;
-                       size_t remaining;
+                       absl::Mutex mu;
+                       std::vector<Invitation> expired ABSL_GUARDED_BY(mu);
+                       size_t remaining ABSL_GUARDED_BY(mu);
                        Done<std::vector<Invitation>> done;
                      };
                      auto state = std::make_shared<State>();
-                     state->remaining = r->elements.size();
+                     {
+                       absl::MutexLock lock(&state->mu);
+                       state->remaining = r->elements.size();
+                     }
                      state->done = std::move(done);
                      for (const Reply& e : r->elements) {
                        const std::string key = e.str;
                        ExpireScript().Run(
                            *client_, {key}, {std::to_string(now_ms)},
                            [this, key, state](absl::StatusOr<Reply> h) {
-                             // Callbacks share the client's strand: State needs no lock.
-                             if (h.ok() && !h->elements.empty())
-                               state->expired.push_back(InvitationFromHash(*h));
                              if (h.ok() && h->type == Reply::Type::kInteger) {
                                // Renewed: sweep it when the new invitation is due.
                                client_->Command({"ZADD", std::string(keys::kInvitationExpiry),
@@ -468,7 +471,16 @@ void RedisInviteStore::ExpireDue(int64_t now_ms, Done<std::vector<Invitation>> d
                                client_->Command({"ZREM", std::string(keys::kInvitationExpiry), key},
                                                 [](auto) {});
                              }
-                             if (--state->remaining == 0) state->done(std::move(state->expired));
+                             std::vector<Invitation> all;
+                             {
+                               absl::MutexLock lock(&state->mu);
+                               if (h.ok() && !h->elements.empty()) {
+                                 state->expired.push_back(InvitationFromHash(*h));
+                               }
+                               if (--state->remaining > 0) return;
+                               all = std::move(state->expired);
+                             }
+                             state->done(std::move(all));
                            });
                      }
                    });

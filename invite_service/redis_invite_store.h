@@ -17,7 +17,7 @@ namespace chat::invite_service {
 
 class RedisInviteStore : public InviteStore {
  public:
-  explicit RedisInviteStore(std::shared_ptr<redis::RedisClient> client,
+  explicit RedisInviteStore(std::shared_ptr<redis::Commands> client,
                             PersonalLogOptions personal = PersonalLogOptions())
       : client_(std::move(client)), personal_(client_, personal) {}
 
@@ -45,7 +45,7 @@ class RedisInviteStore : public InviteStore {
   // Uncount drops a pair's invitation from its inviter's quota.
   void Uncount(const std::string& inviter, const std::string& key);
 
-  std::shared_ptr<redis::RedisClient> client_;
+  std::shared_ptr<redis::Commands> client_;
   PersonalLog personal_;  // Invitation events go to both parties' logs.
 };
 

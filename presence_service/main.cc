@@ -10,13 +10,12 @@
 #include "common/config.h"
 #include "common/grpc_tls_flags.h"
 #include "common/log_flags.h"
+#include "common/redis_flags.h"
 #include "common/signals.h"
 #include "presence_service/presence_server.h"
 
 ABSL_FLAG(std::string, listen, chat::EnvOr("PRESENCE_LISTEN", "0.0.0.0:50052"),
           "gRPC listen address (env PRESENCE_LISTEN)");
-ABSL_FLAG(std::string, redis, chat::EnvOr("CHAT_REDIS", "127.0.0.1:6379"),
-          "Redis host:port (env CHAT_REDIS)");
 ABSL_FLAG(std::string, metrics_listen, chat::EnvOr("PRESENCE_METRICS_LISTEN", "0.0.0.0:9152"),
           "host:port of the Prometheus /metrics endpoint; empty turns it off (env "
           "PRESENCE_METRICS_LISTEN)");
@@ -36,10 +35,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "presence_service: %s\n", std::string(s.message()).c_str());
     return 2;
   }
-  auto redis = chat::ParseHostPort(absl::GetFlag(FLAGS_redis));
+  absl::StatusOr<chat::RedisTarget> redis = chat::RedisTargetFromFlags();
   if (!redis.ok()) {
-    spdlog::critical("event=bad_flag flag=redis error=\"{}\"",
-                     std::string(redis.status().message()));
+    spdlog::critical("event=bad_flag error=\"{}\"", std::string(redis.status().message()));
     return 2;
   }
   const int64_t ttl_s = absl::GetFlag(FLAGS_session_ttl_s);

@@ -19,9 +19,9 @@ namespace chat::presence_service {
 
 struct PresenceServerOptions {
   std::string listen = "0.0.0.0:50052";  // Port 0 picks a free port.
-  HostPort redis{"127.0.0.1", 6379};
-  GrpcTls tls;                 // Served with, and (invite) dialled with: grpc_tls.h.
-  std::string metrics_listen;  // host:port of /metrics; empty: none.
+  RedisTarget redis{"127.0.0.1", 6379};  // One instance, or a cluster's seeds.
+  GrpcTls tls;                           // Served with, and (invite) dialled with: grpc_tls.h.
+  std::string metrics_listen;            // host:port of /metrics; empty: none.
   PresenceCoreOptions core;
   // store.sweep_lease is raised to at least 2 * (session_ttl + offline_grace).
   RedisPresenceStoreOptions store;

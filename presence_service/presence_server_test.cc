@@ -91,7 +91,7 @@ class Subscriber {
       : c_(Connect(port)), publisher_(port), sentinel_("test:sentinel") {
     topics.push_back(sentinel_);
     for (const std::string& t : topics) {
-      redisAppendCommand(c_, "SUBSCRIBE %b", t.data(), t.size());
+      redisAppendCommand(c_, "SSUBSCRIBE %b", t.data(), t.size());
     }
     for (size_t i = 0; i < topics.size(); ++i) {
       redisReply* r = nullptr;
@@ -124,7 +124,7 @@ class Subscriber {
 
   // Drain returns every message published before the call.
   std::vector<Message> Drain() {
-    publisher_.Run({"PUBLISH", sentinel_, "x"});
+    publisher_.Run({"SPUBLISH", sentinel_, "x"});
     std::vector<Message> out;
     while (std::optional<Message> m = Next()) {
       if (m->topic == sentinel_) return out;

@@ -7,6 +7,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "common/keys.h"
 #include "common/redis_script.h"
 #include "proto/events.pb.h"
@@ -178,7 +179,7 @@ absl::StatusOr<UpdateResult> ParseUpdate(absl::StatusOr<Reply> r) {
   return out;
 }
 
-// AnnouncementOf is the PUBLISH commands that tell everyone who may see user
+// AnnouncementOf is the SPUBLISH commands that tell everyone who may see user
 // of a changed status: their own topic (their other sessions), each of their
 // servers' presence topics and each friend's topic; empty if nothing changed.
 std::vector<std::vector<std::string>> AnnouncementOf(const std::string& user,
@@ -187,18 +188,18 @@ std::vector<std::vector<std::string>> AnnouncementOf(const std::string& user,
   if (!r.update.changed) return cmds;
   const std::string payload = Payload(
       user, r.update.status, r.update.status == "offline" ? r.update.last_seen : 0, r.version);
-  cmds.push_back({"PUBLISH", keys::UserTopic(user), payload});
+  cmds.push_back({"SPUBLISH", keys::UserTopic(user), payload});
   for (const std::string& s : r.servers) {
-    cmds.push_back({"PUBLISH", keys::ServerPresenceTopic(s), payload});
+    cmds.push_back({"SPUBLISH", keys::ServerPresenceTopic(s), payload});
   }
-  for (const std::string& f : r.friends) cmds.push_back({"PUBLISH", keys::UserTopic(f), payload});
+  for (const std::string& f : r.friends) cmds.push_back({"SPUBLISH", keys::UserTopic(f), payload});
   return cmds;
 }
 
 // Announce publishes the announcements of every change and then calls done.
-// A failed PUBLISH only costs the event (the state is stored, and every
+// A failed SPUBLISH only costs the event (the state is stored, and every
 // session reads it again at ready), so it is logged, not returned.
-void Announce(redis::RedisClient& client, std::vector<std::vector<std::string>> cmds,
+void Announce(redis::Commands& client, std::vector<std::vector<std::string>> cmds,
               absl::AnyInvocable<void()> done) {
   if (cmds.empty()) return done();
   redis::Batch(client, std::move(cmds),
@@ -217,25 +218,35 @@ struct ScriptCall {
 
 // RunEach runs script once per call, pipelined, and gives done every reply in
 // call order.
-void RunEach(redis::RedisClient& client, const redis::RedisScript& script,
+void RunEach(redis::Commands& client, const redis::RedisScript& script,
              std::vector<ScriptCall> calls,
              absl::AnyInvocable<void(std::vector<absl::StatusOr<Reply>>)> done) {
+  // In a cluster the replies come on several nodes' strands.
   struct State {
-    std::vector<absl::StatusOr<Reply>> replies;
-    size_t remaining;
+    absl::Mutex mu;
+    std::vector<absl::StatusOr<Reply>> replies ABSL_GUARDED_BY(mu);
+    size_t remaining ABSL_GUARDED_BY(mu);
     absl::AnyInvocable<void(std::vector<absl::StatusOr<Reply>>)> done;
   };
   if (calls.empty()) return done({});
   auto state = std::make_shared<State>();
-  state->replies.resize(calls.size());
-  state->remaining = calls.size();
+  {
+    absl::MutexLock lock(&state->mu);
+    state->replies.resize(calls.size());
+    state->remaining = calls.size();
+  }
   state->done = std::move(done);
   for (size_t i = 0; i < calls.size(); ++i) {
-    // Callbacks all run on the client's strand, so State needs no lock.
     script.Run(client, std::move(calls[i].keys), std::move(calls[i].args),
                [state, i](absl::StatusOr<Reply> r) {
-                 state->replies[i] = std::move(r);
-                 if (--state->remaining == 0) state->done(std::move(state->replies));
+                 std::vector<absl::StatusOr<Reply>> all;
+                 {
+                   absl::MutexLock lock(&state->mu);
+                   state->replies[i] = std::move(r);
+                   if (--state->remaining > 0) return;
+                   all = std::move(state->replies);
+                 }
+                 state->done(std::move(all));
                });
   }
 }
@@ -249,7 +260,7 @@ std::vector<std::string> Strings(const Reply& array) {
 
 }  // namespace
 
-RedisPresenceStore::RedisPresenceStore(std::shared_ptr<redis::RedisClient> client,
+RedisPresenceStore::RedisPresenceStore(std::shared_ptr<redis::Commands> client,
                                        RedisPresenceStoreOptions options)
     : client_(std::move(client)), options_(options) {}
 

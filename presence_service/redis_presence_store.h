@@ -11,13 +11,11 @@
 // raises the version and returns the user's servers and friends. The store
 // then publishes the event, carrying the version, to the user's own topic,
 // each server's presence topic and each friend's topic, pipelined. Those
-// topics live on other slots: a plain PUBLISH from a script still works in a
-// cluster (it is broadcast to every node), but sharded pub/sub, which the
-// cluster mode is to use, allows a script only shard channels of its own
-// slot. Events of one user can arrive out of order (two service replicas, or
-// a batched refresh or sweep published after a change that ran between its
-// scripts); a client keeps the highest version (docs/protocol.md). A PUBLISH that fails costs only
-// the event: the state is stored and read again by every session at ready.
+// topics live on other slots, and sharded pub/sub (SPUBLISH, which every
+// topic uses) allows a script only shard channels of its own slot. Events of one user can arrive
+// out of order (two service replicas, or a batched refresh or sweep published after a change that
+// ran between its scripts); a client keeps the highest version (docs/protocol.md). An SPUBLISH that
+// fails costs only the event: the state is stored and read again by every session at ready.
 //
 // The expiry index lives on another slot, so it is kept outside the scripts
 // and is allowed to run early, never late: a score at most the user's `due`.
@@ -51,7 +49,7 @@ struct RedisPresenceStoreOptions {
 class RedisPresenceStore : public PresenceStore {
  public:
   // client must outlive the store and be started by the caller.
-  RedisPresenceStore(std::shared_ptr<redis::RedisClient> client, RedisPresenceStoreOptions options);
+  RedisPresenceStore(std::shared_ptr<redis::Commands> client, RedisPresenceStoreOptions options);
 
   void Connect(const SessionRef& session, int64_t now_ms, int64_t expires_at_ms,
                Done<PresenceUpdate> done) override;
@@ -81,7 +79,7 @@ class RedisPresenceStore : public PresenceStore {
   void FinishSweep(std::vector<std::string> users, int64_t claim_ms,
                    std::vector<absl::StatusOr<redis::Reply>> replies, Done<int> done);
 
-  std::shared_ptr<redis::RedisClient> client_;
+  std::shared_ptr<redis::Commands> client_;
   RedisPresenceStoreOptions options_;
 };
 

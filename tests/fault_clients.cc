@@ -111,10 +111,12 @@ ChatProcess::ChatProcess(Stack& stack, int port) : stack_(stack), port_(port) { 
 
 void ChatProcess::Start() {
   const char* srcdir = std::getenv("TEST_SRCDIR");
-  pid_ = Spawn({absl::StrCat(srcdir ? srcdir : ".", "/chatsuite/chat_service/chat_service"),
-                absl::StrCat("--listen=127.0.0.1:", port_),
-                absl::StrCat("--redis=127.0.0.1:", stack_.redis().port()), "--log_level=warn",
-                "--metrics_listen=127.0.0.1:0"});
+  std::vector<std::string> args = {
+      absl::StrCat(srcdir ? srcdir : ".", "/chatsuite/chat_service/chat_service"),
+      absl::StrCat("--listen=127.0.0.1:", port_), "--log_level=warn",
+      "--metrics_listen=127.0.0.1:0"};
+  for (std::string& f : stack_.redis_flags()) args.push_back(std::move(f));
+  pid_ = Spawn(std::move(args));
 }
 
 void ChatProcess::Kill() { KillAndReap(&pid_); }

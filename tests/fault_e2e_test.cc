@@ -1,7 +1,10 @@
 // Fault injection with real processes on loopback: while members send and
 // receive steadily through real gateway processes, a gateway is killed with
 // SIGKILL, a gateway is drained with SIGTERM, or Redis is killed with SIGKILL
-// and restarted on its append-only file. Clients do what the protocol asks of
+// and restarted on its append-only file, or the Redis Cluster master that owns
+// the channel is killed with SIGKILL (its replica takes over; the old master
+// rejoins as a replica once it has, and the chat service acknowledges only
+// what a replica has: --redis_min_replicas=1). Clients do what the protocol asks of
 // them (docs/protocol.md): reconnect to the other replica, resume from their
 // cursors, resend unacknowledged messages with the same nonce. The test
 // counts: every message acknowledged to its sender reaches every member
@@ -21,20 +24,39 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "common/keys.h"
+#include "common/redis_slot.h"
 #include "tests/fault_clients.h"
 #include "tests/harness.h"
 
 namespace chat::testing {
 namespace {
 
-enum class Fault { kKillGateway, kDrainGateway, kKillRedis, kKillChatService };
+enum class Fault { kKillGateway, kDrainGateway, kKillRedis, kKillChatService, kKillRedisMaster };
 
 class FaultE2eTest : public ::testing::TestWithParam<Fault> {};
 
 TEST_P(FaultE2eTest, NoAcknowledgedMessageIsLostOrDuplicated) {
   Stack stack(0);
-  stack.redis().set_appendonly(true);
+  if (GetParam() == Fault::kKillRedisMaster) {
+    stack.UseRedisCluster(/*min_replicas=*/1);
+  } else {
+    stack.redis().set_appendonly(true);
+  }
   ASSERT_TRUE(stack.Start().ok());
+  // The cluster fault: the master of the channel's slot, and once its
+  // replica has taken over, the killed node started again (it rejoins as a
+  // replica, so the new master has one to confirm writes).
+  const int slot = redis::KeySlot(keys::ChannelLog("demo", "general"));
+  int killed = 0;
+  bool rejoined = false;
+  auto rejoin_after_failover = [&] {
+    if (killed == 0 || rejoined) return;
+    const int master = stack.redis_cluster()->MasterOf(slot);
+    if (master == 0 || master == killed) return;
+    ASSERT_TRUE(stack.redis_cluster()->NodeOn(killed)->Start().ok());
+    rejoined = true;
+  };
   // The gateways talk to a chat service process of their own, which the
   // chat-service fault kills and starts again on the same port.
   ChatProcess chat(stack, FreePort());
@@ -73,8 +95,14 @@ TEST_P(FaultE2eTest, NoAcknowledgedMessageIsLostOrDuplicated) {
           chat.Kill();
           chat.Start();
           break;
+        case Fault::kKillRedisMaster:
+          killed = stack.redis_cluster()->MasterOf(slot);
+          ASSERT_NE(killed, 0);
+          stack.redis_cluster()->NodeOn(killed)->Stop(/*hard=*/true);
+          break;
       }
     }
+    if (i % 10 == 0) rejoin_after_failover();
     alice.Send(absl::StrCat("f", i));
     alice.Pump(absl::Milliseconds(2));
     bob.Pump(absl::Milliseconds(2));
@@ -88,11 +116,15 @@ TEST_P(FaultE2eTest, NoAcknowledgedMessageIsLostOrDuplicated) {
            bob.received().size() >= alice.acked().size();
   };
   while (!done() && absl::Now() < deadline) {
+    rejoin_after_failover();
     alice.ResendIfAsked();
     alice.Pump(absl::Milliseconds(50));
     bob.Pump(absl::Milliseconds(50));
   }
   ASSERT_EQ(alice.pending(), 0u) << "messages never acknowledged";
+  if (GetParam() == Fault::kKillRedisMaster) {
+    EXPECT_TRUE(rejoined) << "the channel's master never failed over";
+  }
   std::set<int64_t> acked_seqs;
   for (const auto& [nonce, seq] : alice.acked()) acked_seqs.insert(seq);
   EXPECT_EQ(alice.acked().size(), static_cast<size_t>(kMessages));
@@ -101,7 +133,17 @@ TEST_P(FaultE2eTest, NoAcknowledgedMessageIsLostOrDuplicated) {
   for (const Member* m : {&alice, &bob}) {
     // Exactly once and in order: what arrived is the acknowledged seqs, sorted.
     EXPECT_EQ(std::vector<int64_t>(acked_seqs.begin(), acked_seqs.end()), m->received());
-    EXPECT_TRUE(m->gaps().empty()) << "gap before seq " << m->gaps().front();
+    if (!m->gaps().empty()) {
+      const std::vector<int64_t>& r = m->received();
+      const auto at = std::find(r.begin(), r.end(), m->gaps().front());
+      std::string around;
+      for (auto it = at - std::min<ptrdiff_t>(5, at - r.begin()); it != r.end() && it < at + 5;
+           ++it) {
+        absl::StrAppend(&around, *it, " ");
+      }
+      ADD_FAILURE() << "gap before seq " << m->gaps().front() << ", received: ... " << around
+                    << "...";
+    }
   }
   if (GetParam() == Fault::kKillGateway || GetParam() == Fault::kDrainGateway) {
     EXPECT_GE(bob.connects(), 2);  // Bob really moved to the other replica.
@@ -301,7 +343,8 @@ TEST(CanaryTest, ASilentlyDeadSubscriptionIsNoticedRestartedAndItsGapFilled) {
 
 INSTANTIATE_TEST_SUITE_P(Faults, FaultE2eTest,
                          ::testing::Values(Fault::kKillGateway, Fault::kDrainGateway,
-                                           Fault::kKillRedis, Fault::kKillChatService),
+                                           Fault::kKillRedis, Fault::kKillChatService,
+                                           Fault::kKillRedisMaster),
                          [](const ::testing::TestParamInfo<Fault>& info) {
                            switch (info.param) {
                              case Fault::kKillGateway:
@@ -312,6 +355,8 @@ INSTANTIATE_TEST_SUITE_P(Faults, FaultE2eTest,
                                return std::string("KillRedisRestartOnAof");
                              case Fault::kKillChatService:
                                return std::string("KillChatServiceAndRestart");
+                             case Fault::kKillRedisMaster:
+                               return std::string("KillRedisClusterMasterWithMinReplicas");
                            }
                            return std::string();
                          });

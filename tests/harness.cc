@@ -13,7 +13,10 @@
 #include <boost/asio/post.hpp>
 #include <csignal>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/redis_commands.h"
+#include "common/redis_slot.h"
 
 namespace chat::testing {
 
@@ -151,7 +154,28 @@ std::string JsonField(const std::string& json, const std::string& field) {
 
 Stack::Stack(int gateways, std::function<void(gateway::GatewayOptions&)> tune,
              std::function<void(invite_service::InviteServerOptions&)> tune_invite)
-    : gateway_count_(gateways), tune_(std::move(tune)), tune_invite_(std::move(tune_invite)) {}
+    : gateway_count_(gateways), tune_(std::move(tune)), tune_invite_(std::move(tune_invite)) {
+  if (const char* c = getenv("CHATSUITE_REDIS_CLUSTER"); c != nullptr && *c != '\0') {
+    // Outlives every Stack; its nodes stop when the test process exits.
+    static const auto shared = std::make_unique<RedisTestCluster>(3, 1);
+    cluster_ = shared.get();
+  }
+}
+
+RedisTarget Stack::redis_target() const {
+  if (cluster_ == nullptr) return RedisTarget("127.0.0.1", redis_.port());
+  std::vector<HostPort> seeds;
+  for (size_t i = 0; i < cluster_->size(); ++i) {
+    seeds.push_back({"127.0.0.1", cluster_->node(i).port()});
+  }
+  return RedisTarget::Cluster(std::move(seeds));
+}
+
+std::vector<std::string> Stack::redis_flags() const {
+  if (cluster_ == nullptr) return {absl::StrCat("--redis=127.0.0.1:", redis_.port())};
+  return {absl::StrCat("--redis_cluster=", cluster_->Seeds()),
+          absl::StrCat("--redis_min_replicas=", min_replicas_)};
+}
 
 Stack::~Stack() {
   for (auto& g : gateways_) g->Stop();
@@ -164,13 +188,26 @@ Stack::~Stack() {
 }
 
 absl::Status Stack::Start() {
-  if (absl::Status s = redis_.Start(); !s.ok()) return s;
-  if (const char* guard = getenv("CHATSUITE_SLOT_GUARD"); guard != nullptr && *guard != '\0') {
-    if (absl::Status s = slot_guard_.Start(redis_.port()); !s.ok()) return s;
+  if (own_cluster_ != nullptr) {
+    // The cluster itself refuses what the slot guard looks for.
+    if (absl::Status s = cluster_->Start(); !s.ok()) return s;
+  } else if (cluster_ != nullptr) {
+    static const absl::Status started = cluster_->Start();
+    if (!started.ok()) return started;
+    for (size_t i = 0; i < cluster_->size(); ++i) {
+      // Replicas refuse (READONLY) and follow their masters.
+      (void)CommandOn(cluster_->node(i).port(), {"FLUSHALL"});
+    }
+  } else {
+    if (absl::Status s = redis_.Start(); !s.ok()) return s;
+    if (const char* guard = getenv("CHATSUITE_SLOT_GUARD"); guard != nullptr && *guard != '\0') {
+      if (absl::Status s = slot_guard_.Start(redis_.port()); !s.ok()) return s;
+    }
   }
   chat_service::ChatServerOptions co;
   co.listen = "127.0.0.1:0";
-  co.redis = {"127.0.0.1", redis_.port()};
+  co.redis = redis_target();
+  co.store.min_replicas = min_replicas_;
   co.core.typing_interval = absl::Milliseconds(300);
   co.tls = grpc_tls_;
   co.metrics_listen = "127.0.0.1:0";
@@ -224,7 +261,7 @@ absl::Status Stack::Start() {
   }
   invite_service::InviteServerOptions io;
   io.listen = "127.0.0.1:0";
-  io.redis = {"127.0.0.1", redis_.port()};
+  io.redis = redis_target();
   io.chat_target = absl::StrCat("127.0.0.1:", chat_->port());
   io.tls = grpc_tls_;
   io.metrics_listen = "127.0.0.1:0";
@@ -233,7 +270,7 @@ absl::Status Stack::Start() {
   if (absl::Status s = invite_->Start(); !s.ok()) return s;
   presence_service::PresenceServerOptions po;
   po.listen = "127.0.0.1:0";
-  po.redis = {"127.0.0.1", redis_.port()};
+  po.redis = redis_target();
   po.core.session_ttl = absl::Seconds(1);
   po.core.offline_grace = absl::Milliseconds(300);
   po.sweep_interval = absl::Milliseconds(50);
@@ -254,6 +291,7 @@ absl::Status Stack::Start() {
     go.redis.host = "127.0.0.1";
     go.redis.port = redis_.port();
     go.redis.reconnect_delay = absl::Milliseconds(20);
+    go.redis_cluster = redis_target().cluster;
     go.jwt_secret = kSecret;
     go.grpc_tls = grpc_tls_;
     if (tune_) tune_(go);
@@ -272,15 +310,16 @@ absl::Status Stack::Start() {
 }
 
 void Stack::redis_command(const std::vector<std::string>& args) {
-  redisContext* c = redisConnect("127.0.0.1", redis_.port());
-  std::vector<const char*> argv;
-  std::vector<size_t> lens;
-  for (const std::string& a : args) {
-    argv.push_back(a.data());
-    lens.push_back(a.size());
+  if (cluster_ == nullptr) {
+    (void)CommandOn(redis_.port(), args);
+    return;
   }
-  freeReplyObject(redisCommandArgv(c, static_cast<int>(args.size()), argv.data(), lens.data()));
-  redisFree(c);
+  const absl::string_view key = redis::RoutingKey(args);
+  if (!key.empty()) {
+    (void)CommandOn(cluster_->MasterOf(redis::KeySlot(key)), args);
+    return;
+  }
+  for (size_t i = 0; i < cluster_->size(); ++i) (void)CommandOn(cluster_->node(i).port(), args);
 }
 
 std::string Stack::Token(const std::string& user, absl::Duration ttl) const {
@@ -331,11 +370,13 @@ GatewayProcess::GatewayProcess(Stack& stack, std::vector<std::string> extra_flag
       absl::StrCat("--chat=127.0.0.1:", stack.chat_port()),
       absl::StrCat("--invite=127.0.0.1:", stack.invite_port()),
       absl::StrCat("--presence=127.0.0.1:", stack.presence_port()),
-      absl::StrCat("--redis=127.0.0.1:", stack.redis().port()),
       "--web_root=",
       "--presence_heartbeat_ms=250",
       "--log_level=warn",
   };
+  for (std::string& f : stack.redis_flags()) {
+    if (!absl::StartsWith(f, "--redis_min_replicas")) args_.push_back(std::move(f));
+  }
   for (std::string& f : extra_flags) args_.push_back(std::move(f));
   Start();
 }

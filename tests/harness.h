@@ -73,7 +73,10 @@ class WsClient {
 
 // Stack runs Redis, the chat service and N gateways, with a demo server
 // ("demo": channels "general", "random") whose members are alice and bob;
-// mallory exists but belongs to no server.
+// mallory exists but belongs to no server. Redis is one instance, or, with
+// UseRedisCluster or CHATSUITE_REDIS_CLUSTER set in the environment, a real
+// Redis Cluster of three masters with a replica each, which every service
+// and gateway then uses in cluster mode (--redis_cluster).
 class Stack {
  public:
   explicit Stack(int gateways = 1, std::function<void(gateway::GatewayOptions&)> tune = nullptr,
@@ -83,6 +86,14 @@ class Stack {
   // services serve with it, gateways, the invite service and admin() dial
   // with it (common/grpc_tls.h).
   void UseGrpcTls(GrpcTls tls) { grpc_tls_ = std::move(tls); }
+  // UseRedisCluster runs the stack on a Redis Cluster (before Start); with
+  // min_replicas, the chat service acknowledges a message only once that
+  // many replicas have it (--redis_min_replicas).
+  void UseRedisCluster(int min_replicas = 0) {
+    own_cluster_ = std::make_unique<RedisTestCluster>(3, 1);
+    cluster_ = own_cluster_.get();
+    min_replicas_ = min_replicas;
+  }
   absl::Status Start();
 
   int gateway_port(int i = 0) const { return gateways_[i]->port(); }
@@ -90,7 +101,14 @@ class Stack {
   ChatAdmin::Stub& admin() { return *admin_; }
   // AddUser creates user (named after its id) as a member of demo.
   absl::Status AddUser(const std::string& user);
+  // redis: the single instance (not in cluster mode).
   RedisTestServer& redis() { return redis_; }
+  // redis_cluster: the cluster, or nullptr when the stack runs on one instance.
+  RedisTestCluster* redis_cluster() { return cluster_; }
+  // redis_flags: the flags a service or gateway process of this stack takes
+  // to reach its Redis (and the chat service's --redis_min_replicas).
+  std::vector<std::string> redis_flags() const;
+  RedisTarget redis_target() const;
   // Presence is tuned for tests: 1 s session TTL, 300 ms offline grace,
   // 50 ms sweeps; gateways heartbeat every 250 ms. Typing relays at most once
   // per 300 ms per user and channel.
@@ -102,7 +120,9 @@ class Stack {
   int invite_metrics_port() const { return invite_->metrics_port(); }
   int presence_metrics_port() const { return presence_->metrics_port(); }
 
-  // redis_command runs one command on the stack's Redis (test setup only).
+  // redis_command runs one command on the stack's Redis (test setup only):
+  // in a cluster, on the master of its key's slot, or, without a key, on
+  // every node.
   void redis_command(const std::vector<std::string>& args);
 
   // Token mints a token for one of the seeded users (or any id).
@@ -117,6 +137,11 @@ class Stack {
   std::function<void(gateway::GatewayOptions&)> tune_;
   std::function<void(invite_service::InviteServerOptions&)> tune_invite_;
   RedisTestServer redis_;
+  // cluster_ is own_cluster_, or (CHATSUITE_REDIS_CLUSTER) one cluster the
+  // test process shares, emptied by each Start: a cluster takes seconds to form.
+  RedisTestCluster* cluster_ = nullptr;
+  std::unique_ptr<RedisTestCluster> own_cluster_;
+  int min_replicas_ = 0;
   SlotGuard slot_guard_;  // Watches redis_ when CHATSUITE_SLOT_GUARD is set.
   std::unique_ptr<chat_service::ChatServer> chat_;
   std::unique_ptr<invite_service::InviteServer> invite_;

@@ -296,7 +296,7 @@ TEST_F(ResumeE2eTest, AGatewayDropsACopyOfADeliveredMessage) {
   m.set_message("m");
   Event e;
   *e.mutable_chat_message() = m;
-  stack_->redis_command({"PUBLISH", keys::ChannelTopic("demo", "general"),
+  stack_->redis_command({"SPUBLISH", keys::ChannelTopic("demo", "general"),
                          absl::StrCat(JsonField(*first, "seq"), " ", e.SerializeAsString())});
   std::vector<int64_t> next = SendAcked(*alice, "general", 1, "y");
   auto second = bob->NextOfType("chat_message");
