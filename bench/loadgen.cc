@@ -77,6 +77,9 @@ ABSL_FLAG(int32_t, servers, 0,
           "in --server)");
 ABSL_FLAG(std::string, admin, "",
           "chat service host:port: create the users, servers, channels and memberships first");
+ABSL_FLAG(int32_t, drain_s, 2,
+          "seconds to keep receiving after sending stops; what has not arrived by then counts "
+          "as lost");
 ABSL_FLAG(int32_t, hold_s, 0,
           "idle mode: identify every member, print \"ready N\", hold the connections this long "
           "without sending, exit");
@@ -374,7 +377,7 @@ int main(int argc, char** argv) {
     ++server_members[c->server()];
     clients.push_back(c);
   }
-  // Identify everyone, then send for the duration, then drain for 2 s.
+  // Identify everyone, then send for the duration, then drain for --drain_s.
   while (ready < members) ioc.run_one();
   // The seed endpoint gives no ready frame: let authentication and the
   // channel subscriptions settle.
@@ -403,7 +406,7 @@ int main(int argc, char** argv) {
   stats.sending = false;
   const double send_s = std::chrono::duration<double>(Clock::now() - start).count();
   const int64_t delivered_while_sending = stats.delivered;
-  ioc.run_until(Clock::now() + std::chrono::seconds(2));
+  ioc.run_until(Clock::now() + std::chrono::seconds(absl::GetFlag(FLAGS_drain_s)));
   const double server_cpu_s = server_cpu() - server_cpu0;
   const double self_cpu_s = SelfCpuSeconds() - self_cpu0;
   std::sort(stats.latency_us.begin(), stats.latency_us.end());

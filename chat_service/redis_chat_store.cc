@@ -42,7 +42,11 @@ return 0
 // stored, {0, "seq:sent_at"} for a duplicate nonce. Publishing inside the
 // script makes topic order equal seq order. When replicas are awaited the
 // script does not publish: the store publishes once WAIT confirmed, so no
-// member sees a message a failover can still take back; a duplicate then
+// member sees a message a failover can still take back. Topic order then
+// follows confirmation order, which can differ from seq order between two
+// service replicas; gateways restore seq order from the log, and such a
+// read can return entries not confirmed yet (docs/operations.md, replicated
+// acknowledgements, says what that leaves open). A duplicate then
 // refreshes its nonce's TTL (a write the WAIT can wait for) and also returns
 // the stored message's bytes, to publish the original, not the retry's. A
 // counter at or below the floor means Redis lost acknowledged messages: the

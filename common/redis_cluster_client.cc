@@ -244,54 +244,79 @@ void ClusterClient::Retry(std::shared_ptr<Attempt> attempt, absl::Status last) {
 
 void ClusterClient::Refresh(absl::AnyInvocable<void(absl::Status)> done) {
   std::vector<HostPort> candidates;
-  bool running = false;
   {
     absl::MutexLock lock(&mu_);
-    running = refreshing_;
+    // A caller who finds a read running is told when it ends: the map it
+    // then finds is that read's.
+    if (done) refresh_waiters_.push_back(std::move(done));
+    if (refreshing_) return;
     refreshing_ = true;
-    if (map_ && !running) {
+    if (map_) {
       for (const ClusterShard& shard : map_->shards()) candidates.push_back(shard.master);
     }
   }
-  if (running) {
-    if (done) done(absl::UnavailableError("redis: a map refresh is already running"));
-    return;
-  }
   candidates.insert(candidates.end(), seeds_.begin(), seeds_.end());
-  RefreshFrom(0, std::move(candidates), std::move(done));
+  RefreshFrom(0, std::move(candidates));
 }
 
-void ClusterClient::RefreshFrom(size_t index, std::vector<HostPort> candidates,
-                                absl::AnyInvocable<void(absl::Status)> done) {
+void ClusterClient::FinishRefresh(absl::Status status) {
+  std::vector<absl::AnyInvocable<void(absl::Status)>> waiters;
+  {
+    absl::MutexLock lock(&mu_);
+    refreshing_ = false;
+    waiters.swap(refresh_waiters_);
+  }
+  for (auto& w : waiters) w(status);
+}
+
+void ClusterClient::RefreshFrom(size_t index, std::vector<HostPort> candidates) {
   if (index >= candidates.size()) {
-    {
-      absl::MutexLock lock(&mu_);
-      refreshing_ = false;
-    }
-    if (done) done(absl::UnavailableError("redis: no cluster node answered CLUSTER SLOTS"));
-    return;
+    return FinishRefresh(absl::UnavailableError("redis: no cluster node answered CLUSTER SLOTS"));
   }
   const HostPort node = candidates[index];
-  Node(node)->Command(
-      {"CLUSTER", "SLOTS"},
-      [self = shared_from_this(), index, node, candidates = std::move(candidates),
-       done = std::move(done)](absl::StatusOr<Reply> reply) mutable {
-        absl::StatusOr<ClusterMap> map =
-            reply.ok() ? ClusterMap::FromSlotsReply(*reply, node.host) : reply.status();
-        if (!map.ok() || map->shards().empty()) {
-          return self->RefreshFrom(index + 1, std::move(candidates), std::move(done));
-        }
-        std::vector<HostPort> masters;
-        for (const ClusterShard& shard : map->shards()) masters.push_back(shard.master);
-        {
-          absl::MutexLock lock(&self->mu_);
-          self->map_ = std::make_shared<const ClusterMap>(*std::move(map));
-          self->refreshing_ = false;
-        }
-        self->stats_.refreshes.fetch_add(1, std::memory_order_relaxed);
-        for (const HostPort& m : masters) self->Node(m);  // Connect ahead of use.
-        if (done) done(absl::OkStatus());
-      });
+  // A node that accepts the command and never answers (hung, partitioned)
+  // must not hold the read up: after a second the next candidate is asked,
+  // and whichever of the two moves on first wins.
+  struct Step {
+    absl::Mutex mu;
+    bool over ABSL_GUARDED_BY(mu) = false;
+    bool Claim() {
+      absl::MutexLock lock(&mu);
+      if (over) return false;
+      over = true;
+      return true;
+    }
+  };
+  auto step = std::make_shared<Step>();
+  auto timer = std::make_shared<asio::steady_timer>(executor_);
+  timer->expires_after(std::chrono::seconds(1));
+  timer->async_wait([self = shared_from_this(), step, timer, index,
+                     candidates](boost::system::error_code ec) mutable {
+    if (ec || !step->Claim()) return;
+    self->RefreshFrom(index + 1, std::move(candidates));
+  });
+  Node(node)->Command({"CLUSTER", "SLOTS"},
+                      [self = shared_from_this(), step, timer, index, node,
+                       candidates = std::move(candidates)](absl::StatusOr<Reply> reply) mutable {
+                        if (!step->Claim()) return;
+                        timer->cancel();
+                        absl::StatusOr<ClusterMap> map =
+                            reply.ok() ? ClusterMap::FromSlotsReply(*reply, node.host)
+                                       : reply.status();
+                        if (!map.ok() || map->shards().empty()) {
+                          return self->RefreshFrom(index + 1, std::move(candidates));
+                        }
+                        std::vector<HostPort> masters;
+                        for (const ClusterShard& shard : map->shards())
+                          masters.push_back(shard.master);
+                        {
+                          absl::MutexLock lock(&self->mu_);
+                          self->map_ = std::make_shared<const ClusterMap>(*std::move(map));
+                        }
+                        self->stats_.refreshes.fetch_add(1, std::memory_order_relaxed);
+                        for (const HostPort& m : masters) self->Node(m);  // Connect ahead of use.
+                        self->FinishRefresh(absl::OkStatus());
+                      });
 }
 
 std::vector<std::pair<std::string, std::shared_ptr<const Connection>>> ClusterConnections(

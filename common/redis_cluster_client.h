@@ -77,8 +77,9 @@ class ClusterClient : public Commands, public std::enable_shared_from_this<Clust
   bool healthy() const override;
 
   // RefreshMap reads the slot map again (one read in flight; a caller that
-  // finds one running is told kUnavailable); done may be null and runs on
-  // some node connection's strand.
+  // finds one running is told when it ends); done may be null and runs on
+  // some node connection's strand or the executor. A node that does not
+  // answer within a second is passed over for the next.
   void RefreshMap(absl::AnyInvocable<void(absl::Status)> done) { Refresh(std::move(done)); }
   // map is the slot map as last read (null before the first).
   std::shared_ptr<const ClusterMap> map() const ABSL_LOCKS_EXCLUDED(mu_);
@@ -100,9 +101,9 @@ class ClusterClient : public Commands, public std::enable_shared_from_this<Clust
   void Retry(std::shared_ptr<Attempt> attempt, absl::Status last);
   // Refresh reads the map from a known node (masters first, then seeds);
   // at most one in flight, done (may be null) after it.
-  void Refresh(absl::AnyInvocable<void(absl::Status)> done);
-  void RefreshFrom(size_t index, std::vector<HostPort> candidates,
-                   absl::AnyInvocable<void(absl::Status)> done);
+  void Refresh(absl::AnyInvocable<void(absl::Status)> done) ABSL_LOCKS_EXCLUDED(mu_);
+  void RefreshFrom(size_t index, std::vector<HostPort> candidates);
+  void FinishRefresh(absl::Status status) ABSL_LOCKS_EXCLUDED(mu_);
   std::shared_ptr<RedisClient> Node(const HostPort& node);
 
   boost::asio::any_io_executor executor_;
@@ -112,6 +113,7 @@ class ClusterClient : public Commands, public std::enable_shared_from_this<Clust
   std::shared_ptr<const ClusterMap> map_ ABSL_GUARDED_BY(mu_);  // Replaced whole, never changed.
   absl::flat_hash_map<std::string, std::shared_ptr<RedisClient>> nodes_ ABSL_GUARDED_BY(mu_);
   bool refreshing_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<absl::AnyInvocable<void(absl::Status)>> refresh_waiters_ ABSL_GUARDED_BY(mu_);
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;
   ClusterStats stats_;
 };

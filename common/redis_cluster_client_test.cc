@@ -112,7 +112,7 @@ class ClusterClientTest : public ::testing::Test {
   struct Heard {
     std::mutex mu;
     std::vector<std::string> messages;  // "topic=payload"
-    std::set<std::string> subscribed, moved;
+    std::set<std::string> subscribed, moved, unconfirmed;
     bool Has(const std::string& message) {
       std::lock_guard<std::mutex> l(mu);
       return std::find(messages.begin(), messages.end(), message) != messages.end();
@@ -132,6 +132,10 @@ class ClusterClientTest : public ::testing::Test {
     h.on_moved = [heard](const std::string& topic) {
       std::lock_guard<std::mutex> l(heard->mu);
       heard->moved.insert(topic);
+    };
+    h.on_unconfirmed = [heard](const std::string& topic) {
+      std::lock_guard<std::mutex> l(heard->mu);
+      heard->unconfirmed.insert(topic);
     };
     Options node;
     node.reconnect_delay = absl::Milliseconds(20);
@@ -313,13 +317,20 @@ TEST_F(ClusterClientTest, AKilledMastersSlotsAreServedByItsPromotedReplica) {
   const std::string key = "{u:bob}:sessions";
   // A subscription on the same shard (the same hash tag: the same slot).
   const std::string topic = "{u:bob}:topic";
+  // And one on another master, which the failover must leave alone.
+  std::string elsewhere;
+  for (int i = 0; elsewhere.empty(); ++i) {
+    const std::string t = absl::StrCat("{u:other", i, "}:topic");
+    if (Owner(KeySlot(t)) != Owner(KeySlot(topic))) elsewhere = t;
+  }
   Heard heard;
   auto sub = Subscriber(client, &heard);
   sub->Start();
   sub->Subscribe(topic);
+  sub->Subscribe(elsewhere);
   ASSERT_TRUE(WaitFor([&] {
     std::lock_guard<std::mutex> l(heard.mu);
-    return heard.subscribed.count(topic) == 1;
+    return heard.subscribed.size() == 2;
   }));
   std::promise<absl::StatusOr<Reply>> set;
   client->Command(key, {"SET", key, "s1"},
@@ -353,6 +364,12 @@ TEST_F(ClusterClientTest, AKilledMastersSlotsAreServedByItsPromotedReplica) {
   EXPECT_EQ(p->integer, 1);
   EXPECT_TRUE(WaitFor([&] { return heard.Has(topic + "=after"); }));
   EXPECT_TRUE(WaitFor([&] { return sub->connected(); }));
+  {
+    std::lock_guard<std::mutex> l(heard.mu);
+    // Only the failed master's topic lost its subscription for a while.
+    EXPECT_EQ(heard.unconfirmed, std::set<std::string>{topic});
+    EXPECT_EQ(heard.moved, std::set<std::string>{topic});
+  }
   sub->Stop();
   client->Stop();
 }

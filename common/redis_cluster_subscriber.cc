@@ -90,6 +90,13 @@ std::shared_ptr<RedisSubscriber> ClusterSubscriber::NodeFor(const std::string& n
   // The node's handlers run on its strand, which runs on strand_: every
   // handler below is serialized with the rest of this class.
   std::weak_ptr<ClusterSubscriber> weak = weak_from_this();
+  // Which subscriber the handlers belong to: a retired node's late events
+  // must not touch the topics of one made later under the same name.
+  auto me = std::make_shared<std::weak_ptr<RedisSubscriber>>();
+  auto current = [me, name](ClusterSubscriber& self) {
+    auto it = self.nodes_.find(name);
+    return it != self.nodes_.end() && it->second == me->lock();
+  };
   PubSubHandlers h;
   h.on_message = handlers_.on_message;
   h.on_resubscribed = handlers_.on_resubscribed;
@@ -105,21 +112,30 @@ std::shared_ptr<RedisSubscriber> ClusterSubscriber::NodeFor(const std::string& n
       if (self->handlers_.on_moved) self->handlers_.on_moved(topic);
     }
   };
-  h.on_disconnected = [weak] {
+  h.on_disconnected = [weak, name, current] {
     auto self = weak.lock();
-    if (self == nullptr) return;
+    // A node retired by Reconciled disconnects too: it carries nothing now.
+    if (self == nullptr || !current(*self)) return;
     self->all_connected_ = false;
-    if (self->handlers_.on_disconnected) self->handlers_.on_disconnected();
+    if (self->handlers_.on_unconfirmed) {
+      for (const auto& [topic, at] : self->topics_) {
+        if (at == name) self->handlers_.on_unconfirmed(topic);
+      }
+    }
     self->Reconcile();  // A failover moves the node's slots to its replica.
   };
   sub = std::make_shared<RedisSubscriber>(asio::any_io_executor(strand_), o, std::move(h));
-  sub->SetDropHandler([weak](const std::string& topic) {
+  *me = sub;
+  sub->SetDropHandler([weak, name](const std::string& topic) {
     auto self = weak.lock();
     if (self == nullptr) return;
     auto it = self->topics_.find(topic);
-    if (it == self->topics_.end()) return;
+    // A late drop from a node the topic has already left changes nothing.
+    if (it == self->topics_.end() || it->second != name) return;
     it->second.clear();
+    self->any_unplaced_ = true;
     self->moving_[topic] = true;
+    if (self->handlers_.on_unconfirmed) self->handlers_.on_unconfirmed(topic);
     self->Reconcile();
   });
   if (!stopped_) sub->Start();
@@ -128,11 +144,9 @@ std::shared_ptr<RedisSubscriber> ClusterSubscriber::NodeFor(const std::string& n
 }
 
 bool ClusterSubscriber::UpdateConnected() {
-  bool up = cluster_->map() != nullptr;
-  for (const auto& [topic, at] : topics_) {
-    auto node = nodes_.find(at);
-    up = up && node != nodes_.end() && node->second->connected();
-  }
+  // Per node, not per topic: this runs on every confirmation.
+  bool up = cluster_->map() != nullptr && !any_unplaced_;
+  for (const auto& [name, node] : nodes_) up = up && node->connected();
   all_connected_ = up;
   return up;
 }
@@ -152,6 +166,7 @@ bool ClusterSubscriber::Place(const std::string& topic, bool moved) {
   std::string& at = topics_[topic];
   if (shard == nullptr) {
     if (moved) moving_[topic] = true;
+    if (at.empty()) any_unplaced_ = true;
     return false;
   }
   const std::string name = absl::StrCat(shard->master.host, ":", shard->master.port);
@@ -190,12 +205,12 @@ void ClusterSubscriber::Reconcile() {
 
 void ClusterSubscriber::Reconciled(absl::Status read) {
   reconciling_ = false;
-  // A refused read (another one was running) still leaves a fresh map.
   bool settled = !again_;
   again_ = false;
   std::vector<std::string> all;
   all.reserve(topics_.size());
   for (const auto& [topic, at] : topics_) all.push_back(topic);
+  any_unplaced_ = false;
   for (const std::string& topic : all) {
     // A topic that was placed before, or dropped by Redis, has missed
     // whatever was published while it moved.

@@ -70,6 +70,7 @@ class ClusterSubscriber : public PubSub, public std::enable_shared_from_this<Clu
   absl::flat_hash_map<std::string, std::string> topics_;
   absl::flat_hash_map<std::string, bool> moving_;  // Topics to tell on_moved about.
   bool reconciling_ = false, again_ = false, stopped_ = false, retry_armed_ = false;
+  bool any_unplaced_ = false;  // Some topic has no node (as of the last Place or Reconciled).
   absl::Time last_read_ = absl::InfinitePast();
   boost::asio::steady_timer retry_;
   // The node list for AppendMetrics, which runs off the strand.

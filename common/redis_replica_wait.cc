@@ -40,11 +40,6 @@ void ReplicaWait::Finish(std::vector<Waiter> batch, absl::StatusOr<Reply> reply)
   // On the strand, in the reply's callback: this epoch is the connection the
   // WAIT went through.
   const uint64_t epoch = WriteEpoch();
-  {
-    absl::MutexLock lock(&mu_);
-    in_flight_ = false;
-    if (!queued_.empty()) SendLocked();
-  }
   absl::Status status;
   if (!reply.ok()) {
     status = reply.status();
@@ -66,6 +61,12 @@ void ReplicaWait::Finish(std::vector<Waiter> batch, absl::StatusOr<Reply> reply)
     }
     w.done(std::move(s));
   }
+  // The next WAIT only after the callbacks: what they send on this
+  // connection (the chat store's publications) goes out ahead of it, not
+  // behind a WAIT that blocks the connection.
+  absl::MutexLock lock(&mu_);
+  in_flight_ = false;
+  if (!queued_.empty()) SendLocked();
 }
 
 void ReplicaWaits::After(const std::shared_ptr<RedisClient>& via,

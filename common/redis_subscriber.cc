@@ -5,9 +5,11 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/post.hpp>
+#include <chrono>
 #include <string>
 
 #include "absl/strings/match.h"
+#include "common/logging.h"
 
 namespace chat::redis {
 
@@ -88,11 +90,17 @@ void RedisSubscriber::OnPush(const redisReply* r) {
     if (pending_.empty()) return;
     auto [subscribe, topic] = std::move(pending_.front());
     pending_.pop_front();
-    spdlog::warn("event=redis_subscribe_refused topic={} error=\"{}\"", topic,
-                 std::string(r->str, r->len));
-    if (subscribe && topics_.contains(topic) && absl::StartsWith(r->str, "MOVED")) {
-      Dropped(topic);
+    static LogLimiter limiter(10);
+    uint64_t suppressed = 0;
+    if (limiter.Allow(&suppressed)) {
+      spdlog::warn("event=redis_subscribe_refused topic={} error=\"{}\" suppressed={}", topic,
+                   std::string(r->str, r->len), suppressed);
     }
+    if (!subscribe || !topics_.contains(topic)) return;
+    // In a cluster the topic goes where the map says (MOVED, CLUSTERDOWN
+    // while a failover runs); on one instance it is asked for again.
+    if (on_dropped_) return Dropped(topic);
+    RetryLater(topic);
     return;
   }
   if (r->type != REDIS_REPLY_ARRAY || r->elements != 3) return;
@@ -120,6 +128,23 @@ void RedisSubscriber::OnPush(const redisReply* r) {
   // An sunsubscribe nobody asked for: Redis dropped the topic (a cluster
   // node does when the topic's slot moves to another shard).
   if (!answered && topics_.contains(topic)) Dropped(topic);
+}
+
+void RedisSubscriber::RetryLater(const std::string& topic) {
+  refused_.insert(topic);
+  if (retry_armed_) return;
+  retry_armed_ = true;
+  retry_.expires_after(std::chrono::seconds(1));
+  retry_.async_wait([self = std::static_pointer_cast<RedisSubscriber>(shared_from_this())](
+                        boost::system::error_code ec) {
+    self->retry_armed_ = false;
+    if (ec) return;
+    absl::flat_hash_set<std::string> refused;
+    refused.swap(self->refused_);
+    for (const std::string& t : refused) {
+      if (self->topics_.contains(t)) self->SendSubscription("SSUBSCRIBE", t);
+    }
+  });
 }
 
 void RedisSubscriber::Dropped(const std::string& topic) {

@@ -7,6 +7,7 @@
 #ifndef CHATSUITE_COMMON_REDIS_SUBSCRIBER_H_
 #define CHATSUITE_COMMON_REDIS_SUBSCRIBER_H_
 
+#include <boost/asio/steady_timer.hpp>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -29,13 +30,17 @@ namespace chat::redis {
 // once a topic whose subscription Redis dropped (its slot moved to another
 // shard) is confirmed again: messages published in between were lost.
 // on_disconnected runs when a connection drops: nothing arrives on its
-// topics until they are confirmed again. Any may be null but on_message.
+// topics until they are confirmed again. ClusterSubscriber, whose one
+// connection per master can drop alone, calls on_unconfirmed instead, once
+// for each topic that connection carried (and for a topic Redis dropped).
+// Any may be null but on_message.
 struct PubSubHandlers {
   std::function<void(const std::string& topic, std::string payload)> on_message;
   std::function<void()> on_resubscribed;
   std::function<void(const std::string& topic)> on_subscribed;
   std::function<void()> on_disconnected;
   std::function<void(const std::string& topic)> on_moved;
+  std::function<void(const std::string& topic)> on_unconfirmed;
 };
 
 class PubSub {
@@ -70,14 +75,16 @@ class RedisSubscriber : public Connection, public PubSub {
   using TopicHandler = std::function<void(const std::string& topic)>;
 
   RedisSubscriber(boost::asio::any_io_executor executor, Options options, PubSubHandlers handlers)
-      : Connection(std::move(executor), std::move(options)), handlers_(std::move(handlers)) {}
+      : Connection(std::move(executor), std::move(options)),
+        handlers_(std::move(handlers)),
+        retry_(strand()) {}
   RedisSubscriber(boost::asio::any_io_executor executor, Options options, MessageHandler on_message,
                   std::function<void()> on_resubscribed, TopicHandler on_subscribed = nullptr,
                   std::function<void()> on_disconnected = nullptr)
-      : RedisSubscriber(
-            std::move(executor), std::move(options),
-            PubSubHandlers{std::move(on_message), std::move(on_resubscribed),
-                           std::move(on_subscribed), std::move(on_disconnected), nullptr}) {}
+      : RedisSubscriber(std::move(executor), std::move(options),
+                        PubSubHandlers{std::move(on_message), std::move(on_resubscribed),
+                                       std::move(on_subscribed), std::move(on_disconnected),
+                                       nullptr, nullptr}) {}
 
   // SetDropHandler (before Start) replaces what happens when Redis drops a
   // topic of the set by itself (a cluster node whose slot moved away) or
@@ -107,6 +114,8 @@ class RedisSubscriber : public Connection, public PubSub {
   void HandleReadable() override;
   void OnPush(const redisReply* reply);
   void Dropped(const std::string& topic);
+  // RetryLater subscribes a refused topic again in a second.
+  void RetryLater(const std::string& topic);
   void SendSubscription(const char* verb, const std::string& topic);
 
   PubSubHandlers handlers_;
@@ -116,6 +125,9 @@ class RedisSubscriber : public Connection, public PubSub {
   // (a confirmation or an error) between the messages it pushes.
   std::deque<std::pair<bool, std::string>> pending_;  // (subscribe?, topic); on strand.
   absl::flat_hash_set<std::string> regained_;         // Dropped, subscribed again; on strand.
+  absl::flat_hash_set<std::string> refused_;          // To subscribe again; on strand.
+  boost::asio::steady_timer retry_;
+  bool retry_armed_ = false;
   bool ever_connected_ = false;
 };
 

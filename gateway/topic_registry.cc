@@ -35,6 +35,11 @@ TopicRegistry::TopicRegistry(boost::asio::any_io_executor executor, redis::Optio
     for (auto& [name, topic] : topics_) topic.live = false;
   };
   handlers.on_moved = [this](const std::string& topic) { OnMoved(topic); };
+  handlers.on_unconfirmed = [this](const std::string& topic) {
+    if (topic == canary_topic_) canary_ok_ = false;
+    absl::MutexLock lock(&mu_);
+    if (auto it = topics_.find(topic); it != topics_.end()) it->second.live = false;
+  };
   if (cluster_ != nullptr) {
     redis_ = std::make_shared<redis::ClusterSubscriber>(executor, cluster_, std::move(redis),
                                                         std::move(handlers));
