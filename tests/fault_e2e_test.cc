@@ -4,7 +4,8 @@
 // and restarted on its append-only file, or the Redis Cluster master that owns
 // the channel is killed with SIGKILL (its replica takes over; the old master
 // rejoins as a replica once it has, and the chat service acknowledges only
-// what a replica has: --redis_min_replicas=1). Clients do what the protocol asks of
+// what a replica has: --redis_min_replicas=1), or the channel's slot is
+// migrated to another master while the traffic goes on. Clients do what the protocol asks of
 // them (docs/protocol.md): reconnect to the other replica, resume from their
 // cursors, resend unacknowledged messages with the same nonce. The test
 // counts: every message acknowledged to its sender reaches every member
@@ -22,6 +23,7 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "common/keys.h"
@@ -32,13 +34,60 @@
 namespace chat::testing {
 namespace {
 
-enum class Fault { kKillGateway, kDrainGateway, kKillRedis, kKillChatService, kKillRedisMaster };
+enum class Fault {
+  kKillGateway,
+  kDrainGateway,
+  kKillRedis,
+  kKillChatService,
+  kKillRedisMaster,
+  kReshardRedisCluster
+};
+
+// MoveSlot migrates slot from its master to another, key by key with a pause
+// between keys, as `redis-cli --cluster reshard` does (IMPORTING and
+// MIGRATING, MIGRATE of each key, then the new owner on every master): the
+// traffic meets the slot mid-migration for as long as its keys take.
+void MoveSlot(RedisTestCluster& cluster, int slot) {
+  const int from = cluster.MasterOf(slot);
+  std::vector<int> masters;
+  int to = 0;
+  for (size_t i = 0; i < cluster.size(); ++i) {
+    const int port = cluster.node(i).port();
+    absl::StatusOr<redis::Reply> role = CommandOn(port, {"ROLE"});
+    if (!role.ok() || role->elements.empty() || role->elements[0].str != "master") continue;
+    masters.push_back(port);
+    if (port != from && to == 0) to = port;
+  }
+  ASSERT_NE(to, 0);
+  auto id = [](int port) { return CommandOn(port, {"CLUSTER", "MYID"})->str; };
+  const std::string s = std::to_string(slot);
+  ASSERT_TRUE(CommandOn(to, {"CLUSTER", "SETSLOT", s, "IMPORTING", id(from)}).ok());
+  ASSERT_TRUE(CommandOn(from, {"CLUSTER", "SETSLOT", s, "MIGRATING", id(to)}).ok());
+  const absl::Time start = absl::Now();
+  int keys_moved = 0;
+  for (;; ++keys_moved) {
+    absl::StatusOr<redis::Reply> keys = CommandOn(from, {"CLUSTER", "GETKEYSINSLOT", s, "1"});
+    ASSERT_TRUE(keys.ok()) << keys.status();
+    if (keys->elements.empty()) break;
+    absl::StatusOr<redis::Reply> moved =
+        CommandOn(from, {"MIGRATE", "127.0.0.1", std::to_string(to), keys->elements[0].str, "0",
+                         "5000"});
+    ASSERT_TRUE(moved.ok()) << moved.status();
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  for (int port : masters) {
+    ASSERT_TRUE(CommandOn(port, {"CLUSTER", "SETSLOT", s, "NODE", id(to)}).ok());
+  }
+  EXPECT_EQ(cluster.MasterOf(slot), to);
+  std::cerr << "slot " << slot << " moved: " << keys_moved << " keys in "
+            << absl::FormatDuration(absl::Now() - start) << "\n";
+}
 
 class FaultE2eTest : public ::testing::TestWithParam<Fault> {};
 
 TEST_P(FaultE2eTest, NoAcknowledgedMessageIsLostOrDuplicated) {
   Stack stack(0);
-  if (GetParam() == Fault::kKillRedisMaster) {
+  if (GetParam() == Fault::kKillRedisMaster || GetParam() == Fault::kReshardRedisCluster) {
     stack.UseRedisCluster(/*min_replicas=*/1);
   } else {
     stack.redis().set_appendonly(true);
@@ -50,6 +99,7 @@ TEST_P(FaultE2eTest, NoAcknowledgedMessageIsLostOrDuplicated) {
   const int slot = redis::KeySlot(keys::ChannelLog("demo", "general"));
   int killed = 0;
   bool rejoined = false;
+  std::thread reshard;  // kReshardRedisCluster: the channel's slot, moved during the traffic.
   auto rejoin_after_failover = [&] {
     if (killed == 0 || rejoined) return;
     const int master = stack.redis_cluster()->MasterOf(slot);
@@ -100,6 +150,9 @@ TEST_P(FaultE2eTest, NoAcknowledgedMessageIsLostOrDuplicated) {
           ASSERT_NE(killed, 0);
           stack.redis_cluster()->NodeOn(killed)->Stop(/*hard=*/true);
           break;
+        case Fault::kReshardRedisCluster:
+          reshard = std::thread([&] { MoveSlot(*stack.redis_cluster(), slot); });
+          break;
       }
     }
     if (i % 10 == 0) rejoin_after_failover();
@@ -121,6 +174,7 @@ TEST_P(FaultE2eTest, NoAcknowledgedMessageIsLostOrDuplicated) {
     alice.Pump(absl::Milliseconds(50));
     bob.Pump(absl::Milliseconds(50));
   }
+  if (reshard.joinable()) reshard.join();
   ASSERT_EQ(alice.pending(), 0u) << "messages never acknowledged";
   if (GetParam() == Fault::kKillRedisMaster) {
     EXPECT_TRUE(rejoined) << "the channel's master never failed over";
@@ -344,7 +398,7 @@ TEST(CanaryTest, ASilentlyDeadSubscriptionIsNoticedRestartedAndItsGapFilled) {
 INSTANTIATE_TEST_SUITE_P(Faults, FaultE2eTest,
                          ::testing::Values(Fault::kKillGateway, Fault::kDrainGateway,
                                            Fault::kKillRedis, Fault::kKillChatService,
-                                           Fault::kKillRedisMaster),
+                                           Fault::kKillRedisMaster, Fault::kReshardRedisCluster),
                          [](const ::testing::TestParamInfo<Fault>& info) {
                            switch (info.param) {
                              case Fault::kKillGateway:
@@ -357,6 +411,8 @@ INSTANTIATE_TEST_SUITE_P(Faults, FaultE2eTest,
                                return std::string("KillChatServiceAndRestart");
                              case Fault::kKillRedisMaster:
                                return std::string("KillRedisClusterMasterWithMinReplicas");
+                             case Fault::kReshardRedisCluster:
+                               return std::string("MoveTheChannelsSlotDuringTraffic");
                            }
                            return std::string();
                          });
