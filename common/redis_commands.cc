@@ -26,46 +26,36 @@ absl::string_view RoutingKey(const std::vector<std::string>& args) {
   return args[1];
 }
 
+void ReplyGather::Put(size_t i, absl::StatusOr<Reply> reply) {
+  std::vector<absl::StatusOr<Reply>> all;
+  {
+    absl::MutexLock lock(&mu_);
+    replies_[i] = std::move(reply);
+    if (--remaining_ > 0) return;
+    all = std::move(replies_);
+  }
+  done_(std::move(all));
+}
+
 void Batch(Commands& commands, std::vector<std::vector<std::string>> cmds,
            absl::AnyInvocable<void(absl::StatusOr<std::vector<Reply>>)> done) {
-  struct State {
-    // In a cluster the replies come on several connections' strands.
-    absl::Mutex mu;
-    std::vector<Reply> replies ABSL_GUARDED_BY(mu);
-    absl::Status status ABSL_GUARDED_BY(mu);
-    size_t remaining ABSL_GUARDED_BY(mu);
-    absl::AnyInvocable<void(absl::StatusOr<std::vector<Reply>>)> done;
-  };
   if (cmds.empty()) {
     done(std::vector<Reply>{});
     return;
   }
-  auto state = std::make_shared<State>();
-  {
-    absl::MutexLock lock(&state->mu);
-    state->replies.resize(cmds.size());
-    state->remaining = cmds.size();
-  }
-  state->done = std::move(done);
+  auto gather = std::make_shared<ReplyGather>(
+      cmds.size(), [done = std::move(done)](std::vector<absl::StatusOr<Reply>> all) mutable {
+        std::vector<Reply> replies;
+        replies.reserve(all.size());
+        for (absl::StatusOr<Reply>& r : all) {
+          if (!r.ok()) return done(r.status());  // The first failure.
+          replies.push_back(*std::move(r));
+        }
+        done(std::move(replies));
+      });
   for (size_t i = 0; i < cmds.size(); ++i) {
-    commands.Command(std::move(cmds[i]), [state, i](absl::StatusOr<Reply> r) {
-      absl::StatusOr<std::vector<Reply>> result;
-      {
-        absl::MutexLock lock(&state->mu);
-        if (r.ok()) {
-          state->replies[i] = *std::move(r);
-        } else if (state->status.ok()) {
-          state->status = r.status();
-        }
-        if (--state->remaining > 0) return;
-        if (state->status.ok()) {
-          result = std::move(state->replies);
-        } else {
-          result = state->status;
-        }
-      }
-      state->done(std::move(result));
-    });
+    commands.Command(std::move(cmds[i]),
+                     [gather, i](absl::StatusOr<Reply> r) { gather->Put(i, std::move(r)); });
   }
 }
 

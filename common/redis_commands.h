@@ -9,9 +9,11 @@
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "common/redis_connection.h"
 
 namespace chat::redis {
@@ -50,6 +52,22 @@ class Commands {
 // EVALSHA that is KEYS[1]; empty for a command without keys (PING, INFO, a
 // script with no keys), which any node may take.
 absl::string_view RoutingKey(const std::vector<std::string>& args);
+
+// ReplyGather collects n replies that may arrive on different strands (a
+// cluster's nodes) and hands them to done, in index order, once the last
+// has come. Thread-safe.
+class ReplyGather {
+ public:
+  using Done = absl::AnyInvocable<void(std::vector<absl::StatusOr<Reply>>)>;
+  ReplyGather(size_t n, Done done) : replies_(n), remaining_(n), done_(std::move(done)) {}
+  void Put(size_t i, absl::StatusOr<Reply> reply) ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  absl::Mutex mu_;
+  std::vector<absl::StatusOr<Reply>> replies_ ABSL_GUARDED_BY(mu_);
+  size_t remaining_ ABSL_GUARDED_BY(mu_);
+  Done done_;
+};
 
 // Batch sends cmds back to back (pipelined on each connection) and calls done
 // once with all replies in order, or with the first failure. In a cluster

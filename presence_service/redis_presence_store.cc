@@ -221,33 +221,12 @@ struct ScriptCall {
 void RunEach(redis::Commands& client, const redis::RedisScript& script,
              std::vector<ScriptCall> calls,
              absl::AnyInvocable<void(std::vector<absl::StatusOr<Reply>>)> done) {
-  // In a cluster the replies come on several nodes' strands.
-  struct State {
-    absl::Mutex mu;
-    std::vector<absl::StatusOr<Reply>> replies ABSL_GUARDED_BY(mu);
-    size_t remaining ABSL_GUARDED_BY(mu);
-    absl::AnyInvocable<void(std::vector<absl::StatusOr<Reply>>)> done;
-  };
   if (calls.empty()) return done({});
-  auto state = std::make_shared<State>();
-  {
-    absl::MutexLock lock(&state->mu);
-    state->replies.resize(calls.size());
-    state->remaining = calls.size();
-  }
-  state->done = std::move(done);
+  // In a cluster the replies come on several nodes' strands.
+  auto gather = std::make_shared<redis::ReplyGather>(calls.size(), std::move(done));
   for (size_t i = 0; i < calls.size(); ++i) {
     script.Run(client, std::move(calls[i].keys), std::move(calls[i].args),
-               [state, i](absl::StatusOr<Reply> r) {
-                 std::vector<absl::StatusOr<Reply>> all;
-                 {
-                   absl::MutexLock lock(&state->mu);
-                   state->replies[i] = std::move(r);
-                   if (--state->remaining > 0) return;
-                   all = std::move(state->replies);
-                 }
-                 state->done(std::move(all));
-               });
+               [gather, i](absl::StatusOr<Reply> r) { gather->Put(i, std::move(r)); });
   }
 }
 

@@ -69,9 +69,8 @@ void MoveSlot(RedisTestCluster& cluster, int slot) {
     absl::StatusOr<redis::Reply> keys = CommandOn(from, {"CLUSTER", "GETKEYSINSLOT", s, "1"});
     ASSERT_TRUE(keys.ok()) << keys.status();
     if (keys->elements.empty()) break;
-    absl::StatusOr<redis::Reply> moved =
-        CommandOn(from, {"MIGRATE", "127.0.0.1", std::to_string(to), keys->elements[0].str, "0",
-                         "5000"});
+    absl::StatusOr<redis::Reply> moved = CommandOn(
+        from, {"MIGRATE", "127.0.0.1", std::to_string(to), keys->elements[0].str, "0", "5000"});
     ASSERT_TRUE(moved.ok()) << moved.status();
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
