@@ -165,9 +165,11 @@ function facts(key) {
   f.strings = strings.stdout.split("\n");
   f.stringSet = new Set(f.strings);
   // Flag -> environment variable, and every variable the main file reads.
-  // The flags every server binary shares (--log_level, --log_format) are
-  // defined once, in common/log_flags.cc.
-  const src = [b.main, ...(b.bin === "cli/chatctl" ? [] : ["common/log_flags.cc"])]
+  // The flags every server binary shares (--log_level, --log_format;
+  // --redis, --redis_cluster) are defined once, in common/log_flags.cc and
+  // common/redis_flags.cc.
+  const shared = ["common/log_flags.cc", "common/redis_flags.cc"];
+  const src = [b.main, ...(b.bin === "cli/chatctl" ? [] : shared)]
     .map((file) => readFileSync(path.join(ROOT, file), "utf8"))
     .join("\n");
   f.flagEnv = new Map();
