@@ -105,8 +105,6 @@ class RedisSubscriber : public Connection, public PubSub {
       const std::string& name) const override {
     return {{name, shared_from_this()}};
   }
-  // topic_count: topics in the set (on strand(); for ClusterSubscriber).
-  size_t topic_count() const { return topics_.size(); }
 
  private:
   void OnConnected() override;
