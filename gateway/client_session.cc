@@ -258,17 +258,42 @@ void ClientSession::OnTopicLive() {
   if (--awaiting_topics_ > 0 || socket_->closing() || identified_) return;
   if (!pending_ready_) return FinishIdentify();  // Seed endpoints have no ready.
   // Every topic is live now, so any message stored from here on arrives live.
-  // Reading the heads again makes ready's head_seq cover everything before.
+  // Reading the heads again makes ready's head_seq cover everything before;
+  // without that read, what was stored in between would be missed (a resume
+  // would replay too little), so its failure fails the identify.
   GetUserStateRequest req;
   req.set_user_id(identity_.user.id());
-  gateway_->upstream().GetUserState(std::move(req),
-                                    OnStrand<UserState>([this](absl::StatusOr<UserState> state) {
-                                      if (socket_->closing() || identified_ || !pending_ready_)
-                                        return;
-                                      if (state.ok())
-                                        RaiseHeads(*state, pending_ready_->mutable_ready());
-                                      FinishIdentify();
-                                    }));
+  gateway_->upstream().GetUserState(
+      std::move(req), OnStrand<UserState>([this](absl::StatusOr<UserState> state) {
+        if (socket_->closing() || identified_ || !pending_ready_) return;
+        if (!state.ok() && state.status().code() != absl::StatusCode::kNotFound) {
+          gateway_->metrics().upstream_errors.fetch_add(1, std::memory_order_relaxed);
+          return socket_->Close(close_code::kTryAgainLater, "chat service unavailable; retry");
+        }
+        Ready* ready = pending_ready_->mutable_ready();
+        if (state.ok()) RaiseHeads(*state, ready);  // NotFound: still in no server.
+        RaiseHeads(PassedHeads(*ready), ready);
+        FinishIdentify();
+      }));
+}
+
+UserState ClientSession::PassedHeads(const Ready& ready) const {
+  // What this gateway passed on before the session's subscriptions went
+  // live will not come again live, however stale the read above was (a
+  // failed-over master's old log, say): the replay must cover it too.
+  const TopicRegistry& registry = gateway_->topics();
+  UserState passed;
+  passed.set_user_seq(registry.SeenSeq(keys::UserTopic(identity_.user.id())));
+  for (const Server& s : ready.servers()) {
+    Server* server = passed.add_servers();
+    server->set_id(s.id());
+    for (const Channel& c : s.channels()) {
+      Channel* channel = server->add_channels();
+      channel->set_id(c.id());
+      channel->set_head_seq(registry.SeenSeq(keys::ChannelTopic(s.id(), c.id())));
+    }
+  }
+  return passed;
 }
 
 void ClientSession::FinishIdentify() {
@@ -277,6 +302,16 @@ void ClientSession::FinishIdentify() {
   identify_timer_.cancel();
   if (PresenceReporter* presence = gateway_->presence()) presence->Online(socket_, PresenceRef());
   if (pending_ready_) {
+    const Ready& ready = pending_ready_->ready();
+    // Every subscription is live and ready tells its heads: from them on,
+    // the registry passes everything (filling a moved subscription's gap).
+    TopicRegistry& registry = gateway_->topics();
+    registry.NoteBase(keys::UserTopic(identity_.user.id()), ready.user_seq(), "", "");
+    for (const Server& s : ready.servers()) {
+      for (const Channel& c : s.channels()) {
+        registry.NoteBase(keys::ChannelTopic(s.id(), c.id()), c.head_seq(), s.id(), c.id());
+      }
+    }
     SetWatchFloors(pending_ready_->ready());
     SendFrame(*pending_ready_);
     StartResume();  // Before the held events, so they pass its sequencers.

@@ -78,6 +78,9 @@ class ClientSession {
   void ArmTokenTimer();
   void OnIdentifyData(IdentifyData& data);
   void OnTopicLive();
+  // PassedHeads: ready's streams, each at the highest seq the topic registry
+  // has passed on (for RaiseHeads).
+  UserState PassedHeads(const Ready& ready) const;
   void FinishIdentify();
   void OnSendChat(SendChat frame);
   void OnGetHistory(const GetHistory& frame);

@@ -27,6 +27,11 @@ TopicRegistry::TopicRegistry(boost::asio::any_io_executor executor, redis::Optio
     spdlog::warn("event=pubsub_resubscribed");
     // Everything published while the subscription was down is in the logs.
     for (auto& [topic, sequencer] : sequencers_) sequencer->Resync();
+    std::vector<std::string> based;
+    for (const auto& [topic, base] : bases_) based.push_back(topic);
+    for (const std::string& topic : based) {
+      if (ChannelSequencer* s = SequencerFromBase(topic)) s->CatchUpFrom(s->last_seq());
+    }
   };
   handlers.on_subscribed = [this](const std::string& topic) { OnSubscribed(topic); };
   handlers.on_disconnected = [this] {
@@ -55,7 +60,9 @@ void TopicRegistry::OnMoved(const std::string& topic) {
   metrics_->pubsub_moves.fetch_add(1, std::memory_order_relaxed);
   spdlog::info("event=pubsub_topic_moved topic={}", topic);
   auto it = sequencers_.find(topic);
-  if (it != sequencers_.end()) it->second->Resync();
+  if (it != sequencers_.end()) return it->second->Resync();
+  // No event yet, but sessions were told a head: fill from it.
+  if (ChannelSequencer* based = SequencerFromBase(topic)) based->CatchUpFrom(based->last_seq());
 }
 
 void TopicRegistry::EnableCanary(std::string topic, absl::Duration interval) {
@@ -149,7 +156,10 @@ void TopicRegistry::Remove(const std::string& topic, Subscriber* s) {
   if (last) {
     metrics_->topics.fetch_sub(1, std::memory_order_relaxed);
     redis_->Unsubscribe(topic);
-    boost::asio::post(redis_->strand(), [this, topic] { sequencers_.erase(topic); });
+    boost::asio::post(redis_->strand(), [this, topic] {
+      sequencers_.erase(topic);
+      bases_.erase(topic);
+    });
   }
 }
 
@@ -203,9 +213,47 @@ void TopicRegistry::Dispatch(const std::string& topic, const std::string& payloa
   Fanout(*event);
 }
 
+void TopicRegistry::NoteBase(const std::string& topic, int64_t seq, const std::string& server,
+                             const std::string& channel) {
+  boost::asio::post(redis_->strand(), [this, topic, seq, server, channel] {
+    if (sequencers_.contains(topic)) return;
+    {
+      absl::MutexLock lock(&mu_);
+      if (!topics_.contains(topic)) return;  // Its last subscriber left meanwhile.
+    }
+    // The lowest head told: a later session may have read a higher one
+    // before an earlier session's events arrived.
+    auto [it, fresh] = bases_.try_emplace(topic, Base{seq, server, channel});
+    if (!fresh) it->second.seq = std::min(it->second.seq, seq);
+  });
+}
+
+ChannelSequencer* TopicRegistry::SequencerFromBase(const std::string& topic) {
+  auto it = bases_.find(topic);
+  if (it == bases_.end()) return nullptr;
+  const Base base = std::move(it->second);
+  bases_.erase(it);
+  LogRollback named;
+  ChannelSequencer::FetchTail fetch;
+  if (base.server.empty()) {
+    named.set_user_id(keys::ParseUserTopic(topic));
+    if (!named.user_id().empty()) fetch = readers_.PersonalStream(named.user_id());
+  } else {
+    named.set_server(base.server);
+    named.set_channel(base.channel);
+    fetch = readers_.ChannelStream(base.server, base.channel);
+  }
+  if (!fetch) return nullptr;
+  return &NewSequencer(topic, std::move(fetch), std::move(named), base.seq);
+}
+
 void TopicRegistry::Sequence(std::shared_ptr<const EncodedEvent> event) {
   auto it = sequencers_.find(event->topic());
   if (it != sequencers_.end()) return it->second->Offer(std::move(event));
+  // From the heads sessions were told: what lies between is read first.
+  if (ChannelSequencer* based = SequencerFromBase(event->topic())) {
+    return based->Offer(std::move(event));
+  }
   ChannelSequencer::FetchTail fetch;
   const std::string topic = event->topic();
   LogRollback named;

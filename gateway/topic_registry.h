@@ -117,6 +117,16 @@ class TopicRegistry {
   // seq this gateway knows the topic has: passed on, acknowledged to a local
   // sender, or read from the log by a probe (0 if not subscribed).
   int64_t KnownHead(const std::string& topic) const ABSL_LOCKS_EXCLUDED(mu_);
+  // NoteBase: a session was told, after its subscription to topic went
+  // live, that the stream's head is seq (its ready). Until the topic is
+  // sequenced, the lowest such head is kept, and the topic's sequencer
+  // starts from it: at the first event (what lies between is read from the
+  // log first), or when the subscription moves or is re-established before
+  // any event arrived (without it, what was published meanwhile would be
+  // missed). server and channel name a channel stream; both empty, topic
+  // is a user's personal stream.
+  void NoteBase(const std::string& topic, int64_t seq, const std::string& server,
+                const std::string& channel) ABSL_LOCKS_EXCLUDED(mu_);
   // NoteHead raises topic's known head (an ack's seq, a probe's log head).
   void NoteHead(const std::string& topic, int64_t seq) ABSL_LOCKS_EXCLUDED(mu_);
   // TakeProbe: whether a probe of topic's log head may start now: at most
@@ -154,6 +164,9 @@ class TopicRegistry {
   void Sequence(std::shared_ptr<const EncodedEvent> event);
   // NewSequencer makes topic's sequencer (on the strand); named says which
   // stream a rollback announcement is about.
+  // SequencerFromBase makes topic's sequencer from its noted base, or
+  // returns null when it has none (on the strand).
+  ChannelSequencer* SequencerFromBase(const std::string& topic);
   ChannelSequencer& NewSequencer(const std::string& topic, ChannelSequencer::FetchTail fetch,
                                  LogRollback named, int64_t last_seq);
   void CanaryTick();
@@ -167,6 +180,13 @@ class TopicRegistry {
   std::shared_ptr<redis::PubSub> redis_;
   // One per channel topic with traffic; on the subscriber's strand only.
   absl::flat_hash_map<std::string, std::unique_ptr<ChannelSequencer>> sequencers_;
+  // The lowest head sessions were told for topics not sequenced yet
+  // (NoteBase); on the subscriber's strand only.
+  struct Base {
+    int64_t seq = 0;
+    std::string server, channel;  // Empty: a personal stream.
+  };
+  absl::flat_hash_map<std::string, Base> bases_;
   // The canary; on the subscriber's strand apart from the atomic. publisher_
   // is publisher_conn_ (one instance) or cluster_.
   std::shared_ptr<redis::Commands> publisher_;

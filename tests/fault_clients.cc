@@ -59,6 +59,7 @@ void Member::Pump(absl::Duration timeout) {
       if (last_seq_ > 0 && seq != last_seq_ + 1) gaps_.push_back(seq);
       last_seq_ = seq;
       received_.push_back(seq);
+      received_ids_[seq] = JsonField(*f, "id");
     } else if (type == "ack") {
       const std::string nonce = JsonField(*f, "id");
       const int64_t seq = std::stoll(JsonField(*f, "seq"));

@@ -48,6 +48,8 @@ class Member {
   const std::map<std::string, int64_t>& acked() const { return acked_; }
   const std::vector<int64_t>& received() const { return received_; }
   const std::vector<int64_t>& gaps() const { return gaps_; }
+  // The nonce (id) each received seq carried, for diagnosing a mismatch.
+  const std::map<int64_t, std::string>& received_ids() const { return received_ids_; }
   size_t pending() const { return pending_.size(); }
   int duplicated() const { return duplicated_; }
   int repeats() const { return repeats_; }
@@ -78,6 +80,7 @@ class Member {
   std::map<std::string, std::string> pending_;  // nonce -> text
   std::map<std::string, int64_t> acked_;
   std::vector<int64_t> received_, gaps_;
+  std::map<int64_t, std::string> received_ids_;
   int repeats_ = 0, duplicated_ = 0, connects_ = 0;
   bool retry_ = false;
 };

@@ -185,7 +185,24 @@ TEST_P(FaultE2eTest, NoAcknowledgedMessageIsLostOrDuplicated) {
   EXPECT_EQ(alice.duplicated(), 0);
   for (const Member* m : {&alice, &bob}) {
     // Exactly once and in order: what arrived is the acknowledged seqs, sorted.
-    EXPECT_EQ(std::vector<int64_t>(acked_seqs.begin(), acked_seqs.end()), m->received());
+    const std::vector<int64_t> want(acked_seqs.begin(), acked_seqs.end());
+    EXPECT_EQ(want, m->received()) << (m == &alice ? "alice" : "bob");
+    if (want != m->received()) {
+      // Which seqs differ, the nonce each carried and what its sender was told.
+      std::map<std::string, int64_t> acks = alice.acked();
+      std::set<int64_t> got(m->received().begin(), m->received().end());
+      std::string diff;
+      for (int64_t seq : got) {
+        if (acked_seqs.count(seq) != 0) continue;
+        const std::string& nonce = m->received_ids().at(seq);
+        absl::StrAppend(&diff, "received, not acked: seq ", seq, " (", nonce, ", acked as ",
+                        acks.count(nonce) != 0 ? std::to_string(acks[nonce]) : "nothing", ")\n");
+      }
+      for (int64_t seq : acked_seqs) {
+        if (got.count(seq) == 0) absl::StrAppend(&diff, "acked, not received: seq ", seq, "\n");
+      }
+      ADD_FAILURE() << diff;
+    }
     if (!m->gaps().empty()) {
       const std::vector<int64_t>& r = m->received();
       const auto at = std::find(r.begin(), r.end(), m->gaps().front());
@@ -219,7 +236,7 @@ TEST_P(FaultE2eTest, NoAcknowledgedMessageIsLostOrDuplicated) {
   EXPECT_TRUE(bob.personal_gaps().empty());
   std::cerr << "acked=" << alice.acked().size() << " bob_received=" << bob.received().size()
             << " bob_personal=" << bob.personal_received().size()
-            << " bob_connects=" << bob.connects() << "\n";
+            << " bob_connects=" << bob.connects() << " alice_connects=" << alice.connects() << "\n";
 }
 
 // ReadyzStatus returns the HTTP status of GET /readyz on port, 0 when the

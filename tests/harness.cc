@@ -423,4 +423,14 @@ bool GatewayProcess::Terminate(absl::Duration timeout) {
   return false;
 }
 
+void OpenWithSmallBuffer(RawWebSocket& ws, int port, const std::string& token) {
+  auto& sock = boost::beast::get_lowest_layer(ws).socket();
+  sock.open(boost::asio::ip::tcp::v4());
+  sock.set_option(boost::asio::socket_base::receive_buffer_size(4096));
+  boost::beast::get_lowest_layer(ws).connect(
+      {boost::asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)});
+  ws.handshake("127.0.0.1", "/ws");
+  ws.write(boost::asio::buffer(absl::StrCat(R"({"type":"identify","token":")", token, R"("})")));
+}
+
 }  // namespace chat::testing

@@ -183,6 +183,15 @@ class GatewayProcess {
 // (numbers and strings both come back as their text). Test convenience.
 std::string JsonField(const std::string& json, const std::string& field);
 
+// RawWebSocket is a blocking client socket the test reads only when it
+// chooses (WsClient reads everything at once).
+using RawWebSocket = boost::beast::websocket::stream<boost::beast::tcp_stream>;
+
+// OpenWithSmallBuffer connects ws to the gateway on port with a 4 KiB receive
+// buffer, so the gateway's queue fills as soon as the test stops reading,
+// and identifies with token.
+void OpenWithSmallBuffer(RawWebSocket& ws, int port, const std::string& token);
+
 }  // namespace chat::testing
 
 #endif  // CHATSUITE_TESTS_HARNESS_H_

@@ -137,6 +137,107 @@ TEST(MetricsE2eTest, TheRightFamiliesMoveWithTraffic) {
             2);
 }
 
+// The families a failure moves: connections, a resume and what it replayed,
+// a reader that stops (closed with 4009), and a Redis that goes away.
+TEST(MetricsE2eTest, ConnectionsResumesSlowConsumersAndRedisErrorsAreCounted) {
+  Stack stack(1, [](gateway::GatewayOptions& o) {
+    o.chat_rate = o.chat_burst = o.frame_rate = o.frame_burst = 1e6;
+    o.max_inflight_requests = 1000;
+    o.max_outbound_bytes = 256 * 1024;
+  });
+  ASSERT_TRUE(stack.Start().ok());
+  ASSERT_TRUE(stack.AddUser("mallory").ok());
+  const int gw = stack.gateway_port();
+  const Samples gw0 = Scrape(gw);
+  const Samples chat0 = Scrape(stack.chat_metrics_port());
+  EXPECT_EQ(gw0.at("chat_gateway_connections"), 0);
+
+  std::string ready;
+  auto alice = stack.Identified("alice");
+  auto bob = stack.Identified("bob", &ready);
+  ASSERT_TRUE(alice && bob);
+  EXPECT_EQ(Scrape(gw).at("chat_gateway_connections"), 2);
+  const std::string session = JsonField(ready, "session_id");
+  // Bob leaves; three messages go out; he comes back resuming from before them.
+  bob.reset();
+  int64_t first = 0;
+  for (int i = 0; i < 3; ++i) {
+    alice->Send(absl::StrCat(
+        R"({"type":"chat_message","server":"demo","channel":"general","message":"m","id":"r)", i,
+        R"("})"));
+    auto ack = alice->NextOfType("ack");
+    ASSERT_TRUE(ack);
+    if (i == 0) first = std::stoll(JsonField(*ack, "seq"));
+  }
+  WsClient again;
+  ASSERT_TRUE(again.Connect(gw, "/ws").ok());
+  again.Send(absl::StrCat(
+      R"({"type":"identify","token":")", stack.Token("bob"), R"(","resume":{"session_id":")",
+      session, R"(","channels":[{"server":"demo","channel":"general","seq":")", first - 1,
+      R"("}],"user_seq":")", JsonField(ready, "user_seq"), R"("}})"));
+  auto resumed = again.NextOfType("resumed");
+  ASSERT_TRUE(resumed);
+  EXPECT_EQ(JsonField(*resumed, "replayed"), "3");
+
+  // Mallory reads her ready and then nothing: her queue overflows.
+  boost::asio::io_context ioc;
+  RawWebSocket stalled(ioc);
+  OpenWithSmallBuffer(stalled, gw, stack.Token("mallory"));
+  for (;;) {
+    beast::flat_buffer frame;
+    stalled.read(frame);
+    if (beast::buffers_to_string(frame.data()).find(R"("type":"ready")") != std::string::npos)
+      break;
+  }
+  const std::string text(2000, 'y');
+  int sent = 0;
+  for (; sent < 20000 && Moved(gw0, Scrape(gw), "chat_gateway_slow_consumer_closes_total") == 0;
+       sent += 50) {
+    for (int j = sent; j < sent + 50; ++j) {
+      alice->Send(absl::StrCat(R"({"type":"chat_message","server":"demo","channel":"general",)",
+                               R"("message":")", text, R"(","id":"s)", j, R"("})"));
+    }
+    for (int acks = 0; acks < 50;) {
+      auto f = alice->Next();
+      ASSERT_TRUE(f);
+      if (JsonField(*f, "type") == "ack") ++acks;
+    }
+  }
+  // Once mallory's socket is gone too, two connections are left.
+  boost::system::error_code ignored;
+  beast::get_lowest_layer(stalled).socket().close(ignored);
+  Samples gw1 = Scrape(gw);
+  for (int i = 0; i < 100 && gw1.at("chat_gateway_connections") != 2; ++i) {
+    absl::SleepFor(absl::Milliseconds(50));
+    gw1 = Scrape(gw);
+  }
+  EXPECT_EQ(Moved(gw0, gw1, "chat_gateway_slow_consumer_closes_total"), 1) << sent << " sent";
+  EXPECT_EQ(Moved(gw0, gw1, "chat_gateway_closes_total{code=\"4009\"}"), 1);
+  EXPECT_EQ(Moved(gw0, gw1, "chat_gateway_connections_total"), 4);
+  EXPECT_EQ(gw1.at("chat_gateway_connections"), 2);  // alice and the resumed bob.
+  EXPECT_EQ(Moved(gw0, gw1, "chat_gateway_resumes_total"), 1);
+  EXPECT_EQ(Moved(gw0, gw1, "chat_gateway_frames_out_total{type=\"resumed\"}"), 1);
+
+  // Redis goes away: the chat service's commands fail and are counted.
+  stack.redis().Stop(/*hard=*/true);
+  alice->Send(
+      R"({"type":"chat_message","server":"demo","channel":"general","message":"x","id":"down"})");
+  auto error = alice->NextOfType("error", absl::Seconds(10));
+  ASSERT_TRUE(error);
+  EXPECT_EQ(JsonField(*error, "code"), "unavailable");
+  const Samples chat1 = Scrape(stack.chat_metrics_port());
+  EXPECT_EQ(chat1.at("chat_redis_connected{connection=\"commands\"}"), 0);
+  double failed = 0;
+  for (const char* kind : {"connect_failed", "not_connected", "connection_lost"}) {
+    failed +=
+        Moved(chat0, chat1,
+              absl::StrCat("chat_redis_errors_total{connection=\"commands\",kind=\"", kind, "\"}"));
+  }
+  EXPECT_GE(failed, 1);
+  EXPECT_GE(Moved(chat0, chat1, "chat_redis_reconnects_total{connection=\"commands\"}"), 1);
+  EXPECT_EQ(Moved(chat0, chat1, Handled("server", "/chat.ChatService/Send", "UNAVAILABLE")), 1);
+}
+
 TEST(MetricsE2eTest, RefusedCallsAreCountedByCode) {
   Stack stack;
   ASSERT_TRUE(stack.Start().ok());

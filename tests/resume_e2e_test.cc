@@ -324,21 +324,6 @@ TEST_F(ResumeE2eTest, ReadyAfterAPubSubReconnectMissesNothing) {
   }
 }
 
-using RawWebSocket = boost::beast::websocket::stream<boost::beast::tcp_stream>;
-
-// OpenWithSmallBuffer connects ws to the gateway on port with a 4 KiB receive
-// buffer, so the gateway's queue fills as soon as the test stops reading,
-// and identifies with token. Blocking: the test reads when it chooses.
-void OpenWithSmallBuffer(RawWebSocket& ws, int port, const std::string& token) {
-  auto& sock = boost::beast::get_lowest_layer(ws).socket();
-  sock.open(boost::asio::ip::tcp::v4());
-  sock.set_option(boost::asio::socket_base::receive_buffer_size(4096));
-  boost::beast::get_lowest_layer(ws).connect(
-      {boost::asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)});
-  ws.handshake("127.0.0.1", "/ws");
-  ws.write(boost::asio::buffer(absl::StrCat(R"({"type":"identify","token":")", token, R"("})")));
-}
-
 class LimitsE2eTest : public ::testing::Test {
  protected:
   void Start(std::function<void(gateway::GatewayOptions&)> tune) {

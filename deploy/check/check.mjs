@@ -1033,22 +1033,55 @@ async function checkOverlay(overlay, shutdown) {
       },
     );
   }
+  // One Redis, or one Redis Cluster (whose seed nodes replace CHAT_REDIS:
+  // a binary given both would use the cluster and ignore the other).
+  const redisOf = (k) => {
+    const env = envOf(k)?.env;
+    const cluster = env?.get("CHAT_REDIS_CLUSTER")?.value;
+    const single = env?.get("CHAT_REDIS")?.value;
+    if (cluster && single) return `both CHAT_REDIS and CHAT_REDIS_CLUSTER in ${k}`;
+    return cluster ? `cluster ${cluster}` : single;
+  };
   const redis = new Set(
     ["gateway", "chat-service", "invite-service", "presence-service"]
-      .map((k) => envOf(k)?.env.get("CHAT_REDIS")?.value)
+      .map(redisOf)
       .filter(Boolean),
   );
   await check(
     `${overlay}: the gateway and the three services use one Redis`,
     () =>
-      redis.size === 1
+      redis.size === 1 && ![...redis][0].startsWith("both")
         ? []
-        : [`CHAT_REDIS values: ${[...redis].join(", ") || "none"}`],
+        : [`Redis targets: ${[...redis].join(", ") || "none"}`],
   );
-
-  if (overlay === "prod") {
+  await check(
+    `${overlay}: the gateway and the three services log JSON lines (CHAT_LOG_FORMAT=json)`,
+    () =>
+      ["gateway", "chat-service", "invite-service", "presence-service"]
+        .filter((k) => envOf(k)?.env.get("CHAT_LOG_FORMAT")?.value !== "json")
+        .map((k) => `${k} logs ${envOf(k)?.env.get("CHAT_LOG_FORMAT")?.value ?? "text"}`),
+  );
+  const clusterSeeds = envOf("chat-service")?.env.get("CHAT_REDIS_CLUSTER")?.value;
+  if (clusterSeeds) {
     await check(
-      "prod: the placeholder JWT Secret is not rendered (it is created out of band)",
+      `${overlay}: CHAT_REDIS_CLUSTER lists host:port seed nodes outside the cluster, and the chat service awaits a replica`,
+      () => {
+        const p = [];
+        for (const seed of String(clusterSeeds).split(",")) {
+          if (!/^[a-z0-9-]+(\.[a-z0-9-]+)+:\d+$/.test(seed))
+            p.push(`seed ${seed} is not an external host:port`);
+        }
+        const min = envOf("chat-service")?.env.get("CHAT_REDIS_MIN_REPLICAS")?.value;
+        if (!(Number(min) >= 1))
+          p.push(`CHAT_REDIS_MIN_REPLICAS is ${min ?? "unset"}: a failover can lose acknowledged messages`);
+        return p;
+      },
+    );
+  }
+
+  if (overlay.startsWith("prod")) {
+    await check(
+      `${overlay}: the placeholder JWT Secret is not rendered (it is created out of band)`,
       () =>
         objects.some(
           (o) => o.kind === "Secret" && o.metadata?.name === "chatsuite-jwt",
@@ -1057,7 +1090,7 @@ async function checkOverlay(overlay, shutdown) {
           : [],
     );
     await check(
-      "prod: at least 3 gateways (HPA minimum) and 2 replicas of each service",
+      `${overlay}: at least 3 gateways (HPA minimum) and 2 replicas of each service`,
       () => {
         const p = [];
         const hpa = objects.find(
@@ -1200,7 +1233,7 @@ await check(
 );
 await checkImages();
 let devObjects;
-for (const overlay of ["dev", "prod"]) {
+for (const overlay of ["dev", "prod", "prod-cluster"]) {
   const objs = await checkOverlay(overlay, shutdown);
   if (overlay === "dev") devObjects = objs;
 }
