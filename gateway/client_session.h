@@ -12,7 +12,6 @@
 
 #include <boost/asio/steady_timer.hpp>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -23,6 +22,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "common/async.h"
+#include "common/fifo.h"
 #include "common/request_context.h"
 #include "gateway/auth.h"
 #include "gateway/channel_sequencer.h"
@@ -170,7 +170,7 @@ class ClientSession {
   // the queue is at most half full); requests beyond wait, in order, until
   // replies are written out.
   size_t reserved_reply_bytes_ = 0;
-  std::deque<GetHistory> history_waiting_;
+  Fifo<GetHistory> history_waiting_;
   // Resume: the cursors the client sent, and the streams still catching up.
   std::optional<Resume> resume_;
   int resume_pending_ = 0;

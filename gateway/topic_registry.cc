@@ -233,6 +233,7 @@ ChannelSequencer* TopicRegistry::SequencerFromBase(const std::string& topic) {
   if (it == bases_.end()) return nullptr;
   const Base base = std::move(it->second);
   bases_.erase(it);
+  if (sequencers_.contains(topic)) return nullptr;  // A repair made one meanwhile.
   LogRollback named;
   ChannelSequencer::FetchTail fetch;
   if (base.server.empty()) {

@@ -68,10 +68,15 @@ void WebsocketSession::OnAccept(beast::error_code ec) {
   DoRead();
 }
 
+// What a waiting read prepares in buffer_ is what an idle socket holds: reads
+// ask for at most this much at a time (Beast's own choice is 1536 bytes), and
+// a longer message takes several reads into the same buffer.
+constexpr size_t kReadChunk = 512;
+
 void WebsocketSession::DoRead() {
   Ws([this](auto& ws) {
-    ws.async_read(buffer_,
-                  beast::bind_front_handler(&WebsocketSession::OnRead, shared_from_this()));
+    ws.async_read_some(buffer_, kReadChunk,
+                       beast::bind_front_handler(&WebsocketSession::OnRead, shared_from_this()));
   });
 }
 
@@ -83,6 +88,7 @@ void WebsocketSession::OnRead(beast::error_code ec, size_t) {
     }
     return;  // The session ends when the last handler holding it returns.
   }
+  if (!Ws([](auto& ws) { return ws.is_message_done(); })) return DoRead();  // More to come.
   if (!closing_) {
     // The frame is handled in place: the buffer is one contiguous block.
     const auto data = buffer_.cdata();
@@ -91,7 +97,7 @@ void WebsocketSession::OnRead(beast::error_code ec, size_t) {
   }
   buffer_.consume(buffer_.size());
   // An idle socket should not pin the largest frame it ever received.
-  if (buffer_.capacity() > 8192) buffer_.shrink_to_fit();
+  if (buffer_.capacity() > 2 * kReadChunk) buffer_.shrink_to_fit();
   DoRead();
 }
 

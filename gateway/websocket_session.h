@@ -12,7 +12,6 @@
 #include <boost/beast/websocket.hpp>
 #include <boost/beast/websocket/ssl.hpp>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -20,6 +19,7 @@
 #include <variant>
 
 #include "absl/time/time.h"
+#include "common/fifo.h"
 #include "gateway/client_session.h"
 #include "gateway/client_stream.h"
 #include "gateway/seed_endpoints.h"
@@ -99,7 +99,7 @@ class WebsocketSession : public Subscriber, public std::enable_shared_from_this<
   boost::asio::steady_timer close_timer_;
 
   // All below: on the strand only.
-  std::deque<Outgoing> queue_;
+  Fifo<Outgoing> queue_;  // No memory while empty (most sockets, most of the time).
   size_t queued_bytes_ = 0;
   bool writing_ = false;
   bool closing_ = false;

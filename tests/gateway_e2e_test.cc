@@ -79,6 +79,32 @@ TEST_F(GatewayE2eTest, TwoMembersGetTheMessageWithOneSeqAndTheSenderAnAck) {
   }
 }
 
+// The gateway reads at most 512 bytes at a time (an idle socket holds no
+// more): a message longer than that, sent as 100-byte WebSocket fragments,
+// still arrives whole and is handled once.
+TEST_F(GatewayE2eTest, AMessageInManySmallFragmentsIsReassembledWhole) {
+  auto bob = stack_->Identified("bob");
+  ASSERT_NE(bob, nullptr);
+  boost::asio::io_context ioc;
+  RawWebSocket alice(ioc);
+  OpenWithSmallBuffer(alice, stack_->gateway_port(), stack_->Token("alice"));
+  for (;;) {
+    boost::beast::flat_buffer frame;
+    alice.read(frame);
+    if (absl::StrContains(boost::beast::buffers_to_string(frame.data()), R"("type":"ready")"))
+      break;
+  }
+  std::string text;
+  for (int i = 0; text.size() < 1900; ++i) absl::StrAppend(&text, "word", i, " ");  // < 2000 chars.
+  alice.auto_fragment(true);
+  alice.write_buffer_bytes(100);
+  alice.write(boost::asio::buffer(ChatFrame("general", text, "frag1")));
+  auto msg = bob->NextOfType("chat_message");
+  ASSERT_TRUE(msg);
+  EXPECT_EQ(JsonField(*msg, "message"), text);
+  EXPECT_EQ(JsonField(*msg, "id"), "frag1");
+}
+
 TEST_F(GatewayE2eTest, AResentNonceCreatesNoDuplicate) {
   auto alice = stack_->Identified("alice");
   auto bob = stack_->Identified("bob");
