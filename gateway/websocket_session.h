@@ -1,5 +1,6 @@
 // WebsocketSession: the transport of one client socket. Runs on its own
-// strand; reads one frame at a time, keeps exactly one write in flight from a
+// strand; reads one message at a time (at most 512 bytes per read, so an idle
+// socket holds little), keeps exactly one write in flight from a
 // bounded outbound queue, and closes with a code. What the frames mean is the
 // ClientSession's business: it receives every frame and every topic event.
 // Close codes are the protocol's (errors.h, docs/protocol.md).
