@@ -9,7 +9,7 @@
 // queue is empty the vector is cleared and, past kKeep slots, its memory
 // returned; while it is not, the popped prefix is compacted away once it
 // outgrows the rest, so a queue never holds more than twice its elements
-// (plus one). Not
+// (plus one), and its memory shrinks with it. Not
 // thread-safe; amortized O(1) per operation.
 #ifndef CHATSUITE_COMMON_FIFO_H_
 #define CHATSUITE_COMMON_FIFO_H_
@@ -59,6 +59,8 @@ class Fifo {
   void Compact() {
     items_.erase(items_.begin(), items_.begin() + static_cast<std::ptrdiff_t>(head_));
     head_ = 0;
+    // A burst's peak is not kept while a slow reader works the rest off.
+    if (items_.capacity() > 4 * items_.size() + kKeep) items_.shrink_to_fit();
   }
   void Drained() {
     items_.clear();

@@ -28,6 +28,19 @@ TEST(FifoTest, HoldsNoMemoryUntilTheFirstPushAndReturnsItOnceDrainedPastTheKeptS
   EXPECT_LE(q.capacity(), Fifo<std::string>::kKeep);
 }
 
+TEST(FifoTest, ABurstsMemoryIsReturnedAsTheQueueShrinksWithoutDraining) {
+  Fifo<int> q;
+  for (int i = 0; i < 10000; ++i) q.push_back(i);
+  const size_t peak = q.capacity();
+  // Worked off to a few while new ones keep coming: never empty.
+  for (int i = 0; i < 9990; ++i) {
+    q.pop_front();
+    if (i % 100 == 0) q.push_back(i);
+  }
+  EXPECT_FALSE(q.empty());
+  EXPECT_LT(q.capacity(), peak / 8);
+}
+
 TEST(FifoTest, APoppedElementIsReleasedAtOnce) {
   Fifo<std::shared_ptr<int>> q;
   auto payload = std::make_shared<int>(7);

@@ -13,7 +13,6 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <string>
@@ -22,6 +21,7 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/time/time.h"
 #include "common/async.h"
+#include "common/fifo.h"
 #include "gateway/encoded_event.h"
 #include "gateway/metrics.h"
 #include "proto/chat.pb.h"
@@ -98,8 +98,8 @@ class ChannelSequencer {
   int64_t last_seq_;
   bool filling_ = false;  // A log read is under way; live messages wait in held_.
   int attempts_ = 0;      // Failed log reads in a row.
-  int64_t reported_from_ = 0, reported_to_ = 0;  // The lost range last reported.
-  std::deque<std::shared_ptr<const EncodedEvent>> held_;
+  int64_t reported_from_ = 0, reported_to_ = 0;     // The lost range last reported.
+  Fifo<std::shared_ptr<const EncodedEvent>> held_;  // No memory while empty.
   boost::asio::steady_timer retry_timer_;
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);  // Expires with this object.
 };

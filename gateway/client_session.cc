@@ -305,13 +305,14 @@ void ClientSession::FinishIdentify() {
     const Ready& ready = pending_ready_->ready();
     // Every subscription is live and ready tells its heads: from them on,
     // the registry passes everything (filling a moved subscription's gap).
-    TopicRegistry& registry = gateway_->topics();
-    registry.NoteBase(keys::UserTopic(identity_.user.id()), ready.user_seq(), "", "");
+    std::vector<TopicRegistry::BaseNote> bases;
+    bases.push_back({keys::UserTopic(identity_.user.id()), ready.user_seq(), "", ""});
     for (const Server& s : ready.servers()) {
       for (const Channel& c : s.channels()) {
-        registry.NoteBase(keys::ChannelTopic(s.id(), c.id()), c.head_seq(), s.id(), c.id());
+        bases.push_back({keys::ChannelTopic(s.id(), c.id()), c.head_seq(), s.id(), c.id()});
       }
     }
+    gateway_->topics().NoteBases(std::move(bases));
     SetWatchFloors(pending_ready_->ready());
     SendFrame(*pending_ready_);
     StartResume();  // Before the held events, so they pass its sequencers.

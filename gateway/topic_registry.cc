@@ -213,26 +213,31 @@ void TopicRegistry::Dispatch(const std::string& topic, const std::string& payloa
   Fanout(*event);
 }
 
-void TopicRegistry::NoteBase(const std::string& topic, int64_t seq, const std::string& server,
-                             const std::string& channel) {
-  boost::asio::post(redis_->strand(), [this, topic, seq, server, channel] {
-    if (sequencers_.contains(topic)) return;
-    {
-      absl::MutexLock lock(&mu_);
-      if (!topics_.contains(topic)) return;  // Its last subscriber left meanwhile.
+void TopicRegistry::NoteBases(std::vector<BaseNote> notes) {
+  boost::asio::post(redis_->strand(), [this, notes = std::move(notes)]() mutable {
+    absl::MutexLock lock(&mu_);  // For topics_; bases_ is the strand's.
+    for (BaseNote& note : notes) {
+      // Already sequenced, or its last subscriber left meanwhile.
+      if (sequencers_.contains(note.topic) || !topics_.contains(note.topic)) continue;
+      // The lowest head told: a later session may have read a higher one
+      // before an earlier session's events arrived.
+      auto [it, fresh] = bases_.try_emplace(
+          std::move(note.topic), Base{note.seq, std::move(note.server), std::move(note.channel)});
+      if (!fresh) it->second.seq = std::min(it->second.seq, note.seq);
     }
-    // The lowest head told: a later session may have read a higher one
-    // before an earlier session's events arrived.
-    auto [it, fresh] = bases_.try_emplace(topic, Base{seq, server, channel});
-    if (!fresh) it->second.seq = std::min(it->second.seq, seq);
   });
 }
 
-ChannelSequencer* TopicRegistry::SequencerFromBase(const std::string& topic) {
+ChannelSequencer* TopicRegistry::SequencerFromBase(const std::string& topic, int64_t below) {
   auto it = bases_.find(topic);
   if (it == bases_.end()) return nullptr;
-  const Base base = std::move(it->second);
+  Base base = std::move(it->second);
   bases_.erase(it);
+  // The base is where to fill from, never a reason to drop: an event at or
+  // below it may still be on its way (published only once replicas
+  // confirmed it) to subscribers no ready covered (seed sockets, later
+  // joiners).
+  base.seq = std::min(base.seq, below);
   if (sequencers_.contains(topic)) return nullptr;  // A repair made one meanwhile.
   LogRollback named;
   ChannelSequencer::FetchTail fetch;
@@ -252,7 +257,7 @@ void TopicRegistry::Sequence(std::shared_ptr<const EncodedEvent> event) {
   auto it = sequencers_.find(event->topic());
   if (it != sequencers_.end()) return it->second->Offer(std::move(event));
   // From the heads sessions were told: what lies between is read first.
-  if (ChannelSequencer* based = SequencerFromBase(event->topic())) {
+  if (ChannelSequencer* based = SequencerFromBase(event->topic(), event->seq() - 1)) {
     return based->Offer(std::move(event));
   }
   ChannelSequencer::FetchTail fetch;

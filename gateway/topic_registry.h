@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <boost/asio/steady_timer.hpp>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -117,16 +118,20 @@ class TopicRegistry {
   // seq this gateway knows the topic has: passed on, acknowledged to a local
   // sender, or read from the log by a probe (0 if not subscribed).
   int64_t KnownHead(const std::string& topic) const ABSL_LOCKS_EXCLUDED(mu_);
-  // NoteBase: a session was told, after its subscription to topic went
-  // live, that the stream's head is seq (its ready). Until the topic is
-  // sequenced, the lowest such head is kept, and the topic's sequencer
-  // starts from it: at the first event (what lies between is read from the
-  // log first), or when the subscription moves or is re-established before
-  // any event arrived (without it, what was published meanwhile would be
-  // missed). server and channel name a channel stream; both empty, topic
-  // is a user's personal stream.
-  void NoteBase(const std::string& topic, int64_t seq, const std::string& server,
-                const std::string& channel) ABSL_LOCKS_EXCLUDED(mu_);
+  // NoteBases: a session was told, after its subscriptions went live, each
+  // stream's head (its ready). Until a topic is sequenced, the lowest head
+  // told is kept, and the topic's sequencer starts from it: at the first
+  // event (what lies between is read from the log first; an event at or
+  // below it is still passed on), or when the subscription moves or is
+  // re-established before any event arrived (without it, what was published
+  // meanwhile would be missed). A note's server and channel name a channel
+  // stream; both empty, its topic is a user's personal stream.
+  struct BaseNote {
+    std::string topic;
+    int64_t seq = 0;
+    std::string server, channel;
+  };
+  void NoteBases(std::vector<BaseNote> notes) ABSL_LOCKS_EXCLUDED(mu_);
   // NoteHead raises topic's known head (an ack's seq, a probe's log head).
   void NoteHead(const std::string& topic, int64_t seq) ABSL_LOCKS_EXCLUDED(mu_);
   // TakeProbe: whether a probe of topic's log head may start now: at most
@@ -164,9 +169,11 @@ class TopicRegistry {
   void Sequence(std::shared_ptr<const EncodedEvent> event);
   // NewSequencer makes topic's sequencer (on the strand); named says which
   // stream a rollback announcement is about.
-  // SequencerFromBase makes topic's sequencer from its noted base, or
-  // returns null when it has none (on the strand).
-  ChannelSequencer* SequencerFromBase(const std::string& topic);
+  // SequencerFromBase makes topic's sequencer from its noted base (or from
+  // below, when lower: the seq just before the event that asks), or returns
+  // null when it has none (on the strand).
+  ChannelSequencer* SequencerFromBase(const std::string& topic,
+                                      int64_t below = std::numeric_limits<int64_t>::max());
   ChannelSequencer& NewSequencer(const std::string& topic, ChannelSequencer::FetchTail fetch,
                                  LogRollback named, int64_t last_seq);
   void CanaryTick();

@@ -41,6 +41,11 @@ WebsocketSession::~WebsocketSession() {
   gateway_->metrics().connections.fetch_sub(1, std::memory_order_relaxed);
 }
 
+// What a waiting read prepares in buffer_ is what an idle socket holds: the
+// first read of a message asks for at most this much (Beast's own choice is
+// 1536 bytes); the rest of a longer message is read in Beast's sizes.
+constexpr size_t kReadChunk = 512;
+
 void WebsocketSession::Run(http::request<http::string_body> req) {
   gateway_->metrics().connections.fetch_add(1, std::memory_order_relaxed);
   gateway_->metrics().connections_total.fetch_add(1, std::memory_order_relaxed);
@@ -65,17 +70,12 @@ void WebsocketSession::OnAccept(beast::error_code ec) {
   upgrade_ = {};
   if (ec) return;
   client_.OnOpen();
-  DoRead();
+  DoRead(kReadChunk);
 }
 
-// What a waiting read prepares in buffer_ is what an idle socket holds: reads
-// ask for at most this much at a time (Beast's own choice is 1536 bytes), and
-// a longer message takes several reads into the same buffer.
-constexpr size_t kReadChunk = 512;
-
-void WebsocketSession::DoRead() {
-  Ws([this](auto& ws) {
-    ws.async_read_some(buffer_, kReadChunk,
+void WebsocketSession::DoRead(size_t limit) {
+  Ws([this, limit](auto& ws) {
+    ws.async_read_some(buffer_, limit,
                        beast::bind_front_handler(&WebsocketSession::OnRead, shared_from_this()));
   });
 }
@@ -88,7 +88,8 @@ void WebsocketSession::OnRead(beast::error_code ec, size_t) {
     }
     return;  // The session ends when the last handler holding it returns.
   }
-  if (!Ws([](auto& ws) { return ws.is_message_done(); })) return DoRead();  // More to come.
+  // More to come: 0 lets Beast choose the size.
+  if (!Ws([](auto& ws) { return ws.is_message_done(); })) return DoRead(0);
   if (!closing_) {
     // The frame is handled in place: the buffer is one contiguous block.
     const auto data = buffer_.cdata();
@@ -98,7 +99,7 @@ void WebsocketSession::OnRead(beast::error_code ec, size_t) {
   buffer_.consume(buffer_.size());
   // An idle socket should not pin the largest frame it ever received.
   if (buffer_.capacity() > 2 * kReadChunk) buffer_.shrink_to_fit();
-  DoRead();
+  DoRead(kReadChunk);
 }
 
 void WebsocketSession::Deliver(const std::shared_ptr<const EncodedEvent>& event) {

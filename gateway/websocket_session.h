@@ -77,7 +77,8 @@ class WebsocketSession : public Subscriber, public std::enable_shared_from_this<
   };
 
   void OnAccept(boost::beast::error_code ec);
-  void DoRead();
+  // DoRead reads the next part of a message, at most limit bytes (0: Beast's choice).
+  void DoRead(size_t limit);
   void OnRead(boost::beast::error_code ec, size_t bytes);
   void DoWrite();
   void OnWrite(boost::beast::error_code ec, size_t bytes);
@@ -100,7 +101,7 @@ class WebsocketSession : public Subscriber, public std::enable_shared_from_this<
   boost::asio::steady_timer close_timer_;
 
   // All below: on the strand only.
-  Fifo<Outgoing> queue_;  // No memory while empty (most sockets, most of the time).
+  Fifo<Outgoing> queue_;  // No memory until first used; 16 slots at most once drained.
   size_t queued_bytes_ = 0;
   bool writing_ = false;
   bool closing_ = false;
