@@ -29,9 +29,7 @@ TopicRegistry::TopicRegistry(boost::asio::any_io_executor executor, redis::Optio
     for (auto& [topic, sequencer] : sequencers_) sequencer->Resync();
     std::vector<std::string> based;
     for (const auto& [topic, base] : bases_) based.push_back(topic);
-    for (const std::string& topic : based) {
-      if (ChannelSequencer* s = SequencerFromBase(topic)) s->CatchUpFrom(s->last_seq());
-    }
+    for (const std::string& topic : based) FillFromBase(topic);
   };
   handlers.on_subscribed = [this](const std::string& topic) { OnSubscribed(topic); };
   handlers.on_disconnected = [this] {
@@ -62,7 +60,7 @@ void TopicRegistry::OnMoved(const std::string& topic) {
   auto it = sequencers_.find(topic);
   if (it != sequencers_.end()) return it->second->Resync();
   // No event yet, but sessions were told a head: fill from it.
-  if (ChannelSequencer* based = SequencerFromBase(topic)) based->CatchUpFrom(based->last_seq());
+  FillFromBase(topic);
 }
 
 void TopicRegistry::EnableCanary(std::string topic, absl::Duration interval) {
@@ -240,17 +238,28 @@ ChannelSequencer* TopicRegistry::SequencerFromBase(const std::string& topic, int
   base.seq = std::min(base.seq, below);
   if (sequencers_.contains(topic)) return nullptr;  // A repair made one meanwhile.
   LogRollback named;
-  ChannelSequencer::FetchTail fetch;
-  if (base.server.empty()) {
-    named.set_user_id(keys::ParseUserTopic(topic));
-    if (!named.user_id().empty()) fetch = readers_.PersonalStream(named.user_id());
-  } else {
-    named.set_server(base.server);
-    named.set_channel(base.channel);
-    fetch = readers_.ChannelStream(base.server, base.channel);
-  }
+  ChannelSequencer::FetchTail fetch = StreamOf(topic, base.server, base.channel, &named);
   if (!fetch) return nullptr;
   return &NewSequencer(topic, std::move(fetch), std::move(named), base.seq);
+}
+
+void TopicRegistry::FillFromBase(const std::string& topic) {
+  if (ChannelSequencer* s = SequencerFromBase(topic)) s->CatchUpFrom(s->last_seq());
+}
+
+ChannelSequencer::FetchTail TopicRegistry::StreamOf(const std::string& topic,
+                                                    const std::string& server,
+                                                    const std::string& channel,
+                                                    LogRollback* named) const {
+  if (!server.empty()) {
+    named->set_server(server);
+    named->set_channel(channel);
+    return readers_.ChannelStream(server, channel);
+  }
+  std::string user = keys::ParseUserTopic(topic);
+  if (user.empty()) return nullptr;
+  named->set_user_id(user);
+  return readers_.PersonalStream(user);
 }
 
 void TopicRegistry::Sequence(std::shared_ptr<const EncodedEvent> event) {
@@ -260,18 +269,12 @@ void TopicRegistry::Sequence(std::shared_ptr<const EncodedEvent> event) {
   if (ChannelSequencer* based = SequencerFromBase(event->topic(), event->seq() - 1)) {
     return based->Offer(std::move(event));
   }
-  ChannelSequencer::FetchTail fetch;
   const std::string topic = event->topic();
   LogRollback named;
-  if (event->event().has_chat_message()) {
-    const ChatMessage& m = event->event().chat_message();
-    named.set_server(m.server());
-    named.set_channel(m.channel());
-    fetch = readers_.ChannelStream(m.server(), m.channel());
-  } else if (std::string user = keys::ParseUserTopic(topic); !user.empty()) {
-    named.set_user_id(user);
-    fetch = readers_.PersonalStream(user);
-  }
+  const bool chat = event->event().has_chat_message();
+  const ChatMessage& m = event->event().chat_message();
+  ChannelSequencer::FetchTail fetch =
+      StreamOf(topic, chat ? m.server() : "", chat ? m.channel() : "", &named);
   if (!fetch) return Fanout(event);  // Nothing to fill gaps from: pass events through.
   NewSequencer(topic, std::move(fetch), std::move(named), -1).Offer(std::move(event));
 }

@@ -174,6 +174,13 @@ class TopicRegistry {
   // null when it has none (on the strand).
   ChannelSequencer* SequencerFromBase(const std::string& topic,
                                       int64_t below = std::numeric_limits<int64_t>::max());
+  // FillFromBase: topic's sequencer from its base, reading the log after it
+  // (a subscription that moved or came back before any event).
+  void FillFromBase(const std::string& topic);
+  // StreamOf: the log reader of topic's stream and its name in named: the
+  // channel's when server is set, else the user's (null for other topics).
+  ChannelSequencer::FetchTail StreamOf(const std::string& topic, const std::string& server,
+                                       const std::string& channel, LogRollback* named) const;
   ChannelSequencer& NewSequencer(const std::string& topic, ChannelSequencer::FetchTail fetch,
                                  LogRollback named, int64_t last_seq);
   void CanaryTick();
