@@ -19,6 +19,10 @@ Done<HistoryPage> RespondWithPage(Done<HistoryResponse> done) {
     HistoryResponse resp;
     resp.mutable_messages()->Reserve(static_cast<int>(page->messages.size()));
     for (ChatMessage& m : page->messages) *resp.add_messages() = std::move(m);
+    for (Event& e : page->revisions) {
+      if (e.has_message_update()) *resp.add_updates() = std::move(*e.mutable_message_update());
+      if (e.has_message_delete()) *resp.add_deletes() = std::move(*e.mutable_message_delete());
+    }
     resp.set_head_seq(page->head_seq);
     resp.set_oldest_seq(page->oldest_seq);
     resp.set_lost_from(page->lost_from);
@@ -95,15 +99,7 @@ void ChatCore::Send(const SendRequest& req, Done<SendResponse> done) {
     return done(absl::InvalidArgumentError(
         absl::StrCat("id (nonce) must be 1-", options_.max_nonce_chars, " characters")));
   }
-  if (absl::StripAsciiWhitespace(req.message()).empty()) {
-    return done(absl::InvalidArgumentError("message is empty"));
-  }
-  if (Utf8Length(req.message()) > static_cast<size_t>(options_.max_message_chars)) {
-    return done(
-        WithReason(absl::InvalidArgumentError(absl::StrCat(
-                       "message is longer than ", options_.max_message_chars, " characters")),
-                   "too_long"));
-  }
+  if (absl::Status s = CheckText(req.message()); !s.ok()) return done(s);
   ChatMessage msg;
   msg.set_server(req.server());
   msg.set_channel(req.channel());
@@ -136,6 +132,151 @@ void ChatCore::Send(const SendRequest& req, Done<SendResponse> done) {
                 if (mentioned.empty()) return append(std::vector<std::string>{});
                 store_->Members(server, mentioned, std::move(append));
               });
+}
+
+absl::Status ChatCore::CheckText(const std::string& text) const {
+  if (absl::StripAsciiWhitespace(text).empty()) {
+    return absl::InvalidArgumentError("message is empty");
+  }
+  if (Utf8Length(text) > static_cast<size_t>(options_.max_message_chars)) {
+    return WithReason(absl::InvalidArgumentError(absl::StrCat(
+                          "message is longer than ", options_.max_message_chars, " characters")),
+                      "too_long");
+  }
+  return absl::OkStatus();
+}
+
+void ChatCore::Edit(const EditRequest& req, Done<RevisionResponse> done) {
+  if (absl::Status s = CheckText(req.message()); !s.ok()) return done(s);
+  const size_t max_mentions = options_.max_mentions_per_message;
+  Reviser make = [req, max_mentions](const StoredMessage& stored,
+                                     int64_t now) -> std::optional<Revision> {
+    const ChatMessage& old = stored.message;
+    if (old.message() == req.message()) return std::nullopt;
+    Revision r;
+    r.latest = old;
+    r.latest.set_message(req.message());
+    r.latest.set_edited_at(now);
+    MessageUpdate* u = r.event.mutable_message_update();
+    u->set_type("message_update");
+    u->set_server(req.server());
+    u->set_channel(req.channel());
+    u->set_message_seq(old.seq());
+    u->set_message(req.message());
+    u->set_edited_at(now);
+    u->set_author_id(old.author_id());
+    std::vector<std::string> before = ParseMentions(old.message(), old.author_id(), max_mentions);
+    std::vector<std::string> after = ParseMentions(req.message(), old.author_id(), max_mentions);
+    for (const std::string& id : before) {
+      if (std::find(after.begin(), after.end(), id) == after.end()) r.unmention.push_back(id);
+    }
+    for (const std::string& id : after) {
+      if (std::find(before.begin(), before.end(), id) == before.end()) r.mention.push_back(id);
+    }
+    r.seen_seq = req.seen_seq();
+    return r;
+  };
+  ReviseMessage(req.user(), req.server(), req.channel(), req.message_seq(), std::move(make),
+                std::move(done));
+}
+
+void ChatCore::Delete(const DeleteRequest& req, Done<RevisionResponse> done) {
+  const size_t max_mentions = options_.max_mentions_per_message;
+  Reviser make = [req, max_mentions](const StoredMessage& stored,
+                                     int64_t now) -> std::optional<Revision> {
+    const ChatMessage& old = stored.message;
+    Revision r;
+    r.latest = old;
+    r.latest.clear_message();  // The text is gone from storage.
+    r.latest.set_deleted(true);
+    MessageDelete* d = r.event.mutable_message_delete();
+    d->set_type("message_delete");
+    d->set_server(req.server());
+    d->set_channel(req.channel());
+    d->set_message_seq(old.seq());
+    d->set_deleted_by(req.user().id());
+    d->set_deleted_at(now);
+    r.deleted = true;
+    r.unmention = ParseMentions(old.message(), old.author_id(), max_mentions);
+    r.seen_seq = req.seen_seq();
+    return r;
+  };
+  ReviseMessage(req.user(), req.server(), req.channel(), req.message_seq(), std::move(make),
+                std::move(done));
+}
+
+void ChatCore::ReviseMessage(const User& user, const std::string& server,
+                             const std::string& channel, int64_t seq, Reviser make,
+                             Done<RevisionResponse> done) {
+  if (absl::Status s =
+          CheckIds({{"server", &server}, {"channel", &channel}, {"user id", &user.id()}});
+      !s.ok()) {
+    return done(s);
+  }
+  if (seq <= 0) return done(absl::InvalidArgumentError("seq must be positive"));
+  CheckAccess(server, channel, user.id(),
+              [this, user = user.id(), server = server, channel = channel, seq,
+               make = std::move(make), done = std::move(done)](absl::StatusOr<bool> ok) mutable {
+                if (!ok.ok()) return done(ok.status());
+                TryRevise(std::move(user), std::move(server), std::move(channel), seq,
+                          std::move(make), /*attempts_left=*/3, std::move(done));
+              });
+}
+
+void ChatCore::TryRevise(std::string user, std::string server, std::string channel, int64_t seq,
+                         Reviser make, int attempts_left, Done<RevisionResponse> done) {
+  store_->GetMessage(
+      server, channel, seq,
+      [this, user = std::move(user), server, channel, seq, make = std::move(make), attempts_left,
+       done = std::move(done)](absl::StatusOr<StoredMessage> stored) mutable {
+        if (absl::IsNotFound(stored.status())) {
+          return done(WithReason(absl::NotFoundError("no such message"), "unknown_message"));
+        }
+        if (!stored.ok()) return done(stored.status());
+        if (stored->message.deleted()) {
+          return done(WithReason(absl::FailedPreconditionError("the message was deleted"),
+                                 "message_deleted"));
+        }
+        if (stored->message.author_id() != user) {
+          return done(WithReason(absl::PermissionDeniedError("only its author may change it"),
+                                 "not_author"));
+        }
+        std::optional<Revision> revision = make(*stored, options_.now_ms());
+        if (!revision) return done(RevisionResponse{});  // Nothing changes.
+        revision->server = server;
+        revision->channel = channel;
+        revision->message_seq = seq;
+        revision->expected = std::move(stored->bytes);
+        std::vector<std::string> candidates = std::move(revision->mention);
+        const int64_t at = revision->event.has_message_update()
+                               ? revision->event.message_update().edited_at()
+                               : revision->event.message_delete().deleted_at();
+        auto apply = [this, user = std::move(user), server, channel, seq, make = std::move(make),
+                      attempts_left, at, revision = *std::move(revision), done = std::move(done)](
+                         absl::StatusOr<std::vector<std::string>> members) mutable {
+          if (!members.ok()) return done(members.status());
+          revision.mention = *std::move(members);
+          store_->Revise(
+              revision, [this, user = std::move(user), server = std::move(server),
+                         channel = std::move(channel), seq, make = std::move(make), attempts_left,
+                         at, done = std::move(done)](absl::StatusOr<int64_t> r) mutable {
+                // Changed between the read and the write: read it again.
+                if (absl::IsAborted(r.status()) && attempts_left > 1) {
+                  return TryRevise(std::move(user), std::move(server), std::move(channel), seq,
+                                   std::move(make), attempts_left - 1, std::move(done));
+                }
+                if (!r.ok()) return done(r.status());
+                RevisionResponse resp;
+                resp.set_seq(*r);
+                resp.set_changed(true);
+                resp.set_at(at);
+                done(std::move(resp));
+              });
+        };
+        // Only members are newly mentioned, as for Send.
+        if (candidates.empty()) return apply(std::vector<std::string>{});
+        store_->Members(server, candidates, std::move(apply));
+      });
 }
 
 void ChatCore::History(const HistoryRequest& req, Done<HistoryResponse> done) {
@@ -203,7 +344,8 @@ void ChatCore::Tail(const TailRequest& req, Done<HistoryResponse> done) {
   q.after = req.after();
   q.limit = req.limit() == 0 ? options_.max_history_limit
                              : std::min(req.limit(), options_.max_history_limit);
-  q.forward = true;  // Even from after = 0: the start, not the newest.
+  q.forward = true;    // Even from after = 0: the start, not the newest.
+  q.revisions = true;  // A tail is the whole log: edits and deletes too.
   store_->History(q, RespondWithPage(std::move(done)));
 }
 
@@ -269,18 +411,19 @@ void ChatCore::MarkRead(const MarkReadRequest& req, Done<MarkReadResponse> done)
                       if (!head.ok()) return done(head.status());
                       // A marker beyond the head would hide messages yet to come.
                       const int64_t seq = std::min(req.seq(), *head);
-                      store_->MentionsAfter(
+                      store_->CountsAfter(
                           req.server(), req.channel(), req.user_id(), seq,
                           [this, req, seq, head = *head,
-                           done = std::move(done)](absl::StatusOr<int64_t> mentions) mutable {
-                            if (!mentions.ok()) return done(mentions.status());
+                           done = std::move(done)](absl::StatusOr<ReadCounts> counts) mutable {
+                            if (!counts.ok()) return done(counts.status());
                             ReadState state;
                             state.set_type("read_state");
                             state.set_server(req.server());
                             state.set_channel(req.channel());
                             state.set_last_read_seq(seq);
-                            state.set_unread(head - seq);
-                            state.set_mentions(*mentions);
+                            // Edits, deletes and deleted messages are no unread messages.
+                            state.set_unread(std::max<int64_t>(0, head - seq - counts->uncounted));
+                            state.set_mentions(counts->mentions);
                             store_->MarkRead(
                                 req.user_id(), state,
                                 [state, head, done = std::move(done)](

@@ -5,6 +5,7 @@
 #define CHATSUITE_CHAT_SERVICE_CHAT_CORE_H_
 
 #include <functional>
+#include <optional>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
@@ -58,6 +59,18 @@ class ChatCore {
   // too long text (message names the limit), bad nonce. kNotFound,
   // kPermissionDenied: see ChatStore::CheckAccess.
   void Send(const SendRequest& req, Done<SendResponse> done);
+  // Edit replaces the text of the author's message (text limits as for
+  // Send): a message_update event. Unchanged text appends nothing (changed
+  // false). kPermissionDenied with reason not_author for someone else's
+  // message; kNotFound with reason unknown_message when the log holds no
+  // message with that seq; kFailedPrecondition with reason message_deleted
+  // for a deleted one. Mentions follow the new text: users it no longer
+  // mentions lose the mention, members it newly mentions gain it.
+  void Edit(const EditRequest& req, Done<RevisionResponse> done);
+  // Delete removes the author's message (a tombstone stays in the log) and
+  // appends message_delete; errors as for Edit (a deleted message:
+  // message_deleted). Its mentions end and it stops counting as unread.
+  void Delete(const DeleteRequest& req, Done<RevisionResponse> done);
   // History returns a page; limit is clamped to 1..max_history_limit.
   void History(const HistoryRequest& req, Done<HistoryResponse> done);
   // Tail is History forward from req.after() without an access check.
@@ -83,6 +96,20 @@ class ChatCore {
   const ChatCoreOptions& options() const { return options_; }
 
  private:
+  // A Reviser builds the revision of a message read in its latest state
+  // (not deleted, by the requesting user); nullopt when nothing changes.
+  using Reviser =
+      std::function<std::optional<Revision>(const StoredMessage& stored, int64_t now_ms)>;
+  // ReviseMessage reads the message, checks it may be revised, applies
+  // make's revision, and reads again and retries (a few times) when the
+  // message changed in between. Access is checked first.
+  void ReviseMessage(const User& user, const std::string& server, const std::string& channel,
+                     int64_t seq, Reviser make, Done<RevisionResponse> done);
+  void TryRevise(std::string user, std::string server, std::string channel, int64_t seq,
+                 Reviser make, int attempts_left, Done<RevisionResponse> done);
+  // CheckText: the text limits of Send.
+  absl::Status CheckText(const std::string& text) const;
+
   // CheckAccess asks the store unless the cache remembers a grant.
   void CheckAccess(const std::string& server, const std::string& channel, const std::string& user,
                    Done<bool> done);

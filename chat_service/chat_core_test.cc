@@ -4,6 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+
+#include "common/status.h"
+
 namespace chat::chat_service {
 namespace {
 
@@ -40,9 +44,38 @@ class FakeStore : public ChatStore {
   void ChannelHead(const std::string&, const std::string&, Done<int64_t> done) override {
     done(head);
   }
-  void MentionsAfter(const std::string&, const std::string&, const std::string&, int64_t,
-                     Done<int64_t> done) override {
-    done(int64_t{2});
+  ReadCounts counts{2, 0};
+  void CountsAfter(const std::string&, const std::string&, const std::string&, int64_t,
+                   Done<ReadCounts> done) override {
+    done(counts);
+  }
+  // Messages by seq, in their latest state; a revision that finds its
+  // expected bytes replaces the entry (aborts first `conflicts` times).
+  std::map<int64_t, ChatMessage> stored;
+  std::vector<Revision> revised;
+  int conflicts = 0;
+  void GetMessage(const std::string&, const std::string&, int64_t seq,
+                  Done<StoredMessage> done) override {
+    auto it = stored.find(seq);
+    if (it == stored.end()) return done(absl::NotFoundError("no such message"));
+    ChatMessage m = it->second;
+    m.set_seq(seq);
+    done(StoredMessage{m, it->second.SerializeAsString()});
+  }
+  void Revise(const Revision& r, Done<int64_t> done) override {
+    if (conflicts > 0) {
+      --conflicts;
+      return done(absl::AbortedError("changed"));
+    }
+    auto it = stored.find(r.message_seq);
+    if (it == stored.end() || it->second.SerializeAsString() != r.expected) {
+      return done(absl::AbortedError("changed"));
+    }
+    revised.push_back(r);
+    ChatMessage latest = r.latest;
+    latest.clear_seq();
+    it->second = latest;
+    done(int64_t{100 + static_cast<int64_t>(revised.size())});
   }
   void MarkRead(const std::string&, const ReadState& state, Done<MarkReadResult> done) override {
     marked.push_back(state);
@@ -280,6 +313,100 @@ TEST_F(ChatCoreTest, HistoryAfterZeroPagesFromTheStart) {
       Call<HistoryResponse>([&](Done<HistoryResponse> d) { core_.History(h, std::move(d)); }).ok());
   EXPECT_TRUE(store_.last_query.forward);
   EXPECT_EQ(store_.last_query.after, 0);
+}
+
+class ChatCoreRevisionTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ChatMessage m;
+    m.set_server("demo");
+    m.set_channel("general");
+    m.set_author_id("alice");
+    m.set_author("Alice");
+    m.set_message("hi <@bob>");
+    m.set_sent_at(1);
+    store_.stored[5] = m;
+  }
+  absl::StatusOr<RevisionResponse> Edit(const std::string& user, int64_t seq,
+                                        const std::string& text) {
+    EditRequest r;
+    r.mutable_user()->set_id(user);
+    r.set_server("demo");
+    r.set_channel("general");
+    r.set_message_seq(seq);
+    r.set_message(text);
+    return Call<RevisionResponse>([&](Done<RevisionResponse> d) { core_.Edit(r, std::move(d)); });
+  }
+  absl::StatusOr<RevisionResponse> Delete(const std::string& user, int64_t seq) {
+    DeleteRequest r;
+    r.mutable_user()->set_id(user);
+    r.set_server("demo");
+    r.set_channel("general");
+    r.set_message_seq(seq);
+    return Call<RevisionResponse>([&](Done<RevisionResponse> d) { core_.Delete(r, std::move(d)); });
+  }
+  FakeStore store_;
+  ChatCore core_{&store_, ChatCoreOptions{}};
+};
+
+TEST_F(ChatCoreRevisionTest, AnEditReplacesTheTextAndMovesMentions) {
+  absl::StatusOr<RevisionResponse> r = Edit("alice", 5, "hi <@carol> and <@dave>");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(r->changed());
+  EXPECT_EQ(r->seq(), 101);
+  ASSERT_EQ(store_.revised.size(), 1u);
+  const Revision& rev = store_.revised[0];
+  EXPECT_EQ(rev.latest.message(), "hi <@carol> and <@dave>");
+  EXPECT_GT(rev.latest.edited_at(), 0);
+  EXPECT_EQ(rev.latest.author_id(), "alice");
+  ASSERT_TRUE(rev.event.has_message_update());
+  EXPECT_EQ(rev.event.message_update().message_seq(), 5);
+  EXPECT_EQ(rev.unmention, std::vector<std::string>{"bob"});
+  EXPECT_EQ(rev.mention, std::vector<std::string>{"carol"});  // dave is no member.
+  EXPECT_FALSE(rev.deleted);
+  // The same text again changes nothing and appends nothing.
+  r = Edit("alice", 5, "hi <@carol> and <@dave>");
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(r->changed());
+  EXPECT_EQ(store_.revised.size(), 1u);
+}
+
+TEST_F(ChatCoreRevisionTest, BadEditsAndDeletesAreRefusedWithTheirReasons) {
+  EXPECT_EQ(ReasonOf(Edit("bob", 5, "mine now").status()), "not_author");
+  EXPECT_EQ(ReasonOf(Delete("bob", 5).status()), "not_author");
+  EXPECT_EQ(ReasonOf(Edit("alice", 6, "x").status()), "unknown_message");
+  EXPECT_EQ(Edit("alice", 0, "x").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Edit("alice", 5, "  ").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ReasonOf(Edit("alice", 5, std::string(2001, 'x')).status()), "too_long");
+  EXPECT_EQ(Edit("al/ice", 5, "x").status().code(), absl::StatusCode::kInvalidArgument);
+  store_.access = absl::PermissionDeniedError("not a member");
+  EXPECT_EQ(Edit("mallory", 5, "x").status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_TRUE(store_.revised.empty());  // Nothing reached the store.
+}
+
+TEST_F(ChatCoreRevisionTest, ADeleteLeavesATombstoneAndNothingMoreCanChangeIt) {
+  absl::StatusOr<RevisionResponse> r = Delete("alice", 5);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(store_.revised.size(), 1u);
+  const Revision& rev = store_.revised[0];
+  EXPECT_TRUE(rev.deleted);
+  EXPECT_TRUE(rev.latest.deleted());
+  EXPECT_TRUE(rev.latest.message().empty());
+  EXPECT_EQ(rev.unmention, std::vector<std::string>{"bob"});
+  ASSERT_TRUE(rev.event.has_message_delete());
+  EXPECT_EQ(rev.event.message_delete().deleted_by(), "alice");
+  EXPECT_EQ(ReasonOf(Edit("alice", 5, "back").status()), "message_deleted");
+  EXPECT_EQ(ReasonOf(Delete("alice", 5).status()), "message_deleted");
+  EXPECT_EQ(store_.revised.size(), 1u);
+}
+
+TEST_F(ChatCoreRevisionTest, AConcurrentChangeIsReadAgainAndRetried) {
+  store_.conflicts = 2;
+  absl::StatusOr<RevisionResponse> r = Edit("alice", 5, "fixed");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(store_.revised.size(), 1u);
+  store_.conflicts = 5;  // Beyond the attempts: the conflict is the answer.
+  EXPECT_EQ(Edit("alice", 5, "again").status().code(), absl::StatusCode::kAborted);
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "common/keys.h"
 #include "common/redis_test_server.h"
 #include "proto/events.pb.h"
@@ -129,6 +130,70 @@ class ChatServerTest : public ::testing::Test {
     grpc::ClientContext ctx;
     EXPECT_TRUE(chat_->History(&ctx, r, &out).ok());
     return out;
+  }
+
+  grpc::Status Edit(const std::string& user, int64_t seq, const std::string& text,
+                    RevisionResponse* out) {
+    EditRequest r;
+    r.mutable_user()->set_id(user);
+    r.set_server("demo");
+    r.set_channel("general");
+    r.set_message_seq(seq);
+    r.set_message(text);
+    grpc::ClientContext ctx;
+    return chat_->Edit(&ctx, r, out);
+  }
+  grpc::Status Delete(const std::string& user, int64_t seq, RevisionResponse* out) {
+    DeleteRequest r;
+    r.mutable_user()->set_id(user);
+    r.set_server("demo");
+    r.set_channel("general");
+    r.set_message_seq(seq);
+    grpc::ClientContext ctx;
+    return chat_->Delete(&ctx, r, out);
+  }
+  HistoryResponse Tail(int64_t after, int limit = 0) {
+    TailRequest r;
+    r.set_server("demo");
+    r.set_channel("general");
+    r.set_after(after);
+    r.set_limit(limit);
+    HistoryResponse out;
+    grpc::ClientContext ctx;
+    EXPECT_TRUE(chat_->Tail(&ctx, r, &out).ok());
+    return out;
+  }
+  Channel GeneralOf(const std::string& user) {
+    GetUserStateRequest r;
+    r.set_user_id(user);
+    UserState out;
+    grpc::ClientContext ctx;
+    EXPECT_TRUE(chat_->GetUserState(&ctx, r, &out).ok());
+    return out.servers(0).channels(0);
+  }
+  // RedisHolds reports whether any key of the channel still holds needle
+  // (the stream's entries and the channel's sorted sets, read raw).
+  bool RedisHolds(const std::string& needle) {
+    redisContext* c = redisConnect("127.0.0.1", redis_.port());
+    bool found = false;
+    auto scan = [&](redisReply* r, auto& self) -> void {
+      if (r == nullptr) return;
+      if (r->type == REDIS_REPLY_STRING &&
+          std::string(r->str, r->len).find(needle) != std::string::npos) {
+        found = true;
+      }
+      for (size_t i = 0; i < r->elements; ++i) self(r->element[i], self);
+    };
+    for (const std::string& key :
+         {keys::ChannelLog("demo", "general"), keys::ChannelRevised("demo", "general")}) {
+      redisReply* r = static_cast<redisReply*>(redisCommand(
+          c, key.find("revised") != std::string::npos ? "ZRANGE %s 0 -1" : "XRANGE %s - +",
+          key.c_str()));
+      scan(r, scan);
+      freeReplyObject(r);
+    }
+    redisFree(c);
+    return found;
   }
 
   chat::testing::RedisTestServer redis_;
@@ -362,6 +427,184 @@ TEST_F(ChatServerTest, ReadMarkersUnreadAndMentionsSurviveInRedis) {
   EXPECT_EQ(events.events(1).user_seq(), joined_seq + 1);
   EXPECT_EQ(events.events(1).event().read_state().last_read_seq(), 2);
   EXPECT_EQ(events.head_seq(), joined_seq + 1);
+}
+
+TEST_F(ChatServerTest, EditsAndDeletesAreLogEventsAndHistoryShowsTheLatestState) {
+  SendResponse sent;
+  ASSERT_TRUE(Send("alice", "first <@bob>", "e1", &sent).ok());
+  ASSERT_TRUE(Send("alice", "secret typo", "e2", &sent).ok());
+  ASSERT_TRUE(Send("bob", "third", "e3", &sent).ok());
+  redisContext* sub = redisConnect("127.0.0.1", redis_.port());
+  freeReplyObject(
+      redisCommand(sub, "SSUBSCRIBE %s", keys::ChannelTopic("demo", "general").c_str()));
+
+  RevisionResponse edited, deleted;
+  ASSERT_TRUE(Edit("alice", 2, "fixed", &edited).ok());
+  EXPECT_EQ(edited.seq(), 4);
+  EXPECT_TRUE(edited.changed());
+  EXPECT_GT(edited.at(), 0);
+  ASSERT_TRUE(Delete("alice", 1, &deleted).ok());
+  EXPECT_EQ(deleted.seq(), 5);
+
+  // Both events were published with their seqs, like messages.
+  for (int64_t want : {4, 5}) {
+    redisReply* r = nullptr;
+    ASSERT_EQ(redisGetReply(sub, reinterpret_cast<void**>(&r)), REDIS_OK);
+    std::string payload(r->element[2]->str, r->element[2]->len);
+    freeReplyObject(r);
+    ASSERT_EQ(payload.substr(0, 2), absl::StrCat(want, " "));
+    Event e;
+    ASSERT_TRUE(e.ParseFromString(payload.substr(2)));
+    if (want == 4) {
+      EXPECT_EQ(e.message_update().message_seq(), 2);
+      EXPECT_EQ(e.message_update().message(), "fixed");
+      EXPECT_EQ(e.message_update().author_id(), "alice");
+    } else {
+      EXPECT_EQ(e.message_delete().message_seq(), 1);
+      EXPECT_EQ(e.message_delete().deleted_by(), "alice");
+    }
+  }
+  redisFree(sub);
+
+  // History: each message in its latest state, the events left out.
+  HistoryResponse h = History(0, 0, 50);
+  ASSERT_EQ(h.messages_size(), 3);
+  EXPECT_EQ(h.head_seq(), 5);
+  EXPECT_EQ(h.oldest_seq(), 1);
+  EXPECT_EQ(h.messages(0).seq(), 1);
+  EXPECT_TRUE(h.messages(0).deleted());
+  EXPECT_TRUE(h.messages(0).message().empty());
+  EXPECT_EQ(h.messages(0).author_id(), "alice");
+  EXPECT_EQ(h.messages(1).seq(), 2);
+  EXPECT_EQ(h.messages(1).message(), "fixed");
+  EXPECT_EQ(h.messages(1).edited_at(), edited.at());
+  EXPECT_EQ(h.messages(2).message(), "third");
+  EXPECT_EQ(h.updates_size() + h.deletes_size(), 0);
+  // Paging forward and backward merges revised messages in seq order.
+  HistoryResponse older = History(3, 0, 1);
+  ASSERT_EQ(older.messages_size(), 1);
+  EXPECT_EQ(older.messages(0).seq(), 2);
+  HistoryResponse forward = History(0, 1, 5);
+  ASSERT_EQ(forward.messages_size(), 2);
+  EXPECT_EQ(forward.messages(0).seq(), 2);
+  EXPECT_EQ(forward.messages(1).seq(), 3);
+
+  // A tail is the whole log: the messages as they are now and the events.
+  HistoryResponse tail = Tail(0);
+  ASSERT_EQ(tail.messages_size(), 3);
+  ASSERT_EQ(tail.updates_size(), 1);
+  EXPECT_EQ(tail.updates(0).seq(), 4);
+  ASSERT_EQ(tail.deletes_size(), 1);
+  EXPECT_EQ(tail.deletes(0).seq(), 5);
+  HistoryResponse tail_from_3 = Tail(3);
+  EXPECT_EQ(tail_from_3.messages_size(), 0);
+  EXPECT_EQ(tail_from_3.updates_size(), 1);
+  EXPECT_EQ(tail_from_3.deletes_size(), 1);
+  HistoryResponse tail_of_two = Tail(0, 2);  // The limit counts every entry.
+  EXPECT_EQ(tail_of_two.messages_size(), 2);
+  EXPECT_EQ(tail_of_two.updates_size(), 0);
+
+  // The old texts are gone from storage.
+  EXPECT_FALSE(RedisHolds("secret typo"));
+  EXPECT_FALSE(RedisHolds("first <@bob>"));
+  EXPECT_TRUE(RedisHolds("fixed"));
+
+  // Unread counts skip the events and the deleted message; bob's mention
+  // went with it.
+  const Channel general = GeneralOf("bob");
+  EXPECT_EQ(general.head_seq(), 5);
+  EXPECT_EQ(general.unread(), 2);
+  EXPECT_EQ(general.mentions(), 0);
+  MarkReadRequest mr;
+  mr.set_user_id("bob");
+  mr.set_server("demo");
+  mr.set_channel("general");
+  mr.set_seq(2);
+  MarkReadResponse marked;
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(chat_->MarkRead(&ctx, mr, &marked).ok());
+  EXPECT_EQ(marked.state().unread(), 1);  // Message 3 only.
+}
+
+TEST_F(ChatServerTest, BadRevisionsAreRefusedAndChangeNothing) {
+  SendResponse sent;
+  ASSERT_TRUE(Send("alice", "mine", "b1", &sent).ok());
+  RevisionResponse out;
+  EXPECT_EQ(Edit("bob", 1, "his now", &out).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(Delete("bob", 1, &out).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(Edit("mallory", 1, "x", &out).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(Edit("alice", 7, "x", &out).error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(Edit("alice", 1, "", &out).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(Edit("alice", 1, std::string(2001, 'x'), &out).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  ASSERT_TRUE(Edit("alice", 1, "mine", &out).ok());  // The same text: nothing appended.
+  EXPECT_FALSE(out.changed());
+  EXPECT_EQ(History(0, 0, 10).head_seq(), 1);
+  ASSERT_TRUE(Delete("alice", 1, &out).ok());
+  EXPECT_EQ(out.seq(), 2);
+  // An event's seq is no message; a deleted message takes no more changes.
+  EXPECT_EQ(Edit("alice", 2, "x", &out).error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(Edit("alice", 1, "back", &out).error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(Delete("alice", 1, &out).error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(History(0, 0, 10).head_seq(), 2);
+}
+
+TEST_F(ChatServerTest, AnEditMovesMentionsToWhomTheNewTextNames) {
+  SendResponse sent;
+  ASSERT_TRUE(Send("bob", "hi <@alice>", "m1", &sent).ok());
+  EXPECT_EQ(GeneralOf("alice").mentions(), 1);
+  RevisionResponse out;
+  ASSERT_TRUE(Edit("bob", 1, "hi all", &out).ok());
+  EXPECT_EQ(GeneralOf("alice").mentions(), 0);
+  ASSERT_TRUE(Edit("bob", 1, "hi <@alice> again", &out).ok());
+  EXPECT_EQ(GeneralOf("alice").mentions(), 1);
+}
+
+TEST_F(ChatServerTest, APageOfHistoryReadsPastManyEditsInARow) {
+  SendResponse sent;
+  ASSERT_TRUE(Send("alice", "v0", "p1", &sent).ok());
+  RevisionResponse out;
+  for (int i = 1; i <= 30; ++i) {
+    ASSERT_TRUE(Edit("alice", 1, "v" + std::to_string(i), &out).ok());
+  }
+  ASSERT_TRUE(Send("alice", "later", "p2", &sent).ok());
+  EXPECT_EQ(sent.seq(), 32);
+  // Thirty edit entries lie between the two messages: pages skip them.
+  HistoryResponse before = History(32, 0, 5);
+  ASSERT_EQ(before.messages_size(), 1);
+  EXPECT_EQ(before.messages(0).message(), "v30");
+  HistoryResponse latest = History(0, 0, 2);
+  ASSERT_EQ(latest.messages_size(), 2);
+  EXPECT_EQ(latest.messages(0).seq(), 1);
+  EXPECT_EQ(latest.messages(1).seq(), 32);
+  HistoryResponse forward = History(0, 1, 5);  // After seq 1.
+  ASSERT_EQ(forward.messages_size(), 1);
+  EXPECT_EQ(forward.messages(0).seq(), 32);
+  EXPECT_EQ(Tail(0).updates_size(), 30);
+}
+
+TEST_F(ChatServerTest, RetentionTrimsRevisionsWithTheMessages) {
+  SendResponse sent;
+  RevisionResponse out;
+  for (int i = 0; i < 300; ++i) {
+    ASSERT_TRUE(Send("alice", "x", "t" + std::to_string(i), &sent).ok());
+    if (i % 10 == 0) {
+      ASSERT_TRUE(Edit("alice", sent.seq(), "edited", &out).ok());
+    }
+  }
+  // The sets keep nothing the stream trimmed: without that, the revision
+  // of message 1 would still be there and be the oldest seq.
+  HistoryResponse h = History(0, 0, 100);
+  redisContext* c = redisConnect("127.0.0.1", redis_.port());
+  auto* first = static_cast<redisReply*>(
+      redisCommand(c, "XRANGE %s - + COUNT 1", keys::ChannelLog("demo", "general").c_str()));
+  ASSERT_EQ(first->elements, 1u);
+  const int64_t stream_first = std::stoll(first->element[0]->element[0]->str);
+  freeReplyObject(first);
+  redisFree(c);
+  EXPECT_GT(stream_first, 1);
+  EXPECT_EQ(h.oldest_seq(), stream_first);
+  for (const ChatMessage& m : h.messages()) EXPECT_GE(m.seq(), h.oldest_seq());
 }
 
 TEST_F(ChatServerTest, ANewChannelIsAnnouncedToEveryMember) {

@@ -11,6 +11,17 @@ grpc::ServerUnaryReactor* ChatServiceImpl::Send(grpc::CallbackServerContext* ctx
   return FinishUnary(ctx, resp, [&](auto done) { core_->Send(*req, std::move(done)); });
 }
 
+grpc::ServerUnaryReactor* ChatServiceImpl::Edit(grpc::CallbackServerContext* ctx,
+                                                const EditRequest* req, RevisionResponse* resp) {
+  return FinishUnary(ctx, resp, [&](auto done) { core_->Edit(*req, std::move(done)); });
+}
+
+grpc::ServerUnaryReactor* ChatServiceImpl::Delete(grpc::CallbackServerContext* ctx,
+                                                  const DeleteRequest* req,
+                                                  RevisionResponse* resp) {
+  return FinishUnary(ctx, resp, [&](auto done) { core_->Delete(*req, std::move(done)); });
+}
+
 grpc::ServerUnaryReactor* ChatServiceImpl::History(grpc::CallbackServerContext* ctx,
                                                    const HistoryRequest* req,
                                                    HistoryResponse* resp) {

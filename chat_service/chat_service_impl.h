@@ -15,6 +15,10 @@ class ChatServiceImpl final : public ChatService::CallbackService {
 
   grpc::ServerUnaryReactor* Send(grpc::CallbackServerContext* ctx, const SendRequest* req,
                                  SendResponse* resp) override;
+  grpc::ServerUnaryReactor* Edit(grpc::CallbackServerContext* ctx, const EditRequest* req,
+                                 RevisionResponse* resp) override;
+  grpc::ServerUnaryReactor* Delete(grpc::CallbackServerContext* ctx, const DeleteRequest* req,
+                                   RevisionResponse* resp) override;
   grpc::ServerUnaryReactor* History(grpc::CallbackServerContext* ctx, const HistoryRequest* req,
                                     HistoryResponse* resp) override;
   grpc::ServerUnaryReactor* Tail(grpc::CallbackServerContext* ctx, const TailRequest* req,

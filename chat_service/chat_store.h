@@ -16,6 +16,7 @@
 #include "common/personal_log.h"
 #include "proto/chat.pb.h"
 #include "proto/common.pb.h"
+#include "proto/events.pb.h"
 
 namespace chat::chat_service {
 
@@ -26,9 +27,11 @@ struct AppendResult {
   bool duplicate = false;  // The nonce was seen: seq/sent_at are the original's.
 };
 
-// HistoryPage is a slice of one channel's log, ascending seq.
+// HistoryPage is a slice of one channel's log, ascending seq: its messages
+// in their latest state and, for tails, the edit and delete events.
 struct HistoryPage {
   std::vector<ChatMessage> messages;
+  std::vector<Event> revisions;  // message_update / message_delete, seq set; tails only.
   int64_t head_seq = 0;
   int64_t oldest_seq = 0;              // 0 when the log is empty.
   int64_t lost_from = 0, lost_to = 0;  // The last range Redis lost (0, 0: none).
@@ -40,7 +43,35 @@ struct HistoryQuery {
   std::string server, channel;
   int64_t before = 0, after = 0;
   int limit = 50;
-  bool forward = false;  // Page forward from after, even when after is 0.
+  bool forward = false;    // Page forward from after, even when after is 0.
+  bool revisions = false;  // Include edit and delete events (a tail); they count toward limit.
+};
+
+// StoredMessage is one message in its latest state (seq set) and the bytes
+// it is stored as: a Revision names them, so it applies only to what was read.
+struct StoredMessage {
+  ChatMessage message;
+  std::string bytes;
+};
+
+// Revision replaces one message's stored state and appends the event that
+// says so (an edit or a delete).
+struct Revision {
+  std::string server, channel;
+  int64_t message_seq = 0;
+  std::string expected;                // StoredMessage::bytes as read.
+  ChatMessage latest;                  // The new state, seq and type clear.
+  Event event;                         // message_update or message_delete, seq clear.
+  bool deleted = false;                // The message stops counting as unread too.
+  std::vector<std::string> unmention;  // Users whose mention by it ends.
+  std::vector<std::string> mention;    // Users it newly mentions (members, validated).
+  int64_t seen_seq = 0;                // As for Append.
+};
+
+// ReadCounts: what lies after a read marker besides the head's distance.
+struct ReadCounts {
+  int64_t mentions = 0;   // Messages that mention the user.
+  int64_t uncounted = 0;  // Seqs unread counts skip (edits, deletes, deleted messages).
 };
 
 class ChatStore {
@@ -69,9 +100,23 @@ class ChatStore {
   virtual void ChannelHead(const std::string& server, const std::string& channel,
                            Done<int64_t> done) = 0;
 
-  // MentionsAfter counts the channel's messages after seq that mention user.
-  virtual void MentionsAfter(const std::string& server, const std::string& channel,
-                             const std::string& user, int64_t seq, Done<int64_t> done) = 0;
+  // CountsAfter counts, after seq, the channel's messages that mention user
+  // and the seqs that are no unread message.
+  virtual void CountsAfter(const std::string& server, const std::string& channel,
+                           const std::string& user, int64_t seq, Done<ReadCounts> done) = 0;
+
+  // GetMessage reads one message in its latest state; kNotFound when the
+  // log holds no message with that seq (never sent, an edit or delete
+  // event's seq, or older than the log retains).
+  virtual void GetMessage(const std::string& server, const std::string& channel, int64_t seq,
+                          Done<StoredMessage> done) = 0;
+  // Revise applies revision atomically: the message's new state replaces the
+  // old one (whose text is then gone from storage), the event gets the
+  // channel's next seq (as Append's seq: above seen_seq and every seq handed
+  // out) and is published on the channel topic like a message, mentions and
+  // unread bookkeeping follow. Returns the event's seq. kAborted when the
+  // message is no longer revision.expected (read again and retry).
+  virtual void Revise(const Revision& revision, Done<int64_t> done) = 0;
 
   // MarkRead moves user's read marker of state's channel to
   // state.last_read_seq unless it already is there or beyond (then the

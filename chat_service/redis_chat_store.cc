@@ -33,27 +33,77 @@ return 0
   return *script;
 }
 
-// KEYS: nonce key, seq counter, log stream, rollback record, then one
-// mentions set per mentioned user. ARGV: nonce ttl (s), retention, ChatMessage bytes (without
-// seq), topic, sent_at, the bytes that turn the message into an Event (its
-// field's tag and length) for the publication, mentions kept per user, the
-// floor (the highest seq known to have been handed out), "1" when replicas
-// are awaited after the script. Returns {1, seq, first lost seq or 0} when
-// stored, {0, "seq:sent_at"} for a duplicate nonce. Publishing inside the
-// script makes topic order equal seq order. When replicas are awaited the
-// script does not publish: the store publishes once WAIT confirmed, so no
-// member sees a message a failover can still take back. Topic order then
-// follows confirmation order, which can differ from seq order between two
-// service replicas; gateways restore seq order from the log, and such a
-// read can return entries not confirmed yet (docs/operations.md, replicated
-// acknowledgements, says what that leaves open). A duplicate then
-// refreshes its nonce's TTL (a write the WAIT can wait for) and also returns
-// the stored message's bytes, to publish the original, not the retry's. A
-// counter at or below the floor means Redis lost acknowledged messages: the
-// log continues above the floor, so no seq is handed out twice, and the
-// lost range is recorded for the log's readers.
+// kLogLua: helpers of the scripts that read or extend a channel's log.
+// A log entry is a message (field "m": ChatMessage bytes) or an edit or
+// delete event (field "e": Event bytes); an edited or deleted message's
+// entry is removed and its latest state kept in the revised set instead.
+// next_seq hands out the log's next seq: a counter at or below the floor (the
+// highest seq known to have been handed out) means Redis lost acknowledged
+// entries, so the log continues above the floor, no seq is handed out twice,
+// and the lost range is recorded for the log's readers.
+constexpr absl::string_view kLogLua = R"lua(
+local function seq_of(id) return tonumber(string.match(id, '^(%d+)')) end
+local function field(entry, name)
+  local f = entry[2]
+  for i = 1, #f, 2 do
+    if f[i] == name then return f[i + 1] end
+  end
+  return nil
+end
+local function next_seq(counter, rollback, floor_arg)
+  local seq = redis.call('INCR', counter)
+  local lost = 0
+  local floor = tonumber(floor_arg) or 0
+  if seq <= floor then
+    lost = seq
+    seq = floor + 1
+    redis.call('SET', counter, seq)
+    redis.call('SET', rollback, lost .. ':' .. floor)
+  end
+  return seq, lost
+end
+-- add_entry adds an entry to the log; when that trimmed the stream (it
+-- keeps about retention entries), the revised and uncounted sets drop what
+-- lies below its new first entry.
+local function add_entry(log, retention, seq, kind, bytes, revised, uncounted)
+  local before = redis.call('XLEN', log)
+  redis.call('XADD', log, 'MAXLEN', '~', retention, seq .. '-0', kind, bytes)
+  if redis.call('XLEN', log) > before then return end
+  local first = redis.call('XRANGE', log, '-', '+', 'COUNT', 1)
+  if first[1] then
+    local below = '(' .. seq_of(first[1][1])
+    redis.call('ZREMRANGEBYSCORE', revised, '-inf', below)
+    redis.call('ZREMRANGEBYSCORE', uncounted, '-inf', below)
+  end
+end
+-- The latest state of message seq: its revised record, else its entry's
+-- bytes; nil when the log holds no such message.
+local function message_at(log, revised, seq)
+  local rev = redis.call('ZRANGEBYSCORE', revised, seq, seq)
+  if rev[1] then return string.sub(rev[1], #seq + 2) end
+  local entry = redis.call('XRANGE', log, seq .. '-0', seq .. '-0')
+  if entry[1] then return field(entry[1], 'm') end
+  return nil
+end
+)lua";
+
+// KEYS: nonce key, seq counter, log stream, rollback record, revised set,
+// uncounted set, then one mentions set per mentioned user. ARGV: nonce ttl (s), retention,
+// ChatMessage bytes (without seq), topic, sent_at, the bytes that turn the message into an Event
+// (its field's tag and length) for the publication, mentions kept per user, the floor (the highest
+// seq known to have been handed out), "1" when replicas are awaited after the script. Returns {1,
+// seq, first lost seq or 0} when stored, {0, "seq:sent_at"} for a duplicate nonce. Publishing
+// inside the script makes topic order equal seq order. When replicas are awaited the script does
+// not publish: the store publishes once WAIT confirmed, so no member sees a message a failover can
+// still take back. Topic order then follows confirmation order, which can differ from seq order
+// between two service replicas; gateways restore seq order from the log, and such a read can return
+// entries not confirmed yet (docs/operations.md, replicated acknowledgements, says what that leaves
+// open). A duplicate then refreshes its nonce's TTL (a write the WAIT can wait for) and also
+// returns the stored message's bytes, to publish the original, not the retry's. A counter at or
+// below the floor means Redis lost acknowledged messages: the log continues above the floor, so no
+// seq is handed out twice, and the lost range is recorded for the log's readers.
 const redis::RedisScript& AppendScript() {
-  static const auto* script = new redis::RedisScript(R"lua(
+  static const auto* script = new redis::RedisScript(absl::StrCat(kLogLua, R"lua(
 local prev = redis.call('GET', KEYS[1])
 if prev then
   -- A write, so that a WAIT after this retry covers the original append even
@@ -67,24 +117,16 @@ if prev then
   end
   return {0, prev}
 end
-local seq = redis.call('INCR', KEYS[2])
-local lost = 0
-local floor = tonumber(ARGV[8]) or 0
-if seq <= floor then
-  lost = seq
-  seq = floor + 1
-  redis.call('SET', KEYS[2], seq)
-  redis.call('SET', KEYS[4], lost .. ':' .. floor)
-end
-redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], seq .. '-0', 'm', ARGV[3])
+local seq, lost = next_seq(KEYS[2], KEYS[4], ARGV[8])
+add_entry(KEYS[3], ARGV[2], seq, 'm', ARGV[3], KEYS[5], KEYS[6])
 redis.call('SET', KEYS[1], seq .. ':' .. ARGV[5], 'EX', ARGV[1])
-for i = 5, #KEYS do
+for i = 7, #KEYS do
   redis.call('ZADD', KEYS[i], seq, seq)
   redis.call('ZREMRANGEBYRANK', KEYS[i], 0, -(tonumber(ARGV[7]) + 1))
 end
 if ARGV[9] ~= '1' then redis.call('SPUBLISH', ARGV[4], seq .. ' ' .. ARGV[6] .. ARGV[3]) end
 return {1, seq, lost}
-)lua");
+)lua"));
   return *script;
 }
 
@@ -119,26 +161,121 @@ std::string EventPrefix(size_t size) {
   return std::string(reinterpret_cast<const char*>(buf), end - buf);
 }
 
-// KEYS: log stream, seq counter, rollback record. ARGV: mode
-// (after|before|latest), bound, limit. Returns {head_seq, oldest entry id,
-// entries, rollback record or ""}.
+// KEYS: log stream, seq counter, rollback record, revised set. ARGV: mode
+// (after|before|latest), bound, limit, "1" to include edit and delete
+// events. Returns {head_seq, oldest seq retained (0: none), items, rollback
+// record or ""}, items {seq, "m" (ChatMessage bytes) | "e" (Event bytes)}
+// in the mode's order. Messages come from the stream and, where revised,
+// from the revised set: the two are merged by seq. Without events, edit and
+// delete entries are skipped, so a page may read further than limit entries
+// (at most 20 rounds of limit).
 const redis::RedisScript& HistoryScript() {
-  static const auto* script = new redis::RedisScript(R"lua(
+  static const auto* script = new redis::RedisScript(absl::StrCat(kLogLua, R"lua(
 local head = tonumber(redis.call('GET', KEYS[2]) or '0')
 local rolled = redis.call('GET', KEYS[3]) or ''
+local oldest = 0
 local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)
-local oldest = '0-0'
-if #first > 0 then oldest = first[1][1] end
-local entries
-if ARGV[1] == 'after' then
-  entries = redis.call('XRANGE', KEYS[1], '(' .. ARGV[2] .. '-0', '+', 'COUNT', ARGV[3])
-elseif ARGV[1] == 'before' then
-  entries = redis.call('XREVRANGE', KEYS[1], '(' .. ARGV[2] .. '-0', '-', 'COUNT', ARGV[3])
-else
-  entries = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', ARGV[3])
+if first[1] then oldest = seq_of(first[1][1]) end
+local rfirst = redis.call('ZRANGE', KEYS[4], 0, 0, 'WITHSCORES')
+if rfirst[1] then
+  local r = tonumber(rfirst[2])
+  if oldest == 0 or r < oldest then oldest = r end
 end
-return {head, oldest, entries, rolled}
-)lua");
+local asc = ARGV[1] == 'after'
+local limit = tonumber(ARGV[3])
+local events = ARGV[4] == '1'
+local cursor = nil
+if ARGV[1] ~= 'latest' then cursor = ARGV[2] end
+local out = {}
+for round = 1, 20 do
+  local entries, revs
+  if asc then
+    entries = redis.call('XRANGE', KEYS[1], '(' .. cursor .. '-0', '+', 'COUNT', limit)
+    revs = redis.call('ZRANGEBYSCORE', KEYS[4], '(' .. cursor, '+inf', 'WITHSCORES', 'LIMIT', 0, limit)
+  else
+    local hi_entry, hi_rev = '+', '+inf'
+    if cursor then
+      hi_entry = '(' .. cursor .. '-0'
+      hi_rev = '(' .. cursor
+    end
+    entries = redis.call('XREVRANGE', KEYS[1], hi_entry, '-', 'COUNT', limit)
+    revs = redis.call('ZREVRANGEBYSCORE', KEYS[4], hi_rev, '-inf', 'WITHSCORES', 'LIMIT', 0, limit)
+  end
+  local ne, nr = #entries, #revs / 2
+  local i, j = 1, 1
+  while #out < limit do
+    local es, rs = nil, nil
+    if i <= ne then es = seq_of(entries[i][1]) end
+    if j <= nr then rs = tonumber(revs[2 * j]) end
+    -- A list that came back full may go on past its last item: read again.
+    if es == nil and (rs == nil or ne == limit) then break end
+    if rs == nil and nr == limit then break end
+    if es ~= nil and (rs == nil or (asc and es < rs) or (not asc and es > rs)) then
+      local m = field(entries[i], 'm')
+      if m then
+        out[#out + 1] = {es, 'm', m}
+      elseif events and field(entries[i], 'e') then
+        out[#out + 1] = {es, 'e', field(entries[i], 'e')}
+      end
+      cursor = tostring(es)
+      i = i + 1
+    else
+      local member = revs[2 * j - 1]
+      out[#out + 1] = {rs, 'm', string.sub(member, string.find(member, ':', 1, true) + 1)}
+      cursor = tostring(rs)
+      j = j + 1
+    end
+  end
+  if #out >= limit or (ne < limit and nr < limit) then break end
+end
+return {head, oldest, out, rolled}
+)lua"));
+  return *script;
+}
+
+// KEYS: log stream, revised set. ARGV: seq. Returns the message's latest
+// bytes, or nil.
+const redis::RedisScript& GetMessageScript() {
+  static const auto* script = new redis::RedisScript(absl::StrCat(kLogLua, R"lua(
+return message_at(KEYS[1], KEYS[2], ARGV[1])
+)lua"));
+  return *script;
+}
+
+// KEYS: seq counter, log stream, rollback record, revised set, uncounted
+// set, then mention sets: the first ARGV[10] lose the message, the rest
+// gain it. ARGV: message seq, expected bytes, latest bytes, Event bytes,
+// topic, retention, floor, "1" when replicas are awaited (the store
+// publishes once they confirmed, as for appends), "1" for a delete,
+// the number of mention sets that lose it, mentions kept per user.
+// Returns {1, event seq, first lost seq or 0}, or {0} when the message is
+// not (or no longer) the expected bytes. The message's stream entry goes
+// (with its text) and its latest state enters the revised set; the event
+// takes the next seq and is published like a message.
+const redis::RedisScript& ReviseScript() {
+  static const auto* script = new redis::RedisScript(absl::StrCat(kLogLua, R"lua(
+local target = ARGV[1]
+local cur = message_at(KEYS[2], KEYS[4], target)
+if cur == nil or cur ~= ARGV[2] then return {0} end
+local seq, lost = next_seq(KEYS[1], KEYS[3], ARGV[7])
+add_entry(KEYS[2], ARGV[6], seq, 'e', ARGV[4], KEYS[4], KEYS[5])
+redis.call('XDEL', KEYS[2], target .. '-0')
+redis.call('ZREMRANGEBYSCORE', KEYS[4], target, target)
+redis.call('ZADD', KEYS[4], target, target .. ':' .. ARGV[3])
+redis.call('ZADD', KEYS[5], seq, seq)
+if ARGV[9] == '1' then redis.call('ZADD', KEYS[5], target, target) end
+local unmention = tonumber(ARGV[10])
+for i = 6, #KEYS do
+  if i - 5 <= unmention then
+    redis.call('ZREM', KEYS[i], target)
+  else
+    redis.call('ZADD', KEYS[i], target, target)
+    redis.call('ZREMRANGEBYRANK', KEYS[i], 0, -(tonumber(ARGV[11]) + 1))
+  end
+end
+if ARGV[8] ~= '1' then redis.call('SPUBLISH', ARGV[5], seq .. ' ' .. ARGV[4]) end
+return {1, seq, lost}
+)lua"));
   return *script;
 }
 
@@ -191,8 +328,11 @@ void RedisChatStore::Append(const ChatMessage& msg, const std::vector<std::strin
   const int64_t floor = std::max(seen_seq, seqs_.Get(log));
   std::vector<std::string> script_keys = {
       keys::ChannelNonce(msg.server(), msg.channel(), msg.author_id(), msg.id()),
-      keys::ChannelSeq(msg.server(), msg.channel()), log,
-      keys::ChannelRollback(msg.server(), msg.channel())};
+      keys::ChannelSeq(msg.server(), msg.channel()),
+      log,
+      keys::ChannelRollback(msg.server(), msg.channel()),
+      keys::ChannelRevised(msg.server(), msg.channel()),
+      keys::ChannelUncounted(msg.server(), msg.channel())};
   for (const std::string& user : mentioned) {
     script_keys.push_back(keys::ChannelMentions(msg.server(), msg.channel(), user));
   }
@@ -276,8 +416,8 @@ void RedisChatStore::History(const HistoryQuery& q, Done<HistoryPage> done) {
   HistoryScript().Run(
       *client_,
       {keys::ChannelLog(q.server, q.channel), keys::ChannelSeq(q.server, q.channel),
-       keys::ChannelRollback(q.server, q.channel)},
-      {mode, bound, std::to_string(q.limit)},
+       keys::ChannelRollback(q.server, q.channel), keys::ChannelRevised(q.server, q.channel)},
+      {mode, bound, std::to_string(q.limit), q.revisions ? "1" : "0"},
       [ascending = (mode == "after"), done = std::move(done)](absl::StatusOr<Reply> r) mutable {
         if (!r.ok()) return done(r.status());
         done(DecodeHistoryPage(*r, ascending));
@@ -288,19 +428,111 @@ absl::StatusOr<HistoryPage> DecodeHistoryPage(const Reply& reply, bool ascending
   if (reply.elements.size() != 4) return absl::InternalError("history: bad reply");
   HistoryPage page;
   page.head_seq = reply.elements[0].integer;
-  page.oldest_seq = redis::StreamSeq(reply.elements[1].str);
+  page.oldest_seq = reply.elements[1].integer;
   ParseRollback(reply.elements[3].str, &page.lost_from, &page.lost_to);
-  for (const Reply& entry : reply.elements[2].elements) {
-    if (entry.elements.size() != 2) continue;
-    ChatMessage m;
-    if (!m.ParseFromString(HashField(entry.elements[1], "m"))) {
-      return absl::DataLossError("history: undecodable stream entry");
+  for (const Reply& item : reply.elements[2].elements) {
+    if (item.elements.size() != 3) return absl::InternalError("history: bad item");
+    const int64_t seq = item.elements[0].integer;
+    const std::string& bytes = item.elements[2].str;
+    if (item.elements[1].str == "m") {
+      ChatMessage m;
+      if (!m.ParseFromString(bytes)) return absl::DataLossError("history: undecodable message");
+      m.set_seq(seq);
+      page.messages.push_back(std::move(m));
+      continue;
     }
-    m.set_seq(redis::StreamSeq(entry.elements[0].str));
-    page.messages.push_back(std::move(m));
+    Event e;
+    if (!e.ParseFromString(bytes)) return absl::DataLossError("history: undecodable event");
+    if (e.has_message_update()) e.mutable_message_update()->set_seq(seq);
+    if (e.has_message_delete()) e.mutable_message_delete()->set_seq(seq);
+    page.revisions.push_back(std::move(e));
   }
-  if (!ascending) std::reverse(page.messages.begin(), page.messages.end());
+  if (!ascending) {
+    std::reverse(page.messages.begin(), page.messages.end());
+    std::reverse(page.revisions.begin(), page.revisions.end());
+  }
   return page;
+}
+
+void RedisChatStore::GetMessage(const std::string& server, const std::string& channel, int64_t seq,
+                                Done<StoredMessage> done) {
+  GetMessageScript().Run(
+      *client_, {keys::ChannelLog(server, channel), keys::ChannelRevised(server, channel)},
+      {std::to_string(seq)}, [seq, done = std::move(done)](absl::StatusOr<Reply> r) mutable {
+        if (!r.ok()) return done(r.status());
+        if (r->type != redis::Reply::Type::kString) {
+          return done(absl::NotFoundError("no such message"));
+        }
+        StoredMessage stored;
+        if (!stored.message.ParseFromString(r->str)) {
+          return done(absl::DataLossError("undecodable message"));
+        }
+        stored.message.set_seq(seq);
+        stored.bytes = std::move(r->str);
+        done(std::move(stored));
+      });
+}
+
+void RedisChatStore::Revise(const Revision& rev, Done<int64_t> done) {
+  ChatMessage latest = rev.latest;
+  latest.clear_type();
+  latest.clear_seq();
+  std::string event = rev.event.SerializeAsString();
+  std::string log = keys::ChannelLog(rev.server, rev.channel);
+  const int64_t floor = std::max(rev.seen_seq, seqs_.Get(log));
+  std::vector<std::string> script_keys = {keys::ChannelSeq(rev.server, rev.channel), log,
+                                          keys::ChannelRollback(rev.server, rev.channel),
+                                          keys::ChannelRevised(rev.server, rev.channel),
+                                          keys::ChannelUncounted(rev.server, rev.channel)};
+  for (const std::string& user : rev.unmention) {
+    script_keys.push_back(keys::ChannelMentions(rev.server, rev.channel, user));
+  }
+  for (const std::string& user : rev.mention) {
+    script_keys.push_back(keys::ChannelMentions(rev.server, rev.channel, user));
+  }
+  std::string topic = keys::ChannelTopic(rev.server, rev.channel);
+  // Built before the callback takes topic and event.
+  std::vector<std::string> args = {std::to_string(rev.message_seq),
+                                   rev.expected,
+                                   latest.SerializeAsString(),
+                                   event,
+                                   topic,
+                                   std::to_string(options_.retention),
+                                   std::to_string(floor),
+                                   replica_waits_ ? "1" : "0",
+                                   rev.deleted ? "1" : "0",
+                                   std::to_string(rev.unmention.size()),
+                                   std::to_string(options_.max_mentions)};
+  ReviseScript().RunVia(
+      *client_, std::move(script_keys), std::move(args),
+      [this, floor, log = std::move(log), server = rev.server, channel = rev.channel,
+       topic = std::move(topic), event = std::move(event),
+       done = std::move(done)](absl::StatusOr<Reply> r, std::vector<std::string>,
+                               std::shared_ptr<redis::RedisClient> via) mutable {
+        if (!r.ok()) return done(r.status());
+        if (r->elements.empty()) return done(absl::InternalError("revise: bad reply"));
+        if (r->elements[0].integer == 0) {
+          return done(absl::AbortedError("the message changed meanwhile"));
+        }
+        if (r->elements.size() < 3) return done(absl::InternalError("revise: bad reply"));
+        const int64_t seq = r->elements[1].integer;
+        if (r->elements[2].integer > 0)
+          AnnounceRollback(server, channel, r->elements[2].integer, floor);
+        if (!replica_waits_) {
+          seqs_.Raise(log, seq);
+          return done(seq);
+        }
+        replica_waits_->After(
+            via, [this, seq, via, log = std::move(log), topic = std::move(topic),
+                  event = std::move(event), done = std::move(done)](absl::Status s) mutable {
+              if (!s.ok()) return done(s);
+              seqs_.Raise(log, seq);
+              // As for a message: a lost publication is filled from the log.
+              via->Command({"SPUBLISH", std::move(topic), absl::StrCat(seq, " ", event)},
+                           [](absl::StatusOr<Reply>) {});
+              done(seq);
+            });
+      });
 }
 
 void RedisChatStore::RelayTyping(const Typing& typing, absl::Duration interval, Done<bool> done) {
@@ -541,14 +773,19 @@ void RedisChatStore::ChannelHead(const std::string& server, const std::string& c
                    });
 }
 
-void RedisChatStore::MentionsAfter(const std::string& server, const std::string& channel,
-                                   const std::string& user, int64_t seq, Done<int64_t> done) {
-  client_->Command(
-      {"ZCOUNT", keys::ChannelMentions(server, channel, user), absl::StrCat("(", seq), "+inf"},
-      [done = std::move(done)](absl::StatusOr<Reply> r) mutable {
-        if (!r.ok()) return done(r.status());
-        done(r->integer);
-      });
+void RedisChatStore::CountsAfter(const std::string& server, const std::string& channel,
+                                 const std::string& user, int64_t seq, Done<ReadCounts> done) {
+  std::string after = absl::StrCat("(", seq);
+  redis::Batch(*client_,
+               {{"ZCOUNT", keys::ChannelMentions(server, channel, user), after, "+inf"},
+                {"ZCOUNT", keys::ChannelUncounted(server, channel), after, "+inf"}},
+               [done = std::move(done)](absl::StatusOr<std::vector<Reply>> r) mutable {
+                 if (!r.ok()) return done(r.status());
+                 ReadCounts counts;
+                 counts.mentions = (*r)[0].integer;
+                 counts.uncounted = (*r)[1].integer;
+                 done(counts);
+               });
 }
 
 void RedisChatStore::MarkRead(const std::string& user, const ReadState& state,
@@ -594,28 +831,33 @@ void RedisChatStore::LoadReadState(const std::string& user, UserState state, Don
             (void)absl::SimpleAtoi(HashField((*r)[0], keys::ReadField(s.id(), c.id())), &read);
             read = std::min(read, c.head_seq());
             c.set_last_read_seq(read);
-            c.set_unread(std::max<int64_t>(0, c.head_seq() - read));
             counts.push_back({"ZCOUNT", keys::ChannelMentions(s.id(), c.id(), user),
+                              absl::StrCat("(", read), "+inf"});
+            counts.push_back({"ZCOUNT", keys::ChannelUncounted(s.id(), c.id()),
                               absl::StrCat("(", read), "+inf"});
           }
         }
-        redis::Batch(*client_, std::move(counts),
-                     [state = std::move(state),
-                      done = std::move(done)](absl::StatusOr<std::vector<Reply>> mentions) mutable {
-                       if (!mentions.ok()) return done(mentions.status());
-                       size_t k = 0;
-                       for (Server& s : *state.mutable_servers()) {
-                         int64_t unread = 0, mentioned = 0;
-                         for (Channel& c : *s.mutable_channels()) {
-                           c.set_mentions((*mentions)[k++].integer);
-                           unread += c.unread();
-                           mentioned += c.mentions();
-                         }
-                         s.set_unread(unread);
-                         s.set_mentions(mentioned);
-                       }
-                       done(std::move(state));
-                     });
+        redis::Batch(
+            *client_, std::move(counts),
+            [state = std::move(state),
+             done = std::move(done)](absl::StatusOr<std::vector<Reply>> mentions) mutable {
+              if (!mentions.ok()) return done(mentions.status());
+              size_t k = 0;
+              for (Server& s : *state.mutable_servers()) {
+                int64_t unread = 0, mentioned = 0;
+                for (Channel& c : *s.mutable_channels()) {
+                  c.set_mentions((*mentions)[k++].integer);
+                  // Edits, deletes and deleted messages are no unread messages.
+                  const int64_t uncounted = (*mentions)[k++].integer;
+                  c.set_unread(std::max<int64_t>(0, c.head_seq() - c.last_read_seq() - uncounted));
+                  unread += c.unread();
+                  mentioned += c.mentions();
+                }
+                s.set_unread(unread);
+                s.set_mentions(mentioned);
+              }
+              done(std::move(state));
+            });
       });
 }
 

@@ -45,8 +45,11 @@ class RedisChatStore : public ChatStore {
                Done<std::vector<std::string>> done) override;
   void ChannelHead(const std::string& server, const std::string& channel,
                    Done<int64_t> done) override;
-  void MentionsAfter(const std::string& server, const std::string& channel, const std::string& user,
-                     int64_t seq, Done<int64_t> done) override;
+  void CountsAfter(const std::string& server, const std::string& channel, const std::string& user,
+                   int64_t seq, Done<ReadCounts> done) override;
+  void GetMessage(const std::string& server, const std::string& channel, int64_t seq,
+                  Done<StoredMessage> done) override;
+  void Revise(const Revision& revision, Done<int64_t> done) override;
   void MarkRead(const std::string& user, const ReadState& state,
                 Done<MarkReadResult> done) override;
   void PersonalTail(const std::string& user, int64_t after, int limit,
@@ -84,9 +87,9 @@ class RedisChatStore : public ChatStore {
   HighWater seqs_;  // Highest seq handed out per channel log.
 };
 
-// DecodeHistoryPage reads the history script's reply (head seq, oldest
-// stream id, stream entries, rollback record); ascending is the order the
-// entries came in. kDataLoss for an entry that does not decode.
+// DecodeHistoryPage reads the history script's reply (head seq, oldest seq,
+// items of seq, kind and bytes, rollback record); ascending is the order the
+// items came in. kDataLoss for an entry that does not decode.
 absl::StatusOr<HistoryPage> DecodeHistoryPage(const redis::Reply& reply, bool ascending);
 
 }  // namespace chat::chat_service

@@ -60,6 +60,12 @@ std::string ChannelTyping(absl::string_view s, absl::string_view c, absl::string
 std::string ChannelMentions(absl::string_view s, absl::string_view c, absl::string_view u) {
   return absl::StrCat(ChannelTag(s, c), ":mentions:", u);
 }
+std::string ChannelRevised(absl::string_view s, absl::string_view c) {
+  return absl::StrCat(ChannelTag(s, c), ":revised");
+}
+std::string ChannelUncounted(absl::string_view s, absl::string_view c) {
+  return absl::StrCat(ChannelTag(s, c), ":uncounted");
+}
 std::string ReadField(absl::string_view s, absl::string_view c) { return absl::StrCat(s, "/", c); }
 std::string ChannelTopic(absl::string_view s, absl::string_view c) {
   return absl::StrCat(ChannelTag(s, c), ":events");

@@ -52,6 +52,11 @@ std::string ChannelTyping(absl::string_view server, absl::string_view channel,
 // sorted set: seqs of the channel's messages that mention user (newest kept).
 std::string ChannelMentions(absl::string_view server, absl::string_view channel,
                             absl::string_view user);
+// sorted set: the latest state of each edited or deleted message (score: its
+// seq; member "<seq>:<ChatMessage bytes>"), whose stream entry was removed.
+std::string ChannelRevised(absl::string_view server, absl::string_view channel);
+// sorted set: seqs unread counts skip (edit and delete events, deleted messages).
+std::string ChannelUncounted(absl::string_view server, absl::string_view channel);
 // ReadField is the UserReadState field of a channel.
 std::string ReadField(absl::string_view server, absl::string_view channel);
 

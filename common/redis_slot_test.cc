@@ -36,7 +36,8 @@ TEST(RedisSlotTest, TheSuiteKeysOfOneOwnerShareOneSlot) {
   for (const std::string& key :
        {keys::ChannelLog("s1", "c1"), keys::ChannelSeq("s1", "c1"), keys::ChannelTopic("s1", "c1"),
         keys::ChannelRollback("s1", "c1"), keys::ChannelNonce("s1", "c1", "u1", "n{1}"),
-        keys::ChannelTyping("s1", "c1", "u1"), keys::ChannelMentions("s1", "c1", "u1")}) {
+        keys::ChannelTyping("s1", "c1", "u1"), keys::ChannelMentions("s1", "c1", "u1"),
+        keys::ChannelRevised("s1", "c1"), keys::ChannelUncounted("s1", "c1")}) {
     EXPECT_EQ(KeySlot(key), channel) << key;
   }
   const int user = KeySlot(keys::UserProfile("u1"));

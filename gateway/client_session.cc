@@ -146,6 +146,10 @@ void ClientSession::Dispatch(ClientFrame frame) {
       return OnRefresh(frame.refresh());
     case ClientFrame::kHeartbeat:
       return OnHeartbeat(frame.heartbeat());
+    case ClientFrame::kEditMessage:
+      return OnEditMessage(std::move(*frame.mutable_edit_message()));
+    case ClientFrame::kDeleteMessage:
+      return OnDeleteMessage(frame.delete_message());
     default:
       return SendError("unknown_type", "unsupported frame", "");
   }
@@ -624,6 +628,47 @@ void ClientSession::OnSendChat(SendChat frame) {
         if (route_.mode == SessionMode::kSeedChat) return;  // The seed has no acks.
         SendFrame(AckFrame(id, server, channel, *r));
       }));
+}
+
+void ClientSession::OnEditMessage(EditMessage frame) {
+  std::string id = frame.id(), server = frame.server(), channel = frame.channel();
+  absl::StatusOr<EditRequest> req =
+      BuildEdit(identity_.user, std::move(frame), gateway_->options().max_message_chars);
+  if (!req.ok()) return SendStatusError(req.status(), id);
+  std::string topic = keys::ChannelTopic(server, channel);
+  req->set_seen_seq(gateway_->topics().SeenSeq(topic));
+  Revise(std::move(id), std::move(server), std::move(channel),
+         [req = *std::move(req)](Upstream& up, Done<RevisionResponse> done) mutable {
+           up.Edit(std::move(req), std::move(done));
+         });
+}
+
+void ClientSession::OnDeleteMessage(const DeleteMessage& frame) {
+  DeleteRequest req = BuildDelete(identity_.user, frame);
+  req.set_seen_seq(gateway_->topics().SeenSeq(keys::ChannelTopic(frame.server(), frame.channel())));
+  Revise(frame.id(), frame.server(), frame.channel(),
+         [req = std::move(req)](Upstream& up, Done<RevisionResponse> done) mutable {
+           up.Delete(std::move(req), std::move(done));
+         });
+}
+
+void ClientSession::Revise(std::string id, std::string server, std::string channel,
+                           absl::AnyInvocable<void(Upstream&, Done<RevisionResponse>)> call) {
+  // Edits and deletes spend the chat budget: each is an event for every member.
+  absl::Duration retry;
+  if (!chat_budget_->Take(absl::Now(), &retry)) return Reject(id, retry);
+  if (AtRequestLimit()) return Reject(id, absl::Milliseconds(100));
+  ++inflight_;
+  call(gateway_->upstream(),
+       OnStrand<RevisionResponse>(
+           [this, id = std::move(id), server = std::move(server),
+            channel = std::move(channel)](absl::StatusOr<RevisionResponse> r) {
+             EndRequest();
+             if (!r.ok()) return SendStatusError(r.status(), id);
+             if (r->seq() > 0)
+               gateway_->topics().NoteHead(keys::ChannelTopic(server, channel), r->seq());
+             SendFrame(RevisionAckFrame(id, server, channel, *r));
+           }));
 }
 
 namespace {

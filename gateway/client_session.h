@@ -19,6 +19,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/functional/any_invocable.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "common/async.h"
@@ -32,11 +33,13 @@
 #include "gateway/rate_limiter.h"
 #include "gateway/seed_endpoints.h"
 #include "gateway/session_limits.h"
+#include "proto/chat.pb.h"
 #include "proto/client.pb.h"
 
 namespace chat::gateway {
 
 class Gateway;
+class Upstream;
 class WebsocketSession;
 
 class ClientSession {
@@ -83,6 +86,12 @@ class ClientSession {
   UserState PassedHeads(const Ready& ready) const;
   void FinishIdentify();
   void OnSendChat(SendChat frame);
+  // Edits and deletes go to the chat service; the reply is an ack (with the
+  // event's seq) or an error frame. Revise runs either call.
+  void OnEditMessage(EditMessage frame);
+  void OnDeleteMessage(const DeleteMessage& frame);
+  void Revise(std::string id, std::string server, std::string channel,
+              absl::AnyInvocable<void(Upstream&, Done<RevisionResponse>)> call);
   void OnGetHistory(const GetHistory& frame);
   void OnInvitationFrame(ClientFrame::FrameCase kind, const InvitationFrame& frame);
   void OnTyping(const TypingFrame& frame);

@@ -1,11 +1,17 @@
 #include "gateway/encoded_event.h"
 
+#include <algorithm>
+
 #include "absl/strings/numbers.h"
 #include "common/json.h"
 #include "gateway/frame_codec.h"
 #include "proto/client.pb.h"
 
 namespace chat::gateway {
+
+bool IsChannelLogEvent(const Event& event) {
+  return event.has_chat_message() || event.has_message_update() || event.has_message_delete();
+}
 
 EncodedEvent::EncodedEvent(std::string topic, Event event, int64_t seq)
     : topic_(std::move(topic)), event_(std::move(event)), seq_(seq) {}
@@ -50,6 +56,14 @@ bool EncodedEvent::ToFrame(ServerFrame* frame) const {
       return true;
     case Event::kPresence:
       *frame->mutable_presence() = event_.presence();
+      return true;
+    case Event::kMessageUpdate:
+      *frame->mutable_message_update() = event_.message_update();
+      frame->mutable_message_update()->set_type("message_update");
+      return true;
+    case Event::kMessageDelete:
+      *frame->mutable_message_delete() = event_.message_delete();
+      frame->mutable_message_delete()->set_type("message_delete");
       return true;
     case Event::kTyping:
       *frame->mutable_typing() = event_.typing();
@@ -117,6 +131,8 @@ absl::StatusOr<std::shared_ptr<const EncodedEvent>> DecodeTopicPayload(std::stri
     event.mutable_chat_message()->set_seq(seq);
     event.mutable_chat_message()->set_type("chat_message");
   }
+  if (event.has_message_update()) event.mutable_message_update()->set_seq(seq);
+  if (event.has_message_delete()) event.mutable_message_delete()->set_seq(seq);
   return std::make_shared<const EncodedEvent>(std::move(topic), std::move(event), seq);
 }
 
@@ -126,10 +142,25 @@ TailPage PageOfMessages(const std::string& topic, HistoryResponse reply) {
   page.oldest_seq = reply.oldest_seq();
   page.lost_from = reply.lost_from();
   page.lost_to = reply.lost_to();
-  page.events.reserve(reply.messages_size());
+  page.events.reserve(reply.messages_size() + reply.updates_size() + reply.deletes_size());
   for (ChatMessage& m : *reply.mutable_messages()) {
     page.events.push_back(EncodedEvent::ForMessage(topic, std::move(m)));
   }
+  if (reply.updates_size() + reply.deletes_size() == 0) return page;
+  for (MessageUpdate& u : *reply.mutable_updates()) {
+    Event e;
+    const int64_t seq = u.seq();
+    *e.mutable_message_update() = std::move(u);
+    page.events.push_back(std::make_shared<const EncodedEvent>(topic, std::move(e), seq));
+  }
+  for (MessageDelete& d : *reply.mutable_deletes()) {
+    Event e;
+    const int64_t seq = d.seq();
+    *e.mutable_message_delete() = std::move(d);
+    page.events.push_back(std::make_shared<const EncodedEvent>(topic, std::move(e), seq));
+  }
+  std::stable_sort(page.events.begin(), page.events.end(),
+                   [](const auto& a, const auto& b) { return a->seq() < b->seq(); });
   return page;
 }
 

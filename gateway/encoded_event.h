@@ -17,6 +17,10 @@
 
 namespace chat::gateway {
 
+// IsChannelLogEvent: a kind a channel's log holds (a chat message, an edit
+// or a delete), sequenced by the channel's seq.
+bool IsChannelLogEvent(const Event& event);
+
 // EncodedEvent is immutable apart from its cache of wire forms; thread-safe.
 class EncodedEvent {
  public:
@@ -30,7 +34,7 @@ class EncodedEvent {
   const Event& event() const { return event_; }
   int64_t seq() const { return seq_; }
   // personal: a sequenced event of a user's personal stream.
-  bool personal() const { return seq_ > 0 && !event_.has_chat_message(); }
+  bool personal() const { return seq_ > 0 && !IsChannelLogEvent(event_); }
 
   // ToFrame fills frame with the event as the client protocol sends it
   // (personal events carry their user_seq); false for kinds it has none.
@@ -67,7 +71,8 @@ struct TailPage {
 };
 
 // PageOfMessages and PageOfPersonal turn the chat service's log reads into
-// pages of events of topic.
+// pages of events of topic; a channel's messages, edits and deletes are
+// merged into one seq order.
 TailPage PageOfMessages(const std::string& topic, HistoryResponse reply);
 TailPage PageOfPersonal(const std::string& topic, PersonalTailResponse reply);
 

@@ -91,6 +91,8 @@ google::protobuf::Message* FrameMessage(absl::string_view type, ClientFrame* fra
   if (type == "read") return frame->mutable_read();
   if (type == "refresh") return frame->mutable_refresh();
   if (type == "heartbeat") return frame->mutable_heartbeat();
+  if (type == "edit_message") return frame->mutable_edit_message();
+  if (type == "delete_message") return frame->mutable_delete_message();
   return nullptr;
 }
 

@@ -25,6 +25,30 @@ absl::StatusOr<SendRequest> BuildSend(const User& author, SendChat frame, int ma
   return req;
 }
 
+absl::StatusOr<EditRequest> BuildEdit(const User& user, EditMessage frame, int max_message_chars) {
+  if (frame.message().size() > 4 * static_cast<size_t>(max_message_chars)) {
+    return WithReason(absl::InvalidArgumentError(absl::StrCat("message is longer than ",
+                                                              max_message_chars, " characters")),
+                      "too_long");
+  }
+  EditRequest req;
+  *req.mutable_user() = user;
+  req.set_allocated_server(frame.release_server());
+  req.set_allocated_channel(frame.release_channel());
+  req.set_message_seq(frame.seq());
+  req.set_allocated_message(frame.release_message());
+  return req;
+}
+
+DeleteRequest BuildDelete(const User& user, const DeleteMessage& frame) {
+  DeleteRequest req;
+  *req.mutable_user() = user;
+  req.set_server(frame.server());
+  req.set_channel(frame.channel());
+  req.set_message_seq(frame.seq());
+  return req;
+}
+
 HistoryRequest BuildHistory(const std::string& user_id, const GetHistory& frame) {
   HistoryRequest req;
   req.set_user_id(user_id);
@@ -95,6 +119,19 @@ ServerFrame AckFrame(const std::string& id, const std::string& server, const std
   ack->set_server(server);
   ack->set_channel(channel);
   ack->set_sent_at(reply.sent_at());
+  return frame;
+}
+
+ServerFrame RevisionAckFrame(const std::string& id, const std::string& server,
+                             const std::string& channel, const RevisionResponse& reply) {
+  ServerFrame frame;
+  Ack* ack = frame.mutable_ack();
+  ack->set_type("ack");
+  ack->set_id(id);
+  ack->set_seq(reply.seq());
+  ack->set_server(server);
+  ack->set_channel(channel);
+  ack->set_sent_at(reply.at());
   return frame;
 }
 

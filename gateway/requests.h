@@ -22,6 +22,12 @@ namespace chat::gateway {
 // characters exactly).
 absl::StatusOr<SendRequest> BuildSend(const User& author, SendChat frame, int max_message_chars);
 
+// BuildEdit and BuildDelete turn edit_message and delete_message frames into
+// the chat service's requests; the user is the token's. BuildEdit: reason
+// "too_long" as for BuildSend.
+absl::StatusOr<EditRequest> BuildEdit(const User& user, EditMessage frame, int max_message_chars);
+DeleteRequest BuildDelete(const User& user, const DeleteMessage& frame);
+
 // BuildHistory turns a history frame into the chat service's request.
 HistoryRequest BuildHistory(const std::string& user_id, const GetHistory& frame);
 
@@ -53,6 +59,11 @@ bool IsPresenceStatus(const std::string& status);
 // AckFrame is the ack for a stored chat message.
 ServerFrame AckFrame(const std::string& id, const std::string& server, const std::string& channel,
                      const SendResponse& reply);
+
+// RevisionAckFrame is the ack for an edit or delete: the seq of the event
+// it appended (0 for an edit that changed nothing) and when.
+ServerFrame RevisionAckFrame(const std::string& id, const std::string& server,
+                             const std::string& channel, const RevisionResponse& reply);
 
 // HistoryFrame is the reply to a history frame, moving the messages.
 ServerFrame HistoryFrame(const GetHistory& request, HistoryResponse reply);

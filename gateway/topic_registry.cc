@@ -271,10 +271,19 @@ void TopicRegistry::Sequence(std::shared_ptr<const EncodedEvent> event) {
   }
   const std::string topic = event->topic();
   LogRollback named;
-  const bool chat = event->event().has_chat_message();
-  const ChatMessage& m = event->event().chat_message();
-  ChannelSequencer::FetchTail fetch =
-      StreamOf(topic, chat ? m.server() : "", chat ? m.channel() : "", &named);
+  const Event& e = event->event();
+  std::string server, channel;
+  if (e.has_chat_message()) {
+    server = e.chat_message().server();
+    channel = e.chat_message().channel();
+  } else if (e.has_message_update()) {
+    server = e.message_update().server();
+    channel = e.message_update().channel();
+  } else if (e.has_message_delete()) {
+    server = e.message_delete().server();
+    channel = e.message_delete().channel();
+  }
+  ChannelSequencer::FetchTail fetch = StreamOf(topic, server, channel, &named);
   if (!fetch) return Fanout(event);  // Nothing to fill gaps from: pass events through.
   NewSequencer(topic, std::move(fetch), std::move(named), -1).Offer(std::move(event));
 }

@@ -34,6 +34,8 @@ class Upstream {
            metrics::RpcMetrics* rpc_metrics = nullptr);
 
   void Send(SendRequest req, Done<SendResponse> done);
+  void Edit(EditRequest req, Done<RevisionResponse> done);
+  void Delete(DeleteRequest req, Done<RevisionResponse> done);
   void History(HistoryRequest req, Done<HistoryResponse> done);
   void GetUserState(GetUserStateRequest req, Done<UserState> done);
   void Typing(TypingRequest req, Done<TypingResponse> done);

@@ -24,6 +24,16 @@ std::string ChatFrame(const std::string& channel, const std::string& text, const
                       R"(","message":")", text, R"(","id":")", id, R"(")", extra, "}");
 }
 
+std::string EditFrame(int64_t seq, const std::string& text, const std::string& id) {
+  return absl::StrCat(R"({"type":"edit_message","server":"demo","channel":"general","seq":")", seq,
+                      R"(","message":")", text, R"(","id":")", id, R"("})");
+}
+
+std::string DeleteFrame(int64_t seq, const std::string& id) {
+  return absl::StrCat(R"({"type":"delete_message","server":"demo","channel":"general","seq":")",
+                      seq, R"(","id":")", id, R"("})");
+}
+
 class GatewayE2eTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -103,6 +113,111 @@ TEST_F(GatewayE2eTest, AMessageInManySmallFragmentsIsReassembledWhole) {
   ASSERT_TRUE(msg);
   EXPECT_EQ(JsonField(*msg, "message"), text);
   EXPECT_EQ(JsonField(*msg, "id"), "frag1");
+}
+
+TEST_F(GatewayE2eTest, AnEditAndADeleteReachEveryMemberAsEventsOfTheLog) {
+  auto alice = stack_->Identified("alice");
+  auto bob = stack_->Identified("bob");
+  ASSERT_TRUE(alice && bob);
+  alice->Send(ChatFrame("general", "helo", "e1"));
+  ASSERT_TRUE(alice->NextOfType("ack"));
+  alice->Send(EditFrame(1, "hello", "ed1"));
+  auto ack = alice->NextOfType("ack");
+  ASSERT_TRUE(ack);
+  EXPECT_EQ(JsonField(*ack, "id"), "ed1");
+  EXPECT_EQ(JsonField(*ack, "seq"), "2");
+  alice->Send(DeleteFrame(1, "del1"));
+  ack = alice->NextOfType("ack");
+  ASSERT_TRUE(ack);
+  EXPECT_EQ(JsonField(*ack, "seq"), "3");
+  for (WsClient* c : {alice.get(), bob.get()}) {
+    auto msg = c->NextOfType("chat_message");
+    ASSERT_TRUE(msg);
+    EXPECT_EQ(JsonField(*msg, "message"), "helo");
+    EXPECT_EQ(JsonField(*msg, "edited_at"), "");  // Absent until edited.
+    EXPECT_EQ(JsonField(*msg, "deleted"), "");
+    auto update = c->NextOfType("message_update");
+    ASSERT_TRUE(update);
+    EXPECT_EQ(JsonField(*update, "seq"), "2");
+    EXPECT_EQ(JsonField(*update, "message_seq"), "1");
+    EXPECT_EQ(JsonField(*update, "message"), "hello");
+    EXPECT_EQ(JsonField(*update, "author_id"), "alice");
+    EXPECT_NE(JsonField(*update, "edited_at"), "");
+    auto deleted = c->NextOfType("message_delete");
+    ASSERT_TRUE(deleted);
+    EXPECT_EQ(JsonField(*deleted, "seq"), "3");
+    EXPECT_EQ(JsonField(*deleted, "message_seq"), "1");
+    EXPECT_EQ(JsonField(*deleted, "deleted_by"), "alice");
+  }
+  // History holds the tombstone, not the events.
+  bob->Send(R"({"type":"history","server":"demo","channel":"general","id":"h"})");
+  auto page = bob->NextOfType("history");
+  ASSERT_TRUE(page);
+  History h;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(*page, &h).ok()) << *page;
+  ASSERT_EQ(h.messages_size(), 1);
+  EXPECT_TRUE(h.messages(0).deleted());
+  EXPECT_EQ(h.messages(0).message(), "");
+  EXPECT_EQ(h.head_seq(), 3);
+}
+
+TEST_F(GatewayE2eTest, BadEditsAndDeletesGetTheirErrorCodesAndChangeNothing) {
+  auto alice = stack_->Identified("alice");
+  auto bob = stack_->Identified("bob");
+  auto mallory = stack_->Identified("mallory");
+  ASSERT_TRUE(alice && bob && mallory);
+  alice->Send(ChatFrame("general", "mine", "b1"));
+  ASSERT_TRUE(alice->NextOfType("ack"));
+  auto expect_error = [](WsClient& c, const std::string& frame, const std::string& code) {
+    c.Send(frame);
+    auto e = c.NextOfType("error");
+    ASSERT_TRUE(e) << frame;
+    EXPECT_EQ(JsonField(*e, "code"), code) << frame << " -> " << *e;
+  };
+  expect_error(*bob, EditFrame(1, "not yours", "x1"), "not_author");
+  expect_error(*bob, DeleteFrame(1, "x2"), "not_author");
+  expect_error(*mallory, EditFrame(1, "let me", "x3"), "not_member");
+  expect_error(*alice, EditFrame(9, "nothing there", "x4"), "unknown_message");
+  expect_error(*alice, EditFrame(0, "no seq", "x5"), "invalid_argument");
+  expect_error(*alice, EditFrame(1, "", "x6"), "invalid_argument");
+  expect_error(*alice, EditFrame(1, std::string(3000, 'x'), "x7"), "too_long");
+  expect_error(*alice,
+               R"({"type":"edit_message","server":"demo","channel":"../x","seq":"1",)"
+               R"("message":"escape","id":"x8"})",
+               "invalid_argument");
+  expect_error(*alice,
+               R"({"type":"delete_message","server":"demo","channel":"general","seq":"ab"})",
+               "bad_frame");
+  alice->Send(DeleteFrame(1, "d1"));
+  auto deleted = alice->NextOfType("ack");
+  ASSERT_TRUE(deleted) << alice->NextOfType("error").value_or("no error either");
+  expect_error(*alice, EditFrame(1, "after delete", "x9"), "message_deleted");
+  expect_error(*alice, DeleteFrame(1, "x10"), "message_deleted");
+  expect_error(*alice, EditFrame(2, "an event's seq", "x11"), "unknown_message");
+  // Only the message and its delete are in the log.
+  bob->Send(R"({"type":"history","server":"demo","channel":"general","id":"h"})");
+  auto page = bob->NextOfType("history");
+  ASSERT_TRUE(page);
+  EXPECT_EQ(JsonField(*page, "head_seq"), "2");
+}
+
+TEST_F(GatewayE2eTest, SeedSocketsSeeOnlyTheMessagesTheSeedUnderstood) {
+  WsClient seed;
+  ASSERT_TRUE(
+      seed.Connect(stack_->gateway_port(), "/ws/chat/demo/general/?token=" + stack_->Token("bob"))
+          .ok());
+  auto alice = stack_->Identified("alice");
+  alice->Send(ChatFrame("general", "one", "s1"));
+  auto first = seed.Next();
+  ASSERT_TRUE(first);
+  EXPECT_EQ(JsonField(*first, "message"), "one");
+  alice->Send(EditFrame(1, "one, edited", "s2"));
+  alice->Send(DeleteFrame(1, "s3"));
+  alice->Send(ChatFrame("general", "two", "s4"));
+  auto next = seed.Next();
+  ASSERT_TRUE(next);
+  EXPECT_EQ(JsonField(*next, "type"), "chat_message");
+  EXPECT_EQ(JsonField(*next, "message"), "two");  // No edit or delete in between.
 }
 
 TEST_F(GatewayE2eTest, AResentNonceCreatesNoDuplicate) {

@@ -13,6 +13,7 @@
 #include <boost/beast/websocket.hpp>
 #include <set>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/keys.h"
@@ -137,6 +138,48 @@ TEST_F(ResumeE2eTest, ResumeOnTheOtherReplicaReplaysEverythingMissedInOrderThenL
   auto m = again->NextOfType("chat_message");
   ASSERT_TRUE(m);
   EXPECT_EQ(std::stoll(JsonField(*m, "seq")), live[0]);
+}
+
+// An edit and a delete made while a member was away reach them on resume,
+// in the log's order (what Rocket.Chat's offline clients never got).
+TEST_F(ResumeE2eTest, EditsAndDeletesMadeWhileAwayAreReplayedOnResume) {
+  Ready ready;
+  auto alice = Identify("alice", 0, "", &ready);
+  auto bob = Identify("bob", 0, "", &ready);
+  ASSERT_TRUE(alice && bob);
+  std::vector<int64_t> sent = SendAcked(*alice, "general", 2, "r");
+  for (int i = 0; i < 2; ++i) ASSERT_TRUE(bob->NextOfType("chat_message"));
+  bob.reset();
+  alice->Send(absl::StrCat(R"({"type":"edit_message","server":"demo","channel":"general","seq":")",
+                           sent[0], R"(","message":"edited while away","id":"e"})"));
+  ASSERT_TRUE(alice->NextOfType("ack"));
+  alice->Send(absl::StrCat(R"({"type":"delete_message","server":"demo","channel":"general",)",
+                           R"("seq":")", sent[1], R"(","id":"d"})"));
+  ASSERT_TRUE(alice->NextOfType("ack"));
+  auto again = Identify("bob", 1,
+                        absl::StrCat(R"({"channels":[{"server":"demo","channel":"general","seq":")",
+                                     sent[1], R"("}]})"),
+                        &ready);
+  ASSERT_TRUE(again);
+  std::vector<std::string> got;
+  for (;;) {
+    auto f = again->Next();
+    ASSERT_TRUE(f) << "no resumed frame";
+    const std::string type = JsonField(*f, "type");
+    if (type == "resumed") break;
+    if (type == "message_update") {
+      EXPECT_EQ(JsonField(*f, "message_seq"), std::to_string(sent[0]));
+      EXPECT_EQ(JsonField(*f, "message"), "edited while away");
+    }
+    if (type == "message_delete") {
+      EXPECT_EQ(JsonField(*f, "message_seq"), std::to_string(sent[1]));
+    }
+    if (absl::StartsWith(type, "message_") || type == "chat_message") {
+      got.push_back(absl::StrCat(type, ":", JsonField(*f, "seq")));
+    }
+  }
+  EXPECT_EQ(got, (std::vector<std::string>{absl::StrCat("message_update:", sent[1] + 1),
+                                           absl::StrCat("message_delete:", sent[1] + 2)}));
 }
 
 TEST_F(ResumeE2eTest, ACursorOlderThanTheLogGetsResyncRequired) {
