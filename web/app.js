@@ -328,6 +328,10 @@ function onFrame(frame) {
     case "ack":
       onAck(frame);
       break;
+    case "message_update":
+    case "message_delete":
+      onRevision(frame);
+      break;
     case "history":
       onHistory(frame);
       break;
@@ -418,6 +422,12 @@ function addChannel(serverId, ch) {
       lastRead + Math.max(0, toInt(ch.unread)),
     ),
     lastRead, // the read marker: never moves backwards
+    // Seqs after lastRead that are no unread message (edit and delete
+    // events, deleted messages): unread is headSeq - lastRead - skip.
+    skip: Math.max(
+      0,
+      toInt(ch.head_seq) - lastRead - Math.max(0, toInt(ch.unread)),
+    ),
     mentions: Math.max(0, toInt(ch.mentions)), // after lastRead
     readSent: lastRead, // the newest marker the server has or was sent
     button: null,
@@ -427,7 +437,10 @@ function addChannel(serverId, ch) {
     // A repeated event (server_joined says last_read_seq 0): markers and
     // heads only ever grow.
     channel.headSeq = Math.max(channel.headSeq, known.headSeq);
-    if (known.lastRead >= lastRead) channel.mentions = known.mentions;
+    if (known.lastRead >= lastRead) {
+      channel.mentions = known.mentions;
+      channel.skip = known.skip;
+    }
     channel.lastRead = Math.max(lastRead, known.lastRead);
     channel.readSent = Math.max(channel.readSent, known.readSent);
   }
@@ -459,8 +472,14 @@ function onReadState(frame) {
     channel.headSeq,
     marker + Math.max(0, toInt(frame.unread)),
   );
-  if (marker >= channel.lastRead)
+  if (marker >= channel.lastRead) {
     channel.mentions = Math.max(0, toInt(frame.mentions));
+    // unread was counted as of the move, without the skipped seqs.
+    channel.skip = Math.max(
+      0,
+      channel.headSeq - marker - Math.max(0, toInt(frame.unread)),
+    );
+  }
   channel.lastRead = Math.max(channel.lastRead, marker);
   channel.readSent = Math.max(channel.readSent, marker);
   renderBadge(channel);
@@ -523,6 +542,49 @@ function onChatMessage(frame) {
       channel.mentions += 1;
     channel.headSeq = Math.max(channel.headSeq, seq);
     renderBadge(channel);
+  }
+  if (key === state.open) {
+    renderPane({ stickToBottom: true });
+    markViewed(key);
+  }
+}
+
+// An edit or a delete: an event of the channel's log with its own seq. It
+// changes the message it names, if we hold it (history has the latest state
+// of the others), and is no unread message.
+function onRevision(frame) {
+  const key = keyOf(frame.server, frame.channel);
+  const seq = toInt(frame.seq);
+  if (!Number.isSafeInteger(seq) || seq <= 0) return;
+  const log = logFor(key);
+  if (log.events.has(seq)) return; // A repeat.
+  log.events.add(seq);
+  log.newest = Math.max(log.newest, seq);
+  advanceCursor(key);
+  const target = log.bySeq.get(toInt(frame.message_seq));
+  const channel = state.channels.get(key);
+  if (channel) {
+    if (seq > channel.headSeq && seq > channel.lastRead) channel.skip += 1;
+    // A deleted unread message is no longer unread.
+    const deletedSeq = toInt(frame.message_seq);
+    if (
+      frame.type === "message_delete" &&
+      deletedSeq > channel.lastRead &&
+      deletedSeq <= channel.headSeq &&
+      !target?.deleted
+    )
+      channel.skip += 1;
+    channel.headSeq = Math.max(channel.headSeq, seq);
+    renderBadge(channel);
+  }
+  if (target) {
+    if (frame.type === "message_update") {
+      target.message = frame.message ?? "";
+      target.editedAt = toInt(frame.edited_at);
+    } else {
+      target.message = "";
+      target.deleted = true;
+    }
   }
   if (key === state.open) {
     renderPane({ stickToBottom: true });
@@ -634,7 +696,8 @@ function logFor(key) {
       bySeq: new Map(), // seq -> entry
       own: new Map(), // nonce -> entry, in send order
       loaded: false, // the first history page has arrived
-      newest: 0, // the highest seq in bySeq
+      events: new Set(), // seqs of edit and delete events held (no rows)
+      newest: 0, // the highest seq held, message or event
       hasOlder: false,
       loadingOlder: false,
     };
@@ -657,7 +720,7 @@ function advanceCursor(key) {
   const log = state.logs.get(key);
   if (!log || !state.cursors.has(key)) return;
   let seq = state.cursors.get(key);
-  while (log.bySeq.has(seq + 1)) seq += 1;
+  while (log.bySeq.has(seq + 1) || log.events.has(seq + 1)) seq += 1;
   state.cursors.set(key, seq);
 }
 
@@ -699,6 +762,8 @@ function ingest(key, message) {
       message: message.message ?? "",
       author: message.author ?? "",
       sentAt: toInt(message.sent_at),
+      editedAt: toInt(message.edited_at),
+      deleted: Boolean(message.deleted),
       state: "sent",
       error: "",
       timer: 0,
@@ -791,7 +856,10 @@ function markViewed(key) {
   const seq = newestSeq(log);
   if (seq > channel.lastRead) {
     channel.lastRead = seq;
-    if (seq >= channel.headSeq) channel.mentions = 0;
+    if (seq >= channel.headSeq) {
+      channel.mentions = 0;
+      channel.skip = 0;
+    }
     renderBadge(channel);
   }
   if (channel.lastRead > channel.readSent && !state.readTimer)
@@ -950,7 +1018,7 @@ function renderSidebar() {
 // What the server counts as unread: head_seq - last_read_seq. Each message
 // counts once, however many times (live, replayed, in history) it arrives.
 function unreadOf(channel) {
-  return Math.max(0, channel.headSeq - channel.lastRead);
+  return Math.max(0, channel.headSeq - channel.lastRead - channel.skip);
 }
 
 function renderBadge(channel) {
@@ -1052,7 +1120,11 @@ function rowFor(entry) {
     const text = document.createElement("div");
     text.className = "text";
     text.dataset.testid = "message-text";
-    text.textContent = entry.message; // Never innerHTML: message text is untrusted.
+    const edited = document.createElement("span");
+    edited.className = "edited";
+    edited.dataset.testid = "message-edited";
+    edited.textContent = "(edited)";
+    meta.append(edited);
     const status = document.createElement("div");
     status.className = "status";
     const error = document.createElement("span");
@@ -1071,7 +1143,7 @@ function rowFor(entry) {
     body.append(meta, text, status);
     row.append(avatar, body);
     entry.row = row;
-    entry.parts = { time, status, error };
+    entry.parts = { time, status, error, text, edited };
   }
   const { row } = entry;
   if (entry.seq !== null) row.dataset.seq = String(entry.seq);
@@ -1080,6 +1152,14 @@ function rowFor(entry) {
   const when = new Date(entry.sentAt || Date.now());
   entry.parts.time.dateTime = when.toISOString();
   entry.parts.time.textContent = formatTime(when);
+  // Never innerHTML: message text is untrusted.
+  entry.parts.text.textContent = entry.deleted
+    ? "This message was deleted."
+    : entry.message;
+  row.classList.toggle("deleted", Boolean(entry.deleted));
+  entry.parts.edited.hidden = !entry.editedAt || Boolean(entry.deleted);
+  if (entry.editedAt)
+    entry.parts.edited.title = `Edited ${dateTimeFormat.format(new Date(entry.editedAt))}`;
   entry.parts.status.hidden = entry.state !== "failed";
   entry.parts.error.textContent = entry.error || "Not delivered";
   return row;

@@ -1,0 +1,157 @@
+// Real-browser tests of edited and deleted messages: the open channel shows
+// the change live, badges do not count edits and drop a deleted unread
+// message, and a reload shows each message in its latest state.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import {
+  BASE_URL,
+  WAIT_MS,
+  assertNoPageErrors,
+  login,
+  openChannel,
+  rowsWithText,
+  send,
+  suffix,
+  waitForBadge,
+  waitForRow,
+  withBrowser,
+} from "./helpers.mjs";
+
+// Edits and deletes as a client of the protocol does them: a second
+// connection of the same user (a dev login under the same name), opened from
+// the user's page. frames: edit_message / delete_message frames without id;
+// resolves with the acks' seqs.
+async function revise(user, frames) {
+  return user.page.evaluate(
+    async ({ name, frames }) => {
+      const login = await fetch("/api/dev/login", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ name }),
+      }).then((r) => r.json());
+      const url = new URL("/ws", location.href);
+      url.protocol = url.protocol.replace("http", "ws");
+      const ws = new WebSocket(url);
+      const acks = [];
+      await new Promise((resolve, reject) => {
+        ws.onopen = () =>
+          ws.send(JSON.stringify({ type: "identify", token: login.token }));
+        ws.onmessage = (event) => {
+          const frame = JSON.parse(event.data);
+          if (frame.type === "ready") {
+            frames.forEach((f, i) =>
+              ws.send(JSON.stringify({ ...f, id: `rev-${i}` })),
+            );
+          } else if (frame.type === "ack") {
+            acks.push(frame.seq);
+            if (acks.length === frames.length) resolve();
+          } else if (frame.type === "error") {
+            reject(new Error(JSON.stringify(frame)));
+          }
+        };
+        ws.onerror = () => reject(new Error("socket error"));
+      });
+      ws.close();
+      return acks;
+    },
+    { name: user.name, frames },
+  );
+}
+
+test("an edit and a delete show at once, are not unread, and survive a reload", async () => {
+  assert.ok(BASE_URL, "GATEWAY_URL is set");
+  await withBrowserDo(async (alice, bob, tag) => {
+    // Bob watches general; alice posts two messages there.
+    await openChannel(bob, "demo", "general");
+    await openChannel(alice, "demo", "general");
+    const first = `typo ${tag}`;
+    const second = `oops ${tag}`;
+    for (const text of [first, second]) {
+      await send(alice, text);
+      await waitForRow(alice, text, "sent");
+      await waitForRow(bob, text);
+    }
+    const [a] = await rowsWithText(alice, first);
+    const [b] = await rowsWithText(alice, second);
+    const fixed = `fixed ${tag}`;
+    await revise(alice, [
+      {
+        type: "edit_message",
+        server: "demo",
+        channel: "general",
+        seq: a.seq,
+        message: fixed,
+      },
+      {
+        type: "delete_message",
+        server: "demo",
+        channel: "general",
+        seq: b.seq,
+      },
+    ]);
+    for (const user of [alice, bob]) {
+      await waitForRow(user, fixed);
+      const [row] = await rowsWithText(user, fixed);
+      assert.equal(row.seq, a.seq, "the edit replaced the text in place");
+      assert.equal((await rowsWithText(user, first)).length, 0);
+      await waitForRow(user, "This message was deleted.");
+      assert.equal((await rowsWithText(user, second)).length, 0);
+    }
+    const edited = bob.page.locator(
+      `[data-testid="message"][data-seq="${a.seq}"] [data-testid="message-edited"]`,
+    );
+    assert.equal(await edited.isVisible(), true, "an edited message says so");
+
+    // Bob moves away; alice posts two more, edits one and deletes the other:
+    // one message is unread, however many seqs the log took.
+    await openChannel(bob, "demo", "random");
+    const third = `third ${tag}`;
+    const fourth = `fourth ${tag}`;
+    for (const text of [third, fourth]) {
+      await send(alice, text);
+      await waitForRow(alice, text, "sent");
+    }
+    await waitForBadge(bob.page, "unread-demo-general", 2);
+    const [c] = await rowsWithText(alice, third);
+    const [d] = await rowsWithText(alice, fourth);
+    await revise(alice, [
+      {
+        type: "edit_message",
+        server: "demo",
+        channel: "general",
+        seq: c.seq,
+        message: `${third}!`,
+      },
+      {
+        type: "delete_message",
+        server: "demo",
+        channel: "general",
+        seq: d.seq,
+      },
+    ]);
+    await waitForBadge(bob.page, "unread-demo-general", 1);
+    // The server counts the same after a reload.
+    await bob.page.reload();
+    await bob.page
+      .getByTestId("channel-demo-general")
+      .waitFor({ timeout: WAIT_MS });
+    await waitForBadge(bob.page, "unread-demo-general", 1);
+    // History brings the latest state.
+    await openChannel(bob, "demo", "general");
+    await waitForRow(bob, fixed);
+    await waitForRow(bob, `${third}!`);
+    assert.equal((await rowsWithText(bob, first)).length, 0);
+    assert.equal((await rowsWithText(bob, fourth)).length, 0);
+    await waitForBadge(bob.page, "unread-demo-general", 0);
+    assertNoPageErrors(alice, bob);
+  });
+});
+
+async function withBrowserDo(body) {
+  await withBrowser(async (browser) => {
+    const tag = suffix();
+    const alice = await login(browser, `alice-${tag}`);
+    const bob = await login(browser, `bob-${tag}`);
+    await body(alice, bob, tag);
+  });
+}
