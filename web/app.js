@@ -16,6 +16,8 @@ const PAGE_SIZE = 50;
 // Read markers go to the server at most this often (one frame per channel).
 const READ_SEND_INTERVAL_MS = 250;
 const TOAST_MS = 5_000;
+// How long a first click on Delete waits for the confirming one.
+const DELETE_CONFIRM_MS = 4_000;
 // Send "typing" at most this often per channel (the server relays no more).
 const TYPING_SEND_INTERVAL_MS = 3_000;
 // How long to show someone typing when the event does not say.
@@ -764,6 +766,8 @@ function ingest(key, message) {
       sentAt: toInt(message.sent_at),
       editedAt: toInt(message.edited_at),
       deleted: Boolean(message.deleted),
+      authorId: message.author_id ?? "",
+      key,
       state: "sent",
       error: "",
       timer: 0,
@@ -914,6 +918,8 @@ ui.composer.addEventListener("submit", (event) => {
     id: nonce(),
     message: text,
     author: state.user?.name ?? "",
+    authorId: state.user?.id ?? "",
+    key,
     sentAt: Date.now(),
     state: "pending",
     error: "",
@@ -1125,6 +1131,36 @@ function rowFor(entry) {
     edited.dataset.testid = "message-edited";
     edited.textContent = "(edited)";
     meta.append(edited);
+    // Edit and delete, on one's own sent messages.
+    const actions = document.createElement("span");
+    actions.className = "actions";
+    const editButton = document.createElement("button");
+    editButton.type = "button";
+    editButton.className = "link-button";
+    editButton.dataset.testid = "message-edit";
+    editButton.textContent = "Edit";
+    editButton.addEventListener("click", () => startEdit(entry));
+    const deleteButton = document.createElement("button");
+    deleteButton.type = "button";
+    deleteButton.className = "link-button";
+    deleteButton.dataset.testid = "message-delete";
+    deleteButton.addEventListener("click", () => askDelete(entry));
+    actions.append(editButton, deleteButton);
+    meta.append(actions);
+    const editor = document.createElement("textarea");
+    editor.className = "editor";
+    editor.rows = 2;
+    editor.dataset.testid = "message-edit-input";
+    editor.setAttribute("aria-label", "Edit message");
+    editor.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" && !event.shiftKey) {
+        event.preventDefault();
+        finishEdit(entry, editor.value);
+      } else if (event.key === "Escape") {
+        entry.editing = false;
+        renderPane();
+      }
+    });
     const status = document.createElement("div");
     status.className = "status";
     const error = document.createElement("span");
@@ -1140,10 +1176,19 @@ function rowFor(entry) {
       renderPane();
     });
     status.append(error, retry);
-    body.append(meta, text, status);
+    body.append(meta, text, editor, status);
     row.append(avatar, body);
     entry.row = row;
-    entry.parts = { time, status, error, text, edited };
+    entry.parts = {
+      time,
+      status,
+      error,
+      text,
+      edited,
+      actions,
+      editor,
+      deleteButton,
+    };
   }
   const { row } = entry;
   if (entry.seq !== null) row.dataset.seq = String(entry.seq);
@@ -1160,9 +1205,64 @@ function rowFor(entry) {
   entry.parts.edited.hidden = !entry.editedAt || Boolean(entry.deleted);
   if (entry.editedAt)
     entry.parts.edited.title = `Edited ${dateTimeFormat.format(new Date(entry.editedAt))}`;
+  const mine = Boolean(state.user) && entry.authorId === state.user.id;
+  entry.parts.actions.hidden =
+    !mine || entry.state !== "sent" || Boolean(entry.deleted);
+  if (entry.deleted) entry.editing = false;
+  entry.parts.text.hidden = Boolean(entry.editing);
+  entry.parts.editor.hidden = !entry.editing;
+  entry.parts.deleteButton.textContent = entry.confirmDelete
+    ? "Confirm delete"
+    : "Delete";
   entry.parts.status.hidden = entry.state !== "failed";
   entry.parts.error.textContent = entry.error || "Not delivered";
   return row;
+}
+
+function startEdit(entry) {
+  entry.editing = true;
+  renderPane();
+  const { editor } = entry.parts;
+  editor.value = entry.message;
+  editor.focus();
+}
+
+function finishEdit(entry, text) {
+  entry.editing = false;
+  if (text.trim() !== "" && text !== entry.message)
+    sendRevision(entry, { type: "edit_message", message: text });
+  renderPane();
+}
+
+// The first click asks, a second one within a few seconds deletes.
+function askDelete(entry) {
+  if (!entry.confirmDelete) {
+    entry.confirmDelete = true;
+    setTimeout(() => {
+      entry.confirmDelete = false;
+      renderPane();
+    }, DELETE_CONFIRM_MS);
+  } else {
+    entry.confirmDelete = false;
+    sendRevision(entry, { type: "delete_message" });
+  }
+  renderPane();
+}
+
+// Sends an edit_message or delete_message for a stored message. The result
+// comes back as the message_update or message_delete event; refusals as an
+// error toast.
+function sendRevision(entry, frame) {
+  const channel = state.channels.get(entry.key);
+  if (!channel || entry.seq === null) return;
+  const sent = state.socket?.send({
+    ...frame,
+    server: channel.server,
+    channel: channel.id,
+    seq: String(entry.seq),
+    id: `rev-${state.nextRequest++}`,
+  });
+  if (!sent) toast("Not connected: try again in a moment");
 }
 
 function findKeyOf(entry) {

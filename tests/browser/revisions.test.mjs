@@ -155,3 +155,62 @@ async function withBrowserDo(body) {
     await body(alice, bob, tag);
   });
 }
+
+test("the author edits and deletes from the message's own buttons; others have none", async () => {
+  await withBrowserDo(async (alice, bob, tag) => {
+    await openChannel(alice, "demo", "general");
+    await openChannel(bob, "demo", "general");
+    const text = `draft ${tag}`;
+    await send(alice, text);
+    await waitForRow(alice, text, "sent");
+    await waitForRow(bob, text);
+    const [{ seq }] = await rowsWithText(alice, text);
+    const row = (user) =>
+      user.page.locator(`[data-testid="message"][data-seq="${seq}"]`);
+
+    // Bob cannot edit alice's message: he has no buttons for it.
+    assert.equal(await row(bob).getByTestId("message-edit").count(), 1);
+    assert.equal(await row(bob).getByTestId("message-edit").isHidden(), true);
+
+    // Alice edits it in place: Enter saves.
+    await row(alice).hover();
+    await row(alice).getByTestId("message-edit").click();
+    const editor = row(alice).getByTestId("message-edit-input");
+    await editor.fill(`final ${tag}`);
+    await editor.press("Enter");
+    for (const user of [alice, bob]) await waitForRow(user, `final ${tag}`);
+    assert.equal(
+      await row(bob).getByTestId("message-edited").isVisible(),
+      true,
+    );
+
+    // Escape cancels an edit without sending anything.
+    await row(alice).hover();
+    await row(alice).getByTestId("message-edit").click();
+    await editor.fill("never sent");
+    await editor.press("Escape");
+    await waitForRow(alice, `final ${tag}`);
+
+    // Delete asks once more, then deletes for everyone.
+    await row(alice).hover();
+    await row(alice).getByTestId("message-delete").click();
+    assert.equal(
+      await row(alice).getByTestId("message-delete").textContent(),
+      "Confirm delete",
+    );
+    await row(alice).getByTestId("message-delete").click();
+    for (const user of [alice, bob]) {
+      await user.page.waitForFunction(
+        (s) =>
+          document.querySelector(
+            `[data-testid="message"][data-seq="${s}"] [data-testid="message-text"]`,
+          )?.textContent === "This message was deleted.",
+        seq,
+        { timeout: WAIT_MS },
+      );
+    }
+    assert.equal((await rowsWithText(bob, "never sent")).length, 0);
+    assert.equal(await row(alice).getByTestId("message-edit").isHidden(), true);
+    assertNoPageErrors(alice, bob);
+  });
+});
