@@ -402,46 +402,56 @@ void ChatCore::MarkRead(const MarkReadRequest& req, Done<MarkReadResponse> done)
     return done(s);
   }
   if (req.seq() < 0) return done(absl::InvalidArgumentError("seq must not be negative"));
-  CheckAccess(req.server(), req.channel(), req.user_id(),
-              [this, req, done = std::move(done)](absl::StatusOr<bool> ok) mutable {
-                if (!ok.ok()) return done(ok.status());
-                store_->ChannelHead(
-                    req.server(), req.channel(),
-                    [this, req, done = std::move(done)](absl::StatusOr<int64_t> head) mutable {
-                      if (!head.ok()) return done(head.status());
-                      // A marker beyond the head would hide messages yet to come.
-                      const int64_t seq = std::min(req.seq(), *head);
-                      store_->CountsAfter(
-                          req.server(), req.channel(), req.user_id(), seq,
-                          [this, req, seq, head = *head,
-                           done = std::move(done)](absl::StatusOr<ReadCounts> counts) mutable {
-                            if (!counts.ok()) return done(counts.status());
-                            ReadState state;
-                            state.set_type("read_state");
-                            state.set_server(req.server());
-                            state.set_channel(req.channel());
-                            state.set_last_read_seq(seq);
-                            // Edits, deletes and deleted messages are no unread messages.
-                            state.set_unread(std::max<int64_t>(0, head - seq - counts->uncounted));
-                            state.set_mentions(counts->mentions);
-                            store_->MarkRead(
-                                req.user_id(), state,
-                                [state, head, done = std::move(done)](
-                                    absl::StatusOr<ChatStore::MarkReadResult> r) mutable {
-                                  if (!r.ok()) return done(r.status());
-                                  MarkReadResponse resp;
-                                  *resp.mutable_state() = std::move(state);
-                                  resp.set_changed(r->changed);
-                                  if (!r->changed) {  // The stored marker stands.
-                                    resp.mutable_state()->set_last_read_seq(r->last_read_seq);
-                                    resp.mutable_state()->set_unread(
-                                        std::max<int64_t>(0, head - r->last_read_seq));
-                                  }
-                                  done(std::move(resp));
-                                });
-                          });
-                    });
-              });
+  CheckAccess(
+      req.server(), req.channel(), req.user_id(),
+      [this, req, done = std::move(done)](absl::StatusOr<bool> ok) mutable {
+        if (!ok.ok()) return done(ok.status());
+        store_->ChannelHead(
+            req.server(), req.channel(),
+            [this, req, done = std::move(done)](absl::StatusOr<int64_t> head) mutable {
+              if (!head.ok()) return done(head.status());
+              // A marker beyond the head would hide messages yet to come.
+              const int64_t seq = std::min(req.seq(), *head);
+              store_->CountsAfter(
+                  req.server(), req.channel(), req.user_id(), seq,
+                  [this, req, seq, head = *head,
+                   done = std::move(done)](absl::StatusOr<ReadCounts> counts) mutable {
+                    if (!counts.ok()) return done(counts.status());
+                    ReadState state;
+                    state.set_type("read_state");
+                    state.set_server(req.server());
+                    state.set_channel(req.channel());
+                    state.set_last_read_seq(seq);
+                    // Edits, deletes and deleted messages are no unread messages.
+                    state.set_unread(std::max<int64_t>(0, head - seq - counts->uncounted));
+                    state.set_mentions(counts->mentions);
+                    store_->MarkRead(
+                        req.user_id(), state,
+                        [this, req, state, head, done = std::move(done)](
+                            absl::StatusOr<ChatStore::MarkReadResult> r) mutable {
+                          if (!r.ok()) return done(r.status());
+                          MarkReadResponse resp;
+                          *resp.mutable_state() = std::move(state);
+                          resp.set_changed(r->changed);
+                          if (r->changed) return done(std::move(resp));
+                          // The stored marker stands: count from it.
+                          const int64_t stored = r->last_read_seq;
+                          store_->CountsAfter(
+                              req.server(), req.channel(), req.user_id(), stored,
+                              [resp = std::move(resp), head, stored,
+                               done = std::move(done)](absl::StatusOr<ReadCounts> counts) mutable {
+                                if (!counts.ok()) return done(counts.status());
+                                ReadState* s = resp.mutable_state();
+                                s->set_last_read_seq(stored);
+                                s->set_unread(
+                                    std::max<int64_t>(0, head - stored - counts->uncounted));
+                                s->set_mentions(counts->mentions);
+                                done(std::move(resp));
+                              });
+                        });
+                  });
+            });
+      });
 }
 
 void ChatCore::PersonalTail(const PersonalTailRequest& req, Done<PersonalTailResponse> done) {

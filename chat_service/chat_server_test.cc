@@ -524,6 +524,12 @@ TEST_F(ChatServerTest, EditsAndDeletesAreLogEventsAndHistoryShowsTheLatestState)
   grpc::ClientContext ctx;
   ASSERT_TRUE(chat_->MarkRead(&ctx, mr, &marked).ok());
   EXPECT_EQ(marked.state().unread(), 1);  // Message 3 only.
+  mr.set_seq(1);  // Backwards: the stored marker stands, counted the same way.
+  grpc::ClientContext back;
+  ASSERT_TRUE(chat_->MarkRead(&back, mr, &marked).ok());
+  EXPECT_FALSE(marked.changed());
+  EXPECT_EQ(marked.state().last_read_seq(), 2);
+  EXPECT_EQ(marked.state().unread(), 1);
 }
 
 TEST_F(ChatServerTest, BadRevisionsAreRefusedAndChangeNothing) {
