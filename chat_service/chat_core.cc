@@ -265,6 +265,9 @@ void ChatCore::TryRevise(std::string user, std::string server, std::string chann
                   return TryRevise(std::move(user), std::move(server), std::move(channel), seq,
                                    std::move(make), attempts_left - 1, std::move(done));
                 }
+                if (absl::IsAborted(r.status())) {
+                  return done(WithReason(r.status(), "conflict"));  // Busy: worth a retry.
+                }
                 if (!r.ok()) return done(r.status());
                 RevisionResponse resp;
                 resp.set_seq(*r);
@@ -413,7 +416,7 @@ void ChatCore::MarkRead(const MarkReadRequest& req, Done<MarkReadResponse> done)
               // A marker beyond the head would hide messages yet to come.
               const int64_t seq = std::min(req.seq(), *head);
               store_->CountsAfter(
-                  req.server(), req.channel(), req.user_id(), seq,
+                  req.server(), req.channel(), req.user_id(), seq, *head,
                   [this, req, seq, head = *head,
                    done = std::move(done)](absl::StatusOr<ReadCounts> counts) mutable {
                     if (!counts.ok()) return done(counts.status());
@@ -425,6 +428,7 @@ void ChatCore::MarkRead(const MarkReadRequest& req, Done<MarkReadResponse> done)
                     // Edits, deletes and deleted messages are no unread messages.
                     state.set_unread(std::max<int64_t>(0, head - seq - counts->uncounted));
                     state.set_mentions(counts->mentions);
+                    state.set_head_seq(head);
                     store_->MarkRead(
                         req.user_id(), state,
                         [this, req, state, head, done = std::move(done)](
@@ -437,7 +441,7 @@ void ChatCore::MarkRead(const MarkReadRequest& req, Done<MarkReadResponse> done)
                           // The stored marker stands: count from it.
                           const int64_t stored = r->last_read_seq;
                           store_->CountsAfter(
-                              req.server(), req.channel(), req.user_id(), stored,
+                              req.server(), req.channel(), req.user_id(), stored, head,
                               [resp = std::move(resp), head, stored,
                                done = std::move(done)](absl::StatusOr<ReadCounts> counts) mutable {
                                 if (!counts.ok()) return done(counts.status());

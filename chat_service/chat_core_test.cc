@@ -45,7 +45,7 @@ class FakeStore : public ChatStore {
     done(head);
   }
   ReadCounts counts{2, 0};
-  void CountsAfter(const std::string&, const std::string&, const std::string&, int64_t,
+  void CountsAfter(const std::string&, const std::string&, const std::string&, int64_t, int64_t,
                    Done<ReadCounts> done) override {
     done(counts);
   }
@@ -406,7 +406,9 @@ TEST_F(ChatCoreRevisionTest, AConcurrentChangeIsReadAgainAndRetried) {
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(store_.revised.size(), 1u);
   store_.conflicts = 5;  // Beyond the attempts: the conflict is the answer.
-  EXPECT_EQ(Edit("alice", 5, "again").status().code(), absl::StatusCode::kAborted);
+  absl::Status busy = Edit("alice", 5, "again").status();
+  EXPECT_EQ(busy.code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(ReasonOf(busy), "conflict");
 }
 
 }  // namespace

@@ -524,6 +524,7 @@ TEST_F(ChatServerTest, EditsAndDeletesAreLogEventsAndHistoryShowsTheLatestState)
   grpc::ClientContext ctx;
   ASSERT_TRUE(chat_->MarkRead(&ctx, mr, &marked).ok());
   EXPECT_EQ(marked.state().unread(), 1);  // Message 3 only.
+  EXPECT_EQ(marked.state().head_seq(), 5);
   mr.set_seq(1);  // Backwards: the stored marker stands, counted the same way.
   grpc::ClientContext back;
   ASSERT_TRUE(chat_->MarkRead(&back, mr, &marked).ok());

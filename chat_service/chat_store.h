@@ -100,10 +100,11 @@ class ChatStore {
   virtual void ChannelHead(const std::string& server, const std::string& channel,
                            Done<int64_t> done) = 0;
 
-  // CountsAfter counts, after seq, the channel's messages that mention user
-  // and the seqs that are no unread message.
+  // CountsAfter counts, in (seq, head], the channel's messages that mention
+  // user and the seqs that are no unread message.
   virtual void CountsAfter(const std::string& server, const std::string& channel,
-                           const std::string& user, int64_t seq, Done<ReadCounts> done) = 0;
+                           const std::string& user, int64_t seq, int64_t head,
+                           Done<ReadCounts> done) = 0;
 
   // GetMessage reads one message in its latest state; kNotFound when the
   // log holds no message with that seq (never sent, an edit or delete

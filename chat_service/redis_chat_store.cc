@@ -8,6 +8,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/high_water.h"
 #include "common/keys.h"
 #include "common/redis_script.h"
 #include "proto/events.pb.h"
@@ -33,15 +34,12 @@ return 0
   return *script;
 }
 
-// kLogLua: helpers of the scripts that read or extend a channel's log.
+// kLogFunctionsLua: helpers of the scripts that read or extend a channel's log.
 // A log entry is a message (field "m": ChatMessage bytes) or an edit or
 // delete event (field "e": Event bytes); an edited or deleted message's
 // entry is removed and its latest state kept in the revised set instead.
-// next_seq hands out the log's next seq: a counter at or below the floor (the
-// highest seq known to have been handed out) means Redis lost acknowledged
-// entries, so the log continues above the floor, no seq is handed out twice,
-// and the lost range is recorded for the log's readers.
-constexpr absl::string_view kLogLua = R"lua(
+// Seqs come from next_seq (common/high_water.h), above the floor.
+constexpr absl::string_view kLogFunctionsLua = R"lua(
 local function seq_of(id) return tonumber(string.match(id, '^(%d+)')) end
 local function field(entry, name)
   local f = entry[2]
@@ -49,18 +47,6 @@ local function field(entry, name)
     if f[i] == name then return f[i + 1] end
   end
   return nil
-end
-local function next_seq(counter, rollback, floor_arg)
-  local seq = redis.call('INCR', counter)
-  local lost = 0
-  local floor = tonumber(floor_arg) or 0
-  if seq <= floor then
-    lost = seq
-    seq = floor + 1
-    redis.call('SET', counter, seq)
-    redis.call('SET', rollback, lost .. ':' .. floor)
-  end
-  return seq, lost
 end
 -- add_entry adds an entry to the log; when that trimmed the stream (it
 -- keeps about retention entries), the revised and uncounted sets drop what
@@ -103,7 +89,8 @@ end
 // below the floor means Redis lost acknowledged messages: the log continues above the floor, so no
 // seq is handed out twice, and the lost range is recorded for the log's readers.
 const redis::RedisScript& AppendScript() {
-  static const auto* script = new redis::RedisScript(absl::StrCat(kLogLua, R"lua(
+  static const auto* script =
+      new redis::RedisScript(absl::StrCat(kNextSeqLua, kLogFunctionsLua, R"lua(
 local prev = redis.call('GET', KEYS[1])
 if prev then
   -- A write, so that a WAIT after this retry covers the original append even
@@ -170,7 +157,8 @@ std::string EventPrefix(size_t size) {
 // delete entries are skipped, so a page may read further than limit entries
 // (at most 20 rounds of limit).
 const redis::RedisScript& HistoryScript() {
-  static const auto* script = new redis::RedisScript(absl::StrCat(kLogLua, R"lua(
+  static const auto* script =
+      new redis::RedisScript(absl::StrCat(kNextSeqLua, kLogFunctionsLua, R"lua(
 local head = tonumber(redis.call('GET', KEYS[2]) or '0')
 local rolled = redis.call('GET', KEYS[3]) or ''
 local oldest = 0
@@ -236,7 +224,8 @@ return {head, oldest, out, rolled}
 // KEYS: log stream, revised set. ARGV: seq. Returns the message's latest
 // bytes, or nil.
 const redis::RedisScript& GetMessageScript() {
-  static const auto* script = new redis::RedisScript(absl::StrCat(kLogLua, R"lua(
+  static const auto* script =
+      new redis::RedisScript(absl::StrCat(kNextSeqLua, kLogFunctionsLua, R"lua(
 return message_at(KEYS[1], KEYS[2], ARGV[1])
 )lua"));
   return *script;
@@ -253,17 +242,20 @@ return message_at(KEYS[1], KEYS[2], ARGV[1])
 // (with its text) and its latest state enters the revised set; the event
 // takes the next seq and is published like a message.
 const redis::RedisScript& ReviseScript() {
-  static const auto* script = new redis::RedisScript(absl::StrCat(kLogLua, R"lua(
+  static const auto* script =
+      new redis::RedisScript(absl::StrCat(kNextSeqLua, kLogFunctionsLua, R"lua(
 local target = ARGV[1]
 local cur = message_at(KEYS[2], KEYS[4], target)
 if cur == nil or cur ~= ARGV[2] then return {0} end
 local seq, lost = next_seq(KEYS[1], KEYS[3], ARGV[7])
-add_entry(KEYS[2], ARGV[6], seq, 'e', ARGV[4], KEYS[4], KEYS[5])
 redis.call('XDEL', KEYS[2], target .. '-0')
 redis.call('ZREMRANGEBYSCORE', KEYS[4], target, target)
 redis.call('ZADD', KEYS[4], target, target .. ':' .. ARGV[3])
-redis.call('ZADD', KEYS[5], seq, seq)
 if ARGV[9] == '1' then redis.call('ZADD', KEYS[5], target, target) end
+-- Last: a trim it causes takes the revised record too if retention has
+-- reached the message.
+add_entry(KEYS[2], ARGV[6], seq, 'e', ARGV[4], KEYS[4], KEYS[5])
+redis.call('ZADD', KEYS[5], seq, seq)
 local unmention = tonumber(ARGV[10])
 for i = 6, #KEYS do
   if i - 5 <= unmention then
@@ -774,11 +766,13 @@ void RedisChatStore::ChannelHead(const std::string& server, const std::string& c
 }
 
 void RedisChatStore::CountsAfter(const std::string& server, const std::string& channel,
-                                 const std::string& user, int64_t seq, Done<ReadCounts> done) {
-  std::string after = absl::StrCat("(", seq);
+                                 const std::string& user, int64_t seq, int64_t head,
+                                 Done<ReadCounts> done) {
+  // Bounded by the head read before: what was appended since is not in it.
+  std::string after = absl::StrCat("(", seq), upto = std::to_string(head);
   redis::Batch(*client_,
-               {{"ZCOUNT", keys::ChannelMentions(server, channel, user), after, "+inf"},
-                {"ZCOUNT", keys::ChannelUncounted(server, channel), after, "+inf"}},
+               {{"ZCOUNT", keys::ChannelMentions(server, channel, user), after, upto},
+                {"ZCOUNT", keys::ChannelUncounted(server, channel), after, upto}},
                [done = std::move(done)](absl::StatusOr<std::vector<Reply>> r) mutable {
                  if (!r.ok()) return done(r.status());
                  ReadCounts counts;
@@ -831,10 +825,11 @@ void RedisChatStore::LoadReadState(const std::string& user, UserState state, Don
             (void)absl::SimpleAtoi(HashField((*r)[0], keys::ReadField(s.id(), c.id())), &read);
             read = std::min(read, c.head_seq());
             c.set_last_read_seq(read);
+            // Bounded by the head read before: what came since is not in it.
             counts.push_back({"ZCOUNT", keys::ChannelMentions(s.id(), c.id(), user),
-                              absl::StrCat("(", read), "+inf"});
+                              absl::StrCat("(", read), std::to_string(c.head_seq())});
             counts.push_back({"ZCOUNT", keys::ChannelUncounted(s.id(), c.id()),
-                              absl::StrCat("(", read), "+inf"});
+                              absl::StrCat("(", read), std::to_string(c.head_seq())});
           }
         }
         redis::Batch(

@@ -46,7 +46,7 @@ class RedisChatStore : public ChatStore {
   void ChannelHead(const std::string& server, const std::string& channel,
                    Done<int64_t> done) override;
   void CountsAfter(const std::string& server, const std::string& channel, const std::string& user,
-                   int64_t seq, Done<ReadCounts> done) override;
+                   int64_t seq, int64_t head, Done<ReadCounts> done) override;
   void GetMessage(const std::string& server, const std::string& channel, int64_t seq,
                   Done<StoredMessage> done) override;
   void Revise(const Revision& revision, Done<int64_t> done) override;

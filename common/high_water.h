@@ -18,6 +18,27 @@
 
 namespace chat {
 
+// kNextSeqLua defines the Lua function next_seq(counter key, rollback key,
+// floor), the append scripts' half of the guard: it returns the log's next
+// seq and, when the counter came out at or below floor (Redis lost appends
+// it had acknowledged), the first lost seq; the counter then continues above
+// floor, so no seq is handed out twice, and the lost range "<from>:<to>" is
+// recorded under the rollback key for the log's readers. (0 when none.)
+inline constexpr char kNextSeqLua[] = R"lua(
+local function next_seq(counter, rollback, floor_arg)
+  local seq = redis.call('INCR', counter)
+  local lost = 0
+  local floor = tonumber(floor_arg) or 0
+  if seq <= floor then
+    lost = seq
+    seq = floor + 1
+    redis.call('SET', counter, seq)
+    redis.call('SET', rollback, lost .. ':' .. floor)
+  end
+  return seq, lost
+end
+)lua";
+
 class HighWater {
  public:
   explicit HighWater(size_t max_logs = 200000) : max_logs_(max_logs) {}

@@ -15,22 +15,12 @@ namespace {
 
 // append_personal(seq key, log key, rollback key, retention, topic, Event
 // bytes, floor)
-// appends the event with the next user_seq, publishes it, and returns the
-// user_seq and, when the counter was at or below floor (Redis lost appends
-// it had acknowledged), the first lost user_seq: the log then continues
-// above floor, so no user_seq is handed out twice, and the lost range is
-// recorded under the rollback key for the log's readers.
-constexpr char kAppendLua[] = R"lua(
+// appends the event with the next user_seq (next_seq, common/high_water.h),
+// publishes it, and returns the user_seq and the first lost user_seq (0:
+// none).
+constexpr char kAppendPersonalLua[] = R"lua(
 local function append_personal(seq_key, log_key, rollback_key, retention, topic, bytes, floor)
-  local seq = redis.call('INCR', seq_key)
-  local lost = 0
-  floor = tonumber(floor) or 0
-  if seq <= floor then
-    lost = seq
-    seq = floor + 1
-    redis.call('SET', seq_key, seq)
-    redis.call('SET', rollback_key, lost .. ':' .. floor)
-  end
+  local seq, lost = next_seq(seq_key, rollback_key, floor)
   redis.call('XADD', log_key, 'MAXLEN', '~', retention, seq .. '-0', 'e', bytes)
   redis.call('SPUBLISH', topic, seq .. ' ' .. bytes)
   return seq, lost
@@ -40,7 +30,7 @@ end
 // KEYS: log seq, log stream, rollback record. ARGV: retention, topic, Event
 // bytes, floor. Returns {user_seq, first lost user_seq or 0}.
 const redis::RedisScript& AppendScript() {
-  static const auto* script = new redis::RedisScript(absl::StrCat(kAppendLua, R"lua(
+  static const auto* script = new redis::RedisScript(absl::StrCat(PersonalLog::AppendLua(), R"lua(
 local seq, lost = append_personal(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3], ARGV[4])
 return {seq, lost}
 )lua"));
@@ -64,7 +54,10 @@ return {head, oldest, entries, rolled}
 
 }  // namespace
 
-const char* PersonalLog::AppendLua() { return kAppendLua; }
+const std::string& PersonalLog::AppendLua() {
+  static const auto* lua = new std::string(absl::StrCat(kNextSeqLua, kAppendPersonalLua));
+  return *lua;
+}
 
 void ParseRollback(absl::string_view record, int64_t* from, int64_t* to) {
   *from = *to = 0;

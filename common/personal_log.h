@@ -58,7 +58,7 @@ class PersonalLog {
   // own (a read marker) embed it, pass Floor(user), and report what it
   // returned to Appended; their keys must then include the user's log seq,
   // log and rollback record (same hash tag).
-  static const char* AppendLua();
+  static const std::string& AppendLua();
   // Floor: the highest user_seq this process handed out for user.
   int64_t Floor(const std::string& user) const;
   // Appended records an append's result; with lost_from > 0 (the log was

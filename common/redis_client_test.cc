@@ -160,27 +160,36 @@ TEST_F(RedisClientTest, SubscriptionsConfirmedAmidAFloodOfMessagesAreEachToldOnc
   // Shard-channel pushes are read by the subscriber itself (hiredis 0.14
   // does not know them): confirmations arrive between messages and must
   // each be matched to the topic they confirm.
-  std::mutex mu;
-  std::map<std::string, int> confirmed;
-  std::vector<std::string> flood;
+  struct Seen {
+    std::mutex mu;
+    std::map<std::string, int> confirmed;
+    std::vector<std::string> flood;
+  };
+  // Shared with the callbacks: a push already read when the subscriber stops
+  // may still be handed over after this test's body has returned.
+  auto seen = std::make_shared<Seen>();
+  auto flood_size = [seen] {
+    std::lock_guard<std::mutex> l(seen->mu);
+    return seen->flood.size();
+  };
   Options options;
   options.port = server_.port();
   auto sub = std::make_shared<RedisSubscriber>(
       ioc_.get_executor(), options,
-      [&](const std::string& topic, std::string payload) {
-        std::lock_guard<std::mutex> l(mu);
-        if (topic == "flood") flood.push_back(payload);
+      [seen](const std::string& topic, std::string payload) {
+        std::lock_guard<std::mutex> l(seen->mu);
+        if (topic == "flood") seen->flood.push_back(payload);
       },
       nullptr,
-      [&](const std::string& topic) {
-        std::lock_guard<std::mutex> l(mu);
-        ++confirmed[topic];
+      [seen](const std::string& topic) {
+        std::lock_guard<std::mutex> l(seen->mu);
+        ++seen->confirmed[topic];
       });
   sub->Start();
   sub->Subscribe("flood");
   ASSERT_TRUE(WaitFor([&] {
-    std::lock_guard<std::mutex> l(mu);
-    return confirmed["flood"] == 1;
+    std::lock_guard<std::mutex> l(seen->mu);
+    return seen->confirmed["flood"] == 1;
   }));
   std::atomic<bool> stop{false};
   std::thread publisher([&] {
@@ -191,19 +200,26 @@ TEST_F(RedisClientTest, SubscriptionsConfirmedAmidAFloodOfMessagesAreEachToldOnc
       sent.get_future().wait();
     }
   });
+  // The subscriptions go out only once the flood is under way, and the flood
+  // goes on past the last confirmation, so confirmations land amid messages.
+  bool flooding = WaitFor([&] { return flood_size() >= 10; });
   for (int i = 0; i < 200; ++i) sub->Subscribe(absl::StrCat("t", i));
-  ASSERT_TRUE(WaitFor([&] {
-    std::lock_guard<std::mutex> l(mu);
-    return confirmed.size() == 201;
-  }));
+  bool all_confirmed = WaitFor([&] {
+    std::lock_guard<std::mutex> l(seen->mu);
+    return seen->confirmed.size() == 201;
+  });
+  size_t before = flood_size();
+  bool still_flooding = WaitFor([&] { return flood_size() >= before + 10; });
   stop = true;
   publisher.join();
-  std::lock_guard<std::mutex> l(mu);
-  for (const auto& [topic, n] : confirmed) EXPECT_EQ(n, 1) << topic;
-  // The flood arrived whole and in order.
-  ASSERT_FALSE(flood.empty());
-  for (size_t i = 0; i < flood.size(); ++i) ASSERT_EQ(flood[i], std::to_string(i));
   sub->Stop();
+  ASSERT_TRUE(flooding);
+  ASSERT_TRUE(all_confirmed);
+  ASSERT_TRUE(still_flooding);
+  std::lock_guard<std::mutex> l(seen->mu);
+  for (const auto& [topic, n] : seen->confirmed) EXPECT_EQ(n, 1) << topic;
+  // The flood arrived whole and in order.
+  for (size_t i = 0; i < seen->flood.size(); ++i) ASSERT_EQ(seen->flood[i], std::to_string(i));
 }
 
 }  // namespace

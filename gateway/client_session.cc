@@ -275,7 +275,8 @@ void ClientSession::OnTopicLive() {
           return socket_->Close(close_code::kTryAgainLater, "chat service unavailable; retry");
         }
         Ready* ready = pending_ready_->mutable_ready();
-        if (state.ok()) RaiseHeads(*state, ready);  // NotFound: still in no server.
+        // NotFound: still in no server.
+        if (state.ok()) RaiseHeads(*state, ready, RaisedCounts::kLaterCounts);
         RaiseHeads(PassedHeads(*ready), ready);
         FinishIdentify();
       }));

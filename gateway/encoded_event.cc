@@ -108,7 +108,10 @@ const std::string& EncodedEvent::Binary() const {
 
 const std::string& EncodedEvent::SeedJson() const {
   absl::call_once(seed_once_, [this] {
-    if (event_.has_chat_message()) seed_ = SeedChatJson(event_.chat_message());
+    // A deleted message (a tombstone a gap fill read) is nothing the seed shows.
+    if (event_.has_chat_message() && !event_.chat_message().deleted()) {
+      seed_ = SeedChatJson(event_.chat_message());
+    }
     if (event_.has_invitation()) seed_ = SeedInvitationJson(event_.invitation());
   });
   return seed_;

@@ -29,19 +29,28 @@ ServerFrame BuildReady(const std::string& session_id, const User& user, UserStat
   return frame;
 }
 
-void RaiseHeads(const UserState& later, Ready* ready) {
+void RaiseHeads(const UserState& later, Ready* ready, RaisedCounts counts) {
   if (later.user_seq() > ready->user_seq()) ready->set_user_seq(later.user_seq());
-  absl::flat_hash_map<std::string, int64_t> heads;
+  absl::flat_hash_map<std::string, const Channel*> heads;
   for (const Server& s : later.servers()) {
-    for (const Channel& c : s.channels()) heads[absl::StrCat(s.id(), "/", c.id())] = c.head_seq();
+    for (const Channel& c : s.channels()) heads[absl::StrCat(s.id(), "/", c.id())] = &c;
   }
   for (Server& s : *ready->mutable_servers()) {
     for (Channel& c : *s.mutable_channels()) {
       auto it = heads.find(absl::StrCat(s.id(), "/", c.id()));
-      if (it == heads.end() || it->second <= c.head_seq()) continue;
-      c.set_unread(c.unread() + it->second - c.head_seq());
-      s.set_unread(s.unread() + it->second - c.head_seq());
-      c.set_head_seq(it->second);
+      if (it == heads.end() || it->second->head_seq() <= c.head_seq()) continue;
+      const Channel& raised = *it->second;
+      if (counts == RaisedCounts::kLaterCounts) {
+        s.set_unread(s.unread() + raised.unread() - c.unread());
+        s.set_mentions(s.mentions() + raised.mentions() - c.mentions());
+        c.set_last_read_seq(raised.last_read_seq());
+        c.set_unread(raised.unread());
+        c.set_mentions(raised.mentions());
+      } else {
+        c.set_unread(c.unread() + raised.head_seq() - c.head_seq());
+        s.set_unread(s.unread() + raised.head_seq() - c.head_seq());
+      }
+      c.set_head_seq(raised.head_seq());
     }
   }
 }

@@ -42,10 +42,15 @@ ServerFrame BuildReady(const std::string& session_id, const User& user, UserStat
                        IdentifyData& data, const ReadySettings& settings);
 
 // RaiseHeads raises every channel's head_seq in ready to what later reports,
-// counting the difference as unread, and the personal head (user_seq) too:
-// heads read once the subscriptions were live, so seq <= head_seq is in
-// history and seq > head_seq arrives live.
-void RaiseHeads(const UserState& later, Ready* ready);
+// and the personal head (user_seq) too: heads read once the subscriptions
+// were live, so seq <= head_seq is in history and seq > head_seq arrives
+// live. kLaterCounts: later is a full state, whose marker, unread and
+// mention counts replace ready's for a channel it raises (edits and deletes
+// take seqs but are not unread). kDifference: later has heads only, and the
+// difference counts as unread.
+enum class RaisedCounts { kDifference, kLaterCounts };
+void RaiseHeads(const UserState& later, Ready* ready,
+                RaisedCounts counts = RaisedCounts::kDifference);
 
 }  // namespace chat::gateway
 

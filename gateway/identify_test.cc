@@ -52,5 +52,27 @@ TEST(IdentifyTest, HeadsOnlyRise) {
   EXPECT_EQ(frame.ready().servers(0).channels(0).head_seq(), 8);
 }
 
+// A later full state brings its own counts: two of the three seqs that came
+// in between were an edit and a delete, which are not unread.
+TEST(IdentifyTest, AFullLaterStateBringsItsOwnCounts) {
+  IdentifyData data;
+  UserState first = OneChannel(5);
+  first.mutable_servers(0)->set_unread(5);
+  ServerFrame frame = BuildReady("s", User(), first, data, ReadySettings{});
+  UserState later = OneChannel(8);
+  Channel* c = later.mutable_servers(0)->mutable_channels(0);
+  c->set_unread(6);
+  c->set_mentions(1);
+  later.mutable_servers(0)->set_unread(6);
+  later.mutable_servers(0)->set_mentions(1);
+  RaiseHeads(later, frame.mutable_ready(), RaisedCounts::kLaterCounts);
+  const Server& s = frame.ready().servers(0);
+  EXPECT_EQ(s.channels(0).head_seq(), 8);
+  EXPECT_EQ(s.channels(0).unread(), 6);
+  EXPECT_EQ(s.channels(0).mentions(), 1);
+  EXPECT_EQ(s.unread(), 6);
+  EXPECT_EQ(s.mentions(), 1);
+}
+
 }  // namespace
 }  // namespace chat::gateway

@@ -5,17 +5,25 @@
 
 namespace chat::gateway {
 
+namespace {
+
+// CheckTextBytes: a character is at most 4 bytes of UTF-8, so a longer text
+// cannot fit (the chat service counts characters exactly).
+absl::Status CheckTextBytes(const std::string& text, int max_message_chars) {
+  if (text.size() <= 4 * static_cast<size_t>(max_message_chars)) return absl::OkStatus();
+  return WithReason(absl::InvalidArgumentError(
+                        absl::StrCat("message is longer than ", max_message_chars, " characters")),
+                    "too_long");
+}
+
+}  // namespace
+
 absl::StatusOr<SendRequest> BuildSend(const User& author, SendChat frame, int max_message_chars) {
   if (frame.id().empty()) {
     return WithReason(absl::InvalidArgumentError("id (client nonce) is required"),
                       "invalid_argument");
   }
-  // A character is at most 4 bytes of UTF-8: longer texts cannot fit.
-  if (frame.message().size() > 4 * static_cast<size_t>(max_message_chars)) {
-    return WithReason(absl::InvalidArgumentError(absl::StrCat("message is longer than ",
-                                                              max_message_chars, " characters")),
-                      "too_long");
-  }
+  if (absl::Status s = CheckTextBytes(frame.message(), max_message_chars); !s.ok()) return s;
   SendRequest req;
   *req.mutable_author() = author;  // Never what the client claims.
   req.set_allocated_server(frame.release_server());
@@ -26,11 +34,7 @@ absl::StatusOr<SendRequest> BuildSend(const User& author, SendChat frame, int ma
 }
 
 absl::StatusOr<EditRequest> BuildEdit(const User& user, EditMessage frame, int max_message_chars) {
-  if (frame.message().size() > 4 * static_cast<size_t>(max_message_chars)) {
-    return WithReason(absl::InvalidArgumentError(absl::StrCat("message is longer than ",
-                                                              max_message_chars, " characters")),
-                      "too_long");
-  }
+  if (absl::Status s = CheckTextBytes(frame.message(), max_message_chars); !s.ok()) return s;
   EditRequest req;
   *req.mutable_user() = user;
   req.set_allocated_server(frame.release_server());

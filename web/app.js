@@ -424,12 +424,17 @@ function addChannel(serverId, ch) {
       lastRead + Math.max(0, toInt(ch.unread)),
     ),
     lastRead, // the read marker: never moves backwards
-    // Seqs after lastRead that are no unread message (edit and delete
-    // events, deleted messages): unread is headSeq - lastRead - skip.
-    skip: Math.max(
-      0,
-      toInt(ch.head_seq) - lastRead - Math.max(0, toInt(ch.unread)),
-    ),
+    // Seqs that are no unread message (edit and delete events, deleted
+    // messages), as the server counted them up to a head, plus those
+    // learned since: unread is headSeq - lastRead - skipped (see skipOf).
+    skipBase: {
+      upTo: toInt(ch.head_seq),
+      count: Math.max(
+        0,
+        toInt(ch.head_seq) - lastRead - Math.max(0, toInt(ch.unread)),
+      ),
+    },
+    skipSeqs: new Set(),
     mentions: Math.max(0, toInt(ch.mentions)), // after lastRead
     readSent: lastRead, // the newest marker the server has or was sent
     button: null,
@@ -441,7 +446,8 @@ function addChannel(serverId, ch) {
     channel.headSeq = Math.max(channel.headSeq, known.headSeq);
     if (known.lastRead >= lastRead) {
       channel.mentions = known.mentions;
-      channel.skip = known.skip;
+      channel.skipBase = known.skipBase;
+      channel.skipSeqs = known.skipSeqs;
     }
     channel.lastRead = Math.max(lastRead, known.lastRead);
     channel.readSent = Math.max(channel.readSent, known.readSent);
@@ -476,11 +482,17 @@ function onReadState(frame) {
   );
   if (marker >= channel.lastRead) {
     channel.mentions = Math.max(0, toInt(frame.mentions));
-    // unread was counted as of the move, without the skipped seqs.
-    channel.skip = Math.max(
-      0,
-      channel.headSeq - marker - Math.max(0, toInt(frame.unread)),
-    );
+    // The server counted unread up to head_seq as of the move; what came
+    // after it is counted here.
+    const head = toInt(frame.head_seq);
+    if (head > 0) {
+      channel.skipBase = {
+        upTo: head,
+        count: Math.max(0, head - marker - Math.max(0, toInt(frame.unread))),
+      };
+      for (const seq of channel.skipSeqs)
+        if (seq <= head) channel.skipSeqs.delete(seq);
+    }
   }
   channel.lastRead = Math.max(channel.lastRead, marker);
   channel.readSent = Math.max(channel.readSent, marker);
@@ -507,6 +519,7 @@ function onResync(frame) {
     for (const [id, entry] of log.own)
       if (entry.seq !== null) log.own.delete(id); // Unsent ones stay.
     log.bySeq.clear();
+    log.events.clear();
     log.newest = 0;
     log.loaded = false;
     log.hasOlder = false;
@@ -542,6 +555,9 @@ function onChatMessage(frame) {
       mentionsMe(frame.message)
     )
       channel.mentions += 1;
+    // A tombstone (a message deleted before a gap fill read it) is no
+    // unread message.
+    if (seq > channel.headSeq && frame.deleted) channel.skipSeqs.add(seq);
     channel.headSeq = Math.max(channel.headSeq, seq);
     renderBadge(channel);
   }
@@ -565,18 +581,21 @@ function onRevision(frame) {
   advanceCursor(key);
   const target = log.bySeq.get(toInt(frame.message_seq));
   const channel = state.channels.get(key);
-  if (channel) {
-    if (seq > channel.headSeq && seq > channel.lastRead) channel.skip += 1;
-    // A deleted unread message is no longer unread.
-    const deletedSeq = toInt(frame.message_seq);
-    if (
-      frame.type === "message_delete" &&
-      deletedSeq > channel.lastRead &&
-      deletedSeq <= channel.headSeq &&
-      !target?.deleted
-    )
-      channel.skip += 1;
-    channel.headSeq = Math.max(channel.headSeq, seq);
+  // Only an event above the head is new to the counts: the server counted
+  // what lies below it (ready, read_state).
+  if (channel && seq > channel.headSeq) {
+    channel.skipSeqs.add(seq);
+    const messageSeq = toInt(frame.message_seq);
+    // A deleted unread message is no longer unread, nor a mention.
+    if (frame.type === "message_delete" && messageSeq > channel.lastRead)
+      channel.skipSeqs.add(messageSeq);
+    if (target && messageSeq > channel.lastRead && !isMineEntry(target)) {
+      const before = !target.deleted && mentionsMe(target.message);
+      const after =
+        frame.type === "message_update" && mentionsMe(frame.message);
+      channel.mentions = Math.max(0, channel.mentions + after - before);
+    }
+    channel.headSeq = seq;
     renderBadge(channel);
   }
   if (target) {
@@ -732,6 +751,10 @@ function oldestSeq(log) {
   return min;
 }
 
+function isMineEntry(entry) {
+  return Boolean(state.user) && entry.authorId === state.user.id;
+}
+
 function isMine(message) {
   if (!state.user) return false;
   return message.author_id
@@ -862,7 +885,8 @@ function markViewed(key) {
     channel.lastRead = seq;
     if (seq >= channel.headSeq) {
       channel.mentions = 0;
-      channel.skip = 0;
+      channel.skipBase = { upTo: seq, count: 0 };
+      channel.skipSeqs.clear();
     }
     renderBadge(channel);
   }
@@ -1024,7 +1048,17 @@ function renderSidebar() {
 // What the server counts as unread: head_seq - last_read_seq. Each message
 // counts once, however many times (live, replayed, in history) it arrives.
 function unreadOf(channel) {
-  return Math.max(0, channel.headSeq - channel.lastRead - channel.skip);
+  return Math.max(0, channel.headSeq - channel.lastRead - skipOf(channel));
+}
+
+// The seqs after the marker that are no unread message: the server's count
+// (while the marker is below the head it was counted to) and those learned
+// since.
+function skipOf(channel) {
+  let count =
+    channel.lastRead < channel.skipBase.upTo ? channel.skipBase.count : 0;
+  for (const seq of channel.skipSeqs) if (seq > channel.lastRead) count += 1;
+  return count;
 }
 
 function renderBadge(channel) {
@@ -1205,7 +1239,7 @@ function rowFor(entry) {
   entry.parts.edited.hidden = !entry.editedAt || Boolean(entry.deleted);
   if (entry.editedAt)
     entry.parts.edited.title = `Edited ${dateTimeFormat.format(new Date(entry.editedAt))}`;
-  const mine = Boolean(state.user) && entry.authorId === state.user.id;
+  const mine = isMineEntry(entry);
   entry.parts.actions.hidden =
     !mine || entry.state !== "sent" || Boolean(entry.deleted);
   if (entry.deleted) entry.editing = false;
