@@ -27,6 +27,7 @@ Done<HistoryPage> RespondWithPage(Done<HistoryResponse> done) {
     resp.set_oldest_seq(page->oldest_seq);
     resp.set_lost_from(page->lost_from);
     resp.set_lost_to(page->lost_to);
+    resp.set_next(page->next);
     done(std::move(resp));
   };
 }

@@ -590,6 +590,39 @@ TEST_F(ChatServerTest, APageOfHistoryReadsPastManyEditsInARow) {
   EXPECT_EQ(Tail(0).updates_size(), 30);
 }
 
+TEST_F(ChatServerTest, PagesSayWhereToReadOnPastMoreEditsThanAPageReads) {
+  SendResponse sent;
+  ASSERT_TRUE(Send("alice", "first", "p1", &sent).ok());
+  RevisionResponse out;
+  for (int i = 1; i <= 30; ++i) {
+    ASSERT_TRUE(Edit("alice", 1, "v" + std::to_string(i), &out).ok());
+  }
+  ASSERT_TRUE(Send("alice", "last", "p2", &sent).ok());
+  ASSERT_EQ(sent.seq(), 32);
+  // A page of one reads at most 20 entries: the 30 edits between the two
+  // messages take two pages to cross, the first of them empty.
+  HistoryResponse latest = History(0, 0, 1);
+  ASSERT_EQ(latest.messages_size(), 1);
+  EXPECT_EQ(latest.messages(0).seq(), 32);
+  EXPECT_EQ(latest.next(), 32);
+  HistoryResponse empty = History(latest.next(), 0, 1);
+  EXPECT_EQ(empty.messages_size(), 0);
+  EXPECT_EQ(empty.next(), 12);  // Read 31 down to 12.
+  HistoryResponse oldest = History(empty.next(), 0, 1);
+  ASSERT_EQ(oldest.messages_size(), 1);
+  EXPECT_EQ(oldest.messages(0).message(), "v30");
+  EXPECT_EQ(oldest.next(), 0);  // Seq 1 is the oldest: nothing further.
+  // Forward the same way, and a page that drains the log says so.
+  HistoryResponse ahead = History(0, 1, 1);
+  EXPECT_EQ(ahead.messages_size(), 0);
+  EXPECT_EQ(ahead.next(), 21);
+  HistoryResponse newest = History(0, ahead.next(), 1);
+  ASSERT_EQ(newest.messages_size(), 1);
+  EXPECT_EQ(newest.messages(0).seq(), 32);
+  EXPECT_EQ(newest.next(), 0);
+  EXPECT_EQ(History(0, 0, 50).next(), 0);  // The whole log in one page.
+}
+
 TEST_F(ChatServerTest, RetentionTrimsRevisionsWithTheMessages) {
   SendResponse sent;
   RevisionResponse out;

@@ -35,6 +35,7 @@ struct HistoryPage {
   int64_t head_seq = 0;
   int64_t oldest_seq = 0;              // 0 when the log is empty.
   int64_t lost_from = 0, lost_to = 0;  // The last range Redis lost (0, 0: none).
+  int64_t next = 0;                    // Where the next page that way starts; 0: nothing further.
 };
 
 // HistoryQuery selects a page: forward (or after > 0) pages forward from

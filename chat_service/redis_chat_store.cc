@@ -151,11 +151,13 @@ std::string EventPrefix(size_t size) {
 // KEYS: log stream, seq counter, rollback record, revised set. ARGV: mode
 // (after|before|latest), bound, limit, "1" to include edit and delete
 // events. Returns {head_seq, oldest seq retained (0: none), items, rollback
-// record or ""}, items {seq, "m" (ChatMessage bytes) | "e" (Event bytes)}
-// in the mode's order. Messages come from the stream and, where revised,
-// from the revised set: the two are merged by seq. Without events, edit and
-// delete entries are skipped, so a page may read further than limit entries
-// (at most 20 rounds of limit).
+// record or "", next}, items {seq, "m" (ChatMessage bytes) | "e" (Event
+// bytes)} in the mode's order. Messages come from the stream and, where
+// revised, from the revised set: the two are merged by seq. Without events,
+// edit and delete entries are skipped, so a page may read further than limit
+// entries (at most 20 rounds of limit) and still come back short; next is
+// the last seq read, where the following page that way starts, or 0 when the
+// log has nothing further that way.
 const redis::RedisScript& HistoryScript() {
   static const auto* script =
       new redis::RedisScript(absl::StrCat(kNextSeqLua, kLogFunctionsLua, R"lua(
@@ -175,6 +177,7 @@ local events = ARGV[4] == '1'
 local cursor = nil
 if ARGV[1] ~= 'latest' then cursor = ARGV[2] end
 local out = {}
+local drained = false
 for round = 1, 20 do
   local entries, revs
   if asc then
@@ -214,9 +217,17 @@ for round = 1, 20 do
       j = j + 1
     end
   end
-  if #out >= limit or (ne < limit and nr < limit) then break end
+  drained = i > ne and ne < limit and j > nr and nr < limit
+  if #out >= limit or drained then break end
 end
-return {head, oldest, out, rolled}
+-- Where the next page that way starts: nothing further when both lists ran
+-- out, or the cursor reached either end of the log.
+local next = 0
+if not drained and cursor then
+  local c = tonumber(cursor)
+  if (asc and c < head) or (not asc and c > oldest) then next = c end
+end
+return {head, oldest, out, rolled, next}
 )lua"));
   return *script;
 }
@@ -417,10 +428,11 @@ void RedisChatStore::History(const HistoryQuery& q, Done<HistoryPage> done) {
 }
 
 absl::StatusOr<HistoryPage> DecodeHistoryPage(const Reply& reply, bool ascending) {
-  if (reply.elements.size() != 4) return absl::InternalError("history: bad reply");
+  if (reply.elements.size() != 5) return absl::InternalError("history: bad reply");
   HistoryPage page;
   page.head_seq = reply.elements[0].integer;
   page.oldest_seq = reply.elements[1].integer;
+  page.next = reply.elements[4].integer;
   ParseRollback(reply.elements[3].str, &page.lost_from, &page.lost_to);
   for (const Reply& item : reply.elements[2].elements) {
     if (item.elements.size() != 3) return absl::InternalError("history: bad item");

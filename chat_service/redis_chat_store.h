@@ -88,7 +88,7 @@ class RedisChatStore : public ChatStore {
 };
 
 // DecodeHistoryPage reads the history script's reply (head seq, oldest seq,
-// items of seq, kind and bytes, rollback record); ascending is the order the
+// items of seq, kind and bytes, rollback record, next); ascending is the order the
 // items came in. kDataLoss for an entry that does not decode.
 absl::StatusOr<HistoryPage> DecodeHistoryPage(const redis::Reply& reply, bool ascending);
 

@@ -125,7 +125,10 @@ def main():
     message = encode("ChatMessage", 'server: "demo" channel: "general" message: "hello" author: "Alice" '
                      'id: "n1" sent_at: 1732700000456 author_id: "alice"')
     event = encode("Event", 'invitation { id: "inv_1" inviting: "alice" invited: "bob" state: "pending" }')
-    history = [5, "1-0", [["2-0", ["m", message]], ["3-0", ["m", message, "x", "y"]]], "4:4"]
+    update = encode("Event", 'message_update { server: "demo" channel: "general" message_seq: 2 '
+                    'message: "hello!" edited_at: 1732700000999 author_id: "alice" }')
+    # The history script's reply: head, oldest, items {seq, kind, bytes}, rollback, next.
+    history = [5, 1, [[2, "m", message], [3, "e", update], [4, "m", b"\xff"]], "4:4", 2]
     write("redis_record_fuzzer", b"\x00" + resp(history))
     write("redis_record_fuzzer", b"\x04" + resp(history))
     write("redis_record_fuzzer", b"\x01" + resp([7, "1-0", [["7-0", ["e", event]]], ""]))

@@ -148,6 +148,7 @@ ServerFrame HistoryFrame(const GetHistory& request, HistoryResponse reply) {
   h->set_channel(request.channel());
   h->set_head_seq(reply.head_seq());
   h->set_oldest_seq(reply.oldest_seq());
+  h->set_next(reply.next());
   h->mutable_messages()->Swap(reply.mutable_messages());
   for (ChatMessage& m : *h->mutable_messages()) m.set_type("chat_message");
   return frame;

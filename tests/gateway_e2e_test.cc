@@ -159,6 +159,13 @@ TEST_F(GatewayE2eTest, AnEditAndADeleteReachEveryMemberAsEventsOfTheLog) {
   EXPECT_TRUE(h.messages(0).deleted());
   EXPECT_EQ(h.messages(0).message(), "");
   EXPECT_EQ(h.head_seq(), 3);
+  EXPECT_EQ(h.next(), 0);  // The whole log was read.
+  // A page that stops before the end says where to read on.
+  bob->Send(
+      R"({"type":"history","server":"demo","channel":"general","after":"0","limit":1,"id":"f"})");
+  auto forward = bob->NextOfType("history");
+  ASSERT_TRUE(forward);
+  EXPECT_EQ(JsonField(*forward, "next"), "1") << *forward;
 }
 
 TEST_F(GatewayE2eTest, BadEditsAndDeletesGetTheirErrorCodesAndChangeNothing) {

@@ -75,7 +75,7 @@ function freshState() {
     channels: new Map(), // "server/channel" -> channel (see addChannel)
     logs: new Map(), // "server/channel" -> log (see logFor)
     open: null, // "server/channel" of the channel in the pane.
-    requests: new Map(), // history request id -> {key, kind: "initial" | "older", limit}
+    requests: new Map(), // history request id -> {key, kind: "initial" | "older"}
     sessionId: "", // of the last ready: a reconnect resumes from it
     userSeq: 0, // newest user_seq seen: the personal stream's cursor
     cursors: new Map(), // "server/channel" -> newest seq held with none missing before it
@@ -523,6 +523,7 @@ function onResync(frame) {
     log.newest = 0;
     log.loaded = false;
     log.hasOlder = false;
+    log.olderFrom = 0;
     log.loadingOlder = false;
   }
   for (const [id, request] of state.requests)
@@ -646,19 +647,16 @@ function onHistory(frame) {
   const request = state.requests.get(frame.id);
   if (!request) return;
   state.requests.delete(frame.id);
-  const { key, kind, limit } = request;
+  const { key, kind } = request;
   const log = logFor(key);
   const messages = frame.messages ?? [];
-  const seqs = [];
   let learned = false;
   for (const message of messages) {
     ingest(key, message);
-    seqs.push(toInt(message.seq));
     learned = learnAuthor(message) || learned;
   }
   if (learned) renderPeople();
   advanceCursor(key);
-  const lowest = seqs.length ? Math.min(...seqs) : 0;
   const channel = state.channels.get(key);
   if (channel) {
     channel.headSeq = Math.max(
@@ -670,8 +668,17 @@ function onHistory(frame) {
   }
 
   log.loaded = true;
-  log.hasOlder =
-    messages.length >= limit && lowest > Math.max(1, toInt(frame.oldest_seq));
+  // The server says where the next older page starts: a page can be short,
+  // even empty, with more beyond it (it skips edit and delete events).
+  const next = toInt(frame.next);
+  if (
+    kind === "initial" ||
+    next === 0 ||
+    log.olderFrom === 0 ||
+    next < log.olderFrom
+  )
+    log.olderFrom = next;
+  log.hasOlder = log.olderFrom > 0;
   log.loadingOlder = false;
   if (key === state.open) {
     renderPane({
@@ -720,6 +727,7 @@ function logFor(key) {
       events: new Set(), // seqs of edit and delete events held (no rows)
       newest: 0, // the highest seq held, message or event
       hasOlder: false,
+      olderFrom: 0, // where the next older page starts (the server's next)
       loadingOlder: false,
     };
     state.logs.set(key, log);
@@ -865,9 +873,15 @@ function requestHistory(key, kind) {
     limit,
     id,
   };
-  if (kind === "older") frame.before = oldestSeq(log);
+  if (kind === "older") {
+    const held = oldestSeq(log);
+    frame.before =
+      log.olderFrom > 0 && (held === 0 || log.olderFrom < held)
+        ? log.olderFrom
+        : held;
+  }
   if (state.socket.send(frame)) {
-    state.requests.set(id, { key, kind, limit });
+    state.requests.set(id, { key, kind });
     if (kind === "older") log.loadingOlder = true;
   }
 }

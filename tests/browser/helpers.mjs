@@ -2,6 +2,7 @@
 // logged in through the development login, and polling waits on the page.
 // GATEWAY_URL is the gateway's base URL, e.g. http://127.0.0.1:8080.
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
@@ -27,6 +28,17 @@ if (!BASE_URL)
   );
 
 export const suffix = () => randomBytes(4).toString("hex");
+
+// The stack's admin CLI, for tests that set servers up:
+// CHATCTL="/path/to/chatctl --chat=127.0.0.1:50061". Tests that need it
+// skip when it is unset (SKIP_WITHOUT_CHATCTL).
+export const CHATCTL = (process.env.CHATCTL ?? "").split(" ").filter(Boolean);
+export const SKIP_WITHOUT_CHATCTL =
+  CHATCTL.length === 0 && "set CHATCTL to the stack's chatctl command";
+export const chatctl = (...args) =>
+  execFileSync(CHATCTL[0], [...CHATCTL.slice(1), ...args], {
+    encoding: "utf8",
+  });
 
 // Runs body(browser) with a fresh Chromium that is always closed afterwards.
 export async function withBrowser(body) {

@@ -3,7 +3,6 @@
 // after a dropped connection (the server replays what was missed).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import {
   WAIT_MS,
   assertNoPageErrors,
@@ -18,14 +17,9 @@ import {
   waitForRow,
   waitForToast,
   withBrowser,
+  SKIP_WITHOUT_CHATCTL,
+  chatctl,
 } from "./helpers.mjs";
-
-// The admin CLI of the stack under test (see social.test.mjs).
-const CHATCTL = (process.env.CHATCTL ?? "").split(" ").filter(Boolean);
-const chatctl = (...args) =>
-  execFileSync(CHATCTL[0], [...CHATCTL.slice(1), ...args], {
-    encoding: "utf8",
-  });
 
 // Reloads a tab and waits until its new connection is identified.
 async function reload(page) {
@@ -108,7 +102,7 @@ test("reading a channel in one tab clears its badge in the other, also after a r
 test(
   "a channel created while connected appears at once and counts unread",
   {
-    skip: CHATCTL.length === 0 && "set CHATCTL to the stack's chatctl command",
+    skip: SKIP_WITHOUT_CHATCTL,
   },
   async () => {
     await withBrowser(async (browser) => {

@@ -15,12 +15,16 @@ import {
   waitForBadge,
   waitForRow,
   withBrowser,
+  SKIP_WITHOUT_CHATCTL,
+  chatctl,
 } from "./helpers.mjs";
 
-// Edits and deletes as a client of the protocol does them: a second
-// connection of the same user (a dev login under the same name), opened from
-// the user's page. frames: edit_message / delete_message frames without id;
-// resolves with the acks' seqs.
+// Frames sent as a client of the protocol does: a second connection of the
+// same user (a dev login under the same name), opened from the user's page.
+// frames: chat_message (its id is the nonce) / edit_message / delete_message
+// frames (an id is made up where one has none), sent one at a time; a
+// rate_limited refusal is waited out and the frame sent again under the same
+// id. Resolves with the acks' seqs.
 async function revise(user, frames) {
   return user.page.evaluate(
     async ({ name, frames }) => {
@@ -34,17 +38,22 @@ async function revise(user, frames) {
       const ws = new WebSocket(url);
       const acks = [];
       await new Promise((resolve, reject) => {
+        const next = () => {
+          if (acks.length === frames.length) return resolve();
+          const i = acks.length;
+          ws.send(JSON.stringify({ id: `rev-${i}`, ...frames[i] }));
+        };
         ws.onopen = () =>
           ws.send(JSON.stringify({ type: "identify", token: login.token }));
         ws.onmessage = (event) => {
           const frame = JSON.parse(event.data);
           if (frame.type === "ready") {
-            frames.forEach((f, i) =>
-              ws.send(JSON.stringify({ ...f, id: `rev-${i}` })),
-            );
+            next();
           } else if (frame.type === "ack") {
             acks.push(frame.seq);
-            if (acks.length === frames.length) resolve();
+            next();
+          } else if (frame.type === "error" && frame.code === "rate_limited") {
+            setTimeout(next, Number(frame.retry_after_ms ?? 200));
           } else if (frame.type === "error") {
             reject(new Error(JSON.stringify(frame)));
           }
@@ -214,3 +223,75 @@ test("the author edits and deletes from the message's own buttons; others have n
     assertNoPageErrors(alice, bob);
   });
 });
+
+test(
+  "Load older pages back, edits among the newest seqs, to the first message, then hides",
+  {
+    skip: SKIP_WITHOUT_CHATCTL,
+  },
+  async () => {
+    await withBrowser(async (browser) => {
+      const tag = suffix();
+      const alice = await login(browser, `alice-${tag}`);
+      const server = `paged-${tag}`;
+      chatctl("create-server", server, `Paged ${tag}`);
+      chatctl("create-channel", server, "log", "log");
+      chatctl("add-member", server, alice.id);
+      // 55 messages, then edits of the first one: the edit events sit in the
+      // log among the newest seqs, and the first page (50) leaves 5 older.
+      const chat = (i) => ({
+        type: "chat_message",
+        server,
+        channel: "log",
+        message: `m${i} ${tag}`,
+        id: `p${i}-${tag}`,
+      });
+      const sent = await revise(
+        alice,
+        Array.from({ length: 55 }, (_, i) => chat(i + 1)),
+      );
+      const edits = [1, 2, 3].map((n) => ({
+        type: "edit_message",
+        server,
+        channel: "log",
+        seq: sent[0],
+        message: `m1 ${tag} (edit ${n})`,
+      }));
+      await revise(alice, edits);
+      // Bob joins afterwards: all he sees comes from history pages.
+      const bob = await login(browser, `bob-${tag}`);
+      chatctl("add-member", server, bob.id);
+      await bob.page
+        .getByTestId(`channel-${server}-log`)
+        .waitFor({ timeout: WAIT_MS });
+      await openChannel(bob, server, "log");
+      await waitForRow(bob, `m55 ${tag}`);
+      assert.equal(
+        (await rowsWithText(bob, `m5 ${tag}`)).length,
+        0,
+        "not in the first page",
+      );
+      const older = bob.page.getByTestId("load-older");
+      assert.equal(await older.isVisible(), true, "more is older");
+      await older.click();
+      await waitForRow(bob, `m1 ${tag} (edit 3)`);
+      await waitForRow(bob, `m5 ${tag}`);
+      await bob.page.waitForFunction(
+        () =>
+          document.querySelector('[data-testid="load-older"]')?.hidden === true,
+        null,
+        { timeout: WAIT_MS },
+      );
+      const seqs = await bob.page.$$eval('[data-testid="message"]', (rows) =>
+        rows.map((r) => Number(r.dataset.seq)),
+      );
+      assert.equal(seqs.length, 55, "every message once");
+      assert.deepEqual(
+        seqs,
+        [...seqs].sort((a, b) => a - b),
+        "in seq order",
+      );
+      assertNoPageErrors(alice, bob);
+    });
+  },
+);

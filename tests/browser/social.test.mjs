@@ -3,7 +3,6 @@
 // indicators, and how refusals and rate limits are shown.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import {
   WAIT_MS,
   assertNoPageErrors,
@@ -17,15 +16,9 @@ import {
   waitForStatus,
   waitForToast,
   withBrowser,
+  SKIP_WITHOUT_CHATCTL,
+  chatctl,
 } from "./helpers.mjs";
-
-// The admin CLI of the stack under test, for the server invitation test:
-// CHATCTL="/path/to/chatctl --chat=127.0.0.1:50061".
-const CHATCTL = (process.env.CHATCTL ?? "").split(" ").filter(Boolean);
-const chatctl = (...args) =>
-  execFileSync(CHATCTL[0], [...CHATCTL.slice(1), ...args], {
-    encoding: "utf8",
-  });
 
 // The pending invitation row between inviter and invitee on `page`.
 const invitationRow = (page, inviter, invitee) =>
@@ -329,7 +322,7 @@ test("refusals and rate limits are shown as toasts", async () => {
 test(
   "a server invitation, accepted, adds the server to the invitee's sidebar",
   {
-    skip: CHATCTL.length === 0 && "set CHATCTL to the stack's chatctl command",
+    skip: SKIP_WITHOUT_CHATCTL,
   },
   async () => {
     await withBrowser(async (browser) => {
