@@ -606,6 +606,8 @@ bool ClientSession::AtRequestLimit() const {
 }
 
 void ClientSession::OnSendChat(SendChat frame) {
+  // A frame refused for the request limit is retried: it spends no budget.
+  if (AtRequestLimit()) return Reject(frame.id(), absl::Milliseconds(100));
   absl::Duration retry;
   if (!chat_budget_->Take(absl::Now(), &retry)) return Reject(frame.id(), retry);
   std::string id = frame.id();
@@ -613,7 +615,6 @@ void ClientSession::OnSendChat(SendChat frame) {
   absl::StatusOr<SendRequest> req =
       BuildSend(identity_.user, std::move(frame), gateway_->options().max_message_chars);
   if (!req.ok()) return SendStatusError(req.status(), id);
-  if (AtRequestLimit()) return Reject(id, absl::Milliseconds(100));
   std::string topic = keys::ChannelTopic(server, channel);
   req->set_seen_seq(gateway_->topics().SeenSeq(topic));
   ++inflight_;
@@ -655,10 +656,11 @@ void ClientSession::OnDeleteMessage(const DeleteMessage& frame) {
 
 void ClientSession::Revise(std::string id, std::string server, std::string channel,
                            absl::AnyInvocable<void(Upstream&, Done<RevisionResponse>)> call) {
-  // Edits and deletes spend the chat budget: each is an event for every member.
+  // Edits and deletes spend the chat budget: each is an event for every
+  // member. One refused for the request limit spends none.
+  if (AtRequestLimit()) return Reject(id, absl::Milliseconds(100));
   absl::Duration retry;
   if (!chat_budget_->Take(absl::Now(), &retry)) return Reject(id, retry);
-  if (AtRequestLimit()) return Reject(id, absl::Milliseconds(100));
   ++inflight_;
   call(gateway_->upstream(),
        OnStrand<RevisionResponse>(

@@ -13,6 +13,7 @@ const OPEN_KEY = "chat.open";
 const STATUS_KEY = "chat.status";
 const ACK_TIMEOUT_MS = 10_000;
 const PAGE_SIZE = 50;
+const EVENTS_KEPT = 1000; // edit and delete seqs remembered per channel
 // Read markers go to the server at most this often (one frame per channel).
 const READ_SEND_INTERVAL_MS = 250;
 const TOAST_MS = 5_000;
@@ -751,6 +752,11 @@ function advanceCursor(key) {
   let seq = state.cursors.get(key);
   while (log.bySeq.has(seq + 1) || log.events.has(seq + 1)) seq += 1;
   state.cursors.set(key, seq);
+  // An event far below the cursor cannot come again (the server replays
+  // from the cursor): the repeat check keeps the last EVENTS_KEPT seqs.
+  if (log.events.size > EVENTS_KEPT)
+    for (const s of log.events)
+      if (s <= seq - EVENTS_KEPT) log.events.delete(s);
 }
 
 function oldestSeq(log) {
