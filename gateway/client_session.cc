@@ -628,7 +628,7 @@ void ClientSession::OnSendChat(SendChat frame) {
         // Its seq is part of the head this gateway knows, received or not.
         gateway_->topics().NoteHead(topic, r->seq());
         if (route_.mode == SessionMode::kSeedChat) return;  // The seed has no acks.
-        SendFrame(AckFrame(id, server, channel, *r));
+        SendFrame(AckFrame(id, server, channel, r->seq(), r->sent_at()));
       }));
 }
 
@@ -670,7 +670,7 @@ void ClientSession::Revise(std::string id, std::string server, std::string chann
              if (!r.ok()) return SendStatusError(r.status(), id);
              if (r->seq() > 0)
                gateway_->topics().NoteHead(keys::ChannelTopic(server, channel), r->seq());
-             SendFrame(RevisionAckFrame(id, server, channel, *r));
+             SendFrame(AckFrame(id, server, channel, r->seq(), r->at()));
            }));
 }
 

@@ -114,28 +114,15 @@ bool IsPresenceStatus(const std::string& s) {
 }
 
 ServerFrame AckFrame(const std::string& id, const std::string& server, const std::string& channel,
-                     const SendResponse& reply) {
+                     int64_t seq, int64_t sent_at) {
   ServerFrame frame;
   Ack* ack = frame.mutable_ack();
   ack->set_type("ack");
   ack->set_id(id);
-  ack->set_seq(reply.seq());
+  ack->set_seq(seq);
   ack->set_server(server);
   ack->set_channel(channel);
-  ack->set_sent_at(reply.sent_at());
-  return frame;
-}
-
-ServerFrame RevisionAckFrame(const std::string& id, const std::string& server,
-                             const std::string& channel, const RevisionResponse& reply) {
-  ServerFrame frame;
-  Ack* ack = frame.mutable_ack();
-  ack->set_type("ack");
-  ack->set_id(id);
-  ack->set_seq(reply.seq());
-  ack->set_server(server);
-  ack->set_channel(channel);
-  ack->set_sent_at(reply.at());
+  ack->set_sent_at(sent_at);
   return frame;
 }
 

@@ -56,14 +56,11 @@ TypingRequest BuildTyping(const User& user, const TypingFrame& frame);
 // IsPresenceStatus: one of "online", "idle", "dnd", "invisible".
 bool IsPresenceStatus(const std::string& status);
 
-// AckFrame is the ack for a stored chat message.
+// AckFrame is the ack for a stored chat message (its seq and sent_at), or
+// for an edit or delete (the seq of the event it appended, 0 for an edit
+// that changed nothing, and when: sent_at carries edited_at or deleted_at).
 ServerFrame AckFrame(const std::string& id, const std::string& server, const std::string& channel,
-                     const SendResponse& reply);
-
-// RevisionAckFrame is the ack for an edit or delete: the seq of the event
-// it appended (0 for an edit that changed nothing) and when.
-ServerFrame RevisionAckFrame(const std::string& id, const std::string& server,
-                             const std::string& channel, const RevisionResponse& reply);
+                     int64_t seq, int64_t sent_at);
 
 // HistoryFrame is the reply to a history frame, moving the messages.
 ServerFrame HistoryFrame(const GetHistory& request, HistoryResponse reply);

@@ -120,10 +120,7 @@ TEST(RequestsTest, TypingAndStatus) {
 }
 
 TEST(RequestsTest, ReplyFrames) {
-  SendResponse sent;
-  sent.set_seq(7);
-  sent.set_sent_at(1234);
-  ServerFrame ack = AckFrame("n1", "demo", "general", sent);
+  ServerFrame ack = AckFrame("n1", "demo", "general", 7, 1234);
   EXPECT_EQ(ack.ack().type(), "ack");
   EXPECT_EQ(ack.ack().id(), "n1");
   EXPECT_EQ(ack.ack().seq(), 7);
