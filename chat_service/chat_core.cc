@@ -75,9 +75,23 @@ void AccessCache::Forget(const std::string& key) {
   granted_at_.erase(key);
 }
 
+namespace {
+std::string AccessKey(const std::string& server, const std::string& channel,
+                      const std::string& user) {
+  return absl::StrCat(server, "/", channel, "/", user);
+}
+bool IsModerator(const std::string& role) { return role == kRoleOwner || role == kRoleModerator; }
+}  // namespace
+
+absl::Status ChatCore::Refused(const absl::Status& status, const std::string& server,
+                               const std::string& channel, const std::string& user) {
+  if (absl::IsPermissionDenied(status)) access_cache_.Forget(AccessKey(server, channel, user));
+  return status;
+}
+
 void ChatCore::CheckAccess(const std::string& server, const std::string& channel,
                            const std::string& user, Done<bool> done) {
-  std::string key = absl::StrCat(server, "/", channel, "/", user);
+  std::string key = AccessKey(server, channel, user);
   const absl::Time now = absl::FromUnixMillis(options_.now_ms());
   if (access_cache_.Granted(key, now)) return done(true);
   store_->CheckAccess(
@@ -119,20 +133,50 @@ void ChatCore::Send(const SendRequest& req, Done<SendResponse> done) {
                 auto append = [this, msg = std::move(msg), seen, done = std::move(done)](
                                   absl::StatusOr<std::vector<std::string>> members) mutable {
                   if (!members.ok()) return done(members.status());
-                  store_->Append(msg, *members, seen,
-                                 [done = std::move(done)](absl::StatusOr<AppendResult> r) mutable {
-                                   if (!r.ok()) return done(r.status());
-                                   SendResponse resp;
-                                   resp.set_seq(r->seq);
-                                   resp.set_sent_at(r->sent_at);
-                                   resp.set_duplicate(r->duplicate);
-                                   done(std::move(resp));
-                                 });
+                  AppendAs(std::move(msg), *std::move(members), seen, std::move(done));
                 };
                 // Only members are mentioned: one more Redis call, for messages with mentions.
                 if (mentioned.empty()) return append(std::vector<std::string>{});
                 store_->Members(server, mentioned, std::move(append));
               });
+}
+
+void ChatCore::AppendAs(ChatMessage msg, std::vector<std::string> mentioned, int64_t seen_seq,
+                        Done<SendResponse> done) {
+  auto respond = [this, server = msg.server(), channel = msg.channel(), user = msg.author_id()](
+                     absl::StatusOr<AppendResult> r, Done<SendResponse> done) {
+    if (!r.ok()) return done(Refused(r.status(), server, channel, user));
+    SendResponse resp;
+    resp.set_seq(r->seq);
+    resp.set_sent_at(r->sent_at);
+    resp.set_duplicate(r->duplicate);
+    done(std::move(resp));
+  };
+  AppendOptions options;
+  options.seen_seq = seen_seq;
+  // The role is read only when slow mode holds a message back: the common
+  // case costs nothing, and a role just taken away cannot exempt anyone.
+  store_->Append(msg, mentioned, options,
+                 [this, msg, mentioned, options, respond,
+                  done = std::move(done)](absl::StatusOr<AppendResult> r) mutable {
+                   if (ReasonOf(r.status()) != "slow_mode")
+                     return respond(std::move(r), std::move(done));
+                   const std::string server = msg.server(), author = msg.author_id();
+                   store_->Role(server, author,
+                                [this, msg = std::move(msg), mentioned = std::move(mentioned),
+                                 options, respond, refused = r.status(),
+                                 done = std::move(done)](absl::StatusOr<std::string> role) mutable {
+                                  if (!role.ok() || !IsModerator(*role)) {
+                                    return respond(refused, std::move(done));
+                                  }
+                                  options.slow_mode_exempt = true;
+                                  store_->Append(msg, mentioned, options,
+                                                 [respond, done = std::move(done)](
+                                                     absl::StatusOr<AppendResult> r) mutable {
+                                                   respond(std::move(r), std::move(done));
+                                                 });
+                                });
+                 });
 }
 
 absl::Status ChatCore::CheckText(const std::string& text) const {
@@ -177,8 +221,8 @@ void ChatCore::Edit(const EditRequest& req, Done<RevisionResponse> done) {
     r.seen_seq = req.seen_seq();
     return r;
   };
-  ReviseMessage(req.user(), req.server(), req.channel(), req.message_seq(), std::move(make),
-                std::move(done));
+  ReviseMessage(req.user(), req.server(), req.channel(), req.message_seq(),
+                /*moderators_may=*/false, std::move(make), std::move(done));
 }
 
 void ChatCore::Delete(const DeleteRequest& req, Done<RevisionResponse> done) {
@@ -202,13 +246,13 @@ void ChatCore::Delete(const DeleteRequest& req, Done<RevisionResponse> done) {
     r.seen_seq = req.seen_seq();
     return r;
   };
-  ReviseMessage(req.user(), req.server(), req.channel(), req.message_seq(), std::move(make),
-                std::move(done));
+  ReviseMessage(req.user(), req.server(), req.channel(), req.message_seq(),
+                /*moderators_may=*/true, std::move(make), std::move(done));
 }
 
 void ChatCore::ReviseMessage(const User& user, const std::string& server,
-                             const std::string& channel, int64_t seq, Reviser make,
-                             Done<RevisionResponse> done) {
+                             const std::string& channel, int64_t seq, bool moderators_may,
+                             Reviser make, Done<RevisionResponse> done) {
   if (absl::Status s =
           CheckIds({{"server", &server}, {"channel", &channel}, {"user id", &user.id()}});
       !s.ok()) {
@@ -216,20 +260,21 @@ void ChatCore::ReviseMessage(const User& user, const std::string& server,
   }
   if (seq <= 0) return done(absl::InvalidArgumentError("seq must be positive"));
   CheckAccess(server, channel, user.id(),
-              [this, user = user.id(), server = server, channel = channel, seq,
+              [this, user = user.id(), server = server, channel = channel, seq, moderators_may,
                make = std::move(make), done = std::move(done)](absl::StatusOr<bool> ok) mutable {
                 if (!ok.ok()) return done(ok.status());
                 TryRevise(std::move(user), std::move(server), std::move(channel), seq,
-                          std::move(make), /*attempts_left=*/3, std::move(done));
+                          moderators_may, std::move(make), /*attempts_left=*/3, std::move(done));
               });
 }
 
 void ChatCore::TryRevise(std::string user, std::string server, std::string channel, int64_t seq,
-                         Reviser make, int attempts_left, Done<RevisionResponse> done) {
+                         bool moderators_may, Reviser make, int attempts_left,
+                         Done<RevisionResponse> done) {
   store_->GetMessage(
       server, channel, seq,
-      [this, user = std::move(user), server, channel, seq, make = std::move(make), attempts_left,
-       done = std::move(done)](absl::StatusOr<StoredMessage> stored) mutable {
+      [this, user = std::move(user), server, channel, seq, moderators_may, make = std::move(make),
+       attempts_left, done = std::move(done)](absl::StatusOr<StoredMessage> stored) mutable {
         if (absl::IsNotFound(stored.status())) {
           return done(WithReason(absl::NotFoundError("no such message"), "unknown_message"));
         }
@@ -238,49 +283,77 @@ void ChatCore::TryRevise(std::string user, std::string server, std::string chann
           return done(WithReason(absl::FailedPreconditionError("the message was deleted"),
                                  "message_deleted"));
         }
-        if (stored->message.author_id() != user) {
-          return done(WithReason(absl::PermissionDeniedError("only its author may change it"),
-                                 "not_author"));
+        if (stored->message.author_id() == user) {
+          return ApplyRevision(std::move(user), std::move(server), std::move(channel), seq,
+                               moderators_may, std::move(make), attempts_left, *std::move(stored),
+                               std::move(done));
         }
-        std::optional<Revision> revision = make(*stored, options_.now_ms());
-        if (!revision) return done(RevisionResponse{});  // Nothing changes.
-        revision->server = server;
-        revision->channel = channel;
-        revision->message_seq = seq;
-        revision->expected = std::move(stored->bytes);
-        std::vector<std::string> candidates = std::move(revision->mention);
-        const int64_t at = revision->event.has_message_update()
-                               ? revision->event.message_update().edited_at()
-                               : revision->event.message_delete().deleted_at();
-        auto apply = [this, user = std::move(user), server, channel, seq, make = std::move(make),
-                      attempts_left, at, revision = *std::move(revision), done = std::move(done)](
-                         absl::StatusOr<std::vector<std::string>> members) mutable {
-          if (!members.ok()) return done(members.status());
-          revision.mention = *std::move(members);
-          store_->Revise(
-              revision, [this, user = std::move(user), server = std::move(server),
-                         channel = std::move(channel), seq, make = std::move(make), attempts_left,
-                         at, done = std::move(done)](absl::StatusOr<int64_t> r) mutable {
-                // Changed between the read and the write: read it again.
-                if (absl::IsAborted(r.status()) && attempts_left > 1) {
-                  return TryRevise(std::move(user), std::move(server), std::move(channel), seq,
-                                   std::move(make), attempts_left - 1, std::move(done));
-                }
-                if (absl::IsAborted(r.status())) {
-                  return done(WithReason(r.status(), "conflict"));  // Busy: worth a retry.
-                }
-                if (!r.ok()) return done(r.status());
-                RevisionResponse resp;
-                resp.set_seq(*r);
-                resp.set_changed(true);
-                resp.set_at(at);
-                done(std::move(resp));
-              });
+        auto not_author = [] {
+          return WithReason(absl::PermissionDeniedError("only its author may change it"),
+                            "not_author");
         };
-        // Only members are newly mentioned, as for Send.
-        if (candidates.empty()) return apply(std::vector<std::string>{});
-        store_->Members(server, candidates, std::move(apply));
+        if (!moderators_may) return done(not_author());
+        // Read each time, never cached: a moderator demoted a moment ago
+        // deletes nothing more.
+        const std::string s = server;
+        const std::string u = user;
+        store_->Role(
+            s, u,
+            [this, user = std::move(user), server = std::move(server), channel = std::move(channel),
+             seq, make = std::move(make), attempts_left, stored = *std::move(stored), not_author,
+             done = std::move(done)](absl::StatusOr<std::string> role) mutable {
+              if (!role.ok()) return done(role.status());
+              if (!IsModerator(*role)) return done(not_author());
+              ApplyRevision(std::move(user), std::move(server), std::move(channel), seq,
+                            /*moderators_may=*/true, std::move(make), attempts_left,
+                            std::move(stored), std::move(done));
+            });
       });
+}
+
+void ChatCore::ApplyRevision(std::string user, std::string server, std::string channel, int64_t seq,
+                             bool moderators_may, Reviser make, int attempts_left,
+                             StoredMessage stored_message, Done<RevisionResponse> done) {
+  StoredMessage* stored = &stored_message;
+  std::optional<Revision> revision = make(*stored, options_.now_ms());
+  if (!revision) return done(RevisionResponse{});  // Nothing changes.
+  revision->server = server;
+  revision->channel = channel;
+  revision->message_seq = seq;
+  revision->expected = std::move(stored->bytes);
+  revision->actor = user;
+  std::vector<std::string> candidates = std::move(revision->mention);
+  const int64_t at = revision->event.has_message_update()
+                         ? revision->event.message_update().edited_at()
+                         : revision->event.message_delete().deleted_at();
+  auto apply = [this, user = std::move(user), server, channel, seq, moderators_may,
+                make = std::move(make), attempts_left, at, revision = *std::move(revision),
+                done = std::move(done)](absl::StatusOr<std::vector<std::string>> members) mutable {
+    if (!members.ok()) return done(members.status());
+    revision.mention = *std::move(members);
+    store_->Revise(
+        revision, [this, user = std::move(user), server = std::move(server),
+                   channel = std::move(channel), seq, moderators_may, make = std::move(make),
+                   attempts_left, at, done = std::move(done)](absl::StatusOr<int64_t> r) mutable {
+          // Changed between the read and the write: read it again.
+          if (absl::IsAborted(r.status()) && attempts_left > 1) {
+            return TryRevise(std::move(user), std::move(server), std::move(channel), seq,
+                             moderators_may, std::move(make), attempts_left - 1, std::move(done));
+          }
+          if (absl::IsAborted(r.status())) {
+            return done(WithReason(r.status(), "conflict"));  // Busy: worth a retry.
+          }
+          if (!r.ok()) return done(Refused(r.status(), server, channel, user));
+          RevisionResponse resp;
+          resp.set_seq(*r);
+          resp.set_changed(true);
+          resp.set_at(at);
+          done(std::move(resp));
+        });
+  };
+  // Only members are newly mentioned, as for Send.
+  if (candidates.empty()) return apply(std::vector<std::string>{});
+  store_->Members(server, candidates, std::move(apply));
 }
 
 void ChatCore::History(const HistoryRequest& req, Done<HistoryResponse> done) {
@@ -300,10 +373,17 @@ void ChatCore::History(const HistoryRequest& req, Done<HistoryResponse> done) {
   q.forward = req.has_after();  // after "0" pages from the start, not the newest.
   q.limit = req.limit() == 0 ? options_.default_history_limit
                              : std::min(req.limit(), options_.max_history_limit);
+  q.reader = req.user_id();
   CheckAccess(req.server(), req.channel(), req.user_id(),
               [this, q = std::move(q), done = std::move(done)](absl::StatusOr<bool> ok) mutable {
                 if (!ok.ok()) return done(ok.status());
-                store_->History(q, RespondWithPage(std::move(done)));
+                Done<HistoryResponse> respond =
+                    [this, server = q.server, channel = q.channel, user = q.reader,
+                     done = std::move(done)](absl::StatusOr<HistoryResponse> r) mutable {
+                      if (!r.ok()) return done(Refused(r.status(), server, channel, user));
+                      done(std::move(r));
+                    };
+                store_->History(q, RespondWithPage(std::move(respond)));
               });
 }
 
@@ -324,13 +404,17 @@ void ChatCore::Typing(const TypingRequest& req, Done<TypingResponse> done) {
       req.server(), req.channel(), req.user().id(),
       [this, typing = std::move(typing), done = std::move(done)](absl::StatusOr<bool> ok) mutable {
         if (!ok.ok()) return done(ok.status());
-        store_->RelayTyping(typing, options_.typing_interval,
-                            [done = std::move(done)](absl::StatusOr<bool> relayed) mutable {
-                              if (!relayed.ok()) return done(relayed.status());
-                              TypingResponse resp;
-                              resp.set_relayed(*relayed);
-                              done(std::move(resp));
-                            });
+        store_->RelayTyping(
+            typing, options_.typing_interval,
+            [this, typing, done = std::move(done)](absl::StatusOr<bool> relayed) mutable {
+              if (!relayed.ok()) {
+                return done(
+                    Refused(relayed.status(), typing.server(), typing.channel(), typing.user_id()));
+              }
+              TypingResponse resp;
+              resp.set_relayed(*relayed);
+              done(std::move(resp));
+            });
       });
 }
 
@@ -373,7 +457,10 @@ void ChatCore::GetUser(const GetUserRequest& req, Done<User> done) {
 void ChatCore::CreateServer(const CreateServerRequest& req, Done<Server> done) {
   if (absl::Status s = CheckIds({{"server id", &req.id()}}); !s.ok()) return done(s);
   if (absl::Status s = CheckName(req.name()); !s.ok()) return done(s);
-  store_->CreateServer(req.id(), req.name(), std::move(done));
+  if (!req.owner().empty()) {
+    if (absl::Status s = CheckIds({{"owner id", &req.owner()}}); !s.ok()) return done(s);
+  }
+  store_->CreateServer(req.id(), req.name(), req.owner(), std::move(done));
 }
 
 void ChatCore::CreateChannel(const CreateChannelRequest& req, Done<Channel> done) {
@@ -397,6 +484,96 @@ void ChatCore::AddMember(const AddMemberRequest& req, Done<AddMemberResponse> do
                       resp.set_added(*added);
                       done(std::move(resp));
                     });
+}
+
+void ChatCore::SetRole(const SetRoleRequest& req, Done<SetRoleResponse> done) {
+  if (absl::Status s = CheckIds({{"server id", &req.server()}, {"user id", &req.user_id()}});
+      !s.ok()) {
+    return done(s);
+  }
+  std::string role;
+  if (req.role() == kRoleOwner || req.role() == kRoleModerator) {
+    role = req.role();
+  } else if (req.role() != "member") {
+    return done(absl::InvalidArgumentError("role must be owner, moderator or member"));
+  }
+  store_->SetRole(req.server(), req.user_id(), role,
+                  [done = std::move(done)](absl::StatusOr<bool> changed) mutable {
+                    if (!changed.ok()) return done(changed.status());
+                    SetRoleResponse resp;
+                    resp.set_changed(*changed);
+                    done(std::move(resp));
+                  });
+}
+
+void ChatCore::Moderate(const ModerateRequest& req, bool as_operator, Done<ModerateResponse> done) {
+  if (absl::Status s = CheckIds({{"server id", &req.server()}, {"user id", &req.user_id()}});
+      !s.ok()) {
+    return done(s);
+  }
+  if (!as_operator) {
+    if (absl::Status s = CheckIds({{"actor id", &req.actor_id()}}); !s.ok()) return done(s);
+  }
+  ModerateAction action;
+  if (req.action() == "remove") {
+    action = ModerateAction::kRemove;
+  } else if (req.action() == "ban") {
+    action = ModerateAction::kBan;
+  } else if (req.action() == "unban") {
+    action = ModerateAction::kUnban;
+  } else {
+    return done(absl::InvalidArgumentError("action must be remove, ban or unban"));
+  }
+  store_->Moderate(as_operator ? std::string() : req.actor_id(), req.server(), req.user_id(),
+                   action,
+                   [this, server = req.server(), user = req.user_id(),
+                    done = std::move(done)](absl::StatusOr<ChatStore::ModerateResult> r) mutable {
+                     if (!r.ok()) return done(r.status());
+                     // This replica's grants end now; other replicas' cached grants meet
+                     // the channels' revocations.
+                     for (const std::string& channel : r->channels) {
+                       access_cache_.Forget(AccessKey(server, channel, user));
+                     }
+                     ModerateResponse resp;
+                     resp.set_changed(r->changed);
+                     done(std::move(resp));
+                   });
+}
+
+void ChatCore::SetSlowMode(const SlowModeRequest& req, bool as_operator,
+                           Done<SlowModeResponse> done) {
+  if (absl::Status s = CheckIds({{"server id", &req.server()}, {"channel id", &req.channel()}});
+      !s.ok()) {
+    return done(s);
+  }
+  if (!as_operator) {
+    if (absl::Status s = CheckIds({{"actor id", &req.actor_id()}}); !s.ok()) return done(s);
+  }
+  if (req.seconds() < 0 || req.seconds() > kMaxSlowModeSeconds) {
+    return done(absl::InvalidArgumentError(
+        absl::StrCat("seconds must be 0 (off) to ", kMaxSlowModeSeconds)));
+  }
+  auto set = [this, req](Done<SlowModeResponse> done) {
+    store_->SetSlowMode(
+        req.server(), req.channel(), req.seconds(),
+        [seconds = req.seconds(), done = std::move(done)](absl::StatusOr<bool> r) mutable {
+          if (!r.ok()) return done(r.status());
+          SlowModeResponse resp;
+          resp.set_seconds(seconds);
+          done(std::move(resp));
+        });
+  };
+  if (as_operator) return set(std::move(done));
+  store_->Role(req.server(), req.actor_id(),
+               [set, done = std::move(done)](absl::StatusOr<std::string> role) mutable {
+                 if (!role.ok()) return done(role.status());
+                 if (!IsModerator(*role)) {
+                   return done(WithReason(absl::PermissionDeniedError(
+                                              "only the server's owner or a moderator may do this"),
+                                          "not_moderator"));
+                 }
+                 set(std::move(done));
+               });
 }
 
 void ChatCore::MarkRead(const MarkReadRequest& req, Done<MarkReadResponse> done) {

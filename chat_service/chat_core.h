@@ -31,10 +31,11 @@ struct ChatCoreOptions {
   std::function<int64_t()> now_ms = [] { return absl::ToUnixMillis(absl::Now()); };
 };
 
-// AccessCache remembers access grants for a while. Memberships and channels
-// are only ever added in this system, so a remembered grant cannot outlive a
-// revocation; a future RemoveMember must clear the user's entries (Forget).
-// Thread-safe; memory is bounded by capacity.
+// AccessCache remembers access grants for a while. A grant may outlive a
+// removal on another replica: that is why every script that posts or reads
+// also checks the channel's revocations (ChatStore::Moderate), and a
+// refusal for that reason forgets the grant here. Thread-safe; memory is
+// bounded by capacity.
 class AccessCache {
  public:
   AccessCache(absl::Duration ttl, size_t capacity) : ttl_(ttl), capacity_(capacity) {}
@@ -67,9 +68,10 @@ class ChatCore {
   // for a deleted one. Mentions follow the new text: users it no longer
   // mentions lose the mention, members it newly mentions gain it.
   void Edit(const EditRequest& req, Done<RevisionResponse> done);
-  // Delete removes the author's message (a tombstone stays in the log) and
-  // appends message_delete; errors as for Edit (a deleted message:
-  // message_deleted). Its mentions end and it stops counting as unread.
+  // Delete removes a message (a tombstone stays in the log) and appends
+  // message_delete; errors as for Edit (a deleted message:
+  // message_deleted). Its author, the server's owner and its moderators may
+  // delete it. Its mentions end and it stops counting as unread.
   void Delete(const DeleteRequest& req, Done<RevisionResponse> done);
   // History returns a page; limit is clamped to 1..max_history_limit.
   void History(const HistoryRequest& req, Done<HistoryResponse> done);
@@ -92,6 +94,14 @@ class ChatCore {
   void CreateServer(const CreateServerRequest& req, Done<Server> done);
   void CreateChannel(const CreateChannelRequest& req, Done<Channel> done);
   void AddMember(const AddMemberRequest& req, Done<AddMemberResponse> done);
+  void SetRole(const SetRoleRequest& req, Done<SetRoleResponse> done);
+
+  // Moderation (proto/chat.proto, ChatService.Moderate and SetSlowMode). An
+  // operator (ChatAdmin) acts with no role checked; else req.actor_id must
+  // be set and is checked as the store says.
+  void Moderate(const ModerateRequest& req, bool as_operator, Done<ModerateResponse> done);
+  void SetSlowMode(const SlowModeRequest& req, bool as_operator, Done<SlowModeResponse> done);
+  static constexpr int kMaxSlowModeSeconds = 21600;
 
   const ChatCoreOptions& options() const { return options_; }
 
@@ -103,10 +113,23 @@ class ChatCore {
   // ReviseMessage reads the message, checks it may be revised, applies
   // make's revision, and reads again and retries (a few times) when the
   // message changed in between. Access is checked first.
+  // With moderators_may, the server's owner and moderators may revise
+  // others' messages too (deletes).
   void ReviseMessage(const User& user, const std::string& server, const std::string& channel,
-                     int64_t seq, Reviser make, Done<RevisionResponse> done);
+                     int64_t seq, bool moderators_may, Reviser make, Done<RevisionResponse> done);
   void TryRevise(std::string user, std::string server, std::string channel, int64_t seq,
-                 Reviser make, int attempts_left, Done<RevisionResponse> done);
+                 bool moderators_may, Reviser make, int attempts_left, Done<RevisionResponse> done);
+  void ApplyRevision(std::string user, std::string server, std::string channel, int64_t seq,
+                     bool moderators_may, Reviser make, int attempts_left, StoredMessage stored,
+                     Done<RevisionResponse> done);
+  // AppendAs appends msg; a slow-mode refusal asks the author's role and
+  // appends again as exempt when they are the owner or a moderator.
+  void AppendAs(ChatMessage msg, std::vector<std::string> mentioned, int64_t seen_seq,
+                Done<SendResponse> done);
+  // Refused forgets user's cached grant in the channel when status says
+  // their access was revoked; returns status.
+  absl::Status Refused(const absl::Status& status, const std::string& server,
+                       const std::string& channel, const std::string& user);
   // CheckText: the text limits of Send.
   absl::Status CheckText(const std::string& text) const;
 

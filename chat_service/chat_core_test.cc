@@ -6,6 +6,7 @@
 
 #include <map>
 
+#include "absl/strings/str_cat.h"
 #include "common/status.h"
 
 namespace chat::chat_service {
@@ -27,8 +28,18 @@ class FakeStore : public ChatStore {
   int64_t head = 0, marker = 0;
   std::vector<ReadState> marked;
 
-  void Append(const ChatMessage& msg, const std::vector<std::string>& m, int64_t,
-              Done<AppendResult> done) override {
+  // Users slow mode holds back unless exempt, and the options each append came with.
+  std::vector<std::string> slowed;
+  bool revoke_appends = false;
+  std::vector<AppendOptions> append_options;
+  void Append(const ChatMessage& msg, const std::vector<std::string>& m,
+              const AppendOptions& options, Done<AppendResult> done) override {
+    append_options.push_back(options);
+    if (revoke_appends) return done(absl::PermissionDeniedError("revoked"));
+    if (!options.slow_mode_exempt &&
+        std::find(slowed.begin(), slowed.end(), msg.author_id()) != slowed.end()) {
+      return done(WithReason(absl::ResourceExhaustedError("slow"), "slow_mode", absl::Seconds(5)));
+    }
     appended.push_back(msg);
     mentioned.push_back(m);
     done(AppendResult{static_cast<int64_t>(appended.size()), msg.sent_at(), false});
@@ -94,8 +105,31 @@ class FakeStore : public ChatStore {
   void GetUserState(const std::string&, Done<UserState> done) override { done(UserState{}); }
   void UpsertUser(const User& u, Done<User> done) override { done(u); }
   void GetUser(const std::string&, Done<User> done) override { done(User{}); }
-  void CreateServer(const std::string&, const std::string&, Done<Server> done) override {
+  void CreateServer(const std::string&, const std::string&, const std::string&,
+                    Done<Server> done) override {
     done(Server{});
+  }
+  std::map<std::string, std::string> roles;  // user -> role
+  int role_reads = 0;
+  void Role(const std::string&, const std::string& user, Done<std::string> done) override {
+    ++role_reads;
+    auto it = roles.find(user);
+    done(it == roles.end() ? std::string() : it->second);
+  }
+  std::vector<std::string> moderated;  // "actor:user:action"
+  void Moderate(const std::string& actor, const std::string&, const std::string& user,
+                ModerateAction action, Done<ModerateResult> done) override {
+    moderated.push_back(absl::StrCat(actor, ":", user, ":", static_cast<int>(action)));
+    done(ModerateResult{true, {"general"}});
+  }
+  std::vector<int> slow_modes;
+  void SetSlowMode(const std::string&, const std::string&, int seconds, Done<bool> done) override {
+    slow_modes.push_back(seconds);
+    done(true);
+  }
+  void SetRole(const std::string&, const std::string&, const std::string&,
+               Done<bool> done) override {
+    done(true);
   }
   void CreateChannel(const std::string&, const std::string&, const std::string&,
                      Done<Channel> done) override {
@@ -409,6 +443,95 @@ TEST_F(ChatCoreRevisionTest, AConcurrentChangeIsReadAgainAndRetried) {
   absl::Status busy = Edit("alice", 5, "again").status();
   EXPECT_EQ(busy.code(), absl::StatusCode::kAborted);
   EXPECT_EQ(ReasonOf(busy), "conflict");
+}
+
+TEST_F(ChatCoreRevisionTest, ModeratorsDeleteOthersMessagesButEditOnlyTheirOwn) {
+  store_.roles["carol"] = kRoleModerator;
+  EXPECT_EQ(ReasonOf(Edit("carol", 5, "moderated").status()), "not_author");
+  EXPECT_EQ(store_.role_reads, 0);  // An edit never asks: only authors edit.
+  absl::StatusOr<RevisionResponse> r = Delete("carol", 5);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(store_.revised.size(), 1u);
+  EXPECT_EQ(store_.revised[0].event.message_delete().deleted_by(), "carol");
+  EXPECT_EQ(store_.revised[0].actor, "carol");
+  EXPECT_EQ(store_.role_reads, 1);  // Read fresh, not from a cache.
+}
+
+TEST_F(ChatCoreRevisionTest, AnAuthorDeletesWithoutARoleRead) {
+  ASSERT_TRUE(Delete("alice", 5).ok());
+  EXPECT_EQ(store_.role_reads, 0);
+}
+
+TEST_F(ChatCoreTest, SlowModeHoldsMembersBackAndLetsModeratorsThrough) {
+  store_.slowed = {"alice"};
+  absl::Status s = Send(Valid()).status();
+  EXPECT_EQ(ReasonOf(s), "slow_mode");
+  EXPECT_EQ(RetryAfterOf(s), absl::Seconds(5));
+  EXPECT_TRUE(store_.appended.empty());
+  EXPECT_EQ(store_.role_reads, 1);  // Asked once, found no role.
+  store_.roles["alice"] = kRoleOwner;
+  ASSERT_TRUE(Send(Valid()).ok());
+  ASSERT_EQ(store_.appended.size(), 1u);
+  EXPECT_TRUE(store_.append_options.back().slow_mode_exempt);
+  // Without slow mode in the way, no role is read at all.
+  store_.slowed.clear();
+  const int reads = store_.role_reads;
+  ASSERT_TRUE(Send(Valid()).ok());
+  EXPECT_EQ(store_.role_reads, reads);
+  EXPECT_FALSE(store_.append_options.back().slow_mode_exempt);
+}
+
+TEST_F(ChatCoreTest, ModerationRequestsAreValidated) {
+  auto moderate = [&](const std::string& actor, const std::string& user, const std::string& action,
+                      bool as_operator) {
+    ModerateRequest r;
+    r.set_actor_id(actor);
+    r.set_server("demo");
+    r.set_user_id(user);
+    r.set_action(action);
+    return Call<ModerateResponse>(
+        [&](Done<ModerateResponse> d) { core_.Moderate(r, as_operator, std::move(d)); });
+  };
+  EXPECT_EQ(moderate("alice", "bob", "kick", false).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(moderate("", "bob", "remove", false).status().code(),
+            absl::StatusCode::kInvalidArgument);  // A gateway always names the actor.
+  EXPECT_EQ(moderate("alice", "../x", "ban", false).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(store_.moderated.empty());
+  ASSERT_TRUE(moderate("alice", "bob", "ban", false).ok());
+  ASSERT_TRUE(moderate("ignored", "bob", "unban", true).ok());
+  EXPECT_EQ(store_.moderated,
+            (std::vector<std::string>{"alice:bob:1", ":bob:2"}));  // An operator has no actor.
+
+  auto slow = [&](const std::string& actor, int seconds, bool as_operator) {
+    SlowModeRequest r;
+    r.set_actor_id(actor);
+    r.set_server("demo");
+    r.set_channel("general");
+    r.set_seconds(seconds);
+    return Call<SlowModeResponse>(
+        [&](Done<SlowModeResponse> d) { core_.SetSlowMode(r, as_operator, std::move(d)); });
+  };
+  EXPECT_EQ(slow("alice", -1, true).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(slow("alice", ChatCore::kMaxSlowModeSeconds + 1, true).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ReasonOf(slow("alice", 10, false).status()), "not_moderator");
+  store_.roles["alice"] = kRoleModerator;
+  ASSERT_TRUE(slow("alice", 10, false).ok());
+  ASSERT_TRUE(slow("", 0, true).ok());
+  EXPECT_EQ(store_.slow_modes, (std::vector<int>{10, 0}));
+}
+
+TEST_F(ChatCoreTest, ARefusalForRevokedAccessForgetsTheCachedGrant) {
+  ASSERT_TRUE(Send(Valid()).ok());  // Granted and cached.
+  store_.access = absl::PermissionDeniedError("not a member");
+  ASSERT_TRUE(Send(Valid()).ok());  // The cache still grants it.
+  store_.revoke_appends = true;     // What a revocation recorded in the channel does.
+  EXPECT_EQ(Send(Valid()).status().code(), absl::StatusCode::kPermissionDenied);
+  store_.revoke_appends = false;
+  // The grant is gone: the store's refusal is the answer now.
+  EXPECT_EQ(Send(Valid()).status().code(), absl::StatusCode::kPermissionDenied);
 }
 
 }  // namespace

@@ -84,4 +84,39 @@ grpc::ServerUnaryReactor* ChatAdminImpl::AddMember(grpc::CallbackServerContext* 
   return FinishUnary(ctx, resp, [&](auto done) { core_->AddMember(*req, std::move(done)); });
 }
 
+grpc::ServerUnaryReactor* ChatServiceImpl::Moderate(grpc::CallbackServerContext* ctx,
+                                                    const ModerateRequest* req,
+                                                    ModerateResponse* resp) {
+  return FinishUnary(
+      ctx, resp, [&](auto done) { core_->Moderate(*req, /*as_operator=*/false, std::move(done)); });
+}
+
+grpc::ServerUnaryReactor* ChatServiceImpl::SetSlowMode(grpc::CallbackServerContext* ctx,
+                                                       const SlowModeRequest* req,
+                                                       SlowModeResponse* resp) {
+  return FinishUnary(ctx, resp, [&](auto done) {
+    core_->SetSlowMode(*req, /*as_operator=*/false, std::move(done));
+  });
+}
+
+grpc::ServerUnaryReactor* ChatAdminImpl::Moderate(grpc::CallbackServerContext* ctx,
+                                                  const ModerateRequest* req,
+                                                  ModerateResponse* resp) {
+  return FinishUnary(
+      ctx, resp, [&](auto done) { core_->Moderate(*req, /*as_operator=*/true, std::move(done)); });
+}
+
+grpc::ServerUnaryReactor* ChatAdminImpl::SetSlowMode(grpc::CallbackServerContext* ctx,
+                                                     const SlowModeRequest* req,
+                                                     SlowModeResponse* resp) {
+  return FinishUnary(ctx, resp, [&](auto done) {
+    core_->SetSlowMode(*req, /*as_operator=*/true, std::move(done));
+  });
+}
+
+grpc::ServerUnaryReactor* ChatAdminImpl::SetRole(grpc::CallbackServerContext* ctx,
+                                                 const SetRoleRequest* req, SetRoleResponse* resp) {
+  return FinishUnary(ctx, resp, [&](auto done) { core_->SetRole(*req, std::move(done)); });
+}
+
 }  // namespace chat::chat_service

@@ -32,6 +32,11 @@ class ChatServiceImpl final : public ChatService::CallbackService {
   grpc::ServerUnaryReactor* PersonalTail(grpc::CallbackServerContext* ctx,
                                          const PersonalTailRequest* req,
                                          PersonalTailResponse* resp) override;
+  grpc::ServerUnaryReactor* Moderate(grpc::CallbackServerContext* ctx, const ModerateRequest* req,
+                                     ModerateResponse* resp) override;
+  grpc::ServerUnaryReactor* SetSlowMode(grpc::CallbackServerContext* ctx,
+                                        const SlowModeRequest* req,
+                                        SlowModeResponse* resp) override;
 
  private:
   ChatCore* core_;
@@ -51,6 +56,14 @@ class ChatAdminImpl final : public ChatAdmin::CallbackService {
                                           const CreateChannelRequest* req, Channel* resp) override;
   grpc::ServerUnaryReactor* AddMember(grpc::CallbackServerContext* ctx, const AddMemberRequest* req,
                                       AddMemberResponse* resp) override;
+  // As an operator: no role is checked.
+  grpc::ServerUnaryReactor* Moderate(grpc::CallbackServerContext* ctx, const ModerateRequest* req,
+                                     ModerateResponse* resp) override;
+  grpc::ServerUnaryReactor* SetSlowMode(grpc::CallbackServerContext* ctx,
+                                        const SlowModeRequest* req,
+                                        SlowModeResponse* resp) override;
+  grpc::ServerUnaryReactor* SetRole(grpc::CallbackServerContext* ctx, const SetRoleRequest* req,
+                                    SetRoleResponse* resp) override;
 
  private:
   ChatCore* core_;

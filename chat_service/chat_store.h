@@ -46,6 +46,7 @@ struct HistoryQuery {
   int limit = 50;
   bool forward = false;    // Page forward from after, even when after is 0.
   bool revisions = false;  // Include edit and delete events (a tail); they count toward limit.
+  std::string reader;      // The user reading (refused once revoked); "" for gateway tails.
 };
 
 // StoredMessage is one message in its latest state (seq set) and the bytes
@@ -67,7 +68,21 @@ struct Revision {
   std::vector<std::string> unmention;  // Users whose mention by it ends.
   std::vector<std::string> mention;    // Users it newly mentions (members, validated).
   int64_t seen_seq = 0;                // As for Append.
+  std::string actor;                   // Who revises: refused once their access is revoked.
 };
+
+// AppendOptions: who posts, as the channel's revocations and slow mode see them.
+struct AppendOptions {
+  int64_t seen_seq = 0;
+  bool slow_mode_exempt = false;  // The author is the server's owner or a moderator.
+};
+
+// Roles of a server's members, as stored.
+inline constexpr char kRoleOwner[] = "owner";
+inline constexpr char kRoleModerator[] = "moderator";
+
+// ModerateAction is what Moderate does to a member.
+enum class ModerateAction { kRemove, kBan, kUnban };
 
 // ReadCounts: what lies after a read marker besides the head's distance.
 struct ReadCounts {
@@ -88,10 +103,13 @@ class ChatStore {
   // within the dedup window, assigns the next seq of the channel, records it
   // as a mention of each user in mentioned (members, validated ids), and
   // publishes it on the channel topic; all atomically. The seq is above
-  // seen_seq and above every seq this store handed out for the channel,
-  // even if Redis lost those messages (then a LogRollback is published).
+  // options.seen_seq and above every seq this store handed out for the
+  // channel, even if Redis lost those messages (then a LogRollback is
+  // published). kPermissionDenied: the author's access to the channel was
+  // revoked. kResourceExhausted (reason slow_mode, with the wait): the
+  // channel's slow mode allows the author no message yet (unless exempt).
   virtual void Append(const ChatMessage& msg, const std::vector<std::string>& mentioned,
-                      int64_t seen_seq, Done<AppendResult> done) = 0;
+                      const AppendOptions& options, Done<AppendResult> done) = 0;
 
   // Members returns those of ids that are members of server, in order.
   virtual void Members(const std::string& server, const std::vector<std::string>& ids,
@@ -117,7 +135,8 @@ class ChatStore {
   // channel's next seq (as Append's seq: above seen_seq and every seq handed
   // out) and is published on the channel topic like a message, mentions and
   // unread bookkeeping follow. Returns the event's seq. kAborted when the
-  // message is no longer revision.expected (read again and retry).
+  // message is no longer revision.expected (read again and retry);
+  // kPermissionDenied when the actor's access was revoked.
   virtual void Revise(const Revision& revision, Done<int64_t> done) = 0;
 
   // MarkRead moves user's read marker of state's channel to
@@ -137,12 +156,45 @@ class ChatStore {
                             Done<PersonalPage> done) = 0;
 
   // RelayTyping publishes typing on its channel topic unless the same user
-  // did within interval there (then false). Nothing is stored beyond the
+  // did within interval there (then false); kPermissionDenied once their
+  // access was revoked. Nothing is stored beyond the
   // throttle key, which expires with the interval.
   virtual void RelayTyping(const Typing& typing, absl::Duration interval, Done<bool> done) = 0;
 
-  // History reads a page of a channel's log.
+  // History reads a page of a channel's log; with query.reader set,
+  // kPermissionDenied once the reader's access was revoked.
   virtual void History(const HistoryQuery& query, Done<HistoryPage> done) = 0;
+
+  // Role returns user's role in server (kRoleOwner, kRoleModerator, or ""
+  // for a plain member or a non-member), read from storage, never cached.
+  virtual void Role(const std::string& server, const std::string& user, Done<std::string> done) = 0;
+  // Moderate removes, bans or unbans user. With actor set, the actor must be
+  // the owner or a moderator (kPermissionDenied, reason not_moderator) and
+  // may not remove or ban the owner, nor a moderator unless the actor owns
+  // the server (kPermissionDenied, reason protected_member); nobody removes
+  // or bans the owner. Removing a non-member is kNotFound (reason
+  // not_member) and, like a ban, still makes sure the revocation is
+  // complete (a retry after a failure converges). On removal or ban: the
+  // membership and role end, every channel of the server records the
+  // revocation and publishes access_revoked on its topic, and a former
+  // member's personal log gets server_removed. Returns whether anything
+  // changed, and the server's channels (for the caller's caches).
+  struct ModerateResult {
+    bool changed = false;
+    std::vector<std::string> channels;
+  };
+  virtual void Moderate(const std::string& actor, const std::string& server,
+                        const std::string& user, ModerateAction action,
+                        Done<ModerateResult> done) = 0;
+  // SetSlowMode sets a channel's slow mode (0: off); kNotFound for no such
+  // channel.
+  virtual void SetSlowMode(const std::string& server, const std::string& channel, int seconds,
+                           Done<bool> done) = 0;
+  // SetRole gives a member role (kRoleOwner, kRoleModerator or "" for none);
+  // a new owner demotes the previous one to moderator. Returns whether it
+  // changed; kNotFound (reason not_member) for a non-member.
+  virtual void SetRole(const std::string& server, const std::string& user, const std::string& role,
+                       Done<bool> done) = 0;
 
   // UserState: the user's profile, servers with channels, head seqs, read
   // markers, unread and mention counts (per channel and per server), and the
@@ -153,13 +205,18 @@ class ChatStore {
   virtual void UpsertUser(const User& user, Done<User> done) = 0;
   virtual void GetUser(const std::string& id, Done<User> done) = 0;
   // CreateServer/CreateChannel return the existing record when the id exists.
-  virtual void CreateServer(const std::string& id, const std::string& name, Done<Server> done) = 0;
+  // A new server with an owner (an existing user: else kNotFound) has them
+  // as its owner and first member.
+  virtual void CreateServer(const std::string& id, const std::string& name,
+                            const std::string& owner, Done<Server> done) = 0;
   // A channel that did not exist reaches every member as channel_created.
   virtual void CreateChannel(const std::string& server, const std::string& id,
                              const std::string& name, Done<Channel> done) = 0;
   // AddMember: true if added, false if already a member; kNotFound if the
-  // server or user does not exist. Appends server_joined to the user's
-  // personal log (published on their topic).
+  // server or user does not exist, kFailedPrecondition (reason banned) if
+  // the user is banned from it. Clears the user's revocations in its
+  // channels, then appends server_joined to the user's personal log
+  // (published on their topic).
   virtual void AddMember(const std::string& server, const std::string& user, Done<bool> done) = 0;
 };
 

@@ -11,6 +11,7 @@
 #include "common/high_water.h"
 #include "common/keys.h"
 #include "common/redis_script.h"
+#include "common/status.h"
 #include "proto/events.pb.h"
 
 namespace chat::chat_service {
@@ -74,11 +75,14 @@ end
 )lua";
 
 // KEYS: nonce key, seq counter, log stream, rollback record, revised set,
-// uncounted set, then one mentions set per mentioned user. ARGV: nonce ttl (s), retention,
-// ChatMessage bytes (without seq), topic, sent_at, the bytes that turn the message into an Event
-// (its field's tag and length) for the publication, mentions kept per user, the floor (the highest
-// seq known to have been handed out), "1" when replicas are awaited after the script. Returns {1,
-// seq, first lost seq or 0} when stored, {0, "seq:sent_at"} for a duplicate nonce. Publishing
+// uncounted set, revocations, slow mode, the author's slow-mode throttle, then one mentions set
+// per mentioned user. ARGV: nonce ttl (s), retention, ChatMessage bytes (without seq), topic,
+// sent_at, the bytes that turn the message into an Event (its field's tag and length) for the
+// publication, mentions kept per user, the floor (the highest seq known to have been handed out),
+// "1" when replicas are awaited after the script, the author's id, "1" when the author is exempt
+// from slow mode. Returns {1, seq, first lost seq or 0} when stored, {0, "seq:sent_at"} for a
+// duplicate nonce, {2, ms to wait} when slow mode holds the author back, {3} when the author's
+// access was revoked (a retry of an accepted message still gets its original). Publishing
 // inside the script makes topic order equal seq order. When replicas are awaited the script does
 // not publish: the store publishes once WAIT confirmed, so no member sees a message a failover can
 // still take back. Topic order then follows confirmation order, which can differ from seq order
@@ -104,10 +108,17 @@ if prev then
   end
   return {0, prev}
 end
+if redis.call('HEXISTS', KEYS[7], ARGV[10]) == 1 then return {3} end
+local slow = tonumber(redis.call('GET', KEYS[8]) or '0')
+if slow > 0 and ARGV[11] ~= '1' then
+  if not redis.call('SET', KEYS[9], '1', 'PX', slow * 1000, 'NX') then
+    return {2, math.max(1, redis.call('PTTL', KEYS[9]))}
+  end
+end
 local seq, lost = next_seq(KEYS[2], KEYS[4], ARGV[8])
 add_entry(KEYS[3], ARGV[2], seq, 'm', ARGV[3], KEYS[5], KEYS[6])
 redis.call('SET', KEYS[1], seq .. ':' .. ARGV[5], 'EX', ARGV[1])
-for i = 7, #KEYS do
+for i = 10, #KEYS do
   redis.call('ZADD', KEYS[i], seq, seq)
   redis.call('ZREMRANGEBYRANK', KEYS[i], 0, -(tonumber(ARGV[7]) + 1))
 end
@@ -148,9 +159,10 @@ std::string EventPrefix(size_t size) {
   return std::string(reinterpret_cast<const char*>(buf), end - buf);
 }
 
-// KEYS: log stream, seq counter, rollback record, revised set. ARGV: mode
-// (after|before|latest), bound, limit, "1" to include edit and delete
-// events. Returns {head_seq, oldest seq retained (0: none), items, rollback
+// KEYS: log stream, seq counter, rollback record, revised set, revocations.
+// ARGV: mode (after|before|latest), bound, limit, "1" to include edit and
+// delete events, the reader ("" for none). Returns {"revoked"} when the
+// reader's access was revoked, else {head_seq, oldest seq retained (0: none), items, rollback
 // record or "", next}, items {seq, "m" (ChatMessage bytes) | "e" (Event
 // bytes)} in the mode's order. Messages come from the stream and, where
 // revised, from the revised set: the two are merged by seq. Without events,
@@ -161,6 +173,7 @@ std::string EventPrefix(size_t size) {
 const redis::RedisScript& HistoryScript() {
   static const auto* script =
       new redis::RedisScript(absl::StrCat(kNextSeqLua, kLogFunctionsLua, R"lua(
+if ARGV[5] ~= '' and redis.call('HEXISTS', KEYS[5], ARGV[5]) == 1 then return {'revoked'} end
 local head = tonumber(redis.call('GET', KEYS[2]) or '0')
 local rolled = redis.call('GET', KEYS[3]) or ''
 local oldest = 0
@@ -243,19 +256,21 @@ return message_at(KEYS[1], KEYS[2], ARGV[1])
 }
 
 // KEYS: seq counter, log stream, rollback record, revised set, uncounted
-// set, then mention sets: the first ARGV[10] lose the message, the rest
-// gain it. ARGV: message seq, expected bytes, latest bytes, Event bytes,
-// topic, retention, floor, "1" when replicas are awaited (the store
+// set, revocations, then mention sets: the first ARGV[10] lose the message,
+// the rest gain it. ARGV: message seq, expected bytes, latest bytes, Event
+// bytes, topic, retention, floor, "1" when replicas are awaited (the store
 // publishes once they confirmed, as for appends), "1" for a delete,
-// the number of mention sets that lose it, mentions kept per user.
-// Returns {1, event seq, first lost seq or 0}, or {0} when the message is
-// not (or no longer) the expected bytes. The message's stream entry goes
+// the number of mention sets that lose it, mentions kept per user, the
+// actor. Returns {1, event seq, first lost seq or 0}, {0} when the message
+// is not (or no longer) the expected bytes, {2} when the actor's access was
+// revoked. The message's stream entry goes
 // (with its text) and its latest state enters the revised set; the event
 // takes the next seq and is published like a message.
 const redis::RedisScript& ReviseScript() {
   static const auto* script =
       new redis::RedisScript(absl::StrCat(kNextSeqLua, kLogFunctionsLua, R"lua(
 local target = ARGV[1]
+if redis.call('HEXISTS', KEYS[6], ARGV[12]) == 1 then return {2} end
 local cur = message_at(KEYS[2], KEYS[4], target)
 if cur == nil or cur ~= ARGV[2] then return {0} end
 local seq, lost = next_seq(KEYS[1], KEYS[3], ARGV[7])
@@ -268,8 +283,8 @@ if ARGV[9] == '1' then redis.call('ZADD', KEYS[5], target, target) end
 add_entry(KEYS[2], ARGV[6], seq, 'e', ARGV[4], KEYS[4], KEYS[5])
 redis.call('ZADD', KEYS[5], seq, seq)
 local unmention = tonumber(ARGV[10])
-for i = 6, #KEYS do
-  if i - 5 <= unmention then
+for i = 7, #KEYS do
+  if i - 6 <= unmention then
     redis.call('ZREM', KEYS[i], target)
   else
     redis.call('ZADD', KEYS[i], target, target)
@@ -282,13 +297,106 @@ return {1, seq, lost}
   return *script;
 }
 
-// KEYS: the user's typing throttle in the channel. ARGV: interval ms, topic,
-// payload. Returns 1 if published, 0 if throttled.
+// KEYS: the user's typing throttle in the channel, the channel's
+// revocations. ARGV: interval ms, topic, payload, user. Returns 1 if
+// published, 0 if throttled, 2 if the user's access was revoked.
 const redis::RedisScript& TypingScript() {
   static const auto* script = new redis::RedisScript(R"lua(
+if redis.call('HEXISTS', KEYS[2], ARGV[4]) == 1 then return 2 end
 if not redis.call('SET', KEYS[1], '1', 'PX', ARGV[1], 'NX') then return 0 end
 redis.call('SPUBLISH', ARGV[2], ARGV[3])
 return 1
+)lua");
+  return *script;
+}
+
+// KEYS: server meta, members, roles, bans, channels. ARGV: actor ("" for an
+// operator), user, action (remove|ban|unban). Returns {-1} no such server,
+// {-2} the actor is no moderator, {-3} the target is protected, {-4,
+// channels} removing a non-member, else {changed, was a member, channels}.
+// The role checks, the membership, the role and the ban change together.
+const redis::RedisScript& ModerateScript() {
+  static const auto* script = new redis::RedisScript(R"lua(
+if redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end
+local actor, user, action = ARGV[1], ARGV[2], ARGV[3]
+local target = redis.call('HGET', KEYS[3], user)
+if actor ~= '' then
+  local role = redis.call('HGET', KEYS[3], actor)
+  if role ~= 'owner' and role ~= 'moderator' then return {-2} end
+  if action ~= 'unban' and target == 'moderator' and role ~= 'owner' then return {-3} end
+end
+if action == 'unban' then return {redis.call('SREM', KEYS[4], user), 0, {}} end
+if target == 'owner' then return {-3} end
+local changed = 0
+if action == 'ban' then changed = redis.call('SADD', KEYS[4], user) end
+local was = redis.call('SREM', KEYS[2], user)
+redis.call('HDEL', KEYS[3], user)
+local channels = redis.call('HKEYS', KEYS[5])
+if action == 'remove' and was == 0 then return {-4, channels} end
+return {math.max(changed, was), was, channels}
+)lua");
+  return *script;
+}
+
+// KEYS: the channel's revocations. ARGV: user, now (ms), topic, the
+// access_revoked payload. Records the revocation, then publishes it: every
+// script that posts or reads in the channel runs after it or before the
+// publication, so nothing the user may no longer see follows it on the topic.
+const redis::RedisScript& RevokeScript() {
+  static const auto* script = new redis::RedisScript(R"lua(
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('SPUBLISH', ARGV[3], ARGV[4])
+return 1
+)lua");
+  return *script;
+}
+
+// KEYS: server meta, members, bans, channels. ARGV: user. Returns {-1} no
+// such server, {-2} banned, else {1 added | 0 already a member, channels}.
+const redis::RedisScript& AddMemberScript() {
+  static const auto* script = new redis::RedisScript(R"lua(
+if redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end
+if redis.call('SISMEMBER', KEYS[3], ARGV[1]) == 1 then return {-2} end
+return {redis.call('SADD', KEYS[2], ARGV[1]), redis.call('HKEYS', KEYS[4])}
+)lua");
+  return *script;
+}
+
+// KEYS: server meta, members, roles. ARGV: user, role ("owner", "moderator"
+// or "" for none). Returns -1 not a member, else 1 changed, 0 unchanged. A
+// new owner demotes the previous one to moderator.
+const redis::RedisScript& SetRoleScript() {
+  static const auto* script = new redis::RedisScript(R"lua(
+if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 0 then return -1 end
+local cur = redis.call('HGET', KEYS[3], ARGV[1]) or ''
+if cur == ARGV[2] then return 0 end
+if ARGV[2] == '' then
+  redis.call('HDEL', KEYS[3], ARGV[1])
+  return 1
+end
+if ARGV[2] == 'owner' then
+  local all = redis.call('HGETALL', KEYS[3])
+  for i = 1, #all, 2 do
+    if all[i + 1] == 'owner' then redis.call('HSET', KEYS[3], all[i], 'moderator') end
+  end
+end
+redis.call('HSET', KEYS[3], ARGV[1], ARGV[2])
+return 1
+)lua");
+  return *script;
+}
+
+// KEYS: server meta, members, roles. ARGV: name, owner (or ""). Returns
+// {1 created | 0 existed, name}. A new server with an owner has them as
+// owner and member.
+const redis::RedisScript& CreateServerScript() {
+  static const auto* script = new redis::RedisScript(R"lua(
+local created = redis.call('HSETNX', KEYS[1], 'name', ARGV[1])
+if created == 1 and ARGV[2] ~= '' then
+  redis.call('HSET', KEYS[3], ARGV[2], 'owner')
+  redis.call('SADD', KEYS[2], ARGV[2])
+end
+return {created, redis.call('HGET', KEYS[1], 'name')}
 )lua");
   return *script;
 }
@@ -318,7 +426,8 @@ void RedisChatStore::CheckAccess(const std::string& server, const std::string& c
 }
 
 void RedisChatStore::Append(const ChatMessage& msg, const std::vector<std::string>& mentioned,
-                            int64_t seen_seq, Done<AppendResult> done) {
+                            const AppendOptions& append, Done<AppendResult> done) {
+  const int64_t seen_seq = append.seen_seq;
   ChatMessage stored = msg;
   stored.clear_type();
   stored.clear_seq();
@@ -335,7 +444,10 @@ void RedisChatStore::Append(const ChatMessage& msg, const std::vector<std::strin
       log,
       keys::ChannelRollback(msg.server(), msg.channel()),
       keys::ChannelRevised(msg.server(), msg.channel()),
-      keys::ChannelUncounted(msg.server(), msg.channel())};
+      keys::ChannelUncounted(msg.server(), msg.channel()),
+      keys::ChannelRevoked(msg.server(), msg.channel()),
+      keys::ChannelSlowMode(msg.server(), msg.channel()),
+      keys::ChannelSlowUser(msg.server(), msg.channel(), msg.author_id())};
   for (const std::string& user : mentioned) {
     script_keys.push_back(keys::ChannelMentions(msg.server(), msg.channel(), user));
   }
@@ -344,13 +456,22 @@ void RedisChatStore::Append(const ChatMessage& msg, const std::vector<std::strin
       {std::to_string(absl::ToInt64Seconds(options_.nonce_ttl)), std::to_string(options_.retention),
        std::move(bytes), keys::ChannelTopic(msg.server(), msg.channel()), std::to_string(sent_at),
        std::move(prefix), std::to_string(options_.max_mentions), std::to_string(floor),
-       replica_waits_ ? "1" : "0"},
+       replica_waits_ ? "1" : "0", msg.author_id(), append.slow_mode_exempt ? "1" : "0"},
       [this, sent_at, floor, log = std::move(log), server = msg.server(), channel = msg.channel(),
        held = std::move(held),
        done = std::move(done)](absl::StatusOr<Reply> r, std::vector<std::string>,
                                std::shared_ptr<redis::RedisClient> via) mutable {
         if (!r.ok()) return done(r.status());
+        if (!r->elements.empty() && r->elements[0].integer == 3) {
+          return done(absl::PermissionDeniedError("not a member of this server"));
+        }
         if (r->elements.size() < 2) return done(absl::InternalError("append: bad reply"));
+        if (r->elements[0].integer == 2) {
+          const absl::Duration wait = absl::Milliseconds(r->elements[1].integer);
+          return done(WithReason(absl::ResourceExhaustedError("slow mode: wait before posting "
+                                                              "again in this channel"),
+                                 "slow_mode", wait));
+        }
         AppendResult result;
         if (r->elements[0].integer == 1) {
           result.seq = r->elements[1].integer;
@@ -419,10 +540,14 @@ void RedisChatStore::History(const HistoryQuery& q, Done<HistoryPage> done) {
   HistoryScript().Run(
       *client_,
       {keys::ChannelLog(q.server, q.channel), keys::ChannelSeq(q.server, q.channel),
-       keys::ChannelRollback(q.server, q.channel), keys::ChannelRevised(q.server, q.channel)},
-      {mode, bound, std::to_string(q.limit), q.revisions ? "1" : "0"},
+       keys::ChannelRollback(q.server, q.channel), keys::ChannelRevised(q.server, q.channel),
+       keys::ChannelRevoked(q.server, q.channel)},
+      {mode, bound, std::to_string(q.limit), q.revisions ? "1" : "0", q.reader},
       [ascending = (mode == "after"), done = std::move(done)](absl::StatusOr<Reply> r) mutable {
         if (!r.ok()) return done(r.status());
+        if (r->elements.size() == 1) {
+          return done(absl::PermissionDeniedError("not a member of this server"));
+        }
         done(DecodeHistoryPage(*r, ascending));
       });
 }
@@ -484,10 +609,12 @@ void RedisChatStore::Revise(const Revision& rev, Done<int64_t> done) {
   std::string event = rev.event.SerializeAsString();
   std::string log = keys::ChannelLog(rev.server, rev.channel);
   const int64_t floor = std::max(rev.seen_seq, seqs_.Get(log));
-  std::vector<std::string> script_keys = {keys::ChannelSeq(rev.server, rev.channel), log,
+  std::vector<std::string> script_keys = {keys::ChannelSeq(rev.server, rev.channel),
+                                          log,
                                           keys::ChannelRollback(rev.server, rev.channel),
                                           keys::ChannelRevised(rev.server, rev.channel),
-                                          keys::ChannelUncounted(rev.server, rev.channel)};
+                                          keys::ChannelUncounted(rev.server, rev.channel),
+                                          keys::ChannelRevoked(rev.server, rev.channel)};
   for (const std::string& user : rev.unmention) {
     script_keys.push_back(keys::ChannelMentions(rev.server, rev.channel, user));
   }
@@ -506,7 +633,8 @@ void RedisChatStore::Revise(const Revision& rev, Done<int64_t> done) {
                                    replica_waits_ ? "1" : "0",
                                    rev.deleted ? "1" : "0",
                                    std::to_string(rev.unmention.size()),
-                                   std::to_string(options_.max_mentions)};
+                                   std::to_string(options_.max_mentions),
+                                   rev.actor};
   ReviseScript().RunVia(
       *client_, std::move(script_keys), std::move(args),
       [this, floor, log = std::move(log), server = rev.server, channel = rev.channel,
@@ -517,6 +645,9 @@ void RedisChatStore::Revise(const Revision& rev, Done<int64_t> done) {
         if (r->elements.empty()) return done(absl::InternalError("revise: bad reply"));
         if (r->elements[0].integer == 0) {
           return done(absl::AbortedError("the message changed meanwhile"));
+        }
+        if (r->elements[0].integer == 2) {
+          return done(absl::PermissionDeniedError("not a member of this server"));
         }
         if (r->elements.size() < 3) return done(absl::InternalError("revise: bad reply"));
         const int64_t seq = r->elements[1].integer;
@@ -543,21 +674,27 @@ void RedisChatStore::RelayTyping(const Typing& typing, absl::Duration interval, 
   Event event;
   *event.mutable_typing() = typing;
   TypingScript().Run(*client_,
-                     {keys::ChannelTyping(typing.server(), typing.channel(), typing.user_id())},
+                     {keys::ChannelTyping(typing.server(), typing.channel(), typing.user_id()),
+                      keys::ChannelRevoked(typing.server(), typing.channel())},
                      {std::to_string(absl::ToInt64Milliseconds(interval)),
                       keys::ChannelTopic(typing.server(), typing.channel()),
-                      absl::StrCat("0 ", event.SerializeAsString())},
+                      absl::StrCat("0 ", event.SerializeAsString()), typing.user_id()},
                      [done = std::move(done)](absl::StatusOr<Reply> r) mutable {
                        if (!r.ok()) return done(r.status());
+                       if (r->integer == 2) {
+                         return done(absl::PermissionDeniedError("not a member of this server"));
+                       }
                        done(r->integer == 1);
                      });
 }
 
-void RedisChatStore::LoadServers(std::vector<std::string> ids, Done<std::vector<Server>> done) {
+void RedisChatStore::LoadServers(const std::string& user, std::vector<std::string> ids,
+                                 Done<std::vector<Server>> done) {
   std::vector<std::vector<std::string>> cmds;
   for (const std::string& id : ids) {
     cmds.push_back({"HGETALL", keys::ServerMeta(id)});
     cmds.push_back({"HGETALL", keys::ServerChannels(id)});
+    cmds.push_back({"HGET", keys::ServerRoles(id), user});
   }
   redis::Batch(
       *client_, std::move(cmds),
@@ -567,12 +704,13 @@ void RedisChatStore::LoadServers(std::vector<std::string> ids, Done<std::vector<
         std::vector<Server> servers;
         std::vector<std::vector<std::string>> seq_cmds;
         for (size_t i = 0; i < ids.size(); ++i) {
-          const Reply& meta = (*r)[2 * i];
-          const Reply& channels = (*r)[2 * i + 1];
+          const Reply& meta = (*r)[3 * i];
+          const Reply& channels = (*r)[3 * i + 1];
           if (meta.elements.empty()) continue;  // Deleted meanwhile.
           Server s;
           s.set_id(ids[i]);
           s.set_name(HashField(meta, "name"));
+          s.set_role((*r)[3 * i + 2].str);
           for (size_t j = 0; j + 1 < channels.elements.size(); j += 2) {
             Channel* c = s.add_channels();
             c->set_id(channels.elements[j].str);
@@ -585,10 +723,11 @@ void RedisChatStore::LoadServers(std::vector<std::string> ids, Done<std::vector<
         }
         std::sort(servers.begin(), servers.end(),
                   [](const Server& a, const Server& b) { return a.name() < b.name(); });
-        // Head seqs, in the order of the sorted channels.
+        // Head seqs and slow modes, in the order of the sorted channels.
         for (const Server& s : servers) {
           for (const Channel& c : s.channels()) {
             seq_cmds.push_back({"GET", keys::ChannelSeq(s.id(), c.id())});
+            seq_cmds.push_back({"GET", keys::ChannelSlowMode(s.id(), c.id())});
           }
         }
         redis::Batch(*client_, std::move(seq_cmds),
@@ -599,6 +738,8 @@ void RedisChatStore::LoadServers(std::vector<std::string> ids, Done<std::vector<
                        for (Server& s : servers) {
                          for (Channel& c : *s.mutable_channels()) {
                            c.set_head_seq(redis::ReplyInt((*seqs)[k++]).value_or(0));
+                           c.set_slow_mode_s(
+                               static_cast<int32_t>(redis::ReplyInt((*seqs)[k++]).value_or(0)));
                            c.set_unread(std::max<int64_t>(0, c.head_seq() - c.last_read_seq()));
                          }
                        }
@@ -620,13 +761,14 @@ void RedisChatStore::GetUserState(const std::string& user, Done<UserState> done)
         state.mutable_user()->set_image(HashField(profile, "image"));
         std::vector<std::string> ids;
         for (const Reply& e : (*r)[1].elements) ids.push_back(e.str);
-        LoadServers(std::move(ids), [this, state = std::move(state), done = std::move(done)](
-                                        absl::StatusOr<std::vector<Server>> servers) mutable {
-          if (!servers.ok()) return done(servers.status());
-          for (Server& s : *servers) *state.add_servers() = std::move(s);
-          std::string user = state.user().id();
-          LoadReadState(user, std::move(state), std::move(done));
-        });
+        LoadServers(user, std::move(ids),
+                    [this, state = std::move(state),
+                     done = std::move(done)](absl::StatusOr<std::vector<Server>> servers) mutable {
+                      if (!servers.ok()) return done(servers.status());
+                      for (Server& s : *servers) *state.add_servers() = std::move(s);
+                      std::string user = state.user().id();
+                      LoadReadState(user, std::move(state), std::move(done));
+                    });
       });
 }
 
@@ -654,16 +796,36 @@ void RedisChatStore::GetUser(const std::string& id, Done<User> done) {
 }
 
 void RedisChatStore::CreateServer(const std::string& id, const std::string& name,
-                                  Done<Server> done) {
-  redis::Batch(
-      *client_,
-      {{"HSETNX", keys::ServerMeta(id), "name", name}, {"HGET", keys::ServerMeta(id), "name"}},
-      [id, done = std::move(done)](absl::StatusOr<std::vector<Reply>> r) mutable {
+                                  const std::string& owner, Done<Server> done) {
+  if (owner.empty()) return CreateServerChecked(id, name, owner, std::move(done));
+  client_->Command(
+      {"EXISTS", keys::UserProfile(owner)},
+      [this, id, name, owner, done = std::move(done)](absl::StatusOr<Reply> r) mutable {
         if (!r.ok()) return done(r.status());
+        if (r->integer == 0) return done(absl::NotFoundError("unknown user"));
+        CreateServerChecked(id, name, owner, std::move(done));
+      });
+}
+
+void RedisChatStore::CreateServerChecked(const std::string& id, const std::string& name,
+                                         const std::string& owner, Done<Server> done) {
+  CreateServerScript().Run(
+      *client_, {keys::ServerMeta(id), keys::ServerMembers(id), keys::ServerRoles(id)},
+      {name, owner}, [this, id, owner, done = std::move(done)](absl::StatusOr<Reply> r) mutable {
+        if (!r.ok()) return done(r.status());
+        if (r->elements.size() != 2) return done(absl::InternalError("create server: bad reply"));
         Server s;
         s.set_id(id);
-        s.set_name((*r)[1].str);
-        done(std::move(s));
+        s.set_name(r->elements[1].str);
+        if (r->elements[0].integer != 1 || owner.empty()) return done(std::move(s));
+        // The owner's side of the membership, as AddMember's.
+        client_->Command(
+            {"SADD", keys::UserServers(owner), id},
+            [s = std::move(s), done = std::move(done)](absl::StatusOr<Reply> added) mutable {
+              if (!added.ok()) return done(added.status());
+              s.set_role(kRoleOwner);
+              done(std::move(s));
+            });
       });
 }
 
@@ -694,35 +856,193 @@ void RedisChatStore::CreateChannel(const std::string& server, const std::string&
 
 void RedisChatStore::AddMember(const std::string& server, const std::string& user,
                                Done<bool> done) {
-  redis::Batch(
-      *client_, {{"EXISTS", keys::ServerMeta(server)}, {"EXISTS", keys::UserProfile(user)}},
-      [this, server, user, done = std::move(done)](absl::StatusOr<std::vector<Reply>> r) mutable {
+  client_->Command({"EXISTS", keys::UserProfile(user)}, [this, server, user,
+                                                         done = std::move(done)](
+                                                            absl::StatusOr<Reply> r) mutable {
+    if (!r.ok()) return done(r.status());
+    if (r->integer == 0) return done(absl::NotFoundError("unknown user"));
+    AddMemberScript().Run(
+        *client_,
+        {keys::ServerMeta(server), keys::ServerMembers(server), keys::ServerBans(server),
+         keys::ServerChannels(server)},
+        {user}, [this, server, user, done = std::move(done)](absl::StatusOr<Reply> r) mutable {
+          if (!r.ok()) return done(r.status());
+          if (r->elements.empty()) return done(absl::InternalError("add member: bad reply"));
+          if (r->elements[0].integer == -1) return done(absl::NotFoundError("no such server"));
+          if (r->elements[0].integer == -2) {
+            return done(
+                WithReason(absl::FailedPreconditionError("banned from this server"), "banned"));
+          }
+          const bool added = r->elements[0].integer == 1;
+          // Other slots: the user's server set and each channel's
+          // revocations (a member removed before may post again). All
+          // idempotent, so a retry after a partial failure converges.
+          std::vector<std::vector<std::string>> cmds = {{"SADD", keys::UserServers(user), server}};
+          if (r->elements.size() > 1) {
+            for (const Reply& c : r->elements[1].elements) {
+              cmds.push_back({"HDEL", keys::ChannelRevoked(server, c.str), user});
+            }
+          }
+          redis::Batch(*client_, std::move(cmds),
+                       [this, server, user, added,
+                        done = std::move(done)](absl::StatusOr<std::vector<Reply>> r) mutable {
+                         if (!r.ok()) return done(r.status());
+                         if (!added) return done(false);
+                         LoadServers(user, {server},
+                                     [this, user, done = std::move(done)](
+                                         absl::StatusOr<std::vector<Server>> servers) mutable {
+                                       if (!servers.ok() || servers->empty()) return done(true);
+                                       Event event;
+                                       *event.mutable_server_joined() = (*servers)[0];
+                                       // The membership stands either way; a lost
+                                       // announcement shows in the next ready.
+                                       personal_.Append(
+                                           user, event,
+                                           [done = std::move(done)](
+                                               absl::StatusOr<int64_t>) mutable { done(true); });
+                                     });
+                       });
+        });
+  });
+}
+
+void RedisChatStore::Role(const std::string& server, const std::string& user,
+                          Done<std::string> done) {
+  client_->Command({"HGET", keys::ServerRoles(server), user},
+                   [done = std::move(done)](absl::StatusOr<Reply> r) mutable {
+                     if (!r.ok()) return done(r.status());
+                     done(std::move(r->str));
+                   });
+}
+
+void RedisChatStore::Moderate(const std::string& actor, const std::string& server,
+                              const std::string& user, ModerateAction action,
+                              Done<ModerateResult> done) {
+  const char* verb = action == ModerateAction::kRemove ? "remove"
+                     : action == ModerateAction::kBan  ? "ban"
+                                                       : "unban";
+  ModerateScript().Run(
+      *client_,
+      {keys::ServerMeta(server), keys::ServerMembers(server), keys::ServerRoles(server),
+       keys::ServerBans(server), keys::ServerChannels(server)},
+      {actor, user, verb},
+      [this, actor, server, user, action, done = std::move(done)](absl::StatusOr<Reply> r) mutable {
         if (!r.ok()) return done(r.status());
-        if ((*r)[0].integer == 0) return done(absl::NotFoundError("no such server"));
-        if ((*r)[1].integer == 0) return done(absl::NotFoundError("unknown user"));
-        // Two slots: the server's member set and the user's server set. Both
-        // SADDs are idempotent, so a retry after a partial failure converges.
-        redis::Batch(
-            *client_,
-            {{"SADD", keys::ServerMembers(server), user},
-             {"SADD", keys::UserServers(user), server}},
-            [this, server, user,
-             done = std::move(done)](absl::StatusOr<std::vector<Reply>> r) mutable {
-              if (!r.ok()) return done(r.status());
-              bool added = (*r)[0].integer == 1;
-              if (!added) return done(false);
-              LoadServers({server}, [this, user, done = std::move(done)](
-                                        absl::StatusOr<std::vector<Server>> servers) mutable {
-                if (!servers.ok() || servers->empty()) return done(true);
-                Event event;
-                *event.mutable_server_joined() = (*servers)[0];
-                // The membership stands either way; a lost announcement shows
-                // in the next ready.
-                personal_.Append(
-                    user, event,
-                    [done = std::move(done)](absl::StatusOr<int64_t>) mutable { done(true); });
-              });
-            });
+        if (r->elements.empty()) return done(absl::InternalError("moderate: bad reply"));
+        const int64_t code = r->elements[0].integer;
+        if (code == -1) return done(absl::NotFoundError("no such server"));
+        if (code == -2) {
+          return done(WithReason(
+              absl::PermissionDeniedError("only the server's owner or a moderator may do this"),
+              "not_moderator"));
+        }
+        if (code == -3) {
+          return done(WithReason(
+              absl::PermissionDeniedError("the owner cannot be removed or banned, and a moderator "
+                                          "only by the owner"),
+              "protected_member"));
+        }
+        ModerateResult result;
+        result.changed = code == 1;
+        const size_t channels_at = code == -4 ? 1 : 2;
+        if (r->elements.size() > channels_at) {
+          for (const Reply& c : r->elements[channels_at].elements) {
+            result.channels.push_back(c.str);
+          }
+        }
+        if (action == ModerateAction::kUnban) return done(std::move(result));
+        const bool was_member = code >= 0 && r->elements.size() > 1 && r->elements[1].integer == 1;
+        Revoke(actor, server, user, action, code == -4, was_member, std::move(result),
+               std::move(done));
+      });
+}
+
+void RedisChatStore::Revoke(const std::string& actor, const std::string& server,
+                            const std::string& user, ModerateAction action, bool not_member,
+                            bool was_member, ModerateResult result, Done<ModerateResult> done) {
+  const std::vector<std::string> channels = result.channels;
+  auto finish = [this, actor, server, user, action, not_member, was_member,
+                 result = std::move(result), done = std::move(done)](absl::Status s) mutable {
+    if (!s.ok()) return done(s);
+    if (not_member) {
+      return done(WithReason(absl::NotFoundError("not a member of this server"), "not_member"));
+    }
+    if (!was_member) return done(std::move(result));
+    Event event;
+    ServerRemoved* removed = event.mutable_server_removed();
+    removed->set_type("server_removed");
+    removed->set_server(server);
+    removed->set_reason(action == ModerateAction::kBan ? "banned" : "removed");
+    removed->set_by(actor);
+    // The removal stands either way; a lost notice shows in the next ready.
+    personal_.Append(user, event,
+                     [result = std::move(result), done = std::move(done)](
+                         absl::StatusOr<int64_t>) mutable { done(std::move(result)); });
+  };
+  // The user's server set loses the server first; then every channel
+  // records the revocation and says so on its topic. A session whose
+  // subscription went live after that publication therefore finds the
+  // server gone when it reads the user's state again (ClientSession
+  // re-reads once its topics are live). Each step is idempotent, so a retry
+  // after a failure converges.
+  struct Pending {
+    size_t remaining = 0;
+    absl::Status status;
+    absl::AnyInvocable<void(absl::Status)> finish;
+  };
+  auto pending = std::make_shared<Pending>();
+  pending->remaining = channels.size();
+  pending->finish = std::move(finish);
+  client_->Command({"SREM", keys::UserServers(user), server},
+                   [this, pending, channels, server, user](absl::StatusOr<Reply> r) {
+                     if (!r.ok()) return pending->finish(r.status());
+                     if (channels.empty()) return pending->finish(absl::OkStatus());
+                     auto step = [pending](const absl::Status& s) {
+                       if (!s.ok()) pending->status = s;
+                       if (--pending->remaining == 0) pending->finish(pending->status);
+                     };
+                     const std::string now = std::to_string(absl::ToUnixMillis(absl::Now()));
+                     for (const std::string& channel : channels) {
+                       Event revoked;
+                       AccessRevoked* a = revoked.mutable_access_revoked();
+                       a->set_server(server);
+                       a->set_channel(channel);
+                       a->set_user_id(user);
+                       RevokeScript().Run(*client_, {keys::ChannelRevoked(server, channel)},
+                                          {user, now, keys::ChannelTopic(server, channel),
+                                           absl::StrCat("0 ", revoked.SerializeAsString())},
+                                          [step](absl::StatusOr<Reply> r) { step(r.status()); });
+                     }
+                   });
+}
+
+void RedisChatStore::SetSlowMode(const std::string& server, const std::string& channel, int seconds,
+                                 Done<bool> done) {
+  client_->Command(
+      {"HEXISTS", keys::ServerChannels(server), channel},
+      [this, server, channel, seconds, done = std::move(done)](absl::StatusOr<Reply> r) mutable {
+        if (!r.ok()) return done(r.status());
+        if (r->integer == 0) return done(absl::NotFoundError("no such channel"));
+        std::vector<std::string> cmd = {"DEL", keys::ChannelSlowMode(server, channel)};
+        if (seconds > 0)
+          cmd = {"SET", keys::ChannelSlowMode(server, channel), std::to_string(seconds)};
+        client_->Command(std::move(cmd), [done = std::move(done)](absl::StatusOr<Reply> r) mutable {
+          if (!r.ok()) return done(r.status());
+          done(true);
+        });
+      });
+}
+
+void RedisChatStore::SetRole(const std::string& server, const std::string& user,
+                             const std::string& role, Done<bool> done) {
+  SetRoleScript().Run(
+      *client_, {keys::ServerMeta(server), keys::ServerMembers(server), keys::ServerRoles(server)},
+      {user, role}, [done = std::move(done)](absl::StatusOr<Reply> r) mutable {
+        if (!r.ok()) return done(r.status());
+        if (r->integer == -1) {
+          return done(WithReason(absl::NotFoundError("not a member of this server"), "not_member"));
+        }
+        done(r->integer == 1);
       });
 }
 

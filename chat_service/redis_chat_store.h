@@ -39,8 +39,8 @@ class RedisChatStore : public ChatStore {
 
   void CheckAccess(const std::string& server, const std::string& channel, const std::string& user,
                    Done<bool> done) override;
-  void Append(const ChatMessage& msg, const std::vector<std::string>& mentioned, int64_t seen_seq,
-              Done<AppendResult> done) override;
+  void Append(const ChatMessage& msg, const std::vector<std::string>& mentioned,
+              const AppendOptions& options, Done<AppendResult> done) override;
   void Members(const std::string& server, const std::vector<std::string>& ids,
                Done<std::vector<std::string>> done) override;
   void ChannelHead(const std::string& server, const std::string& channel,
@@ -59,18 +59,36 @@ class RedisChatStore : public ChatStore {
   void GetUserState(const std::string& user, Done<UserState> done) override;
   void UpsertUser(const User& user, Done<User> done) override;
   void GetUser(const std::string& id, Done<User> done) override;
-  void CreateServer(const std::string& id, const std::string& name, Done<Server> done) override;
+  void CreateServer(const std::string& id, const std::string& name, const std::string& owner,
+                    Done<Server> done) override;
   void CreateChannel(const std::string& server, const std::string& id, const std::string& name,
                      Done<Channel> done) override;
   void AddMember(const std::string& server, const std::string& user, Done<bool> done) override;
+  void Role(const std::string& server, const std::string& user, Done<std::string> done) override;
+  void Moderate(const std::string& actor, const std::string& server, const std::string& user,
+                ModerateAction action, Done<ModerateResult> done) override;
+  void SetSlowMode(const std::string& server, const std::string& channel, int seconds,
+                   Done<bool> done) override;
+  void SetRole(const std::string& server, const std::string& user, const std::string& role,
+               Done<bool> done) override;
 
   // replica_waits is null unless options.min_replicas > 0 (for metrics).
   const redis::ReplicaWaits* replica_waits() const { return replica_waits_.get(); }
 
  private:
-  // LoadServers fills Server records (name, channels sorted by name, head
-  // seqs) for the given ids, skipping ids that no longer exist.
-  void LoadServers(std::vector<std::string> ids, Done<std::vector<Server>> done);
+  // LoadServers fills Server records (name, user's role, channels sorted by
+  // name, head seqs, slow modes) for the given ids, skipping ids that no
+  // longer exist.
+  void LoadServers(const std::string& user, std::vector<std::string> ids,
+                   Done<std::vector<Server>> done);
+  // CreateServerChecked is CreateServer once the owner is known to exist.
+  void CreateServerChecked(const std::string& id, const std::string& name, const std::string& owner,
+                           Done<Server> done);
+  // Revoke finishes a removal or ban (see Moderate): the channels'
+  // revocations, the user's server set, the personal notice.
+  void Revoke(const std::string& actor, const std::string& server, const std::string& user,
+              ModerateAction action, bool not_member, bool was_member, ModerateResult result,
+              Done<ModerateResult> done);
   // AnnounceChannel appends channel_created to every member's personal log.
   void AnnounceChannel(Channel channel, Done<Channel> done);
   // LoadReadState fills the user's markers, unread and mention counts.

@@ -1,9 +1,12 @@
 // chatctl: the admin CLI over the chat service's ChatAdmin API.
 //
 //   chatctl [--chat=host:port] upsert-user <id> <name> [image]
-//   chatctl create-server <id> <name>
+//   chatctl create-server <id> <name> [owner]
 //   chatctl create-channel <server> <id> <name>
 //   chatctl add-member <server> <user>
+//   chatctl set-role <server> <user> owner|moderator|member
+//   chatctl remove-member|ban|unban <server> <user>
+//   chatctl slow-mode <server> <channel> <seconds>   (0 turns it off)
 //   chatctl get-user <id>
 //   chatctl wait-ready [seconds]      (exit 0 once the service answers)
 #include <grpcpp/create_channel.h>
@@ -36,7 +39,8 @@ int Print(const grpc::Status& status, const google::protobuf::Message& out) {
 
 int Usage() {
   std::cerr << "usage: chatctl [--chat=host:port] upsert-user|get-user|create-server|"
-               "create-channel|add-member|wait-ready ARGS...\n";
+               "create-channel|add-member|set-role|remove-member|ban|unban|slow-mode|"
+               "wait-ready ARGS...\n";
   return 2;
 }
 
@@ -69,11 +73,12 @@ int main(int argc, char** argv) {
     r.set_id(arg(2));
     return Print(admin->GetUser(&ctx, r, &out), out);
   }
-  if (cmd == "create-server" && args.size() == 4) {
+  if (cmd == "create-server" && (args.size() == 4 || args.size() == 5)) {
     chat::CreateServerRequest r;
     chat::Server out;
     r.set_id(arg(2));
     r.set_name(arg(3));
+    r.set_owner(arg(4));
     return Print(admin->CreateServer(&ctx, r, &out), out);
   }
   if (cmd == "create-channel" && args.size() == 5) {
@@ -90,6 +95,32 @@ int main(int argc, char** argv) {
     r.set_server(arg(2));
     r.set_user_id(arg(3));
     return Print(admin->AddMember(&ctx, r, &out), out);
+  }
+  if (cmd == "set-role" && args.size() == 5) {
+    chat::SetRoleRequest r;
+    chat::SetRoleResponse out;
+    r.set_server(arg(2));
+    r.set_user_id(arg(3));
+    r.set_role(arg(4));
+    return Print(admin->SetRole(&ctx, r, &out), out);
+  }
+  if ((cmd == "remove-member" || cmd == "ban" || cmd == "unban") && args.size() == 4) {
+    chat::ModerateRequest r;
+    chat::ModerateResponse out;
+    r.set_server(arg(2));
+    r.set_user_id(arg(3));
+    r.set_action(cmd == "remove-member" ? "remove" : cmd);
+    return Print(admin->Moderate(&ctx, r, &out), out);
+  }
+  if (cmd == "slow-mode" && args.size() == 5) {
+    chat::SlowModeRequest r;
+    chat::SlowModeResponse out;
+    int seconds = 0;
+    if (!absl::SimpleAtoi(arg(4), &seconds)) return Usage();
+    r.set_server(arg(2));
+    r.set_channel(arg(3));
+    r.set_seconds(seconds);
+    return Print(admin->SetSlowMode(&ctx, r, &out), out);
   }
   if (cmd == "wait-ready") {
     int seconds = 30;

@@ -34,6 +34,8 @@ std::string ParseUserTopic(absl::string_view topic) {
 std::string ServerMeta(absl::string_view s) { return absl::StrCat("{s:", s, "}:meta"); }
 std::string ServerChannels(absl::string_view s) { return absl::StrCat("{s:", s, "}:channels"); }
 std::string ServerMembers(absl::string_view s) { return absl::StrCat("{s:", s, "}:members"); }
+std::string ServerRoles(absl::string_view s) { return absl::StrCat("{s:", s, "}:roles"); }
+std::string ServerBans(absl::string_view s) { return absl::StrCat("{s:", s, "}:bans"); }
 std::string ServerPresenceTopic(absl::string_view s) {
   return absl::StrCat("{s:", s, "}:presence");
 }
@@ -59,6 +61,15 @@ std::string ChannelTyping(absl::string_view s, absl::string_view c, absl::string
 }
 std::string ChannelMentions(absl::string_view s, absl::string_view c, absl::string_view u) {
   return absl::StrCat(ChannelTag(s, c), ":mentions:", u);
+}
+std::string ChannelRevoked(absl::string_view s, absl::string_view c) {
+  return absl::StrCat(ChannelTag(s, c), ":revoked");
+}
+std::string ChannelSlowMode(absl::string_view s, absl::string_view c) {
+  return absl::StrCat(ChannelTag(s, c), ":slowmode");
+}
+std::string ChannelSlowUser(absl::string_view s, absl::string_view c, absl::string_view u) {
+  return absl::StrCat(ChannelTag(s, c), ":slow:", u);
 }
 std::string ChannelRevised(absl::string_view s, absl::string_view c) {
   return absl::StrCat(ChannelTag(s, c), ":revised");

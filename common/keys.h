@@ -33,9 +33,11 @@ std::string UserReadState(absl::string_view user);  // hash: "<server>/<channel>
 std::string ParseUserTopic(absl::string_view topic);
 
 // Per server.
-std::string ServerMeta(absl::string_view server);           // hash: name
-std::string ServerChannels(absl::string_view server);       // hash: channel id -> name
-std::string ServerMembers(absl::string_view server);        // set of user ids
+std::string ServerMeta(absl::string_view server);      // hash: name
+std::string ServerChannels(absl::string_view server);  // hash: channel id -> name
+std::string ServerMembers(absl::string_view server);   // set of user ids
+std::string ServerRoles(absl::string_view server);     // hash: user id -> "owner" | "moderator"
+std::string ServerBans(absl::string_view server);      // set of banned user ids
 std::string ServerPresenceTopic(absl::string_view server);  // topic: members' presence
 
 // Per channel.
@@ -57,6 +59,15 @@ std::string ChannelMentions(absl::string_view server, absl::string_view channel,
 std::string ChannelRevised(absl::string_view server, absl::string_view channel);
 // sorted set: seqs unread counts skip (edit and delete events, deleted messages).
 std::string ChannelUncounted(absl::string_view server, absl::string_view channel);
+// hash: user id -> ms since the epoch: users whose access to the channel was
+// revoked (removed or banned), checked by every script that posts or reads
+// there, so that no replica's cached access grant outlives a removal.
+std::string ChannelRevoked(absl::string_view server, absl::string_view channel);
+// string: the channel's slow mode in seconds (absent: off).
+std::string ChannelSlowMode(absl::string_view server, absl::string_view channel);
+// The user's slow-mode throttle in the channel; expires by itself.
+std::string ChannelSlowUser(absl::string_view server, absl::string_view channel,
+                            absl::string_view user);
 // ReadField is the UserReadState field of a channel.
 std::string ReadField(absl::string_view server, absl::string_view channel);
 

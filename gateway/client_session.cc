@@ -5,6 +5,7 @@
 #include <boost/asio/post.hpp>
 
 #include "absl/random/random.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/keys.h"
@@ -150,6 +151,14 @@ void ClientSession::Dispatch(ClientFrame frame) {
       return OnEditMessage(std::move(*frame.mutable_edit_message()));
     case ClientFrame::kDeleteMessage:
       return OnDeleteMessage(frame.delete_message());
+    case ClientFrame::kRemoveMember:
+      return OnModerate("remove", frame.remove_member());
+    case ClientFrame::kBanMember:
+      return OnModerate("ban", frame.ban_member());
+    case ClientFrame::kUnbanMember:
+      return OnModerate("unban", frame.unban_member());
+    case ClientFrame::kSetSlowMode:
+      return OnSetSlowMode(frame.set_slow_mode());
     default:
       return SendError("unknown_type", "unsupported frame", "");
   }
@@ -260,6 +269,7 @@ void ClientSession::OnIdentifyData(IdentifyData& data) {
 
 void ClientSession::OnTopicLive() {
   if (--awaiting_topics_ > 0 || socket_->closing() || identified_) return;
+  if (route_.mode == SessionMode::kSeedChat) return RecheckSeedMembership();
   if (!pending_ready_) return FinishIdentify();  // Seed endpoints have no ready.
   // Every topic is live now, so any message stored from here on arrives live.
   // Reading the heads again makes ready's head_seq cover everything before;
@@ -275,9 +285,45 @@ void ClientSession::OnTopicLive() {
           return socket_->Close(close_code::kTryAgainLater, "chat service unavailable; retry");
         }
         Ready* ready = pending_ready_->mutable_ready();
-        // NotFound: still in no server.
+        // NotFound: in no server (any more).
+        DropRemovedServers(state.ok() ? &*state : nullptr, ready);
         if (state.ok()) RaiseHeads(*state, ready, RaisedCounts::kLaterCounts);
         RaiseHeads(PassedHeads(*ready), ready);
+        FinishIdentify();
+      }));
+}
+
+void ClientSession::DropRemovedServers(const UserState* now, Ready* ready) {
+  // A server of the first read that the second one lacks was taken from the
+  // user in between: its access_revoked may have been published before the
+  // subscriptions went live, so this read is what stops them.
+  absl::flat_hash_set<std::string> kept;
+  if (now != nullptr) {
+    for (const Server& s : now->servers()) kept.insert(s.id());
+  }
+  auto* servers = ready->mutable_servers();
+  for (int i = servers->size() - 1; i >= 0; --i) {
+    if (kept.contains(servers->Get(i).id())) continue;
+    OnAccessRevoked(servers->Get(i).id());
+    servers->DeleteSubrange(i, 1);
+  }
+}
+
+void ClientSession::RecheckSeedMembership() {
+  // As DropRemovedServers for a seed socket: a removal between the first
+  // read and the subscription going live would otherwise go unnoticed.
+  GetUserStateRequest req;
+  req.set_user_id(identity_.user.id());
+  gateway_->upstream().GetUserState(
+      std::move(req), OnStrand<UserState>([this](absl::StatusOr<UserState> state) {
+        if (socket_->closing() || identified_) return;
+        if (!state.ok() && state.status().code() != absl::StatusCode::kNotFound) {
+          gateway_->metrics().upstream_errors.fetch_add(1, std::memory_order_relaxed);
+          return socket_->Close(close_code::kTryAgainLater, "chat service unavailable; retry");
+        }
+        if (!state.ok() || !IsChannelMember(*state, route_.server, route_.channel)) {
+          return socket_->Close(close_code::kRemoved, "removed from this server");
+        }
         FinishIdentify();
       }));
 }
@@ -674,6 +720,41 @@ void ClientSession::Revise(std::string id, std::string server, std::string chann
            }));
 }
 
+void ClientSession::OnModerate(const char* action, const ModerateFrame& frame) {
+  if (AtRequestLimit()) return Reject(frame.id(), absl::Milliseconds(100));
+  ModerateRequest req;
+  req.set_actor_id(identity_.user.id());  // Never empty: that is the operator's call.
+  req.set_server(frame.server());
+  req.set_user_id(frame.user_id());
+  req.set_action(action);
+  ++inflight_;
+  gateway_->upstream().Moderate(
+      std::move(req), OnStrand<ModerateResponse>([this, id = frame.id(), server = frame.server()](
+                                                     absl::StatusOr<ModerateResponse> r) {
+        EndRequest();
+        if (!r.ok()) return SendStatusError(r.status(), id);
+        SendFrame(AckFrame(id, server, "", 0, 0));
+      }));
+}
+
+void ClientSession::OnSetSlowMode(const SlowModeFrame& frame) {
+  if (AtRequestLimit()) return Reject(frame.id(), absl::Milliseconds(100));
+  SlowModeRequest req;
+  req.set_actor_id(identity_.user.id());
+  req.set_server(frame.server());
+  req.set_channel(frame.channel());
+  req.set_seconds(frame.seconds());
+  ++inflight_;
+  gateway_->upstream().SetSlowMode(
+      std::move(req),
+      OnStrand<SlowModeResponse>([this, id = frame.id(), server = frame.server(),
+                                  channel = frame.channel()](absl::StatusOr<SlowModeResponse> r) {
+        EndRequest();
+        if (!r.ok()) return SendStatusError(r.status(), id);
+        SendFrame(AckFrame(id, server, channel, 0, 0));
+      }));
+}
+
 namespace {
 
 // ReplyReserve is the most bytes a history reply for frame can take.
@@ -859,6 +940,15 @@ void ClientSession::OnEvent(const std::shared_ptr<const EncodedEvent>& event) {
 
 void ClientSession::Deliver(const std::shared_ptr<const EncodedEvent>& event) {
   const Event& e = event->event();
+  if (e.has_access_revoked() || e.has_server_removed()) {
+    const std::string& user =
+        e.has_access_revoked() ? e.access_revoked().user_id() : identity_.user.id();
+    if (user == identity_.user.id()) {
+      OnAccessRevoked(e.has_access_revoked() ? e.access_revoked().server()
+                                             : e.server_removed().server());
+    }
+  }
+  if (!revoked_topics_.empty() && revoked_topics_.contains(event->topic())) return;
   if (route_.mode == SessionMode::kNative) {
     if (e.has_server_joined()) OnServerJoined(e.server_joined());
     if (e.has_channel_created()) OnChannelCreated(e.channel_created());
@@ -867,7 +957,38 @@ void ClientSession::Deliver(const std::shared_ptr<const EncodedEvent>& event) {
   Forward(event);
 }
 
+void ClientSession::OnAccessRevoked(const std::string& server) {
+  // Every topic of the server ends here, in each topic's order: nothing
+  // published on it after the revocation reaches this session, live or
+  // from a catch-up already under way (their sequencers stay, idle).
+  // Ids hold no ':', so "{c:<server>:" names exactly this server's channels.
+  const std::string tag = keys::ChannelTag(server, "");
+  const absl::string_view of_server = absl::string_view(tag).substr(0, tag.size() - 1);
+  const std::string events = keys::ChannelTopic(server, "").substr(tag.size());
+  const std::string presence = keys::ServerPresenceTopic(server);
+  std::vector<std::string> dropped;
+  for (const std::string& topic : topics_) {
+    if (topic == presence ||
+        (absl::StartsWith(topic, of_server) && absl::EndsWith(topic, events))) {
+      dropped.push_back(topic);
+    }
+  }
+  for (const std::string& topic : dropped) {
+    topics_.erase(topic);
+    revoked_topics_.insert(topic);
+    gateway_->topics().Remove(topic, socket_);
+  }
+  // A seed socket follows one channel of one server: it has nothing left.
+  if (route_.mode == SessionMode::kSeedChat && route_.server == server) {
+    socket_->Close(close_code::kRemoved, "removed from this server", /*flush=*/true);
+  }
+}
+
 void ClientSession::OnServerJoined(const Server& server) {
+  for (const Channel& c : server.channels()) {
+    revoked_topics_.erase(keys::ChannelTopic(c.server(), c.id()));
+  }
+  revoked_topics_.erase(keys::ServerPresenceTopic(server.id()));
   for (const Channel& c : server.channels()) OnChannelCreated(c);
   if (gateway_->presence_enabled()) Subscribe(keys::ServerPresenceTopic(server.id()));
 }

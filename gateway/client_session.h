@@ -84,12 +84,22 @@ class ClientSession {
   // PassedHeads: ready's streams, each at the highest seq the topic registry
   // has passed on (for RaiseHeads).
   UserState PassedHeads(const Ready& ready) const;
+  // DropRemovedServers takes out of ready (and unsubscribes) each server
+  // the re-read state `now` no longer lists (nullptr: none at all).
+  void DropRemovedServers(const UserState* now, Ready* ready);
+  // RecheckSeedMembership reads the user's state once a seed chat socket's
+  // topic is live and closes it (kRemoved) if the channel is no longer theirs.
+  void RecheckSeedMembership();
   void FinishIdentify();
   void OnSendChat(SendChat frame);
   // Edits and deletes go to the chat service; the reply is an ack (with the
   // event's seq) or an error frame. Revise runs either call.
   void OnEditMessage(EditMessage frame);
   void OnDeleteMessage(const DeleteMessage& frame);
+  // Moderation frames go to the chat service as the token's user; the
+  // reply is an ack (seq 0) or an error frame.
+  void OnModerate(const char* action, const ModerateFrame& frame);
+  void OnSetSlowMode(const SlowModeFrame& frame);
   void Revise(std::string id, std::string server, std::string channel,
               absl::AnyInvocable<void(Upstream&, Done<RevisionResponse>)> call);
   void OnGetHistory(const GetHistory& frame);
@@ -119,6 +129,10 @@ class ClientSession {
   // they fit.
   void StartWaitingHistory();
   void OnServerJoined(const Server& server);
+  // OnAccessRevoked ends the session's following of every topic of server
+  // (the user was removed or banned): access_revoked on one of its channel
+  // topics, or server_removed on the user's.
+  void OnAccessRevoked(const std::string& server);
   void OnChannelCreated(const Channel& channel);
   void OnInvitationEvent(const Invitation& invitation);
   SessionRef PresenceRef() const;
@@ -194,6 +208,9 @@ class ClientSession {
   std::string session_id_;
   uint64_t frames_received_ = 0;  // Numbers the session's requests (RequestTags).
   absl::flat_hash_set<std::string> topics_;
+  // Topics of servers the user was removed from during the session: events
+  // of them still on their way are dropped. Cleared for a server joined again.
+  absl::flat_hash_set<std::string> revoked_topics_;
   // Streams catching up (a channel joined or created during the session, a
   // stream resumed from a cursor) pass through a sequencer of their own
   // until they have caught up.

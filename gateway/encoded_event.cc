@@ -68,6 +68,11 @@ bool EncodedEvent::ToFrame(ServerFrame* frame) const {
     case Event::kTyping:
       *frame->mutable_typing() = event_.typing();
       return true;
+    case Event::kServerRemoved:
+      *frame->mutable_server_removed() = event_.server_removed();
+      frame->mutable_server_removed()->set_type("server_removed");
+      frame->mutable_server_removed()->set_user_seq(seq_);
+      return true;
     case Event::kLogRollback: {
       const LogRollback& r = event_.log_rollback();
       ResyncRequired* resync = frame->mutable_resync_required();

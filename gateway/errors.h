@@ -25,6 +25,7 @@ inline constexpr uint16_t kSlowConsumer = 4009;     // Outbound queue overflow: 
 inline constexpr uint16_t kDraining = 4010;         // Gateway shutting down: reconnect.
 inline constexpr uint16_t kTooManySessions = 4011;  // The user holds the most sessions allowed.
 inline constexpr uint16_t kTooManyTopics = 4012;    // More channels than one session may follow.
+inline constexpr uint16_t kRemoved = 4013;          // Seed endpoint: removed from the server.
 }  // namespace close_code
 
 // ErrorFrameFields is what an error frame says about a failed request.

@@ -93,6 +93,10 @@ google::protobuf::Message* FrameMessage(absl::string_view type, ClientFrame* fra
   if (type == "heartbeat") return frame->mutable_heartbeat();
   if (type == "edit_message") return frame->mutable_edit_message();
   if (type == "delete_message") return frame->mutable_delete_message();
+  if (type == "remove_member") return frame->mutable_remove_member();
+  if (type == "ban_member") return frame->mutable_ban_member();
+  if (type == "unban_member") return frame->mutable_unban_member();
+  if (type == "set_slow_mode") return frame->mutable_set_slow_mode();
   return nullptr;
 }
 

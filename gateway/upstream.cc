@@ -63,6 +63,8 @@ CHAT_UPSTREAM_CALL(PresenceQuery, PresenceService, presence_, Query, QueryReques
 CHAT_UPSTREAM_CALL(Send, ChatService, chat_, Send, SendRequest, SendResponse)
 CHAT_UPSTREAM_CALL(Edit, ChatService, chat_, Edit, EditRequest, RevisionResponse)
 CHAT_UPSTREAM_CALL(Delete, ChatService, chat_, Delete, DeleteRequest, RevisionResponse)
+CHAT_UPSTREAM_CALL(Moderate, ChatService, chat_, Moderate, ModerateRequest, ModerateResponse)
+CHAT_UPSTREAM_CALL(SetSlowMode, ChatService, chat_, SetSlowMode, SlowModeRequest, SlowModeResponse)
 CHAT_UPSTREAM_CALL(History, ChatService, chat_, History, HistoryRequest, HistoryResponse)
 CHAT_UPSTREAM_CALL(GetUserState, ChatService, chat_, GetUserState, GetUserStateRequest, UserState)
 CHAT_UPSTREAM_CALL(Typing, ChatService, chat_, Typing, TypingRequest, TypingResponse)

@@ -36,6 +36,8 @@ class Upstream {
   void Send(SendRequest req, Done<SendResponse> done);
   void Edit(EditRequest req, Done<RevisionResponse> done);
   void Delete(DeleteRequest req, Done<RevisionResponse> done);
+  void Moderate(ModerateRequest req, Done<ModerateResponse> done);
+  void SetSlowMode(SlowModeRequest req, Done<SlowModeResponse> done);
   void History(HistoryRequest req, Done<HistoryResponse> done);
   void GetUserState(GetUserStateRequest req, Done<UserState> done);
   void Typing(TypingRequest req, Done<TypingResponse> done);

@@ -148,6 +148,9 @@ void InviteCore::Accept(const TransitionRequest& req, Done<InvitationResponse> d
         // The effect is applied after the decisive transition; it is idempotent,
         // so an accept retried after a failure here completes it.
         auto applied = [this, result, done = std::move(done)](absl::StatusOr<bool> ok) mutable {
+          // A refusal by the chat service (the invited user is banned from
+          // the server) is final and passed on as is; anything else may pass.
+          if (absl::IsFailedPrecondition(ok.status())) return done(ok.status());
           if (!ok.ok()) {
             return done(absl::UnavailableError("accepted, but applying it failed; retry accept"));
           }

@@ -182,6 +182,7 @@ Stack::~Stack() {
   if (invite_) invite_->Shutdown(absl::ZeroDuration());
   if (presence_) presence_->Shutdown(absl::ZeroDuration());
   if (chat_) chat_->Shutdown(absl::ZeroDuration());
+  for (auto& c : more_chats_) c->Shutdown(absl::ZeroDuration());
   for (const std::string& finding : slot_guard_.Finish()) {
     ADD_FAILURE() << "Redis Cluster slot rule broken: " << finding;
   }
@@ -213,6 +214,10 @@ absl::Status Stack::Start() {
   co.metrics_listen = "127.0.0.1:0";
   chat_ = std::make_unique<chat_service::ChatServer>(co);
   if (absl::Status s = chat_->Start(); !s.ok()) return s;
+  for (int i = 1; i < chat_replica_count_; ++i) {
+    more_chats_.push_back(std::make_unique<chat_service::ChatServer>(co));
+    if (absl::Status s = more_chats_.back()->Start(); !s.ok()) return s;
+  }
   auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", chat_->port()),
                                      GrpcChannelCredentials(grpc_tls_));
   admin_ = ChatAdmin::NewStub(channel);
@@ -287,7 +292,9 @@ absl::Status Stack::Start() {
     go.listen_host = "127.0.0.1";
     go.port = 0;
     go.threads = 2;
-    go.chat_target = absl::StrCat("127.0.0.1:", chat_->port());
+    const int replica = i % chat_replica_count_;
+    go.chat_target =
+        absl::StrCat("127.0.0.1:", replica == 0 ? chat_->port() : more_chats_[replica - 1]->port());
     go.redis.host = "127.0.0.1";
     go.redis.port = redis_.port();
     go.redis.reconnect_delay = absl::Milliseconds(20);

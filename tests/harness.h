@@ -94,6 +94,9 @@ class Stack {
     cluster_ = own_cluster_.get();
     min_replicas_ = min_replicas;
   }
+  // UseChatReplicas runs n chat services on the same Redis (before Start);
+  // gateway i talks to replica i % n.
+  void UseChatReplicas(int n) { chat_replica_count_ = n; }
   absl::Status Start();
 
   int gateway_port(int i = 0) const { return gateways_[i]->port(); }
@@ -144,6 +147,8 @@ class Stack {
   int min_replicas_ = 0;
   SlotGuard slot_guard_;  // Watches redis_ when CHATSUITE_SLOT_GUARD is set.
   std::unique_ptr<chat_service::ChatServer> chat_;
+  int chat_replica_count_ = 1;
+  std::vector<std::unique_ptr<chat_service::ChatServer>> more_chats_;  // Replicas 1..n-1.
   std::unique_ptr<invite_service::InviteServer> invite_;
   std::unique_ptr<presence_service::PresenceServer> presence_;
   std::vector<std::unique_ptr<gateway::Gateway>> gateways_;

@@ -46,6 +46,8 @@ const ui = {
   statusSelect: $("status-select"),
   logout: $("logout"),
   title: $("channel-title"),
+  slowModeNote: $("slow-mode-note"),
+  slowModeSelect: $("slow-mode-select"),
   messages: $("messages"),
   loadOlder: $("load-older"),
   list: $("message-list"),
@@ -95,6 +97,7 @@ function freshState() {
     typing: new Map(), // "server/channel" -> Map(user id -> {name, timer})
     typingSent: new Map(), // "server/channel" -> when we last sent "typing"
     invitationRequests: new Map(), // request id -> {action, other, invitation, at}
+    moderation: new Map(), // moderation request id -> what to do on its ack
   };
 }
 
@@ -351,6 +354,9 @@ function onFrame(frame) {
         renderInviteServers();
       }
       break;
+    case "server_removed":
+      if (freshPersonal(frame)) onServerRemoved(frame);
+      break;
     case "channel_created":
       if (freshPersonal(frame)) onChannelCreated(frame);
       break;
@@ -392,6 +398,7 @@ function addServer(server) {
   const entry = {
     id: server.id,
     name: server.name || server.id,
+    role: server.role || "", // "owner" | "moderator" | "" (see ready)
     channels: [],
     badge: null,
   };
@@ -403,11 +410,37 @@ function addServer(server) {
     return;
   }
   // A repeated server_joined (a resume replays it) may predate channels
-  // created since: keep those.
+  // created since: keep those. It carries no role: keep the one known.
+  if (!server.role) entry.role = state.servers[existing].role;
   const listed = new Set(entry.channels.map((ch) => ch.id));
   for (const ch of state.servers[existing].channels)
     if (!listed.has(ch.id)) entry.channels.push(ch);
   state.servers[existing] = entry;
+}
+
+// The user was removed or banned: the server leaves the view with its
+// channels and everything held of them (the gateway sends nothing more).
+function onServerRemoved(frame) {
+  const index = state.servers.findIndex((s) => s.id === frame.server);
+  if (index < 0) return;
+  const [server] = state.servers.splice(index, 1);
+  for (const ch of server.channels) {
+    const key = keyOf(server.id, ch.id);
+    state.channels.delete(key);
+    state.logs.delete(key);
+    state.cursors.delete(key);
+  }
+  const wasOpen = state.open?.startsWith(`${server.id}/`);
+  renderSidebar();
+  renderInviteServers();
+  if (wasOpen) {
+    state.open = null;
+    const first = state.servers[0]?.channels[0];
+    if (first) openChannel(keyOf(first.server, first.id));
+    else closePane();
+  }
+  const how = frame.reason === "banned" ? "banned from" : "removed from";
+  toast(`You were ${how} ${server.name}`, "info");
 }
 
 // Records a channel from ready, server_joined or channel_created. Its unread
@@ -420,6 +453,7 @@ function addChannel(serverId, ch) {
     id: ch.id,
     server: serverId,
     name: ch.name || ch.id,
+    slowMode: Math.max(0, toInt(ch.slow_mode_s)), // seconds; 0 is off
     headSeq: Math.max(
       toInt(ch.head_seq),
       lastRead + Math.max(0, toInt(ch.unread)),
@@ -616,6 +650,12 @@ function onRevision(frame) {
 }
 
 function onAck(frame) {
+  const moderated = state.moderation.get(frame.id);
+  if (moderated) {
+    state.moderation.delete(frame.id);
+    moderated();
+    return;
+  }
   const pending = state.outbox.get(frame.id);
   if (!pending) return;
   state.outbox.delete(frame.id);
@@ -692,6 +732,7 @@ function onHistory(frame) {
 
 function onError(frame) {
   if (frame.id?.startsWith("read-")) return; // A marker lost: the next view resends it.
+  if (frame.id && state.moderation.delete(frame.id)) renderSlowMode();
   const invitationRequest = frame.id
     ? state.invitationRequests.get(frame.id)
     : null;
@@ -846,6 +887,7 @@ function openChannel(key) {
   }
   renderTyping();
   ui.title.textContent = `# ${channel.name}`;
+  renderSlowMode();
   ui.input.disabled = false;
   ui.send.disabled = false;
   ui.input.placeholder = `Message #${channel.name}`;
@@ -864,6 +906,105 @@ function openChannel(key) {
   renderPane({ stickToBottom: switched, forceBottom: switched });
   markViewed(key);
   if (switched) ui.input.focus();
+}
+
+// The pane with no channel (the last one's server was taken away).
+function closePane() {
+  ui.title.textContent = "Pick a channel";
+  ui.input.disabled = true;
+  ui.send.disabled = true;
+  ui.input.placeholder = "Pick a channel to chat";
+  renderSlowMode();
+  renderPane();
+}
+
+// Owners and moderators of a server may moderate it (see ready's role).
+function moderates(serverId) {
+  const role = state.servers.find((s) => s.id === serverId)?.role;
+  return role === "owner" || role === "moderator";
+}
+
+// The header's slow mode: a picker for moderators, a note for members.
+function renderSlowMode() {
+  const channel = state.open ? state.channels.get(state.open) : null;
+  const mod = Boolean(channel) && moderates(channel.server);
+  const seconds = channel?.slowMode ?? 0;
+  ui.slowModeSelect.hidden = !mod;
+  if (mod) {
+    const value = String(seconds);
+    if (![...ui.slowModeSelect.options].some((o) => o.value === value)) {
+      ui.slowModeSelect.add(new Option(`Slow mode ${seconds} s`, value));
+    }
+    ui.slowModeSelect.value = value;
+  }
+  ui.slowModeNote.hidden = mod || !(seconds > 0);
+  ui.slowModeNote.textContent =
+    seconds > 0 ? `Slow mode: one message every ${formatSeconds(seconds)}` : "";
+}
+
+function formatSeconds(seconds) {
+  if (seconds % 3600 === 0) return `${seconds / 3600} h`;
+  if (seconds % 60 === 0) return `${seconds / 60} min`;
+  return `${seconds} s`;
+}
+
+// Sends a moderation frame; the ack or error is matched by id.
+function sendModeration(frame, done) {
+  const id = `mod-${state.nextRequest++}`;
+  if (!state.socket?.send({ ...frame, id })) {
+    toast("Not connected: try again in a moment");
+    return;
+  }
+  state.moderation.set(id, done);
+}
+
+function setSlowMode(seconds) {
+  const channel = state.open ? state.channels.get(state.open) : null;
+  if (!channel) return;
+  sendModeration(
+    {
+      type: "set_slow_mode",
+      server: channel.server,
+      channel: channel.id,
+      seconds,
+    },
+    () => {
+      channel.slowMode = seconds;
+      renderSlowMode();
+      toast(
+        seconds > 0
+          ? `Slow mode on: one message every ${formatSeconds(seconds)}`
+          : "Slow mode off",
+        "info",
+      );
+    },
+  );
+}
+
+// Remove or ban a message's author (a first click asks, a second acts).
+function askModerate(entry, type) {
+  const channel = state.channels.get(entry.key);
+  if (!channel || !entry.authorId) return;
+  if (entry.confirmModerate !== type) {
+    entry.confirmModerate = type;
+    setTimeout(() => {
+      if (entry.confirmModerate === type) entry.confirmModerate = null;
+      renderPane();
+    }, DELETE_CONFIRM_MS);
+    renderPane();
+    return;
+  }
+  entry.confirmModerate = null;
+  renderPane();
+  const name = entry.author;
+  sendModeration(
+    { type, server: channel.server, user_id: entry.authorId },
+    () =>
+      toast(
+        `${name} was ${type === "ban_member" ? "banned" : "removed"}`,
+        "info",
+      ),
+  );
 }
 
 function requestHistory(key, kind) {
@@ -1185,7 +1326,8 @@ function rowFor(entry) {
     edited.dataset.testid = "message-edited";
     edited.textContent = "(edited)";
     meta.append(edited);
-    // Edit and delete, on one's own sent messages.
+    // Edit and delete, on one's own sent messages; delete, remove and ban
+    // on others' for the server's owner and moderators.
     const actions = document.createElement("span");
     actions.className = "actions";
     const editButton = document.createElement("button");
@@ -1199,7 +1341,19 @@ function rowFor(entry) {
     deleteButton.className = "link-button";
     deleteButton.dataset.testid = "message-delete";
     deleteButton.addEventListener("click", () => askDelete(entry));
-    actions.append(editButton, deleteButton);
+    const removeButton = document.createElement("button");
+    removeButton.type = "button";
+    removeButton.className = "link-button";
+    removeButton.dataset.testid = "message-remove-author";
+    removeButton.addEventListener("click", () =>
+      askModerate(entry, "remove_member"),
+    );
+    const banButton = document.createElement("button");
+    banButton.type = "button";
+    banButton.className = "link-button";
+    banButton.dataset.testid = "message-ban-author";
+    banButton.addEventListener("click", () => askModerate(entry, "ban_member"));
+    actions.append(editButton, deleteButton, removeButton, banButton);
     meta.append(actions);
     const editor = document.createElement("textarea");
     editor.className = "editor";
@@ -1241,7 +1395,10 @@ function rowFor(entry) {
       edited,
       actions,
       editor,
+      editButton,
       deleteButton,
+      removeButton,
+      banButton,
     };
   }
   const { row } = entry;
@@ -1260,8 +1417,16 @@ function rowFor(entry) {
   if (entry.editedAt)
     entry.parts.edited.title = `Edited ${dateTimeFormat.format(new Date(entry.editedAt))}`;
   const mine = isMineEntry(entry);
+  const mod = moderates(state.channels.get(entry.key)?.server);
   entry.parts.actions.hidden =
-    !mine || entry.state !== "sent" || Boolean(entry.deleted);
+    !(mine || mod) || entry.state !== "sent" || Boolean(entry.deleted);
+  entry.parts.editButton.hidden = !mine;
+  entry.parts.removeButton.hidden = mine || !mod || !entry.authorId;
+  entry.parts.banButton.hidden = mine || !mod || !entry.authorId;
+  entry.parts.removeButton.textContent =
+    entry.confirmModerate === "remove_member" ? "Confirm remove" : "Remove";
+  entry.parts.banButton.textContent =
+    entry.confirmModerate === "ban_member" ? "Confirm ban" : "Ban";
   if (entry.deleted) entry.editing = false;
   entry.parts.text.hidden = Boolean(entry.editing);
   entry.parts.editor.hidden = !entry.editing;
@@ -1416,6 +1581,11 @@ function renderTyping() {
 }
 
 // ---- status -----------------------------------------------------------------
+
+ui.slowModeSelect.addEventListener("change", () => {
+  const seconds = Number(ui.slowModeSelect.value);
+  if (Number.isInteger(seconds) && seconds >= 0) setSlowMode(seconds);
+});
 
 ui.statusSelect.addEventListener("change", () => {
   const status = ui.statusSelect.value;
