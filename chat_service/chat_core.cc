@@ -126,19 +126,44 @@ void ChatCore::Send(const SendRequest& req, Done<SendResponse> done) {
   msg.set_sent_at(options_.now_ms());
   std::vector<std::string> mentioned =
       ParseMentions(msg.message(), msg.author_id(), options_.max_mentions_per_message);
+  const bool everyone = SaysEveryone(msg.message());
   CheckAccess(req.server(), req.channel(), req.author().id(),
-              [this, server = req.server(), msg = std::move(msg), mentioned = std::move(mentioned),
+              [this, msg = std::move(msg), mentioned = std::move(mentioned), everyone,
                seen = req.seen_seq(), done = std::move(done)](absl::StatusOr<bool> ok) mutable {
                 if (!ok.ok()) return done(ok.status());
-                auto append = [this, msg = std::move(msg), seen, done = std::move(done)](
-                                  absl::StatusOr<std::vector<std::string>> members) mutable {
-                  if (!members.ok()) return done(members.status());
-                  AppendAs(std::move(msg), *std::move(members), seen, std::move(done));
-                };
-                // Only members are mentioned: one more Redis call, for messages with mentions.
-                if (mentioned.empty()) return append(std::vector<std::string>{});
-                store_->Members(server, mentioned, std::move(append));
+                MentionAndAppend(std::move(msg), std::move(mentioned), everyone, seen,
+                                 std::move(done));
               });
+}
+
+void ChatCore::MentionAndAppend(ChatMessage msg, std::vector<std::string> mentioned,
+                                bool says_everyone, int64_t seen_seq, Done<SendResponse> done) {
+  if (says_everyone) {
+    // The role decides, read fresh: one more Redis call, only for messages
+    // that say @everyone. Everyone's set replaces the single mentions, so
+    // nobody counts the message twice.
+    const std::string server = msg.server(), author = msg.author_id();
+    return store_->Role(server, author,
+                        [this, msg = std::move(msg), mentioned = std::move(mentioned), seen_seq,
+                         done = std::move(done)](absl::StatusOr<std::string> role) mutable {
+                          if (!role.ok()) return done(role.status());
+                          if (!IsModerator(*role)) {
+                            return MentionAndAppend(std::move(msg), std::move(mentioned), false,
+                                                    seen_seq, std::move(done));
+                          }
+                          msg.set_mentions_everyone(true);
+                          AppendAs(std::move(msg), {kEveryone}, seen_seq, std::move(done));
+                        });
+  }
+  if (mentioned.empty()) return AppendAs(std::move(msg), {}, seen_seq, std::move(done));
+  // Only members are mentioned: one more Redis call, for messages with mentions.
+  const std::string server = msg.server();
+  store_->Members(server, mentioned,
+                  [this, msg = std::move(msg), seen_seq, done = std::move(done)](
+                      absl::StatusOr<std::vector<std::string>> members) mutable {
+                    if (!members.ok()) return done(members.status());
+                    AppendAs(std::move(msg), *std::move(members), seen_seq, std::move(done));
+                  });
 }
 
 void ChatCore::AppendAs(ChatMessage msg, std::vector<std::string> mentioned, int64_t seen_seq,
@@ -210,6 +235,9 @@ void ChatCore::Edit(const EditRequest& req, Done<RevisionResponse> done) {
     u->set_message(req.message());
     u->set_edited_at(now);
     u->set_author_id(old.author_id());
+    r.seen_seq = req.seen_seq();
+    // A ping of everyone stays as sent: single mentions never joined it.
+    if (old.mentions_everyone()) return r;
     std::vector<std::string> before = ParseMentions(old.message(), old.author_id(), max_mentions);
     std::vector<std::string> after = ParseMentions(req.message(), old.author_id(), max_mentions);
     for (const std::string& id : before) {
@@ -218,7 +246,6 @@ void ChatCore::Edit(const EditRequest& req, Done<RevisionResponse> done) {
     for (const std::string& id : after) {
       if (std::find(before.begin(), before.end(), id) == before.end()) r.mention.push_back(id);
     }
-    r.seen_seq = req.seen_seq();
     return r;
   };
   ReviseMessage(req.user(), req.server(), req.channel(), req.message_seq(),
@@ -242,7 +269,9 @@ void ChatCore::Delete(const DeleteRequest& req, Done<RevisionResponse> done) {
     d->set_deleted_by(req.user().id());
     d->set_deleted_at(now);
     r.deleted = true;
-    r.unmention = ParseMentions(old.message(), old.author_id(), max_mentions);
+    r.unmention = old.mentions_everyone()
+                      ? std::vector<std::string>{kEveryone}
+                      : ParseMentions(old.message(), old.author_id(), max_mentions);
     r.seen_seq = req.seen_seq();
     return r;
   };
@@ -658,6 +687,18 @@ void ChatCore::PersonalTail(const PersonalTailRequest& req, Done<PersonalTailRes
                          resp.set_lost_to(page->lost_to);
                          done(std::move(resp));
                        });
+}
+
+bool SaysEveryone(absl::string_view text) {
+  auto word_char = [](char c) { return absl::ascii_isalnum(c) || c == '_' || c == '-'; };
+  constexpr absl::string_view kWord = "@everyone";
+  for (size_t i = text.find(kWord); i != absl::string_view::npos; i = text.find(kWord, i + 1)) {
+    const size_t end = i + kWord.size();
+    if ((i == 0 || !word_char(text[i - 1])) && (end == text.size() || !word_char(text[end]))) {
+      return true;
+    }
+  }
+  return false;
 }
 
 std::vector<std::string> ParseMentions(absl::string_view text, absl::string_view author,

@@ -122,6 +122,11 @@ class ChatCore {
   void ApplyRevision(std::string user, std::string server, std::string channel, int64_t seq,
                      bool moderators_may, Reviser make, int attempts_left, StoredMessage stored,
                      Done<RevisionResponse> done);
+  // MentionAndAppend settles whom msg mentions (members only; everyone when
+  // the text says @everyone and the author moderates the server), then
+  // appends it.
+  void MentionAndAppend(ChatMessage msg, std::vector<std::string> mentioned, bool says_everyone,
+                        int64_t seen_seq, Done<SendResponse> done);
   // AppendAs appends msg; a slow-mode refusal asks the author's role and
   // appends again as exempt when they are the owner or a moderator.
   void AppendAs(ChatMessage msg, std::vector<std::string> mentioned, int64_t seen_seq,
@@ -146,6 +151,9 @@ class ChatCore {
 // order, without author, at most max.
 std::vector<std::string> ParseMentions(absl::string_view text, absl::string_view author,
                                        size_t max);
+
+// SaysEveryone: text holds "@everyone" as a word of its own.
+bool SaysEveryone(absl::string_view text);
 
 // Utf8Length counts code points in valid UTF-8 (protobuf guarantees validity).
 size_t Utf8Length(absl::string_view s);

@@ -481,6 +481,44 @@ TEST_F(ChatCoreTest, SlowModeHoldsMembersBackAndLetsModeratorsThrough) {
   EXPECT_FALSE(store_.append_options.back().slow_mode_exempt);
 }
 
+TEST_F(ChatCoreTest, OnlyOwnersAndModeratorsPingEveryone) {
+  ChatCoreOptions o;
+  o.now_ms = [] { return int64_t{1700000000000}; };
+  ChatCore core(&store_, o);  // Room for longer texts than the fixture's core.
+  auto send = [&](const std::string& text, const std::string& nonce) {
+    SendRequest r = Valid();
+    r.set_message(text);
+    r.set_nonce(nonce);
+    return Call<SendResponse>([&](Done<SendResponse> d) { core.Send(r, std::move(d)); });
+  };
+  store_.members = {"alice", "bob"};
+  ASSERT_TRUE(send("hi @everyone and <@bob>", "n1").ok());
+  // A member's @everyone is text: bob is mentioned singly, as usual.
+  EXPECT_FALSE(store_.appended.back().has_mentions_everyone());
+  EXPECT_EQ(store_.mentioned.back(), std::vector<std::string>{"bob"});
+  EXPECT_EQ(store_.role_reads, 1);
+  store_.roles["alice"] = kRoleModerator;
+  ASSERT_TRUE(send("hi @everyone and <@bob>", "n2").ok());
+  EXPECT_TRUE(store_.appended.back().mentions_everyone());
+  // Everyone's set stands for bob too: nobody counts the message twice.
+  EXPECT_EQ(store_.mentioned.back(), std::vector<std::string>{kEveryone});
+  // Text without the word reads no role.
+  ASSERT_TRUE(send("mail x@everyone.example or @everyones", "n3").ok());
+  EXPECT_EQ(store_.role_reads, 2);
+  EXPECT_FALSE(store_.appended.back().has_mentions_everyone());
+}
+
+TEST(SaysEveryoneTest, OnlyTheWordOfItsOwn) {
+  EXPECT_TRUE(SaysEveryone("@everyone"));
+  EXPECT_TRUE(SaysEveryone("hey (@everyone), look"));
+  EXPECT_TRUE(SaysEveryone("<@everyone>"));
+  EXPECT_TRUE(SaysEveryone("x@everyone2 and then @everyone."));
+  EXPECT_FALSE(SaysEveryone("x@everyone"));
+  EXPECT_FALSE(SaysEveryone("@everyones"));
+  EXPECT_FALSE(SaysEveryone("@every one"));
+  EXPECT_FALSE(SaysEveryone(""));
+}
+
 TEST_F(ChatCoreTest, ModerationRequestsAreValidated) {
   auto moderate = [&](const std::string& actor, const std::string& user, const std::string& action,
                       bool as_operator) {

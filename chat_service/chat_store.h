@@ -80,6 +80,11 @@ struct AppendOptions {
 // Roles of a server's members, as stored.
 inline constexpr char kRoleOwner[] = "owner";
 inline constexpr char kRoleModerator[] = "moderator";
+// kEveryone stands for every member in mention lists: its mention set
+// (keys::ChannelMentions(server, channel, kEveryone)) holds the seqs of
+// messages that ping @everyone, and counts for every member. Never a user id
+// ('*' is no id character).
+inline constexpr char kEveryone[] = "*";
 
 // ModerateAction is what Moderate does to a member.
 enum class ModerateAction { kRemove, kBan, kUnban };

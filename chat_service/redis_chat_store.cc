@@ -1104,11 +1104,13 @@ void RedisChatStore::CountsAfter(const std::string& server, const std::string& c
   std::string after = absl::StrCat("(", seq), upto = std::to_string(head);
   redis::Batch(*client_,
                {{"ZCOUNT", keys::ChannelMentions(server, channel, user), after, upto},
-                {"ZCOUNT", keys::ChannelUncounted(server, channel), after, upto}},
+                {"ZCOUNT", keys::ChannelUncounted(server, channel), after, upto},
+                {"ZCOUNT", keys::ChannelMentions(server, channel, kEveryone), after, upto}},
                [done = std::move(done)](absl::StatusOr<std::vector<Reply>> r) mutable {
                  if (!r.ok()) return done(r.status());
                  ReadCounts counts;
-                 counts.mentions = (*r)[0].integer;
+                 // A message pings a user singly or as one of everyone, never both.
+                 counts.mentions = (*r)[0].integer + (*r)[2].integer;
                  counts.uncounted = (*r)[1].integer;
                  done(counts);
                });
@@ -1162,6 +1164,8 @@ void RedisChatStore::LoadReadState(const std::string& user, UserState state, Don
                               absl::StrCat("(", read), std::to_string(c.head_seq())});
             counts.push_back({"ZCOUNT", keys::ChannelUncounted(s.id(), c.id()),
                               absl::StrCat("(", read), std::to_string(c.head_seq())});
+            counts.push_back({"ZCOUNT", keys::ChannelMentions(s.id(), c.id(), kEveryone),
+                              absl::StrCat("(", read), std::to_string(c.head_seq())});
           }
         }
         redis::Batch(
@@ -1176,6 +1180,8 @@ void RedisChatStore::LoadReadState(const std::string& user, UserState state, Don
                   c.set_mentions((*mentions)[k++].integer);
                   // Edits, deletes and deleted messages are no unread messages.
                   const int64_t uncounted = (*mentions)[k++].integer;
+                  // A message pings a user singly or as one of everyone, never both.
+                  c.set_mentions(c.mentions() + (*mentions)[k++].integer);
                   c.set_unread(std::max<int64_t>(0, c.head_seq() - c.last_read_seq() - uncounted));
                   unread += c.unread();
                   mentioned += c.mentions();

@@ -270,5 +270,42 @@ TEST_F(ModerationE2eTest, AModeratorDeletesAnotherMembersMessageButCannotEditIt)
       "not_author");
 }
 
+// @everyone pings every member only when the owner or a moderator says it:
+// it counts in each member's mentions, and a delete takes it back.
+TEST_F(ModerationE2eTest, OnlyOwnersAndModeratorsPingEveryone) {
+  auto alice = stack_->Identified("alice");
+  auto bob = stack_->Identified("bob");
+  auto carol = stack_->Identified("carol");
+  ASSERT_TRUE(alice && bob && carol);
+  ExpectAck(*bob, ChatFrame("general", "@everyone free pizza", "b1"), "b1");
+  ExpectAck(*alice, ChatFrame("general", "@everyone meeting at 3", "a1"), "a1");
+  auto plain = carol->NextOfType("chat_message");
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(JsonField(*plain, "mentions_everyone"), "") << *plain;  // Absent: bob is no moderator.
+  auto ping = carol->NextOfType("chat_message");
+  ASSERT_TRUE(ping);
+  EXPECT_EQ(JsonField(*ping, "message"), "@everyone meeting at 3");
+  EXPECT_NE(ping->find(R"("mentions_everyone":true)"), std::string::npos) << *ping;
+
+  auto mentions_in_general = [&](const std::string& user) -> int64_t {
+    std::string ready;
+    auto c = stack_->Identified(user, &ready);
+    if (c == nullptr) return -1;
+    const Ready r = ParseReady(ready);
+    if (r.servers_size() != 1) return -1;
+    for (const Channel& ch : r.servers(0).channels()) {
+      if (ch.id() == "general") return ch.mentions();
+    }
+    return -1;
+  };
+  EXPECT_EQ(mentions_in_general("carol"), 1);
+  EXPECT_EQ(mentions_in_general("bob"), 1);
+  // Deleted, it pings no one any more.
+  ExpectAck(*alice,
+            R"({"type":"delete_message","server":"demo","channel":"general","seq":"2","id":"d1"})",
+            "d1");
+  EXPECT_EQ(mentions_in_general("carol"), 0);
+}
+
 }  // namespace
 }  // namespace chat::testing

@@ -588,7 +588,7 @@ function onChatMessage(frame) {
       seq > channel.headSeq &&
       seq > channel.lastRead &&
       !isMine(frame) &&
-      mentionsMe(frame.message)
+      mentionsMe(frame.message, frame.mentions_everyone)
     )
       channel.mentions += 1;
     // A tombstone (a message deleted before a gap fill read it) is no
@@ -626,9 +626,11 @@ function onRevision(frame) {
     if (frame.type === "message_delete" && messageSeq > channel.lastRead)
       channel.skipSeqs.add(messageSeq);
     if (target && messageSeq > channel.lastRead && !isMineEntry(target)) {
-      const before = !target.deleted && mentionsMe(target.message);
+      const before =
+        !target.deleted && mentionsMe(target.message, target.everyone);
       const after =
-        frame.type === "message_update" && mentionsMe(frame.message);
+        frame.type === "message_update" &&
+        mentionsMe(frame.message, target.everyone);
       channel.mentions = Math.max(0, channel.mentions + after - before);
     }
     channel.headSeq = seq;
@@ -817,10 +819,12 @@ function isMine(message) {
     : message.author === state.user.name;
 }
 
-// A message mentions a user when its text holds "<@user_id>".
-function mentionsMe(text) {
+// A message mentions a user when its text holds "<@user_id>", or when it
+// pings everyone (the server decided: mentions_everyone).
+function mentionsMe(text, everyone = false) {
   const id = state.user?.id;
-  return Boolean(id) && String(text ?? "").includes(`<@${id}>`);
+  if (!id) return false;
+  return Boolean(everyone) || String(text ?? "").includes(`<@${id}>`);
 }
 
 // Adds a stored message (live or from history). Returns the new entry, or
@@ -844,6 +848,7 @@ function ingest(key, message) {
       sentAt: toInt(message.sent_at),
       editedAt: toInt(message.edited_at),
       deleted: Boolean(message.deleted),
+      everyone: Boolean(message.mentions_everyone), // an @everyone ping
       authorId: message.author_id ?? "",
       key,
       state: "sent",

@@ -40,7 +40,7 @@ async function reload(user, channelTestId) {
 }
 
 test(
-  "an owner moderates from the message list: slow mode holds a member back, removal drops the server",
+  "an owner moderates from the message list: slow mode holds a member back, @everyone pings, removal drops the server",
   { skip: SKIP_WITHOUT_CHATCTL },
   async () => {
     await withBrowser(async (browser) => {
@@ -130,6 +130,32 @@ test(
         await send(alice, text);
         await waitForRow(alice, text, "sent");
       }
+
+      // The owner's @everyone pings bob, who is reading another channel: the
+      // channel's badge counts it as a mention (after a reload too).
+      await openChannel(bob, "demo", "general");
+      await send(alice, `@everyone meeting now ${tag}`);
+      const badge = `unread-${server}-talk`;
+      const mentionsOf = () =>
+        bob.page
+          .getByTestId(badge)
+          .getAttribute("data-mentions", { timeout: WAIT_MS });
+      await bob.page.waitForFunction(
+        (id) =>
+          document.querySelector(`[data-testid="${id}"]`)?.dataset.mentions ===
+          "1",
+        badge,
+        { timeout: WAIT_MS },
+      );
+      await reload(bob, channel);
+      await bob.page.waitForFunction(
+        (id) =>
+          document.querySelector(`[data-testid="${id}"]`)?.dataset.mentions ===
+          "1",
+        badge,
+        { timeout: WAIT_MS },
+      );
+      assert.equal(await mentionsOf(), "1");
 
       // Removal: two clicks on Remove; bob's page loses the server at once.
       const remove = bobsRow.getByTestId("message-remove-author");
