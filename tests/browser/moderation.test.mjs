@@ -30,6 +30,31 @@ function rowOf(user, text) {
     .first();
 }
 
+// Which moderation controls a message row shows on hover.
+async function controlsOf(row) {
+  await row.hover();
+  const shown = {};
+  for (const [name, testid] of [
+    ["edit", "message-edit"],
+    ["delete", "message-delete"],
+    ["remove", "message-remove-author"],
+    ["ban", "message-ban-author"],
+  ])
+    shown[name] = await row.getByTestId(testid).isVisible();
+  return shown;
+}
+
+// Polls until the badge with this test id counts `count` mentions.
+async function waitForMentions(user, testid, count) {
+  await user.page.waitForFunction(
+    ([id, wanted]) =>
+      document.querySelector(`[data-testid="${id}"]`)?.dataset.mentions ===
+      String(wanted),
+    [testid, count],
+    { timeout: WAIT_MS },
+  );
+}
+
 // Reloads a tab and waits until its new connection shows `channel`.
 async function reload(user, channelTestId) {
   await user.page.reload();
@@ -70,34 +95,19 @@ test(
 
       // The owner's controls on bob's message: delete, remove, ban, no edit.
       const bobsRow = rowOf(alice, bobText);
-      await bobsRow.hover();
-      assert.equal(
-        await bobsRow.getByTestId("message-edit").isVisible(),
-        false,
-      );
-      assert.equal(
-        await bobsRow.getByTestId("message-delete").isVisible(),
-        true,
-      );
-      assert.equal(
-        await bobsRow.getByTestId("message-remove-author").isVisible(),
-        true,
-      );
-      assert.equal(
-        await bobsRow.getByTestId("message-ban-author").isVisible(),
-        true,
-      );
+      assert.deepEqual(await controlsOf(bobsRow), {
+        edit: false,
+        delete: true,
+        remove: true,
+        ban: true,
+      });
       // A member has none on the owner's message, and no slow-mode picker.
-      const alicesRow = rowOf(bob, aliceText);
-      await alicesRow.hover();
-      assert.equal(
-        await alicesRow.getByTestId("message-delete").isVisible(),
-        false,
-      );
-      assert.equal(
-        await alicesRow.getByTestId("message-remove-author").isVisible(),
-        false,
-      );
+      assert.deepEqual(await controlsOf(rowOf(bob, aliceText)), {
+        edit: false,
+        delete: false,
+        remove: false,
+        ban: false,
+      });
       assert.equal(
         await bob.page.getByTestId("slow-mode-select").isVisible(),
         false,
@@ -136,26 +146,9 @@ test(
       await openChannel(bob, "demo", "general");
       await send(alice, `@everyone meeting now ${tag}`);
       const badge = `unread-${server}-talk`;
-      const mentionsOf = () =>
-        bob.page
-          .getByTestId(badge)
-          .getAttribute("data-mentions", { timeout: WAIT_MS });
-      await bob.page.waitForFunction(
-        (id) =>
-          document.querySelector(`[data-testid="${id}"]`)?.dataset.mentions ===
-          "1",
-        badge,
-        { timeout: WAIT_MS },
-      );
+      await waitForMentions(bob, badge, 1);
       await reload(bob, channel);
-      await bob.page.waitForFunction(
-        (id) =>
-          document.querySelector(`[data-testid="${id}"]`)?.dataset.mentions ===
-          "1",
-        badge,
-        { timeout: WAIT_MS },
-      );
-      assert.equal(await mentionsOf(), "1");
+      await waitForMentions(bob, badge, 1);
 
       // Removal: two clicks on Remove; bob's page loses the server at once.
       const remove = bobsRow.getByTestId("message-remove-author");
