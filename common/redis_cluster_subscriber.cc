@@ -22,7 +22,8 @@ ClusterSubscriber::ClusterSubscriber(asio::any_io_executor executor,
       cluster_(std::move(cluster)),
       node_options_(std::move(node)),
       handlers_(std::move(handlers)),
-      retry_(strand_) {}
+      retry_(strand_),
+      steady_(strand_) {}
 
 void ClusterSubscriber::Start() {
   asio::post(strand_, [self = shared_from_this()] {
@@ -35,6 +36,7 @@ void ClusterSubscriber::Stop() {
   asio::post(strand_, [self = shared_from_this()] {
     self->stopped_ = true;
     self->retry_.cancel();
+    self->steady_.cancel();
     for (auto& [name, node] : self->nodes_) node->Stop();
   });
 }
@@ -230,7 +232,15 @@ void ClusterSubscriber::Reconciled(absl::Status read) {
   }
   PublishSnapshot();
   const bool up = UpdateConnected();
-  if (stopped_ || (settled && up && read.ok()) || retry_armed_) return;
+  if (stopped_) return;
+  if (settled && up && read.ok()) {
+    steady_.expires_after(absl::ToChronoNanoseconds(kSteadyRefresh));
+    steady_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+      if (!ec) self->Reconcile();
+    });
+    return;
+  }
+  if (retry_armed_) return;
   retry_armed_ = true;
   retry_.expires_after(std::chrono::milliseconds(250));
   retry_.async_wait([self = shared_from_this()](boost::system::error_code ec) {

@@ -53,7 +53,10 @@ class ClusterSubscriber : public PubSub, public std::enable_shared_from_this<Clu
   bool Place(const std::string& topic, bool moved);
   // Reconcile reads the map and moves every topic whose owner changed: one
   // read at a time, at most one every 100 ms, and again after 250 ms while
-  // a node is down or a topic unplaced.
+  // a node is down or a topic unplaced. Settled, it still reads the map
+  // every kSteadyRefresh: a node can accept a subscription and never say it
+  // no longer owns the slot (a killed master that restarts and rejoins as a
+  // replica, subscribed in between), and only the map shows that.
   void Reconcile();
   void Reconciled(absl::Status read);
   void PublishSnapshot() ABSL_LOCKS_EXCLUDED(snapshot_mu_);
@@ -73,6 +76,8 @@ class ClusterSubscriber : public PubSub, public std::enable_shared_from_this<Clu
   bool any_unplaced_ = false;  // Some topic has no node (as of the last Place or Reconciled).
   absl::Time last_read_ = absl::InfinitePast();
   boost::asio::steady_timer retry_;
+  boost::asio::steady_timer steady_;  // The settled map's next read.
+  static constexpr absl::Duration kSteadyRefresh = absl::Seconds(2);
   // The node list for AppendMetrics, which runs off the strand.
   mutable absl::Mutex snapshot_mu_;
   std::vector<std::pair<std::string, std::shared_ptr<RedisSubscriber>>> snapshot_

@@ -285,7 +285,13 @@ void ClientSession::OnTopicLive() {
           return socket_->Close(close_code::kTryAgainLater, "chat service unavailable; retry");
         }
         Ready* ready = pending_ready_->mutable_ready();
-        // NotFound: in no server (any more).
+        // A user is never deleted: one the first read found and this one
+        // does not is a read gone wrong (a node restarting, say), not a
+        // removal from every server.
+        if (!state.ok() && ready->servers_size() > 0) {
+          gateway_->metrics().upstream_errors.fetch_add(1, std::memory_order_relaxed);
+          return socket_->Close(close_code::kTryAgainLater, "chat service unavailable; retry");
+        }
         DropRemovedServers(state.ok() ? &*state : nullptr, ready);
         if (state.ok()) RaiseHeads(*state, ready, RaisedCounts::kLaterCounts);
         RaiseHeads(PassedHeads(*ready), ready);
@@ -304,6 +310,8 @@ void ClientSession::DropRemovedServers(const UserState* now, Ready* ready) {
   auto* servers = ready->mutable_servers();
   for (int i = servers->size() - 1; i >= 0; --i) {
     if (kept.contains(servers->Get(i).id())) continue;
+    spdlog::info("event=identify_server_dropped user={} server={}", identity_.user.id(),
+                 servers->Get(i).id());
     OnAccessRevoked(servers->Get(i).id());
     servers->DeleteSubrange(i, 1);
   }
@@ -317,11 +325,12 @@ void ClientSession::RecheckSeedMembership() {
   gateway_->upstream().GetUserState(
       std::move(req), OnStrand<UserState>([this](absl::StatusOr<UserState> state) {
         if (socket_->closing() || identified_) return;
-        if (!state.ok() && state.status().code() != absl::StatusCode::kNotFound) {
+        // NotFound too: the first read found the user, who is never deleted.
+        if (!state.ok()) {
           gateway_->metrics().upstream_errors.fetch_add(1, std::memory_order_relaxed);
           return socket_->Close(close_code::kTryAgainLater, "chat service unavailable; retry");
         }
-        if (!state.ok() || !IsChannelMember(*state, route_.server, route_.channel)) {
+        if (!IsChannelMember(*state, route_.server, route_.channel)) {
           return socket_->Close(close_code::kRemoved, "removed from this server");
         }
         FinishIdentify();
@@ -958,6 +967,7 @@ void ClientSession::Deliver(const std::shared_ptr<const EncodedEvent>& event) {
 }
 
 void ClientSession::OnAccessRevoked(const std::string& server) {
+  spdlog::info("event=access_revoked user={} server={}", identity_.user.id(), server);
   // Every topic of the server ends here, in each topic's order: nothing
   // published on it after the revocation reaches this session, live or
   // from a catch-up already under way (their sequencers stay, idle).

@@ -26,7 +26,14 @@ bool Member::Connect() {
   ws->Send(
       absl::StrCat(R"({"type":"identify","token":")", stack_.Token(user_), R"(")", resume, "}"));
   auto ready = ws->NextOfType("ready", absl::Seconds(3));
-  if (!ready) return false;
+  if (!ready) {
+    history_.push_back(absl::StrCat(absl::FormatTime(absl::Now()), " port ", ports_[gw_],
+                                    ": no ready, close ", ws->WaitClosed(absl::ZeroDuration())));
+    return false;
+  }
+  history_.push_back(absl::StrCat(
+      absl::FormatTime(absl::Now()), " port ", ports_[gw_], ": ready after seq ", last_seq_,
+      ready->find(R"("id":"general")") != std::string::npos ? ", lists general" : ", NO general"));
   // Without a cursor, everything up to ready's head is history, not traffic
   // the caller counts; ready's user_seq starts the personal stream.
   if (!have_cursor_) {
@@ -82,7 +89,9 @@ void Member::Pump(absl::Duration timeout) {
       }
     }
   }
-  if (ws_->WaitClosed(absl::ZeroDuration()) != -1) {
+  if (const int code = ws_->WaitClosed(absl::ZeroDuration()); code != -1) {
+    history_.push_back(
+        absl::StrCat(absl::FormatTime(absl::Now()), " closed ", code, " after seq ", last_seq_));
     ws_.reset();
     gw_ = (gw_ + 1) % ports_.size();
     Reconnect();

@@ -54,6 +54,9 @@ class Member {
   int duplicated() const { return duplicated_; }
   int repeats() const { return repeats_; }
   int connects() const { return connects_; }
+  // What happened to the member's sockets, one line each (for a failure's
+  // diagnosis): each ready, whether it listed the channel, each close code.
+  const std::vector<std::string>& history() const { return history_; }
   // Personal events (user_seq) received, in order, and the user_seqs that
   // did not follow the previous one.
   const std::vector<int64_t>& personal_received() const { return personal_received_; }
@@ -81,6 +84,7 @@ class Member {
   std::map<std::string, int64_t> acked_;
   std::vector<int64_t> received_, gaps_;
   std::map<int64_t, std::string> received_ids_;
+  std::vector<std::string> history_;
   int repeats_ = 0, duplicated_ = 0, connects_ = 0;
   bool retry_ = false;
 };

@@ -201,7 +201,9 @@ TEST_P(FaultE2eTest, NoAcknowledgedMessageIsLostOrDuplicated) {
       for (int64_t seq : acked_seqs) {
         if (got.count(seq) == 0) absl::StrAppend(&diff, "acked, not received: seq ", seq, "\n");
       }
-      ADD_FAILURE() << diff;
+      std::string history;
+      for (const std::string& line : m->history()) absl::StrAppend(&history, line, "\n");
+      ADD_FAILURE() << diff << "sockets:\n" << history;
     }
     if (!m->gaps().empty()) {
       const std::vector<int64_t>& r = m->received();
