@@ -280,38 +280,33 @@ void ClientSession::OnTopicLive() {
   gateway_->upstream().GetUserState(
       std::move(req), OnStrand<UserState>([this](absl::StatusOr<UserState> state) {
         if (socket_->closing() || identified_ || !pending_ready_) return;
-        if (!state.ok() && state.status().code() != absl::StatusCode::kNotFound) {
-          gateway_->metrics().upstream_errors.fetch_add(1, std::memory_order_relaxed);
-          return socket_->Close(close_code::kTryAgainLater, "chat service unavailable; retry");
-        }
         Ready* ready = pending_ready_->mutable_ready();
-        // A user is never deleted: one the first read found and this one
-        // does not is a read gone wrong (a node restarting, say), not a
-        // removal from every server.
-        if (!state.ok() && ready->servers_size() > 0) {
+        // NotFound is fine only for a user in no server: a user is never
+        // deleted, so one the first read found and this one does not is a
+        // read gone wrong (a node restarting, say), not a removal.
+        if (!state.ok() &&
+            (state.status().code() != absl::StatusCode::kNotFound || ready->servers_size() > 0)) {
           gateway_->metrics().upstream_errors.fetch_add(1, std::memory_order_relaxed);
           return socket_->Close(close_code::kTryAgainLater, "chat service unavailable; retry");
         }
-        DropRemovedServers(state.ok() ? &*state : nullptr, ready);
-        if (state.ok()) RaiseHeads(*state, ready, RaisedCounts::kLaterCounts);
+        if (state.ok()) {
+          DropRemovedServers(*state, ready);
+          RaiseHeads(*state, ready, RaisedCounts::kLaterCounts);
+        }
         RaiseHeads(PassedHeads(*ready), ready);
         FinishIdentify();
       }));
 }
 
-void ClientSession::DropRemovedServers(const UserState* now, Ready* ready) {
+void ClientSession::DropRemovedServers(const UserState& now, Ready* ready) {
   // A server of the first read that the second one lacks was taken from the
   // user in between: its access_revoked may have been published before the
   // subscriptions went live, so this read is what stops them.
   absl::flat_hash_set<std::string> kept;
-  if (now != nullptr) {
-    for (const Server& s : now->servers()) kept.insert(s.id());
-  }
+  for (const Server& s : now.servers()) kept.insert(s.id());
   auto* servers = ready->mutable_servers();
   for (int i = servers->size() - 1; i >= 0; --i) {
     if (kept.contains(servers->Get(i).id())) continue;
-    spdlog::info("event=identify_server_dropped user={} server={}", identity_.user.id(),
-                 servers->Get(i).id());
     OnAccessRevoked(servers->Get(i).id());
     servers->DeleteSubrange(i, 1);
   }

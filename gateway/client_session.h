@@ -85,8 +85,8 @@ class ClientSession {
   // has passed on (for RaiseHeads).
   UserState PassedHeads(const Ready& ready) const;
   // DropRemovedServers takes out of ready (and unsubscribes) each server
-  // the re-read state `now` no longer lists (nullptr: none at all).
-  void DropRemovedServers(const UserState* now, Ready* ready);
+  // the re-read state `now` no longer lists.
+  void DropRemovedServers(const UserState& now, Ready* ready);
   // RecheckSeedMembership reads the user's state once a seed chat socket's
   // topic is live and closes it (kRemoved) if the channel is no longer theirs.
   void RecheckSeedMembership();

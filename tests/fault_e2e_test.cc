@@ -26,6 +26,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "common/keys.h"
 #include "common/redis_slot.h"
 #include "tests/fault_clients.h"
@@ -201,9 +202,7 @@ TEST_P(FaultE2eTest, NoAcknowledgedMessageIsLostOrDuplicated) {
       for (int64_t seq : acked_seqs) {
         if (got.count(seq) == 0) absl::StrAppend(&diff, "acked, not received: seq ", seq, "\n");
       }
-      std::string history;
-      for (const std::string& line : m->history()) absl::StrAppend(&history, line, "\n");
-      ADD_FAILURE() << diff << "sockets:\n" << history;
+      ADD_FAILURE() << diff << "sockets:\n" << absl::StrJoin(m->history(), "\n");
     }
     if (!m->gaps().empty()) {
       const std::vector<int64_t>& r = m->received();
