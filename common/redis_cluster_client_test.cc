@@ -118,8 +118,10 @@ class ClusterClientTest : public ::testing::Test {
       return std::find(messages.begin(), messages.end(), message) != messages.end();
     }
   };
+  // The handlers share heard: a stop takes effect on the subscriber's strand,
+  // after the test body may have returned.
   std::shared_ptr<ClusterSubscriber> Subscriber(std::shared_ptr<ClusterClient> client,
-                                                Heard* heard) {
+                                                std::shared_ptr<Heard> heard) {
     PubSubHandlers h;
     h.on_message = [heard](const std::string& topic, std::string payload) {
       std::lock_guard<std::mutex> l(heard->mu);
@@ -250,8 +252,8 @@ TEST_F(ClusterClientTest, ScriptsRunOnTheirSlotsMasterAndLoadThemselvesThere) {
 }
 
 TEST_F(ClusterClientTest, ShardedSubscriptionsSpanEveryMasterAndFollowAMovedSlot) {
-  Heard heard;
-  auto sub = Subscriber(client_, &heard);
+  auto heard = std::make_shared<Heard>();
+  auto sub = Subscriber(client_, heard);
   sub->Start();
   std::vector<std::string> topics;
   std::set<int> owners;
@@ -262,8 +264,8 @@ TEST_F(ClusterClientTest, ShardedSubscriptionsSpanEveryMasterAndFollowAMovedSlot
   }
   ASSERT_EQ(owners.size(), 3u);
   ASSERT_TRUE(WaitFor([&] {
-    std::lock_guard<std::mutex> l(heard.mu);
-    return heard.subscribed.size() == topics.size();
+    std::lock_guard<std::mutex> l(heard->mu);
+    return heard->subscribed.size() == topics.size();
   }));
   EXPECT_TRUE(sub->connected());
   for (const std::string& t : topics) {
@@ -271,7 +273,7 @@ TEST_F(ClusterClientTest, ShardedSubscriptionsSpanEveryMasterAndFollowAMovedSlot
     ASSERT_TRUE(r.ok()) << r.status();
     EXPECT_EQ(r->integer, 1) << t;  // Our subscriber, on the slot's own master.
   }
-  for (const std::string& t : topics) EXPECT_TRUE(WaitFor([&] { return heard.Has(t + "=one"); }));
+  for (const std::string& t : topics) EXPECT_TRUE(WaitFor([&] { return heard->Has(t + "=one"); }));
 
   // The slot of a topic moves to another master: its old owner drops the
   // subscription, and the subscriber takes it to the new owner.
@@ -283,17 +285,17 @@ TEST_F(ClusterClientTest, ShardedSubscriptionsSpanEveryMasterAndFollowAMovedSlot
   ASSERT_TRUE(chat::testing::CommandOn(from, {"CLUSTER", "SETSLOT", s, "MIGRATING", Id(to)}).ok());
   FinishMigration(slot, to, {from, to});
   ASSERT_TRUE(WaitFor([&] {
-    std::lock_guard<std::mutex> l(heard.mu);
-    return heard.moved.count(moving) == 1;
+    std::lock_guard<std::mutex> l(heard->mu);
+    return heard->moved.count(moving) == 1;
   }));
   absl::StatusOr<Reply> r = Run(moving, {"SPUBLISH", moving, "two"});
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->integer, 1);
-  EXPECT_TRUE(WaitFor([&] { return heard.Has(moving + "=two"); }));
+  EXPECT_TRUE(WaitFor([&] { return heard->Has(moving + "=two"); }));
   EXPECT_EQ(sub->moves(), 1u);
   {
-    std::lock_guard<std::mutex> l(heard.mu);
-    EXPECT_EQ(heard.moved.size(), 1u);  // The other topics stayed where they were.
+    std::lock_guard<std::mutex> l(heard->mu);
+    EXPECT_EQ(heard->moved.size(), 1u);  // The other topics stayed where they were.
   }
   // Unsubscribed topics hear nothing more.
   sub->Unsubscribe(topics[1]);
@@ -323,14 +325,14 @@ TEST_F(ClusterClientTest, AKilledMastersSlotsAreServedByItsPromotedReplica) {
     const std::string t = absl::StrCat("{u:other", i, "}:topic");
     if (Owner(KeySlot(t)) != Owner(KeySlot(topic))) elsewhere = t;
   }
-  Heard heard;
-  auto sub = Subscriber(client, &heard);
+  auto heard = std::make_shared<Heard>();
+  auto sub = Subscriber(client, heard);
   sub->Start();
   sub->Subscribe(topic);
   sub->Subscribe(elsewhere);
   ASSERT_TRUE(WaitFor([&] {
-    std::lock_guard<std::mutex> l(heard.mu);
-    return heard.subscribed.size() == 2;
+    std::lock_guard<std::mutex> l(heard->mu);
+    return heard->subscribed.size() == 2;
   }));
   std::promise<absl::StatusOr<Reply>> set;
   client->Command(key, {"SET", key, "s1"},
@@ -353,8 +355,8 @@ TEST_F(ClusterClientTest, AKilledMastersSlotsAreServedByItsPromotedReplica) {
   EXPECT_GE(client->stats().refreshes.load(), 2u);
   // The subscription followed the slot to the promoted replica.
   ASSERT_TRUE(WaitFor([&] {
-    std::lock_guard<std::mutex> l(heard.mu);
-    return heard.moved.count(topic) == 1;
+    std::lock_guard<std::mutex> l(heard->mu);
+    return heard->moved.count(topic) == 1;
   }));
   std::promise<absl::StatusOr<Reply>> published;
   client->Command(topic, {"SPUBLISH", topic, "after"},
@@ -362,13 +364,13 @@ TEST_F(ClusterClientTest, AKilledMastersSlotsAreServedByItsPromotedReplica) {
   absl::StatusOr<Reply> p = published.get_future().get();
   ASSERT_TRUE(p.ok()) << p.status();
   EXPECT_EQ(p->integer, 1);
-  EXPECT_TRUE(WaitFor([&] { return heard.Has(topic + "=after"); }));
+  EXPECT_TRUE(WaitFor([&] { return heard->Has(topic + "=after"); }));
   EXPECT_TRUE(WaitFor([&] { return sub->connected(); }));
   {
-    std::lock_guard<std::mutex> l(heard.mu);
+    std::lock_guard<std::mutex> l(heard->mu);
     // Only the failed master's topic lost its subscription for a while.
-    EXPECT_EQ(heard.unconfirmed, std::set<std::string>{topic});
-    EXPECT_EQ(heard.moved, std::set<std::string>{topic});
+    EXPECT_EQ(heard->unconfirmed, std::set<std::string>{topic});
+    EXPECT_EQ(heard->moved, std::set<std::string>{topic});
   }
   sub->Stop();
   client->Stop();

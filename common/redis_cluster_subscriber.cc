@@ -102,9 +102,11 @@ std::shared_ptr<RedisSubscriber> ClusterSubscriber::NodeFor(const std::string& n
   PubSubHandlers h;
   h.on_message = handlers_.on_message;
   h.on_resubscribed = handlers_.on_resubscribed;
+  // Stopped, the class tells its caller nothing more (a node's own Stop
+  // still reports its disconnection).
   h.on_subscribed = [weak, name](const std::string& topic) {
     auto self = weak.lock();
-    if (self == nullptr) return;
+    if (self == nullptr || self->stopped_) return;
     auto it = self->topics_.find(topic);
     if (it == self->topics_.end() || it->second != name) return;
     self->UpdateConnected();
@@ -117,7 +119,7 @@ std::shared_ptr<RedisSubscriber> ClusterSubscriber::NodeFor(const std::string& n
   h.on_disconnected = [weak, name, current] {
     auto self = weak.lock();
     // A node retired by Reconciled disconnects too: it carries nothing now.
-    if (self == nullptr || !current(*self)) return;
+    if (self == nullptr || self->stopped_ || !current(*self)) return;
     self->all_connected_ = false;
     if (self->handlers_.on_unconfirmed) {
       for (const auto& [topic, at] : self->topics_) {
@@ -130,7 +132,7 @@ std::shared_ptr<RedisSubscriber> ClusterSubscriber::NodeFor(const std::string& n
   *me = sub;
   sub->SetDropHandler([weak, name](const std::string& topic) {
     auto self = weak.lock();
-    if (self == nullptr) return;
+    if (self == nullptr || self->stopped_) return;
     auto it = self->topics_.find(topic);
     // A late drop from a node the topic has already left changes nothing.
     if (it == self->topics_.end() || it->second != name) return;

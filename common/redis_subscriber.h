@@ -47,7 +47,9 @@ class PubSub {
  public:
   virtual ~PubSub() = default;
   // Start connects and keeps reconnecting until Stop; Reconnect drops every
-  // connection (however silent) and connects again. Thread-safe.
+  // connection (however silent) and connects again. Thread-safe. Stop takes
+  // effect on strand(): handlers already queued there may still run, none
+  // after it.
   virtual void Start() = 0;
   virtual void Stop() = 0;
   virtual void Reconnect() = 0;

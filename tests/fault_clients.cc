@@ -17,7 +17,11 @@ Member::Member(Stack& stack, std::string user, std::vector<int> ports)
 
 bool Member::Connect() {
   auto ws = std::make_unique<WsClient>();
-  if (!ws->Connect(ports_[gw_], "/ws").ok()) return false;
+  if (absl::Status s = ws->Connect(ports_[gw_], "/ws"); !s.ok()) {
+    history_.push_back(
+        absl::StrCat(absl::FormatTime(absl::Now()), " port ", ports_[gw_], ": ", s.ToString()));
+    return false;
+  }
   std::string resume;
   if (have_cursor_) {
     resume = absl::StrCat(R"(,"resume":{"channels":[{"server":"demo","channel":"general","seq":")",

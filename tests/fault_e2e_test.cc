@@ -118,14 +118,20 @@ TEST_P(FaultE2eTest, NoAcknowledgedMessageIsLostOrDuplicated) {
   // Both start on gateway a, which the fault hits when it hits a gateway.
   Member alice(stack, "alice", {a->port(), b->port()});
   Member bob(stack, "bob", {a->port(), b->port()});
-  for (int i = 0; i < 200 && !(alice.connected() && bob.connected()); ++i) {
+  // Generous: two sanitized gateways and a chat service start beside a
+  // fresh cluster while other tests share the two cores.
+  const absl::Time connect_deadline = absl::Now() + absl::Seconds(60);
+  while (!(alice.connected() && bob.connected()) && absl::Now() < connect_deadline) {
     if (!alice.connected()) alice.Connect();
     if (!bob.connected()) bob.Connect();
     if (!(alice.connected() && bob.connected())) {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
   }
-  ASSERT_TRUE(alice.connected() && bob.connected());
+  ASSERT_TRUE(alice.connected() && bob.connected())
+      << "alice:\n"
+      << absl::StrJoin(alice.history(), "\n") << "\nbob:\n"
+      << absl::StrJoin(bob.history(), "\n");
 
   constexpr int kMessages = 300;
   for (int i = 0; i < kMessages; ++i) {
